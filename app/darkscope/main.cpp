@@ -1,0 +1,205 @@
+// darkscope: wires the libraries together. Exit status: 0 done, 1 runtime failure (a file failed
+// part-way, a device error), 2 bad input (options, config, files, databases), nothing started.
+#include <pcap/pcap.h>
+#include <rte_eal.h>
+#include <rte_log.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "darkscope/attribution.hpp"
+#include "darkscope/capture.hpp"
+#include "darkscope/classify.hpp"
+#include "darkscope/config.hpp"
+#include "darkscope/port.hpp"
+#include "darkscope/telemetry.hpp"
+#include "darkscope/topology.hpp"
+
+namespace ds = darkscope;
+
+namespace {
+
+int fail(int status, const std::string& message) {
+    std::fprintf(stderr, "darkscope: %s\n", message.c_str());
+    return status;
+}
+
+ds::Value plan_value(const ds::CorePlan& plan) {
+    ds::Array workers;
+    for (const auto& w : plan.workers) {
+        std::string queues;
+        for (const auto& q : w.queues) {
+            if (!queues.empty()) queues += ' ';
+            queues += std::to_string(q.port) + ":" + std::to_string(q.queue);
+        }
+        workers.emplace_back(ds::Dict{{"lcore", w.lcore},
+                                      {"numa_node", int64_t{w.numa_node}},
+                                      {"queues", queues}});
+    }
+    return ds::Dict{{"stats_lcore", plan.stats_lcore},
+                    {"stats_numa_node", int64_t{plan.stats_numa_node}},
+                    {"eal_lcores", plan.eal_lcore_list()},
+                    {"workers", std::move(workers)}};
+}
+
+ds::Value config_value(const ds::Config& config) {
+    ds::Dict d;
+    for (auto& [k, v] : ds::config_items(config)) d.emplace_back(k, v);
+    return d;
+}
+
+ds::Value geo_value(const ds::Attribution* attribution) {
+    if (attribution == nullptr) return ds::Dict{{"enabled", 0u}, {"files", ds::Array{}}};
+    auto st = attribution->status();
+    ds::Array files;
+    for (const auto& f : st.files)
+        files.emplace_back(f.kind + " " + f.format + " " + f.path + " built " + f.build_date +
+                           " v4=" + std::to_string(f.networks_v4) +
+                           " v6=" + std::to_string(f.networks_v6));
+    return ds::Dict{{"enabled", attribution->enabled() ? 1u : 0u},
+                    {"files", std::move(files)},
+                    {"reloads_ok", st.reloads_ok},
+                    {"reloads_failed", st.reloads_failed},
+                    {"last_result", st.last_result},
+                    {"last_reload_time", st.last_reload_time},
+                    {"memory_bytes", uint64_t{st.memory_bytes}}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ds::Config config;
+    try {
+        auto outcome = ds::parse_config(argc, argv, config, std::cout);
+        if (outcome != ds::ParseOutcome::run) return 0;
+        ds::validate_config(config);
+    } catch (const ds::ConfigError& e) {
+        return fail(2, e.what());
+    }
+
+    // Every --read file must be a capture libpcap reads (pcap or pcapng) before anything starts.
+    for (const auto& file : config.read_files) {
+        char errbuf[PCAP_ERRBUF_SIZE] = {};
+        pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
+        if (pc == nullptr) return fail(2, "--read " + file + ": " + errbuf);
+        pcap_close(pc);
+    }
+
+    // Sensors and the classifier: pure data, checked before anything starts.
+    ds::SensorTable sensors;
+    for (const auto& spec : config.sensors) {
+        for (const auto& prefix : spec.prefixes) {
+            std::string error;
+            if (!sensors.add(spec.name, prefix, &error))
+                return fail(2, "--sensor " + spec.name + ": " + error);
+        }
+    }
+    sensors.finalize();
+    ds::ClassifyConfig classify_config = ds::ClassifyConfig::defaults();
+    if (!config.udp_service_ports.empty()) {
+        classify_config.udp_service_ports.reset();
+        for (auto p : config.udp_service_ports) classify_config.udp_service_ports.set(p);
+    }
+    ds::Classifier classifier(classify_config, &sensors);
+
+    ds::CorePlan plan;
+    try {
+        ds::PlanRequest request;
+        request.ports = config.ports;
+        request.rx_queues = config.rx_queues;
+        request.workers = config.workers;
+        request.cores = config.cores;
+        request.stats_core = config.stats_core;
+        plan = ds::plan_cores(request, config.topology_xml);
+    } catch (const std::exception& e) {
+        return fail(2, e.what());
+    }
+    if (config.plan_only) {
+        std::cout << plan.to_text();
+        return 0;
+    }
+
+    try {
+        ds::eal_start(ds::build_eal_args(config, plan));
+    } catch (const std::exception& e) {
+        return fail(2, std::string(e.what()) +
+                           " (check --port specs, --file-prefix, hugepages or --no-huge)");
+    }
+
+    int status = 0;
+    {
+        std::unique_ptr<ds::Ports> ports;
+        std::unique_ptr<ds::Attribution> attribution;
+        std::unique_ptr<ds::Engine> engine;
+        try {
+            if (!config.offline()) ports = std::make_unique<ds::Ports>(config, plan);
+            if (!config.geo_country.empty() || !config.geo_asn.empty()) {
+                ds::GeoConfig geo;
+                geo.country_files = config.geo_country;
+                geo.asn_files = config.geo_asn;
+                geo.socket_id = plan.workers.empty() || plan.workers[0].numa_node < 0
+                                    ? SOCKET_ID_ANY
+                                    : plan.workers[0].numa_node;
+                geo.max_workers = static_cast<unsigned>(plan.workers.size());
+                attribution = std::make_unique<ds::Attribution>(geo);
+                std::string error;
+                if (!attribution->reload(&error)) {
+                    ds::eal_stop();
+                    return fail(2, error);
+                }
+            } else {
+                RTE_LOG(NOTICE, USER1,
+                        "attribution is off: no --geo-country or --geo-asn database given\n");
+            }
+            engine = std::make_unique<ds::Engine>(config, plan, ports.get(), attribution.get(),
+                                                  sensors, classifier);
+        } catch (const std::exception& e) {
+            engine.reset();
+            ports.reset();
+            ds::eal_stop();
+            return fail(2, e.what());
+        }
+
+        ds::Engine* eng = engine.get();
+        ds::Attribution* attr = attribution.get();
+        auto asn_name = [attr](uint32_t asn) { return attr ? attr->asn_name(asn) : std::string(); };
+        if (config.telemetry) {
+            ds::TelemetryHooks hooks;
+            hooks.snapshot = [eng] { return eng->snapshot(); };
+            hooks.plan = [&plan] { return plan_value(plan); };
+            hooks.config = [&config] { return config_value(config); };
+            hooks.asn_name = asn_name;
+            hooks.geo = [attr] { return geo_value(attr); };
+            hooks.reload = [eng] {
+                std::string message;
+                bool ok = eng->reload_attribution(&message);
+                return ds::Value(ds::Dict{{"ok", ok ? 1u : 0u}, {"result", message}});
+            };
+            ds::register_telemetry(std::move(hooks));
+        }
+        ds::install_signal_handlers();
+
+        try {
+            if (ports) ports->start();
+            status = config.offline() ? eng->run_offline() : eng->run_live();
+        } catch (const std::exception& e) {
+            status = fail(1, e.what());
+        }
+        if (!config.summary_file.empty()) {
+            try {
+                ds::write_summary(config.summary_file, *eng->snapshot(), asn_name);
+            } catch (const std::exception& e) {
+                status = fail(1, e.what());
+            }
+        }
+        // Keep the telemetry callbacks off freed memory: they read through these pointers.
+        if (config.telemetry) ds::register_telemetry({});
+        if (ports) ports->stop();
+        engine.reset();
+        attribution.reset();
+        ports.reset();
+    }
+    ds::eal_stop();
+    return status;
+}

@@ -1,0 +1,227 @@
+// Source attribution: country and AS number of every source address, by bulk lookups in DPDK
+// FIBs (DIR-24-8 for IPv4, TRIE for IPv6) built from MaxMind DB or range CSV files.
+//
+// Threads: reload(), status() and asn_name() are the control plane (any thread, serialised
+// inside). register_worker(), lookup_burst(), quiescent() and unregister_worker() are called by
+// each worker thread with its own worker_id. Tables are published with an atomic pointer and
+// retired with rte_rcu_qsbr: old tables are freed only after every registered worker has
+// reported a quiescent state since the swap, so a lookup never touches freed memory.
+#pragma once
+
+#include <rte_fib.h>
+#include <rte_fib6.h>
+#include <rte_memory.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "darkscope/country.hpp"
+#include "darkscope/packet.hpp"
+
+namespace darkscope {
+
+struct GeoConfig {
+    std::vector<std::string> country_files;  // .mmdb or range CSV; several merge
+    std::vector<std::string> asn_files;
+    int socket_id = SOCKET_ID_ANY;  // NUMA socket of the workers: table memory lives there
+    unsigned max_workers = 1;       // worker ids are 0 .. max_workers-1
+};
+
+namespace attribution_detail {
+
+// Next-hop encoding shared by the FIBs (the FIB default, 0, is "unknown").
+// ASN tables: values below kBigAsnBase are the AS number itself; AS numbers at or above it
+// (private 32-bit ASNs) are stored as kBigAsnBase + index into Tables::big_asn.
+inline constexpr uint64_t kBigAsnBase = uint64_t{1} << 30;
+// IPv6 tables: the top 129 values of the next-hop range mark networks that alias the IPv4
+// tree (::/96, ::ffff:0:0/96, 2002::/16); the value minus the base is the bit where the
+// embedded IPv4 address starts. Tables use 2-byte next hops when values and tbl8 indices
+// fit, else 4-byte ones; the base follows the width.
+inline constexpr uint64_t kCountryMaxNextHop = (uint64_t{1} << 15) - 1;  // 2-byte next hops
+inline constexpr uint64_t kAsnMaxNextHop = (uint64_t{1} << 31) - 1;      // 4-byte next hops
+inline constexpr uint64_t kCountryAliasBase = kCountryMaxNextHop - 128;
+inline constexpr uint64_t kAsnAliasBase = kAsnMaxNextHop - 128;
+
+inline constexpr unsigned kChunk = 64;  // addresses per FIB bulk call
+
+// What the data path reads. Immutable once published.
+struct Tables {
+    rte_fib* country4 = nullptr;  // nullptr when no file gave such networks
+    rte_fib* asn4 = nullptr;
+    rte_fib6* country6 = nullptr;
+    rte_fib6* asn6 = nullptr;
+    uint64_t country6_alias_base = kCountryAliasBase;
+    uint64_t asn6_alias_base = kAsnAliasBase;
+    const uint32_t* big_asn = nullptr;
+    uint32_t big_asn_count = 0;
+};
+
+inline uint32_t embedded_ipv4(const uint8_t* v6, unsigned bit) {
+    // Bits [bit, bit + 32) of the address, bit <= 96.
+    uint64_t hi = 0;
+    const unsigned first_byte = bit / 8;
+    for (unsigned i = 0; i < 5 && first_byte + i < 16; ++i) {
+        hi |= uint64_t{v6[first_byte + i]} << (32 - 8 * i);
+    }
+    return static_cast<uint32_t>(hi >> (8 - bit % 8));
+}
+
+}  // namespace attribution_detail
+
+class Attribution {
+public:
+    explicit Attribution(GeoConfig config);  // allocates the RCU state; loads nothing
+    ~Attribution();
+    Attribution(const Attribution&) = delete;
+    Attribution& operator=(const Attribution&) = delete;
+
+    // Loads every configured file and builds fresh tables off the data path, swaps them in,
+    // waits until every registered worker has passed a quiescent state and frees the old ones.
+    // On any failure the current tables stay and *error is one line naming the file. A config
+    // with no files at all succeeds and switches attribution off.
+    bool reload(std::string* error);
+    bool enabled() const { return tables_.load(std::memory_order_acquire) != nullptr; }
+
+    // --- worker side ---
+    void register_worker(unsigned worker_id);
+    void unregister_worker(unsigned worker_id);
+    // Fills country and asn of facts[0..n); packets that are not IPv4/IPv6 get 0/0.
+    inline void lookup_burst(unsigned worker_id, PacketFacts* facts, unsigned n);
+    // Once per loop iteration (also when idle): this worker holds no table pointer now.
+    void quiescent(unsigned worker_id) { rte_rcu_qsbr_quiescent(qsbr_, worker_id); }
+
+    // --- control plane ---
+    std::string asn_name(uint32_t asn) const;  // "" when unknown
+    struct FileInfo {
+        std::string path, kind /*country|asn*/, format /*mmdb|csv*/, build_date;
+        uint64_t networks_v4 = 0, networks_v6 = 0;  // prefixes loaded from the file
+    };
+    struct Status {
+        std::vector<FileInfo> files;
+        uint64_t reloads_ok = 0, reloads_failed = 0;
+        std::string last_result;       // "ok" or the error of the last reload
+        std::string last_reload_time;  // UTC, ISO 8601
+        double last_reload_seconds = 0;
+        size_t memory_bytes = 0;  // DPDK memory of the current tables
+    };
+    Status status() const;
+
+private:
+    struct Built;  // tables plus their control-plane data
+
+    void lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts, unsigned n);
+    // The rare IPv6 address inside an IPv4 alias subtree: one IPv4 lookup.
+    static uint64_t lookup_alias(rte_fib* fib4, const uint8_t* v6, uint64_t alias_base,
+                                 uint64_t next_hop);
+
+    GeoConfig config_;
+    rte_rcu_qsbr* qsbr_ = nullptr;
+    std::atomic<const attribution_detail::Tables*> tables_{nullptr};
+
+    mutable std::mutex control_mutex_;  // serialises reload() and guards what follows
+    std::unique_ptr<Built> current_;
+    Status status_;
+};
+
+inline uint64_t Attribution::lookup_alias(rte_fib* fib4, const uint8_t* v6, uint64_t alias_base,
+                                          uint64_t next_hop) {
+    if (fib4 == nullptr) {
+        return 0;
+    }
+    uint32_t ip = attribution_detail::embedded_ipv4(v6, static_cast<unsigned>(next_hop - alias_base));
+    uint64_t result = 0;
+    rte_fib_lookup_bulk(fib4, &ip, &result, 1);
+    return result;
+}
+
+inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts,
+                                      unsigned n) {
+    using namespace attribution_detail;
+    uint32_t ip4[kChunk];
+    uint16_t at4[kChunk];
+    uint8_t ip6[kChunk][RTE_FIB6_IPV6_ADDR_SIZE];
+    uint16_t at6[kChunk];
+    uint64_t next_hop[kChunk];
+    unsigned n4 = 0;
+    unsigned n6 = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        PacketFacts& f = facts[i];
+        f.country = kCountryUnknown;
+        f.asn = 0;
+        if (f.ip_version == 4) {
+            ip4[n4] = f.src.v4;
+            at4[n4++] = static_cast<uint16_t>(i);
+        } else if (f.ip_version == 6) {
+            std::memcpy(ip6[n6], f.src.v6, RTE_FIB6_IPV6_ADDR_SIZE);
+            at6[n6++] = static_cast<uint16_t>(i);
+        }
+    }
+    if (n4 != 0) {
+        if (t.country4 != nullptr) {
+            rte_fib_lookup_bulk(t.country4, ip4, next_hop, static_cast<int>(n4));
+            for (unsigned k = 0; k < n4; ++k) {
+                facts[at4[k]].country = static_cast<uint16_t>(next_hop[k]);
+            }
+        }
+        if (t.asn4 != nullptr) {
+            rte_fib_lookup_bulk(t.asn4, ip4, next_hop, static_cast<int>(n4));
+            for (unsigned k = 0; k < n4; ++k) {
+                uint64_t value = next_hop[k];
+                if (__builtin_expect(value >= kBigAsnBase, 0)) {
+                    value = t.big_asn[value - kBigAsnBase];
+                }
+                facts[at4[k]].asn = static_cast<uint32_t>(value);
+            }
+        }
+    }
+    if (n6 != 0) {
+        if (t.country6 != nullptr) {
+            rte_fib6_lookup_bulk(t.country6, ip6, next_hop, static_cast<int>(n6));
+            for (unsigned k = 0; k < n6; ++k) {
+                uint64_t value = next_hop[k];
+                if (__builtin_expect(value >= t.country6_alias_base, 0)) {
+                    value = lookup_alias(t.country4, ip6[k], t.country6_alias_base, value);
+                }
+                facts[at6[k]].country = static_cast<uint16_t>(value);
+            }
+        }
+        if (t.asn6 != nullptr) {
+            rte_fib6_lookup_bulk(t.asn6, ip6, next_hop, static_cast<int>(n6));
+            for (unsigned k = 0; k < n6; ++k) {
+                uint64_t value = next_hop[k];
+                if (__builtin_expect(value >= t.asn6_alias_base, 0)) {
+                    value = lookup_alias(t.asn4, ip6[k], t.asn6_alias_base, value);
+                }
+                if (__builtin_expect(value >= kBigAsnBase, 0)) {
+                    value = t.big_asn[value - kBigAsnBase];
+                }
+                facts[at6[k]].asn = static_cast<uint32_t>(value);
+            }
+        }
+    }
+}
+
+inline void Attribution::lookup_burst(unsigned /*worker_id*/, PacketFacts* facts, unsigned n) {
+    // One acquire load per burst; the pointer is not kept past quiescent().
+    const attribution_detail::Tables* t = tables_.load(std::memory_order_acquire);
+    if (__builtin_expect(t == nullptr, 0)) {
+        for (unsigned i = 0; i < n; ++i) {
+            facts[i].country = kCountryUnknown;
+            facts[i].asn = 0;
+        }
+        return;
+    }
+    for (unsigned done = 0; done < n; done += attribution_detail::kChunk) {
+        const unsigned count = n - done < attribution_detail::kChunk ? n - done
+                                                                     : attribution_detail::kChunk;
+        lookup_chunk(*t, facts + done, count);
+    }
+}
+
+}  // namespace darkscope

@@ -1,0 +1,94 @@
+// The capture engine: worker lcores that poll (port, queue) lists or offline rings, decode,
+// classify, attribute and count into their own CounterSets; the stats core that flips epochs,
+// merges, and publishes Snapshots; and the offline reader that feeds pcap/pcapng records through
+// the same workers with interval boundaries taken from packet time.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "darkscope/classify.hpp"
+#include "darkscope/config.hpp"
+#include "darkscope/counters.hpp"
+#include "darkscope/snapshot.hpp"
+#include "darkscope/topology.hpp"
+
+struct rte_ring;
+struct rte_mempool;
+
+namespace darkscope {
+
+class Ports;
+class Attribution;
+struct WorkerContext;
+
+// Set from signal handlers; the engine polls them.
+struct ControlFlags {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> reload{false};
+};
+ControlFlags& control_flags();
+void install_signal_handlers();  // SIGINT/SIGTERM stop, SIGHUP reload
+
+class Engine {
+public:
+    Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribution* attribution,
+           const SensorTable& sensors, const Classifier& classifier);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Live: launch workers on their lcores, run the stats loop on this (main) lcore until a stop
+    // signal or --duration, flush the last partial interval. Returns the exit status.
+    int run_live();
+    // Offline: read every --read file through the workers; returns 0 when all files were read,
+    // 1 when a file failed part-way (what was read is still counted and flushed).
+    int run_offline();
+
+    std::shared_ptr<const Snapshot> snapshot() const;
+    // Reloads the attribution databases (telemetry thread or SIGHUP); returns the result.
+    bool reload_attribution(std::string* message);
+
+private:
+    void launch_workers();
+    void stop_workers();
+    // Flip epochs, merge every worker's retired table, publish. When the workers have stopped,
+    // merges their current tables instead (the final partial interval).
+    void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
+    void publish(std::shared_ptr<const CounterSet> interval, int64_t start_s, int64_t end_s);
+    void refresh_status(Snapshot& s) const;
+    void drain_offline_rings();
+    void poll_control();
+
+    const Config& config_;
+    const CorePlan& plan_;
+    Ports* ports_;
+    Attribution* attribution_;
+    const SensorTable& sensors_;
+    const Classifier& classifier_;
+
+    std::vector<WorkerContext*> workers_;
+    std::atomic<uint32_t> epoch_{0};
+    std::atomic<bool> workers_stop_{false};
+    bool workers_running_ = false;
+
+    std::unique_ptr<CounterSet> total_;
+    uint64_t intervals_ = 0;
+    double start_time_ = 0;
+
+    mutable std::mutex snapshot_mutex_;  // control plane only: never taken by workers
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::mutex reload_mutex_;
+
+    rte_mempool* offline_pool_ = nullptr;
+};
+
+// Writes the offline/live summary: every view under its command name.
+void write_summary(const std::string& path, const Snapshot& snapshot,
+                   const std::function<std::string(uint32_t)>& asn_name);
+
+}  // namespace darkscope

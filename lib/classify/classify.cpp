@@ -1,0 +1,517 @@
+// Traffic class, flags and sensor of a decoded packet. The definitions are written down in
+// docs/classify.md; the comments here say where each one comes from.
+#include "darkscope/classify.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace darkscope {
+
+namespace {
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIpv6InIp = 41;
+constexpr uint8_t kProtoIcmpv6 = 58;
+
+inline uint64_t load_be64(const uint8_t* p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+inline uint64_t mix64(uint64_t hi, uint64_t lo) {
+    uint64_t x = hi * 0x9e3779b97f4a7c15ull ^ (lo + 0x632be59bd9b4e019ull);
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    return x;
+}
+
+inline void mask_for(unsigned length, uint64_t& hi, uint64_t& lo) {
+    hi = length == 0 ? 0 : (length >= 64 ? ~0ull : ~0ull << (64 - length));
+    lo = length <= 64 ? 0 : (length >= 128 ? ~0ull : ~0ull << (128 - length));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// SensorTable
+
+bool SensorTable::add(const std::string& sensor_name, const IpPrefix& prefix, std::string* error) {
+    uint16_t index;
+    auto it = std::find(names_.begin(), names_.end(), sensor_name);
+    if (it == names_.end()) {
+        if (names_.size() >= kSensorUnmatched) {
+            if (error)
+                *error = "too many sensors";
+            return false;
+        }
+        names_.push_back(sensor_name);
+        prefixes_.emplace_back();
+        index = static_cast<uint16_t>(names_.size() - 1);
+    } else {
+        index = static_cast<uint16_t>(it - names_.begin());
+    }
+    if (prefix.family == 4) {
+        for (const auto& [p, s] : v4_) {
+            if (p.length == prefix.length && p.addr.v4 == prefix.addr.v4) {
+                if (s == index)
+                    return true;
+                if (error)
+                    *error = "prefix " + prefix.to_string() + " is already in sensor '" +
+                             names_[s] + "'";
+                return false;
+            }
+        }
+        v4_.emplace_back(prefix, index);
+    } else {
+        for (const auto& e : v6_) {
+            if (e.length == prefix.length && std::memcmp(e.net, prefix.addr.v6, 16) == 0) {
+                if (e.sensor == index)
+                    return true;
+                if (error)
+                    *error = "prefix " + prefix.to_string() + " is already in sensor '" +
+                             names_[e.sensor] + "'";
+                return false;
+            }
+        }
+        Entry6 e{};
+        std::memcpy(e.net, prefix.addr.v6, 16);
+        e.length = prefix.length;
+        e.sensor = index;
+        v6_.push_back(e);
+    }
+    prefixes_[index].push_back(prefix);
+    return true;
+}
+
+void SensorTable::finalize() {
+    // IPv4 DIR-16-8-8: paint prefixes shortest first so longer ones overwrite them.
+    dir16_.assign(65536, kSensorUnmatched);
+    dir8_.clear();
+    auto sorted = v4_;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.first.length < b.first.length; });
+    auto new_chunk = [this](uint32_t fill) {
+        uint32_t chunk = static_cast<uint32_t>(dir8_.size() / 256);
+        dir8_.insert(dir8_.end(), 256, fill);
+        return chunk;
+    };
+    for (const auto& [p, sensor] : sorted) {
+        uint32_t addr = p.addr.v4;
+        unsigned len = p.length;
+        if (len <= 16) {
+            uint32_t first = addr >> 16;
+            uint32_t count = 1u << (16 - len);
+            for (uint32_t i = 0; i < count; ++i)
+                dir16_[first + i] = sensor;
+            continue;
+        }
+        uint32_t& e1 = dir16_[addr >> 16];
+        if (!(e1 & kPointer))
+            e1 = kPointer | new_chunk(e1);
+        uint32_t chunk2 = dir16_[addr >> 16] & ~kPointer;
+        uint32_t b2 = (addr >> 8) & 0xff;
+        if (len <= 24) {
+            uint32_t count = 1u << (24 - len);
+            for (uint32_t i = 0; i < count; ++i)
+                dir8_[chunk2 * 256 + b2 + i] = sensor;
+            continue;
+        }
+        uint32_t e2 = dir8_[chunk2 * 256 + b2];
+        if (!(e2 & kPointer)) {
+            uint32_t c = new_chunk(e2);  // may reallocate dir8_: index again below
+            dir8_[chunk2 * 256 + b2] = kPointer | c;
+        }
+        uint32_t chunk3 = dir8_[chunk2 * 256 + b2] & ~kPointer;
+        uint32_t b3 = addr & 0xff;
+        uint32_t count = 1u << (32 - len);
+        for (uint32_t i = 0; i < count; ++i)
+            dir8_[chunk3 * 256 + b3 + i] = sensor;
+    }
+
+    // IPv6: a hash per distinct length, longest first.
+    levels6_.clear();
+    keys6_.clear();
+    std::vector<uint8_t> lengths;
+    for (const auto& e : v6_)
+        lengths.push_back(e.length);
+    std::sort(lengths.begin(), lengths.end(), std::greater<>());
+    lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+    for (uint8_t len : lengths) {
+        Level6 level;
+        level.length = len;
+        mask_for(len, level.mask_hi, level.mask_lo);
+        size_t n = 0;
+        for (const auto& e : v6_)
+            n += e.length == len;
+        size_t slots = 8;
+        while (slots < n * 2)
+            slots <<= 1;
+        level.slots.assign(slots, 0);
+        level.slot_mask = static_cast<uint32_t>(slots - 1);
+        for (const auto& e : v6_) {
+            if (e.length != len)
+                continue;
+            Key6 k{load_be64(e.net) & level.mask_hi, load_be64(e.net + 8) & level.mask_lo,
+                   e.sensor};
+            keys6_.push_back(k);
+            uint32_t slot = static_cast<uint32_t>(mix64(k.hi, k.lo)) & level.slot_mask;
+            while (level.slots[slot] != 0)
+                slot = (slot + 1) & level.slot_mask;
+            level.slots[slot] = static_cast<uint32_t>(keys6_.size());
+        }
+        levels6_.push_back(std::move(level));
+    }
+}
+
+uint16_t SensorTable::match4(uint32_t dst) const {
+    uint32_t e = dir16_[dst >> 16];
+    if (!(e & kPointer)) [[likely]]
+        return static_cast<uint16_t>(e);
+    e = dir8_[(e & ~kPointer) * 256 + ((dst >> 8) & 0xff)];
+    if (!(e & kPointer))
+        return static_cast<uint16_t>(e);
+    return static_cast<uint16_t>(dir8_[(e & ~kPointer) * 256 + (dst & 0xff)]);
+}
+
+uint16_t SensorTable::match6(const uint8_t dst[16]) const {
+    uint64_t hi = load_be64(dst);
+    uint64_t lo = load_be64(dst + 8);
+    for (const Level6& level : levels6_) {
+        uint64_t mh = hi & level.mask_hi;
+        uint64_t ml = lo & level.mask_lo;
+        uint32_t slot = static_cast<uint32_t>(mix64(mh, ml)) & level.slot_mask;
+        for (;;) {
+            uint32_t k = level.slots[slot];
+            if (k == 0)
+                break;
+            const Key6& key = keys6_[k - 1];
+            if (key.hi == mh && key.lo == ml)
+                return key.sensor;
+            slot = (slot + 1) & level.slot_mask;
+        }
+    }
+    return kSensorUnmatched;
+}
+
+double SensorTable::ipv4_coverage() const {
+    std::vector<IpPrefix> ps;
+    for (const auto& [p, s] : v4_)
+        ps.push_back(p);
+    std::sort(ps.begin(), ps.end(), [](const IpPrefix& a, const IpPrefix& b) {
+        return a.addr.v4 != b.addr.v4 ? a.addr.v4 < b.addr.v4 : a.length < b.length;
+    });
+    double total = 0;
+    uint64_t covered_end = 0;  // one past the last address already counted
+    for (const auto& p : ps) {
+        uint64_t start = p.addr.v4;
+        uint64_t end = start + (uint64_t{1} << (32 - p.length));
+        if (end <= covered_end)
+            continue;  // inside an earlier (shorter) prefix
+        total += p.fraction_of_space();
+        covered_end = end;
+    }
+    return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+ClassifyConfig ClassifyConfig::defaults() {
+    ClassifyConfig c;
+    // Well-known UDP services and amplifiers whose replies reach victims of spoofing.
+    static constexpr uint16_t ports[] = {
+        17,     // QOTD
+        19,     // chargen
+        53,     // DNS
+        69,     // TFTP
+        111,    // portmap
+        123,    // NTP
+        137,    // NetBIOS name service
+        161,    // SNMP
+        389,    // CLDAP
+        500,    // ISAKMP
+        520,    // RIP
+        1434,   // MS SQL browser
+        1900,   // SSDP
+        3283,   // Apple Remote Desktop
+        3702,   // WS-Discovery
+        4500,   // IPsec NAT-T (ISAKMP)
+        5353,   // mDNS
+        5683,   // CoAP
+        10001,  // Ubiquiti discovery
+        11211,  // memcached
+        37810,  // DVR discovery
+        47808,  // BACnet
+    };
+    for (uint16_t p : ports)
+        c.udp_service_ports.set(p);
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+namespace {
+
+// Per first octet: 0 routed, 1 non-routed, 2 look closer. One load instead of a switch whose
+// jump mispredicts on a random source mix.
+struct FirstOctetTable {
+    uint8_t v[256];
+    constexpr FirstOctetTable() : v{} {
+        for (unsigned i = 224; i < 256; ++i)
+            v[i] = 1;               // 224/4 multicast, 240/4 reserved
+        v[0] = v[10] = v[127] = 1;  // this network, private, loopback
+        v[100] = v[169] = v[172] = v[192] = v[198] = v[203] = 2;
+    }
+};
+constexpr FirstOctetTable kFirstOctet;
+
+}  // namespace
+
+bool is_non_routed_v4(uint32_t a) {
+    // Corsaro's RFC 5735 list plus 100.64.0.0/10 (RFC 6598), i.e. the RFC 6890 registry entries
+    // that are not globally reachable, multicast and the reserved 240/4 (incl. broadcast).
+    uint8_t kind = kFirstOctet.v[a >> 24];
+    if (kind != 2) [[likely]]
+        return kind;
+    switch (a >> 24) {
+        case 100:
+            return (a & 0xffc00000u) == 0x64400000u;  // 100.64.0.0/10 shared address space
+        case 169:
+            return (a & 0xffff0000u) == 0xa9fe0000u;  // 169.254.0.0/16 link local
+        case 172:
+            return (a & 0xfff00000u) == 0xac100000u;  // 172.16.0.0/12 private
+        case 192:
+            return (a & 0xffffff00u) == 0xc0000000u ||  // 192.0.0.0/24 IETF assignments
+                   (a & 0xffffff00u) == 0xc0000200u ||  // 192.0.2.0/24 TEST-NET-1
+                   (a & 0xffffff00u) == 0xc0586300u ||  // 192.88.99.0/24 6to4 relay anycast
+                   (a & 0xffff0000u) == 0xc0a80000u;    // 192.168.0.0/16 private
+        case 198:
+            return (a & 0xfffe0000u) == 0xc6120000u ||  // 198.18.0.0/15 benchmarking
+                   (a & 0xffffff00u) == 0xc6336400u;    // 198.51.100.0/24 TEST-NET-2
+        default:
+            return (a & 0xffffff00u) == 0xcb007100u;  // 203.0.113.0/24 TEST-NET-3
+    }
+}
+
+bool is_non_routed_v6(const uint8_t a[16]) {
+    // Everything outside global unicast 2000::/3 (::, ::1, IPv4-mapped, 100::/64 discard,
+    // ULA fc00::/7, link local fe80::/10, multicast ff00::/8, unassigned space) plus the
+    // non-global special-purpose blocks inside it.
+    if ((a[0] & 0xe0) != 0x20)
+        return true;
+    uint16_t w0 = static_cast<uint16_t>((a[0] << 8) | a[1]);
+    uint16_t w1 = static_cast<uint16_t>((a[2] << 8) | a[3]);
+    if (w0 == 0x2001) {
+        if (w1 == 0x0db8)
+            return true;  // 2001:db8::/32 docs
+        if (w1 == 0x0002 && a[4] == 0 && a[5] == 0)
+            return true;  // 2001:2::/48 bench
+        if ((w1 & 0xfff0) == 0x0010)
+            return true;  // 2001:10::/28 ORCHID
+    }
+    if (w0 == 0x3fff && (w1 & 0xf000) == 0)
+        return true;  // 3fff::/20 documentation
+    return false;
+}
+
+uint16_t compute_flags(const PacketFacts& f) {
+    if (f.ip_version == 0)
+        return 0;
+    uint16_t flags = 0;
+    const bool v4 = f.ip_version == 4;
+    const bool tcp = f.proto == Proto::tcp && f.l4_valid;
+    const bool udp = f.proto == Proto::udp && f.l4_valid;
+    const uint8_t tf = f.tcp_flags;
+    const bool syn_only = tcp && (tf & tcp_syn) && !(tf & tcp_ack);
+
+    // Scanner fingerprints.
+    if (v4 && !f.fragment && f.ip_id == 54321)
+        flags |= flag_zmap;
+    if (v4 && tcp) {
+        if (f.ip_id == static_cast<uint16_t>(f.dst.v4 ^ f.dst_port ^ f.tcp_seq))
+            flags |= flag_masscan;
+        if (f.tcp_seq == f.dst.v4)
+            flags |= flag_mirai;
+    }
+    // nmap's raw SYN scan: one MSS 1460 option and a window of 1024, 2048, 3072 or 4096
+    // (ndpi/synscan.pcap shows all four).
+    if (syn_only && f.tcp_options_len == 4 && (f.tcp_option_sig >> 24) == 2 && f.tcp_mss == 1460 &&
+        (f.tcp_window == 1024 || f.tcp_window == 2048 || f.tcp_window == 3072 ||
+         f.tcp_window == 4096))
+        flags |= flag_nmap;
+    // Corsaro: "a TCP SYN with no options".
+    const bool no_options = syn_only && f.tcp_options_len == 0;
+    if (no_options)
+        flags |= flag_no_tcp_options;
+    if (f.ttl >= 200)
+        flags |= flag_high_ttl;
+    // Corsaro's large-scale (masscan-like) scan: SYN, no options, TTL >= 200, window 1024.
+    if (no_options && f.ttl >= 200 && f.tcp_window == 1024)
+        flags |= flag_large_scale_scan;
+
+    // Corsaro's "spoofed": any of its sub-filters.
+    bool spoofed = false;
+    // abnormal protocol: not ICMP/UDP/TCP/IPv6-in-IPv4, or TCP with an unusual flag mix.
+    const uint8_t icmp_proto = v4 ? kProtoIcmp : kProtoIcmpv6;
+    if (f.ip_proto != icmp_proto && f.ip_proto != kProtoUdp && f.ip_proto != kProtoIpv6InIp &&
+        f.ip_proto != kProtoTcp) {
+        spoofed = true;
+    } else if (tcp) {
+        switch (tf & 0x3f) {  // FIN SYN RST PSH ACK URG; ECE/CWR are not looked at
+            case tcp_syn:
+            case tcp_ack:
+            case tcp_rst:
+            case tcp_fin:
+            case tcp_syn | tcp_fin:
+            case tcp_syn | tcp_ack:
+            case tcp_fin | tcp_ack:
+            case tcp_ack | tcp_psh:
+            case tcp_fin | tcp_ack | tcp_psh:
+                break;
+            default:
+                spoofed = true;
+        }
+    }
+    if (f.ttl >= 200 && f.ip_proto != icmp_proto)
+        spoofed = true;  // ttl-200 (not ICMP)
+    if (f.fragment || f.ip_reserved_bit)
+        spoofed = true;  // later fragment / evil bit
+    if (v4) {
+        uint8_t last = static_cast<uint8_t>(f.src.v4);
+        if (last == 0 || last == 255)
+            spoofed = true;  // last-byte-src-0 / -255
+        if (f.src.v4 == f.dst.v4)
+            spoofed = true;  // same-src-dst
+    } else if (std::memcmp(f.src.v6, f.dst.v6, 16) == 0) {
+        spoofed = true;
+    }
+    if ((tcp || udp) && (f.src_port == 0 || f.dst_port == 0))
+        spoofed = true;  // port 0
+    if (spoofed)
+        flags |= flag_spoofed;
+
+    // Corsaro's "erratic": spoofed, or traffic known to come in bursts.
+    bool erratic = spoofed;
+    if (udp && (f.payload_marks != 0 || f.ip_len == 96))
+        erratic = true;
+    if ((tcp || udp) && (f.src_port == 53 || f.dst_port == 53))
+        erratic = true;
+    if (tcp && (f.src_port == 23 || f.dst_port == 23 || f.src_port == 80 || f.dst_port == 80 ||
+                f.src_port == 5000 || f.dst_port == 5000))
+        erratic = true;
+    // Corsaro's backscatter sub-filter: DNS replies, ICMP replies/errors, SYN-ACK and RST.
+    if (udp && f.src_port == 53)
+        erratic = true;
+    if (f.proto == Proto::icmp && f.l4_valid) {
+        switch (f.icmp_type) {
+            case 0:
+            case 3:
+            case 4:
+            case 5:
+            case 11:
+            case 12:
+            case 14:
+            case 16:
+            case 18:
+                erratic = true;
+                break;
+            default:
+                break;
+        }
+    }
+    if (tcp && (((tf & tcp_syn) && (tf & tcp_ack)) || (tf & tcp_rst)))
+        erratic = true;
+    if (erratic)
+        flags |= flag_erratic;
+
+    if (v4 ? is_non_routed_v4(f.src.v4) : is_non_routed_v6(f.src.v6))
+        flags |= flag_non_routed;
+    return flags;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classifier
+
+Classifier::Classifier(ClassifyConfig config, const SensorTable* sensors)
+    : config_(std::move(config)), sensors_(sensors) {}
+
+namespace {
+
+inline bool icmp_is_backscatter(uint8_t type) {
+    switch (type) {
+        case 0:   // echo reply
+        case 3:   // destination unreachable
+        case 4:   // source quench
+        case 5:   // redirect
+        case 11:  // time exceeded
+        case 12:  // parameter problem
+        case 14:  // timestamp reply
+        case 16:  // information reply
+        case 18:  // address mask reply
+            return true;
+        default:
+            return false;
+    }
+}
+
+inline bool icmpv6_is_backscatter(uint8_t type) {
+    // 1 unreachable, 2 packet too big, 3 time exceeded, 4 parameter problem, 129 echo reply.
+    return (type >= 1 && type <= 4) || type == 129;
+}
+
+}  // namespace
+
+void Classifier::classify(PacketFacts& f) const {
+    f.sensor = kSensorUnmatched;
+    f.flags = 0;
+    if (f.ip_version != 0 && sensors_ != nullptr) [[likely]]
+        f.sensor = f.ip_version == 4 ? sensors_->match4(f.dst.v4) : sensors_->match6(f.dst.v6);
+    if (f.error != DecodeError::none) [[unlikely]] {
+        f.cls = (f.error == DecodeError::non_ip || f.error == DecodeError::unsupported_link)
+                    ? TrafficClass::non_ip
+                    : TrafficClass::malformed;
+        f.flags = compute_flags(f);  // IP-level flags still hold when the IP header decoded
+        return;
+    }
+    f.flags = compute_flags(f);
+    if (f.fragment) {
+        f.cls = TrafficClass::fragment;
+        return;
+    }
+    switch (f.proto) {
+        case Proto::tcp: {
+            uint8_t tf = f.tcp_flags;
+            if ((tf & tcp_syn) && !(tf & (tcp_ack | tcp_rst)))
+                f.cls = TrafficClass::tcp_scan;
+            else if ((tf & tcp_rst) || ((tf & tcp_syn) && (tf & tcp_ack)))
+                f.cls = TrafficClass::tcp_backscatter;
+            else
+                f.cls = TrafficClass::tcp_other;
+            return;
+        }
+        case Proto::udp:
+            f.cls = (config_.udp_service_ports.test(f.src_port) && f.dst_port >= 1024)
+                        ? TrafficClass::udp_backscatter
+                        : TrafficClass::udp_probe;
+            return;
+        case Proto::icmp:
+            f.cls = icmp_is_backscatter(f.icmp_type) ? TrafficClass::icmp_backscatter
+                                                     : TrafficClass::icmp_probe;
+            return;
+        case Proto::icmpv6:
+            f.cls = icmpv6_is_backscatter(f.icmp_type) ? TrafficClass::icmp_backscatter
+                                                       : TrafficClass::icmp_probe;
+            return;
+        default:
+            f.cls = TrafficClass::other_ip;
+            return;
+    }
+}
+
+}  // namespace darkscope

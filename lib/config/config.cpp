@@ -1,0 +1,964 @@
+// Options: one table (kOptions below) drives the Boost.Program_options descriptions, the
+// conversion into Config, the --help defaults and config_items(), so the four never disagree.
+#include "darkscope/config.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#ifndef DARKSCOPE_VERSION
+#define DARKSCOPE_VERSION "unknown"
+#endif
+
+namespace darkscope {
+
+namespace po = boost::program_options;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& option, const std::string& value,
+                       const std::string& reason) {
+    throw ConfigError("--" + option + ": '" + value + "': " + reason);
+}
+
+[[noreturn]] void fail(const std::string& option, const std::string& reason) {
+    throw ConfigError("--" + option + ": " + reason);
+}
+
+uint64_t to_u64(const std::string& option, const std::string& text) {
+    uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec == std::errc::result_out_of_range) {
+        if (!text.empty()) fail(option, text, "number too large");
+        fail(option, text, "not a number");
+    }
+    if (ec != std::errc() || ptr != text.data() + text.size())
+        fail(option, text, "not a non-negative whole number");
+    return v;
+}
+
+unsigned to_unsigned(const std::string& option, const std::string& text) {
+    uint64_t v = to_u64(option, text);
+    if (v > 0xffffffffu) fail(option, text, "number too large");
+    return static_cast<unsigned>(v);
+}
+
+double to_double(const std::string& option, const std::string& text) {
+    errno = 0;
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(v))
+        fail(option, text, "not a number");
+    return v;
+}
+
+bool to_bool(const std::string& option, const std::string& text) {
+    static const std::set<std::string> yes = {"true", "yes", "on", "1"};
+    static const std::set<std::string> no = {"false", "no", "off", "0"};
+    if (yes.count(text)) return true;
+    if (no.count(text)) return false;
+    fail(option, text, "expected true or false");
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> parts;
+    std::string::size_type start = 0;
+    while (true) {
+        auto pos = text.find(sep, start);
+        parts.push_back(text.substr(start, pos - start));
+        if (pos == std::string::npos) break;
+        start = pos + 1;
+    }
+    return parts;
+}
+
+std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) return "";
+    auto e = s.find_last_not_of(" \t");
+    return s.substr(b, e - b + 1);
+}
+
+// "2,3,8-11" -> {2,3,8,9,10,11}
+std::vector<unsigned> to_core_list(const std::string& option, const std::string& text) {
+    std::vector<unsigned> cores;
+    for (const auto& raw : split(text, ',')) {
+        std::string part = trim(raw);
+        if (part.empty()) fail(option, text, "empty element in the list");
+        auto dash = part.find('-');
+        if (dash == std::string::npos) {
+            cores.push_back(to_unsigned(option, part));
+            continue;
+        }
+        unsigned lo = to_unsigned(option, part.substr(0, dash));
+        unsigned hi = to_unsigned(option, part.substr(dash + 1));
+        if (hi < lo) fail(option, text, "range " + part + " goes backwards");
+        if (hi - lo > 4096) fail(option, text, "range " + part + " is too long");
+        for (unsigned c = lo; c <= hi; ++c) cores.push_back(c);
+    }
+    return cores;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+    std::string out;
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+    return out;
+}
+
+template <typename T>
+std::string join_numbers(const std::vector<T>& items, const std::string& sep) {
+    std::vector<std::string> s;
+    for (auto v : items) s.push_back(std::to_string(v));
+    return join(s, sep);
+}
+
+std::string show_double(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+bool valid_name_chars(const std::string& name) {
+    for (char c : name) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// "tokyo=10.0.0.0/8,2001:db8::/32" -> SensorSpec; the checks that need the text (syntax, host
+// bits) are here, the ones across sensors in validate_config().
+SensorSpec to_sensor(const std::string& text) {
+    const std::string opt = "sensor";
+    auto eq = text.find('=');
+    if (eq == std::string::npos) fail(opt, text, "expected NAME=PREFIX[,PREFIX...]");
+    SensorSpec s;
+    s.name = trim(text.substr(0, eq));
+    if (s.name.empty()) fail(opt, text, "empty sensor name");
+    if (!valid_name_chars(s.name))
+        fail(opt, text, "sensor name '" + s.name + "' may only use A-Z a-z 0-9 _ -");
+    std::string list = text.substr(eq + 1);
+    if (trim(list).empty()) fail(opt, text, "no prefix after '='");
+    for (const auto& raw : split(list, ',')) {
+        std::string item = trim(raw);
+        if (item.empty()) fail(opt, text, "empty prefix in the list");
+        std::string why;
+        auto prefix = parse_prefix(item, &why);
+        if (!prefix) fail(opt, text, why);
+        // parse_prefix() clears host bits silently; in a sensor they are almost always a typo
+        // that would make the sensor watch a different block than the operator meant.
+        uint8_t family = 0;
+        auto slash = item.find('/');
+        auto addr = parse_address(item.substr(0, slash), &family);
+        if (addr && format_address(*addr, family) != format_address(prefix->addr, family))
+            fail(opt, text,
+                 "host bits set in " + item + " (the prefix is " + prefix->to_string() + ")");
+        s.prefixes.push_back(*prefix);
+    }
+    return s;
+}
+
+std::vector<uint16_t> to_port_list(const std::string& text) {
+    const std::string opt = "udp-service-ports";
+    std::vector<uint16_t> ports;
+    if (trim(text).empty()) return ports;  // explicitly empty: no UDP service ports
+    for (const auto& raw : split(text, ',')) {
+        std::string item = trim(raw);
+        if (item.empty()) fail(opt, text, "empty element in the list");
+        unsigned p = to_unsigned(opt, item);
+        if (p == 0 || p > 65535) fail(opt, item, "not a port number (1..65535)");
+        ports.push_back(static_cast<uint16_t>(p));
+    }
+    return ports;
+}
+
+std::string sensors_text(const Config& c) {
+    std::vector<std::string> items;
+    for (const auto& s : c.sensors) {
+        std::vector<std::string> prefixes;
+        for (const auto& p : s.prefixes) prefixes.push_back(p.to_string());
+        items.push_back(s.name + "=" + join(prefixes, ","));
+    }
+    return join(items, " ");
+}
+
+enum class Group { capture, sensors, output, attribution, events, runtime };
+enum class Kind {
+    value,      // one value; given twice in one place is an error
+    list,       // repeatable: each occurrence adds one value
+    multi,      // repeatable and takes several values after one flag (--read a.pcap b.pcap)
+    flag,       // no value on the command line; `name = true|false` in a file
+};
+
+struct OptionSpec {
+    const char* name;
+    Group group;
+    Kind kind;
+    const char* value_name;  // shown in --help ("N", "FILE")
+    const char* help;        // one line; the default is appended from Config{}
+    // Stores the given value(s) into the Config. For flags the single value is "true"/"false".
+    std::function<void(Config&, const std::vector<std::string>&)> apply;
+    // The current value as text, for --help defaults and config_items(); empty function = not
+    // listed (help, version, the --no-X twins).
+    std::function<std::string(const Config&)> show;
+    const char* twin = nullptr;  // --no-X twin of a positive flag, resolved together
+};
+
+using Values = std::vector<std::string>;
+
+const std::vector<OptionSpec>& options() {
+    static const std::vector<OptionSpec> table = {
+        // ---- Capture
+        {"port", Group::capture, Kind::list, "SPEC",
+         "Port to capture from (repeatable): a PCI address (0000:3b:00.0) or a DPDK vdev "
+         "(net_pcap0,rx_pcap=FILE; net_af_packet0,iface=eth1)",
+         [](Config& c, const Values& v) { c.ports = v; },
+         [](const Config& c) { return join(c.ports, " "); }},
+        {"workers", Group::capture, Kind::value, "N", "Polling worker cores",
+         [](Config& c, const Values& v) { c.workers = to_unsigned("workers", v[0]); },
+         [](const Config& c) { return std::to_string(c.workers); }},
+        {"cores", Group::capture, Kind::value, "LIST",
+         "Explicit worker cores (\"2,3,8-11\"), instead of the hwloc plan; sets --workers",
+         [](Config& c, const Values& v) { c.cores = to_core_list("cores", v[0]); },
+         [](const Config& c) { return join_numbers(c.cores, ","); }},
+        {"stats-core", Group::capture, Kind::value, "N",
+         "Core of the stats (main) lcore; -1 = chosen by the plan",
+         [](Config& c, const Values& v) {
+             if (v[0] == "-1") {
+                 c.stats_core = -1;
+                 return;
+             }
+             unsigned n = to_unsigned("stats-core", v[0]);
+             if (n > 1u << 20) fail("stats-core", v[0], "no such core");
+             c.stats_core = static_cast<int>(n);
+         },
+         [](const Config& c) { return std::to_string(c.stats_core); }},
+        {"rx-queues", Group::capture, Kind::value, "N", "RSS receive queues per port",
+         [](Config& c, const Values& v) { c.rx_queues = to_unsigned("rx-queues", v[0]); },
+         [](const Config& c) { return std::to_string(c.rx_queues); }},
+        {"rx-desc", Group::capture, Kind::value, "N",
+         "Descriptors per receive queue (a power of two)",
+         [](Config& c, const Values& v) { c.rx_desc = to_unsigned("rx-desc", v[0]); },
+         [](const Config& c) { return std::to_string(c.rx_desc); }},
+        {"burst", Group::capture, Kind::value, "N", "Packets per rx burst, 1..64",
+         [](Config& c, const Values& v) { c.burst = to_unsigned("burst", v[0]); },
+         [](const Config& c) { return std::to_string(c.burst); }},
+        {"mbufs", Group::capture, Kind::value, "N", "Packet buffers per NUMA socket",
+         [](Config& c, const Values& v) { c.mbufs = to_unsigned("mbufs", v[0]); },
+         [](const Config& c) { return std::to_string(c.mbufs); }},
+        {"link-wait", Group::capture, Kind::value, "SECONDS",
+         "How long to wait for each port's link to come up",
+         [](Config& c, const Values& v) { c.link_wait_s = to_unsigned("link-wait", v[0]); },
+         [](const Config& c) { return std::to_string(c.link_wait_s); }},
+        {"promiscuous", Group::capture, Kind::flag, nullptr,
+         "Put ports in promiscuous mode (a darknet's traffic is not addressed to our MAC)",
+         [](Config& c, const Values& v) { c.promiscuous = to_bool("promiscuous", v[0]); },
+         [](const Config& c) { return std::string(c.promiscuous ? "true" : "false"); }},
+        {"no-promiscuous", Group::capture, Kind::flag, nullptr, "Leave promiscuous mode off",
+         [](Config& c, const Values& v) { c.promiscuous = !to_bool("no-promiscuous", v[0]); },
+         nullptr, "promiscuous"},
+        {"no-pci", Group::capture, Kind::flag, nullptr,
+         "Do not probe PCI devices (implied when every port is a vdev, or offline)",
+         [](Config& c, const Values& v) { c.no_pci = to_bool("no-pci", v[0]); },
+         [](const Config& c) { return std::string(c.no_pci ? "true" : "false"); }},
+        {"memory-budget-mb", Group::capture, Kind::value, "MB",
+         "Memory budget for each worker's tables (hugepages local to its port)",
+         [](Config& c, const Values& v) {
+             c.memory_budget_mb = to_unsigned("memory-budget-mb", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.memory_budget_mb); }},
+
+        // ---- Sensors
+        {"sensor", Group::sensors, Kind::list, "NAME=PREFIX[,PREFIX...]",
+         "Dark prefixes watched (repeatable, IPv4 and IPv6); a destination in no sensor is "
+         "counted as unmatched",
+         [](Config& c, const Values& v) {
+             c.sensors.clear();
+             for (const auto& s : v) c.sensors.push_back(to_sensor(s));
+         },
+         sensors_text},
+        {"udp-service-ports", Group::sensors, Kind::value, "LIST",
+         "UDP source ports whose packets are reflection backscatter, comma list",
+         [](Config& c, const Values& v) { c.udp_service_ports = to_port_list(v[0]); },
+         [](const Config& c) { return join_numbers(c.udp_service_ports, ","); }},
+
+        // ---- Intervals and output
+        {"interval", Group::output, Kind::value, "SECONDS", "Length of a merged interval",
+         [](Config& c, const Values& v) { c.interval_s = to_unsigned("interval", v[0]); },
+         [](const Config& c) { return std::to_string(c.interval_s); }},
+        {"read", Group::output, Kind::multi, "FILE...",
+         "Offline mode: read these pcap/pcapng files instead of ports; intervals follow "
+         "packet timestamps",
+         [](Config& c, const Values& v) { c.read_files = v; },
+         [](const Config& c) { return join(c.read_files, " "); }},
+        {"summary", Group::output, Kind::value, "FILE",
+         "Write the final stats and top tables as JSON when the run ends",
+         [](Config& c, const Values& v) { c.summary_file = v[0]; },
+         [](const Config& c) { return c.summary_file; }},
+        {"db", Group::output, Kind::value, "FILE", "SQLite history database; empty = none",
+         [](Config& c, const Values& v) { c.db_file = v[0]; },
+         [](const Config& c) { return c.db_file; }},
+        {"top-k", Group::output, Kind::value, "N",
+         "Rows per dimension stored per interval (the rest goes to 'other')",
+         [](Config& c, const Values& v) { c.top_k = to_unsigned("top-k", v[0]); },
+         [](const Config& c) { return std::to_string(c.top_k); }},
+        {"retention-intervals", Group::output, Kind::value, "DAYS",
+         "Days of per-interval rows kept in the history",
+         [](Config& c, const Values& v) {
+             c.retention_intervals_days = to_unsigned("retention-intervals", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.retention_intervals_days); }},
+        {"retention-hours", Group::output, Kind::value, "DAYS",
+         "Days of hourly rollups kept in the history (daily rollups are kept)",
+         [](Config& c, const Values& v) {
+             c.retention_hours_days = to_unsigned("retention-hours", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.retention_hours_days); }},
+
+        // ---- Attribution
+        {"geo-country", Group::attribution, Kind::multi, "FILE...",
+         "Country database(s): MaxMind .mmdb (repeatable; files of one kind merge)",
+         [](Config& c, const Values& v) { c.geo_country = v; },
+         [](const Config& c) { return join(c.geo_country, " "); }},
+        {"geo-asn", Group::attribution, Kind::multi, "FILE...",
+         "ASN database(s): .mmdb or ip-location-db ASN CSV (repeatable)",
+         [](Config& c, const Values& v) { c.geo_asn = v; },
+         [](const Config& c) { return join(c.geo_asn, " "); }},
+
+        // ---- Events
+        {"surge-factor", Group::events, Kind::value, "X",
+         "A surge starts when an interval exceeds its series' baseline by this factor",
+         [](Config& c, const Values& v) { c.surge_factor = to_double("surge-factor", v[0]); },
+         [](const Config& c) { return show_double(c.surge_factor); }},
+        {"surge-min-packets", Group::events, Kind::value, "N",
+         "... and has at least this many packets in the interval",
+         [](Config& c, const Values& v) {
+             c.surge_min_packets = to_u64("surge-min-packets", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.surge_min_packets); }},
+        {"surge-min-sources", Group::events, Kind::value, "N",
+         "... from at least this many unique sources",
+         [](Config& c, const Values& v) {
+             c.surge_min_sources = to_u64("surge-min-sources", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.surge_min_sources); }},
+        {"surge-quiet-intervals", Group::events, Kind::value, "N",
+         "A surge ends after this many intervals under the threshold",
+         [](Config& c, const Values& v) {
+             c.surge_quiet_intervals = to_unsigned("surge-quiet-intervals", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.surge_quiet_intervals); }},
+        {"dos-min-packets", Group::events, Kind::value, "N",
+         "A backscatter DoS attack needs at least this many packets (Corsaro)",
+         [](Config& c, const Values& v) { c.dos_min_packets = to_u64("dos-min-packets", v[0]); },
+         [](const Config& c) { return std::to_string(c.dos_min_packets); }},
+        {"dos-min-duration", Group::events, Kind::value, "SECONDS",
+         "... lasting at least this long",
+         [](Config& c, const Values& v) {
+             c.dos_min_duration_s = to_unsigned("dos-min-duration", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.dos_min_duration_s); }},
+        {"dos-min-window-packets", Group::events, Kind::value, "N",
+         "... with at least this many packets in some 60 s window",
+         [](Config& c, const Values& v) {
+             c.dos_min_window_packets = to_u64("dos-min-window-packets", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.dos_min_window_packets); }},
+        {"scanner-min-destinations", Group::events, Kind::value, "N",
+         "A source is a scanner once it reached this many dark destinations",
+         [](Config& c, const Values& v) {
+             c.scanner_min_destinations = to_unsigned("scanner-min-destinations", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.scanner_min_destinations); }},
+        {"event-hook", Group::events, Kind::value, "CMD",
+         "Command run (by /bin/sh) for each event, the event as JSON on stdin",
+         [](Config& c, const Values& v) { c.event_hook = v[0]; },
+         [](const Config& c) { return c.event_hook; }},
+        {"event-hook-timeout", Group::events, Kind::value, "SECONDS",
+         "The hook is killed after this long",
+         [](Config& c, const Values& v) {
+             c.event_hook_timeout_s = to_double("event-hook-timeout", v[0]);
+         },
+         [](const Config& c) { return show_double(c.event_hook_timeout_s); }},
+
+        // ---- Runtime
+        {"config", Group::runtime, Kind::value, "FILE",
+         "Read options from this INI-style file (key = value); the command line wins",
+         [](Config& c, const Values& v) { c.config_file = v[0]; },
+         [](const Config& c) { return c.config_file; }},
+        {"file-prefix", Group::runtime, Kind::value, "NAME",
+         "DPDK runtime prefix: telemetry at /var/run/dpdk/NAME/dpdk_telemetry.v2",
+         [](Config& c, const Values& v) { c.file_prefix = v[0]; },
+         [](const Config& c) { return c.file_prefix; }},
+        {"telemetry", Group::runtime, Kind::flag, nullptr, "Answer on the DPDK telemetry socket",
+         [](Config& c, const Values& v) { c.telemetry = to_bool("telemetry", v[0]); },
+         [](const Config& c) { return std::string(c.telemetry ? "true" : "false"); }},
+        {"no-telemetry", Group::runtime, Kind::flag, nullptr, "No telemetry socket",
+         [](Config& c, const Values& v) { c.telemetry = !to_bool("no-telemetry", v[0]); },
+         nullptr, "telemetry"},
+        {"log-level", Group::runtime, Kind::value, "LEVEL", "error, warning, info or debug",
+         [](Config& c, const Values& v) { c.log_level = v[0]; },
+         [](const Config& c) { return c.log_level; }},
+        {"eal", Group::runtime, Kind::value, "\"ARGS\"",
+         "Extra EAL arguments passed through (rare flags; darkscope sets -l, -a, --vdev, "
+         "--file-prefix itself)",
+         [](Config& c, const Values& v) { c.eal_args = v[0]; },
+         [](const Config& c) { return c.eal_args; }},
+        {"no-huge", Group::runtime, Kind::flag, nullptr,
+         "Run without hugepages (tests, machines without them; use with --memory)",
+         [](Config& c, const Values& v) { c.no_huge = to_bool("no-huge", v[0]); },
+         [](const Config& c) { return std::string(c.no_huge ? "true" : "false"); }},
+        {"memory", Group::runtime, Kind::value, "MB", "EAL memory (-m); 0 = EAL default",
+         [](Config& c, const Values& v) { c.memory_mb = to_unsigned("memory", v[0]); },
+         [](const Config& c) { return std::to_string(c.memory_mb); }},
+        {"duration", Group::runtime, Kind::value, "SECONDS",
+         "Stop a live run after this long (default: until SIGINT/SIGTERM)",
+         [](Config& c, const Values& v) { c.duration_s = to_double("duration", v[0]); },
+         [](const Config& c) { return c.duration_s ? show_double(*c.duration_s) : ""; }},
+        {"plan", Group::runtime, Kind::flag, nullptr, "Print the core plan and exit",
+         [](Config& c, const Values& v) { c.plan_only = to_bool("plan", v[0]); },
+         [](const Config& c) { return std::string(c.plan_only ? "true" : "false"); }},
+        {"topology-xml", Group::runtime, Kind::value, "FILE",
+         "Plan on this hwloc XML topology instead of this machine's (lstopo --of xml)",
+         [](Config& c, const Values& v) { c.topology_xml = v[0]; },
+         [](const Config& c) { return c.topology_xml; }},
+        {"help", Group::runtime, Kind::flag, nullptr, "Print this help and exit", nullptr,
+         nullptr},
+        {"version", Group::runtime, Kind::flag, nullptr, "Print the version and exit", nullptr,
+         nullptr},
+    };
+    return table;
+}
+
+const char* group_title(Group g) {
+    switch (g) {
+        case Group::capture: return "Capture";
+        case Group::sensors: return "Sensors";
+        case Group::output: return "Intervals and output";
+        case Group::attribution: return "Attribution";
+        case Group::events: return "Events";
+        case Group::runtime: return "Runtime";
+    }
+    return "";
+}
+
+// The Boost descriptions. Values are taken as strings and converted by the table so every
+// error has our one-line "--option: 'value': reason" form. `in_file` leaves out what makes no
+// sense inside a config file.
+po::options_description describe(Group g, bool with_defaults, bool in_file) {
+    po::options_description desc(group_title(g), 100, 50);
+    const Config defaults;
+    for (const auto& o : options()) {
+        if (o.group != g) continue;
+        std::string name = o.name;
+        if (in_file && (name == "config" || name == "help" || name == "version")) continue;
+        std::string help = o.help;
+        if (with_defaults && o.show && o.kind != Kind::flag) {
+            std::string d = o.show(defaults);
+            if (!d.empty()) help += " [" + d + "]";
+        } else if (with_defaults && o.show && o.kind == Kind::flag && o.show(defaults) == "true") {
+            help += " [on]";
+        }
+        if (name == "help") name = "help,h";
+        if (name == "version") name = "version,V";
+        switch (o.kind) {
+            case Kind::value:
+                desc.add_options()(name.c_str(),
+                                   po::value<std::string>()->value_name(o.value_name),
+                                   help.c_str());
+                break;
+            case Kind::list:
+                desc.add_options()(name.c_str(),
+                                   po::value<std::vector<std::string>>()->value_name(
+                                       o.value_name),
+                                   help.c_str());
+                break;
+            case Kind::multi:
+                desc.add_options()(name.c_str(),
+                                   po::value<std::vector<std::string>>()
+                                       ->value_name(o.value_name)
+                                       ->multitoken(),
+                                   help.c_str());
+                break;
+            case Kind::flag:
+                // On the command line a bare switch; in a file `name = true|false`.
+                if (in_file)
+                    desc.add_options()(name.c_str(), po::value<std::string>(), help.c_str());
+                else
+                    desc.add_options()(name.c_str(), po::value<std::string>()
+                                                         ->zero_tokens()
+                                                         ->implicit_value("true", ""),
+                                       help.c_str());
+                break;
+        }
+    }
+    return desc;
+}
+
+constexpr Group kGroups[] = {Group::capture, Group::sensors,     Group::output,
+                             Group::attribution, Group::events, Group::runtime};
+
+po::options_description describe_all(bool with_defaults, bool in_file) {
+    po::options_description all;
+    for (Group g : kGroups) all.add(describe(g, with_defaults, in_file));
+    return all;
+}
+
+void print_help(std::ostream& out) {
+    out << "darkscope " DARKSCOPE_VERSION
+           ": darknet (network telescope) observation on DPDK\n\n"
+           "Usage: darkscope [--config FILE] [OPTIONS]\n"
+           "Every option also works in the --config file as `name = value` (repeat the line "
+           "for\nrepeatable options, `name = true` for switches, # comments); the command line "
+           "wins,\nand a repeatable option given on the command line replaces the file's list. "
+           "Defaults\nin [brackets].\n";
+    out << describe_all(true, false);
+    out << "\nExamples:\n"
+           "  # Replay a capture offline (no DPDK port, no hugepages) and write the tables\n"
+           "  darkscope --read telescope.pcapng --sensor lab=198.51.100.0/24 --no-huge "
+           "--memory 512 \\\n"
+           "            --summary out.json\n\n"
+           "  # Replay a capture through the full DPDK pipeline with a net_pcap vdev\n"
+           "  darkscope --config conf/demo.conf --port net_pcap0,rx_pcap=demo.pcap "
+           "--duration 30\n\n"
+           "  # Appliance: a PCI port bound to vfio-pci, 4 RSS queues polled by 4 workers\n"
+           "  darkscope --config /etc/darkscope/darkscope.conf --port 0000:3b:00.0 "
+           "--rx-queues 4 \\\n"
+           "            --workers 4 --sensor tokyo=203.0.113.0/24\n";
+}
+
+// Boost's errors rewritten to our one-line form.
+[[noreturn]] void rethrow_boost(const po::error& e, const std::string& where) {
+    std::string prefix = where.empty() ? "" : where + ": ";
+    if (auto* u = dynamic_cast<const po::unknown_option*>(&e)) {
+        std::string name = u->get_option_name();
+        while (!name.empty() && name[0] == '-') name.erase(0, 1);
+        if (where.empty()) throw ConfigError("--" + name + ": unknown option (see --help)");
+        throw ConfigError(prefix + "unknown option '" + name + "' (see --help)");
+    }
+    if (auto* m = dynamic_cast<const po::multiple_occurrences*>(&e)) {
+        std::string name = m->get_option_name();
+        while (!name.empty() && name[0] == '-') name.erase(0, 1);
+        throw ConfigError(prefix + "--" + name + ": given more than once");
+    }
+    if (auto* s = dynamic_cast<const po::invalid_command_line_syntax*>(&e)) {
+        std::string name = s->get_option_name();
+        while (!name.empty() && name[0] == '-') name.erase(0, 1);
+        if (s->kind() == po::invalid_syntax::missing_parameter)
+            throw ConfigError("--" + name + ": needs a value");
+        if (s->kind() == po::invalid_syntax::extra_parameter)
+            throw ConfigError("--" + name + ": takes no value");
+    }
+    if (dynamic_cast<const po::too_many_positional_options_error*>(&e))
+        throw ConfigError(prefix + "unexpected argument (options start with --; see --help)");
+    throw ConfigError(prefix + e.what());
+}
+
+// Which options were given, with their values, in one place (the command line or the file).
+struct Given {
+    std::map<std::string, std::vector<std::string>> values;
+    bool has(const std::string& name) const { return values.count(name) != 0; }
+};
+
+Given collect(const po::parsed_options& parsed) {
+    Given g;
+    for (const auto& opt : parsed.options) {
+        if (opt.unregistered) continue;
+        const std::string& name = opt.string_key;
+        const OptionSpec* spec = nullptr;
+        for (const auto& o : options())
+            if (name == o.name) spec = &o;
+        if (!spec) continue;
+        auto& slot = g.values[name];
+        if (spec->kind == Kind::value || spec->kind == Kind::flag) {
+            slot.clear();  // given twice was refused before, with the option's name
+            if (spec->kind == Kind::flag)
+                slot.push_back(opt.value.empty() || opt.value[0].empty() ? "true"
+                                                                         : trim(opt.value[0]));
+            else
+                slot.push_back(opt.value.empty() ? "" : opt.value[0]);
+        } else {
+            for (const auto& v : opt.value) slot.push_back(v);
+        }
+    }
+    return g;
+}
+
+// "--eal -l..." would be read by Boost as two options; join the value into "--eal=...".
+std::vector<std::string> join_dash_values(int argc, const char* const* argv) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if ((a == "--eal" || a == "--event-hook") && i + 1 < argc) {
+            args.push_back(a + "=" + argv[++i]);
+            continue;
+        }
+        args.push_back(a);
+    }
+    return args;
+}
+
+Given parse_command_line(int argc, const char* const* argv) {
+    auto desc = describe_all(false, false);
+    auto args = join_dash_values(argc, argv);
+    try {
+        auto parsed = po::command_line_parser(args)
+                          .options(desc)
+                          .style(po::command_line_style::default_style &
+                                 ~po::command_line_style::allow_guessing)
+                          .run();
+        // Scalars given twice are found here, with the option's name.
+        std::map<std::string, int> seen;
+        for (const auto& opt : parsed.options) {
+            if (opt.position_key >= 0 || opt.string_key.empty())
+                throw ConfigError("'" + (opt.value.empty() ? "" : opt.value[0]) +
+                                  "': unexpected argument (options start with --; see --help)");
+            for (const auto& o : options()) {
+                if (opt.string_key != o.name) continue;
+                if ((o.kind == Kind::value || o.kind == Kind::flag) && seen[o.name]++)
+                    throw ConfigError(std::string("--") + o.name + ": given more than once");
+            }
+        }
+        return collect(parsed);
+    } catch (const po::error& e) {
+        rethrow_boost(e, "");
+    }
+}
+
+Given parse_file(const std::string& path) {
+    const std::string where = "--config " + path;
+    std::ifstream in(path);
+    if (!in) throw ConfigError("--config: '" + path + "': cannot open: " + std::strerror(errno));
+    auto desc = describe_all(false, true);
+    try {
+        auto parsed = po::parse_config_file(in, desc, false);
+        std::map<std::string, int> seen;
+        for (const auto& opt : parsed.options) {
+            for (const auto& o : options()) {
+                if (opt.string_key != o.name) continue;
+                if ((o.kind == Kind::value || o.kind == Kind::flag) && seen[o.name]++)
+                    throw ConfigError(where + ": " + o.name + " given more than once");
+            }
+        }
+        return collect(parsed);
+    } catch (const po::error& e) {
+        rethrow_boost(e, where);
+    }
+}
+
+bool pci_problem(const std::string& name, std::string* why) {
+    auto is_hex = [](const std::string& s) {
+        if (s.empty()) return false;
+        for (char c : s)
+            if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+        return true;
+    };
+    auto bad = [&](std::string w) {
+        if (why) *why = std::move(w);
+        return true;
+    };
+    auto parts = split(name, ':');
+    if (parts.size() != 2 && parts.size() != 3)
+        return bad("expected DDDD:BB:DD.F (domain:bus:device.function)");
+    if (parts.size() == 3) {
+        if (!is_hex(parts[0]) || parts[0].size() > 4)
+            return bad("'" + parts[0] + "' is not a hex domain (up to 4 digits)");
+        parts.erase(parts.begin());
+    }
+    if (!is_hex(parts[0]) || parts[0].size() > 2)
+        return bad("'" + parts[0] + "' is not a hex bus number (00..ff)");
+    auto dot = parts[1].find('.');
+    if (dot == std::string::npos) return bad("no '.function' after the device number");
+    std::string dev = parts[1].substr(0, dot), fn = parts[1].substr(dot + 1);
+    if (!is_hex(dev) || dev.size() > 2)
+        return bad("'" + dev + "' is not a hex device number (00..1f)");
+    if (std::stoul(dev, nullptr, 16) > 0x1f)
+        return bad("device 0x" + dev + " is over 1f");
+    if (!is_hex(fn) || fn.size() > 1) return bad("'" + fn + "' is not a function number (0..7)");
+    if (std::stoul(fn, nullptr, 16) > 7) return bad("function " + fn + " is over 7");
+    return false;
+}
+
+std::string port_name(const std::string& spec) { return spec.substr(0, spec.find(',')); }
+
+// Problem with a file that must exist and be readable, or "".
+std::string readable_problem(const std::string& path) {
+    struct stat st {};
+    if (path.empty()) return "empty file name";
+    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+    if (S_ISDIR(st.st_mode)) return "is a directory";
+    if (::access(path.c_str(), R_OK) != 0) return std::string("not readable: ") + strerror(errno);
+    return "";
+}
+
+// Problem with a file we will create or replace, or "".
+std::string writable_problem(const std::string& path) {
+    if (path.empty()) return "empty file name";
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return "is a directory";
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    if (::stat(dir.c_str(), &st) != 0)
+        return "directory " + dir + ": " + std::strerror(errno);
+    if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+    if (::access(dir.c_str(), W_OK) != 0)
+        return "directory " + dir + " is not writable: " + std::strerror(errno);
+    return "";
+}
+
+void check_range(const char* option, uint64_t v, uint64_t lo, uint64_t hi) {
+    if (v < lo || v > hi)
+        fail(option, std::to_string(v),
+             "must be " + std::to_string(lo) + ".." + std::to_string(hi));
+}
+
+void check_vdev(const std::string& spec) {
+    std::string name = port_name(spec);
+    bool ok = (name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0) && name.size() > 4;
+    for (char c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) ok = false;
+    if (!ok)
+        fail("port", spec,
+             "neither a PCI address (DDDD:BB:DD.F) nor a DPDK vdev (net_<driver><n>[,args], "
+             "e.g. net_pcap0,rx_pcap=FILE)");
+    // A pcap vdev whose input is missing fails deep inside EAL probing; say it here.
+    auto args = split(spec, ',');
+    for (size_t i = 1; i < args.size(); ++i) {
+        if (args[i].rfind("rx_pcap=", 0) != 0) continue;
+        std::string file = args[i].substr(8);
+        if (auto why = readable_problem(file); !why.empty())
+            fail("port", spec, "rx_pcap file " + file + ": " + why);
+    }
+}
+
+}  // namespace
+
+bool is_pci_address(const std::string& spec) { return !pci_problem(port_name(spec), nullptr); }
+
+ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std::ostream& out) {
+    Given cli = parse_command_line(argc, argv);
+    if (cli.has("help") && to_bool("help", cli.values["help"][0])) {
+        print_help(out);
+        return ParseOutcome::help_printed;
+    }
+    if (cli.has("version") && to_bool("version", cli.values["version"][0])) {
+        out << "darkscope " DARKSCOPE_VERSION "\n";
+        return ParseOutcome::version_printed;
+    }
+    Given file;
+    std::string config_path;
+    if (cli.has("config")) {
+        config_path = cli.values["config"][0];
+        file = parse_file(config_path);
+    }
+
+    // The command line wins option by option; a flag and its --no-X twin count as one option.
+    std::set<std::string> from_cli;
+    for (const auto& o : options()) {
+        std::string key = o.twin ? o.twin : o.name;
+        if (cli.has(o.name)) from_cli.insert(key);
+    }
+    Config c;
+    std::set<std::string> given;
+    for (const Given* source : {&file, &cli}) {
+        const bool is_cli = source == &cli;
+        for (const auto& o : options()) {
+            if (!o.apply || !source->has(o.name)) continue;
+            std::string key = o.twin ? o.twin : o.name;
+            if (!is_cli && from_cli.count(key)) continue;
+            given.insert(o.name);
+            o.apply(c, source->values.at(o.name));
+        }
+        // A switch and its twin in the same place contradict each other unless they agree.
+        for (const auto& o : options()) {
+            if (!o.twin || !source->has(o.name) || !source->has(o.twin)) continue;
+            bool positive = to_bool(o.twin, source->values.at(o.twin)[0]);
+            bool negative = to_bool(o.name, source->values.at(o.name)[0]);
+            if (positive == negative)
+                throw ConfigError(std::string("--") + o.twin + " and --" + o.name +
+                                  ": both given" + (is_cli ? "" : " in " + config_path));
+        }
+    }
+    if (given.count("cores") && given.count("workers") && c.workers != c.cores.size())
+        fail("workers", std::to_string(c.workers),
+             "conflicts with --cores, which lists " + std::to_string(c.cores.size()) + " cores");
+    if (given.count("cores")) c.workers = static_cast<unsigned>(c.cores.size());
+    bool any_pci = false;
+    for (const auto& p : c.ports) any_pci = any_pci || is_pci_address(p);
+    if (!any_pci) c.no_pci = true;
+    config = std::move(c);
+    return ParseOutcome::run;
+}
+
+void validate_config(const Config& c) {
+    // Ports
+    std::set<std::string> port_names;
+    for (const auto& spec : c.ports) {
+        std::string name = port_name(spec);
+        if (name.find(':') != std::string::npos) {
+            std::string why;
+            if (pci_problem(name, &why)) fail("port", spec, "malformed PCI address: " + why);
+        } else {
+            check_vdev(spec);
+        }
+        if (!port_names.insert(name).second) fail("port", spec, name + " given twice");
+    }
+    if (c.no_pci) {
+        for (const auto& spec : c.ports)
+            if (is_pci_address(spec))
+                fail("no-pci", "cannot be used with the PCI port " + port_name(spec));
+    }
+    if (!c.read_files.empty() && !c.ports.empty())
+        fail("read", "cannot be combined with --port (offline mode reads files, not ports)");
+    if (c.read_files.empty() && c.ports.empty() && !c.plan_only)
+        fail("port", "nothing to capture: give --port SPEC (live) or --read FILE (offline)");
+
+    // Cores
+    check_range("workers", c.workers, 1, 127);
+    if (!c.cores.empty() && c.cores.size() != c.workers)
+        fail("workers", std::to_string(c.workers),
+             "conflicts with --cores, which lists " + std::to_string(c.cores.size()) + " cores");
+    std::set<unsigned> seen_cores;
+    for (unsigned core : c.cores)
+        if (!seen_cores.insert(core).second)
+            fail("cores", join_numbers(c.cores, ","), "core " + std::to_string(core) +
+                                                          " listed twice");
+    if (c.stats_core < -1) fail("stats-core", std::to_string(c.stats_core), "no such core");
+    if (c.stats_core >= 0 && seen_cores.count(static_cast<unsigned>(c.stats_core)))
+        fail("stats-core", std::to_string(c.stats_core),
+             "also a worker core in --cores (the stats core must be apart)");
+
+    // Queues and buffers
+    check_range("rx-queues", c.rx_queues, 1, 128);
+    if (c.rx_desc < 32 || c.rx_desc > 32768 || (c.rx_desc & (c.rx_desc - 1)) != 0)
+        fail("rx-desc", std::to_string(c.rx_desc), "must be a power of two from 32 to 32768");
+    check_range("burst", c.burst, 1, 64);
+    if (!c.ports.empty()) {
+        uint64_t pairs = uint64_t{c.rx_queues} * c.ports.size();
+        if (c.workers > pairs)
+            fail("workers", std::to_string(c.workers),
+                 "more workers than the " + std::to_string(pairs) +
+                     " (port, queue) pairs to poll; raise --rx-queues");
+        uint64_t ring = uint64_t{c.rx_queues} * c.rx_desc;
+        if (c.mbufs <= ring)
+            fail("mbufs", std::to_string(c.mbufs),
+                 "too few to fill " + std::to_string(c.rx_queues) + " rx queue(s) x " +
+                     std::to_string(c.rx_desc) + " descriptors of one port");
+    }
+    check_range("mbufs", c.mbufs, 255, 1u << 26);
+    check_range("link-wait", c.link_wait_s, 0, 3600);
+    check_range("memory-budget-mb", c.memory_budget_mb, 16, 1u << 20);
+
+    // Sensors
+    std::set<std::string> names;
+    std::map<std::string, std::string> owner;  // prefix -> sensor
+    for (const auto& s : c.sensors) {
+        if (s.name.empty()) fail("sensor", "=...", "empty sensor name");
+        if (!valid_name_chars(s.name))
+            fail("sensor", s.name, "sensor name may only use A-Z a-z 0-9 _ -");
+        if (s.name.size() > 63) fail("sensor", s.name, "sensor name longer than 63 characters");
+        if (!names.insert(s.name).second) fail("sensor", s.name, "sensor name given twice");
+        if (s.prefixes.empty()) fail("sensor", s.name, "no prefix");
+        for (const auto& p : s.prefixes) {
+            auto [it, fresh] = owner.emplace(p.to_string(), s.name);
+            if (fresh) continue;
+            if (it->second == s.name)
+                fail("sensor", s.name, p.to_string() + " listed twice in this sensor");
+            fail("sensor", s.name,
+                 p.to_string() + " is already in sensor '" + it->second +
+                     "' (a prefix belongs to one sensor)");
+        }
+    }
+    std::set<uint16_t> udp;
+    for (uint16_t p : c.udp_service_ports)
+        if (p == 0 || !udp.insert(p).second)
+            fail("udp-service-ports", std::to_string(p), p ? "listed twice" : "not a port");
+
+    // Intervals and output
+    check_range("interval", c.interval_s, 1, 86400);
+    for (const auto& f : c.read_files)
+        if (auto why = readable_problem(f); !why.empty()) fail("read", f, why);
+    if (!c.summary_file.empty())
+        if (auto why = writable_problem(c.summary_file); !why.empty())
+            fail("summary", c.summary_file, why);
+    if (!c.db_file.empty())
+        if (auto why = writable_problem(c.db_file); !why.empty()) fail("db", c.db_file, why);
+    check_range("top-k", c.top_k, 1, 100000);
+    check_range("retention-intervals", c.retention_intervals_days, 1, 36500);
+    check_range("retention-hours", c.retention_hours_days, 1, 36500);
+
+    // Attribution
+    for (const auto& f : c.geo_country)
+        if (auto why = readable_problem(f); !why.empty()) fail("geo-country", f, why);
+    for (const auto& f : c.geo_asn)
+        if (auto why = readable_problem(f); !why.empty()) fail("geo-asn", f, why);
+
+    // Events
+    if (!(c.surge_factor > 1.0) || !std::isfinite(c.surge_factor))
+        fail("surge-factor", show_double(c.surge_factor), "must be over 1");
+    check_range("surge-min-packets", c.surge_min_packets, 1, UINT64_MAX);
+    check_range("surge-min-sources", c.surge_min_sources, 1, UINT64_MAX);
+    check_range("surge-quiet-intervals", c.surge_quiet_intervals, 1, 10000);
+    check_range("dos-min-packets", c.dos_min_packets, 1, UINT64_MAX);
+    check_range("dos-min-duration", c.dos_min_duration_s, 1, 86400);
+    check_range("dos-min-window-packets", c.dos_min_window_packets, 1, UINT64_MAX);
+    check_range("scanner-min-destinations", c.scanner_min_destinations, 1, 1u << 30);
+    if (!(c.event_hook_timeout_s > 0) || c.event_hook_timeout_s > 3600)
+        fail("event-hook-timeout", show_double(c.event_hook_timeout_s), "must be over 0 and at "
+                                                                         "most 3600");
+
+    // Runtime
+    if (c.file_prefix.empty() || c.file_prefix.size() > 64 || !valid_name_chars(c.file_prefix))
+        fail("file-prefix", c.file_prefix, "1 to 64 characters of A-Z a-z 0-9 _ -");
+    static const std::set<std::string> levels = {"error", "warning", "info", "debug"};
+    if (!levels.count(c.log_level))
+        fail("log-level", c.log_level, "expected error, warning, info or debug");
+    if (c.memory_mb != 0 && c.memory_mb < 64)
+        fail("memory", std::to_string(c.memory_mb), "must be 0 (EAL default) or at least 64");
+    if (c.duration_s && (!(*c.duration_s > 0) || !std::isfinite(*c.duration_s)))
+        fail("duration", show_double(*c.duration_s), "must be over 0");
+    // EAL flags that darkscope derives from its own options would silently fight them.
+    static const std::map<std::string, std::string> owned = {
+        {"-l", "--cores/--workers"},        {"--lcores", "--cores/--workers"},
+        {"-c", "--cores/--workers"},        {"--main-lcore", "--stats-core"},
+        {"--file-prefix", "--file-prefix"}, {"--no-huge", "--no-huge"},
+        {"-m", "--memory"},                 {"--no-pci", "--no-pci"}};
+    std::istringstream eal(c.eal_args);
+    for (std::string tok; eal >> tok;) {
+        std::string flag = tok.substr(0, tok.find('='));
+        if (auto it = owned.find(flag); it != owned.end())
+            fail("eal", c.eal_args, flag + " is set by darkscope; use " + it->second);
+    }
+    if (!c.topology_xml.empty())
+        if (auto why = readable_problem(c.topology_xml); !why.empty())
+            fail("topology-xml", c.topology_xml, why);
+}
+
+std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
+    std::vector<std::pair<std::string, std::string>> items;
+    for (const auto& o : options()) {
+        if (!o.show) continue;
+        std::string key = o.name;
+        for (char& ch : key)
+            if (ch == '-') ch = '_';
+        items.emplace_back(key, o.show(c));
+    }
+    return items;
+}
+
+}  // namespace darkscope

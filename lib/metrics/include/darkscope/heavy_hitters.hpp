@@ -1,0 +1,189 @@
+// Top talkers: Space-Saving (Metwally, Agrawal, El Abbadi, "Efficient computation of frequent and
+// top-k elements in data streams", 2005) over source addresses or source prefixes.
+//
+// Guarantee. With capacity k and N packets counted (over every stream merged in):
+//   - every monitored key has  count - error <= true count <= count,  and error <= min <= N / k,
+//     where min is the smallest count held (0 while fewer than k keys were ever seen);
+//   - every key whose true count is above min (so every key above N / k) is monitored;
+//   - so two keys whose counts differ by more than N / k come out in the right order.
+// These hold after merge() as well, with N the sum of the merged streams (see merge()).
+//
+// Per key, besides packets: bytes, distinct destinations and distinct services, first and last
+// seen, and the country and ASN of the last packet. These describe the packets seen since the
+// key took its slot: when a new key evicts the minimum it inherits the count (as error) but
+// starts its bytes, timestamps and sketches afresh, so they are lower bounds that miss at most
+// `error` packets. Distinct destinations use a TinyHyperLogLog (P = 8: exact up to 32, then
+// 6.5 % standard error); distinct services a BasicHyperLogLog<7> (exact up to 16, then 9.2 %).
+//
+// Cost: one hash lookup (open-addressed, tagged, 4k slots) and an O(1) move in the stream-summary
+// (count buckets in a doubly linked list, Metwally's structure), no allocation. All state is one
+// block of indices, not pointers, either owned (std allocator) or supplied by the caller (for
+// example from hugepages), and written by one core only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "darkscope/hash.hpp"
+#include "darkscope/hll.hpp"
+#include "darkscope/packet.hpp"
+
+namespace darkscope {
+
+// A source address or prefix. IPv4 is held in host byte order in the low word (high word zero),
+// IPv6 as its 16 network-order bytes; host bits beyond `length` are cleared.
+struct HeavyKey {
+    uint64_t words[2] = {0, 0};
+    uint8_t family = 0;  // 4 or 6
+    uint8_t length = 0;  // prefix length: 32 or 128 for a single address
+
+    static HeavyKey host(const IpAddress& address, uint8_t family);
+    // /24 for IPv4 and /48 for IPv6 are what the reports use.
+    static HeavyKey prefix(const IpAddress& address, uint8_t family, uint8_t length);
+
+    IpAddress address() const;
+    // hash_address() of address(): for a host key, the per-packet source hash itself.
+    uint64_t hash() const { return hash_address(address(), family); }
+
+    friend bool operator==(const HeavyKey& a, const HeavyKey& b) {
+        return a.words[0] == b.words[0] && a.words[1] == b.words[1] && a.family == b.family &&
+               a.length == b.length;
+    }
+};
+
+// One row of top(): a copy, independent of the summary.
+struct HeavyHitter {
+    HeavyKey key;
+    uint64_t packets = 0;  // upper bound on the true count
+    uint64_t error = 0;    // packets - error is a lower bound on the true count
+    uint64_t bytes = 0;    // bytes since the key took its slot (lower bound)
+    uint64_t distinct_destinations = 0;
+    uint64_t distinct_services = 0;
+    uint64_t first_seen = 0;  // caller's time unit
+    uint64_t last_seen = 0;
+    uint16_t country = 0;
+    uint32_t asn = 0;
+
+    uint64_t guaranteed_packets() const { return packets - error; }
+};
+
+class SpaceSaving {
+  public:
+    using DestinationSketch = TinyHyperLogLog;
+    using ServiceSketch = BasicHyperLogLog<7>;
+    static constexpr size_t kMemoryAlignment = 64;
+
+    // Bytes of the single block a summary of this capacity uses.
+    static size_t required_bytes(uint32_t capacity);
+
+    // Owns its block (std allocator).
+    explicit SpaceSaving(uint32_t capacity = 1024);
+    // Uses the caller's block: at least required_bytes(capacity) bytes, 64-byte aligned, kept
+    // alive by the caller for the life of this object.
+    SpaceSaving(uint32_t capacity, void* memory, size_t bytes);
+    ~SpaceSaving();
+    SpaceSaving(const SpaceSaving&) = delete;
+    SpaceSaving& operator=(const SpaceSaving&) = delete;
+
+    // Counts one packet of `key`. key_hash must be key.hash() (for a host key, the per-packet
+    // source hash); dst_hash is the hash of the destination address; service identifies the
+    // destination service (for example protocol << 16 | port) and is hashed here; now is the
+    // packet time in the caller's unit. No allocation, O(1).
+    void update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
+                uint32_t service, uint64_t now, uint16_t country = 0, uint32_t asn = 0);
+
+    // Optional, a few packets ahead of update(): brings the key's index slot into cache.
+    void prefetch(uint64_t key_hash) const {
+        __builtin_prefetch(&index_[static_cast<uint32_t>(key_hash >> 32) & index_mask_]);
+    }
+
+    // The n largest counts, largest first (ties: smaller error first, then key order).
+    std::vector<HeavyHitter> top(size_t n) const;
+
+    // Adds other's stream into this one (Agarwal et al., "Mergeable summaries", 2012; the
+    // Space-Saving form of Cafaro et al., 2016): a key held by one summary only is charged the
+    // other's min as both count and error (it may have had up to that many there), counts and
+    // errors of common keys add, and the k largest are kept. The guarantee at the top holds for
+    // the merged stream with N = N_this + N_other, for any number of successive merges. Both
+    // summaries must have the same capacity. Allocates temporary memory: not for the worker.
+    void merge(const SpaceSaving& other);
+
+    // Empties the summary: O(capacity).
+    void clear();
+
+    uint32_t capacity() const { return capacity_; }
+    uint32_t size() const { return size_; }
+    // N: packets counted, merged streams included.
+    uint64_t total() const { return total_; }
+    // Smallest count held once full (0 before: then every key seen is held with error 0).
+    uint64_t min_count() const;
+    // N / k: bound on every error and on the count of any key not held.
+    uint64_t error_bound() const { return total_ / capacity_; }
+
+  private:
+    static constexpr uint32_t kNil = 0xffffffffu;
+
+    // What a packet writes besides the count; touched once per update.
+    struct Entry {
+        HeavyKey key;
+        uint64_t hash;
+        uint64_t error;
+        uint64_t bytes;
+        uint64_t first_seen;
+        uint64_t last_seen;
+        uint32_t asn;
+        uint16_t country;
+    };
+    // Stream-summary links, kept apart from the entries in a dense 16-byte array so that moving
+    // an entry between buckets touches its neighbours' links only, not their whole entries.
+    struct Link {
+        uint32_t bucket;  // the count bucket this entry is in
+        uint32_t prev;    // neighbours inside the bucket (a circular list)
+        uint32_t next;
+        uint32_t tag;  // top 32 bits of the key hash: its index slot, without the entry
+    };
+    // Entries with equal counts share a bucket; buckets are linked in increasing count order.
+    struct Bucket {
+        uint64_t count;
+        uint32_t head;  // the entry that entered first
+        uint32_t prev;  // bucket with the next smaller count
+        uint32_t next;  // bucket with the next larger count; free-list link when unused
+    };
+    struct Layout;
+
+    void bind(void* memory);
+    uint32_t find(const HeavyKey& key, uint64_t key_hash) const;
+    void index_insert(uint32_t e);
+    void index_remove(uint32_t e);
+    uint32_t bucket_alloc(uint64_t count);
+    void bucket_free(uint32_t b);
+    void bucket_detach(uint32_t e);
+    void bucket_attach(uint32_t e, uint32_t b);
+    void increment(uint32_t e);
+    void init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash, uint64_t error,
+                    uint64_t now);
+    uint64_t count_of(uint32_t e) const { return buckets_[links_[e].bucket].count; }
+
+    uint32_t capacity_;
+    uint32_t index_mask_;
+    uint32_t size_ = 0;
+    uint32_t min_bucket_ = kNil;
+    uint32_t free_bucket_ = kNil;
+    uint64_t total_ = 0;
+    void* owned_ = nullptr;  // the block, when this object allocated it
+    void* block_ = nullptr;
+    size_t block_bytes_ = 0;
+    Entry* entries_ = nullptr;
+    Link* links_ = nullptr;
+    Bucket* buckets_ = nullptr;
+    // Open-addressed index (linear probing, load <= 1/4): 0 for empty, else the top 32 bits of
+    // the key hash (its low bits pick the home slot) above entry + 1, so a probe compares tags
+    // in this 8-byte array and reads an entry only when the tags agree.
+    uint64_t* index_ = nullptr;
+    DestinationSketch* destinations_ = nullptr;
+    ServiceSketch* services_ = nullptr;
+};
+
+}  // namespace darkscope

@@ -1,0 +1,222 @@
+#include "darkscope/port.hpp"
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include <cinttypes>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+namespace darkscope {
+
+std::string port_device_name(const std::string& spec) {
+    auto comma = spec.find(',');
+    return spec.substr(0, comma);
+}
+
+std::vector<std::string> build_eal_args(const Config& config, const CorePlan& plan) {
+    std::vector<std::string> args{"darkscope"};
+    args.push_back("-l");
+    args.push_back(plan.eal_lcore_list());
+    args.push_back("--main-lcore");
+    args.push_back(std::to_string(plan.stats_lcore));
+    args.push_back("--file-prefix");
+    args.push_back(config.file_prefix);
+    bool any_pci = false;
+    for (const auto& spec : config.ports) {
+        if (is_pci_address(spec)) {
+            any_pci = true;
+            args.push_back("-a");
+            args.push_back(spec);
+        } else {
+            args.push_back("--vdev");
+            args.push_back(spec);
+        }
+    }
+    // Never probe the machine's own NICs when every port is virtual.
+    if (!any_pci) args.push_back("--no-pci");
+    if (config.no_huge) args.push_back("--no-huge");
+    if (config.memory_mb != 0) {
+        args.push_back("-m");
+        args.push_back(std::to_string(config.memory_mb));
+    }
+    if (!config.telemetry) args.push_back("--no-telemetry");
+    const char* level = "notice";
+    if (config.log_level == "error") level = "error";
+    if (config.log_level == "warning") level = "warning";
+    if (config.log_level == "debug") level = "debug";
+    args.push_back(std::string("--log-level=") + level);
+    // --eal "ARGS": split on blanks, for the rare EAL flag darkscope has no option for.
+    std::string word;
+    for (char c : config.eal_args + " ") {
+        if (c == ' ' || c == '\t') {
+            if (!word.empty()) args.push_back(word);
+            word.clear();
+        } else {
+            word += c;
+        }
+    }
+    return args;
+}
+
+void eal_start(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    static std::vector<std::string> keep;  // EAL keeps pointers into argv
+    keep = args;
+    for (auto& a : keep) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(keep.size()), argv.data()) < 0)
+        throw std::runtime_error(std::string("EAL initialisation failed: ") +
+                                 rte_strerror(rte_errno));
+}
+
+void eal_stop() { rte_eal_cleanup(); }
+
+rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int socket) {
+    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (pool == nullptr)
+        throw std::runtime_error("cannot create mempool " + name + " with " +
+                                 std::to_string(mbufs) + " mbufs on socket " +
+                                 std::to_string(socket) + ": " + rte_strerror(rte_errno) +
+                                 " (reserve hugepages, or lower --mbufs)");
+    return pool;
+}
+
+rte_mempool* Ports::pool_for_socket(int socket) {
+    for (auto& [s, p] : pools_)
+        if (s == socket) return p;
+    auto* pool = create_packet_pool("mbufs_s" + std::to_string(socket < 0 ? 0 : socket),
+                                    config_.mbufs, socket < 0 ? SOCKET_ID_ANY : socket);
+    pools_.emplace_back(socket, pool);
+    return pool;
+}
+
+Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
+    (void)plan;
+    for (const auto& spec : config.ports) {
+        PortInfo p;
+        p.spec = spec;
+        p.name = port_device_name(spec);
+        if (rte_eth_dev_get_port_by_name(p.name.c_str(), &p.port_id) != 0)
+            throw std::runtime_error("--port " + spec + ": no such device (" + p.name +
+                                     " was not probed; is it bound to a DPDK driver?)");
+        rte_eth_dev_info dev_info{};
+        if (rte_eth_dev_info_get(p.port_id, &dev_info) != 0)
+            throw std::runtime_error("--port " + spec + ": cannot read device info");
+        p.driver = dev_info.driver_name ? dev_info.driver_name : "";
+        p.socket = rte_eth_dev_socket_id(p.port_id);
+        p.rx_queues = config.rx_queues;
+        if (p.rx_queues > dev_info.max_rx_queues)
+            throw std::runtime_error("--rx-queues " + std::to_string(p.rx_queues) + ": port " +
+                                     p.name + " has only " +
+                                     std::to_string(dev_info.max_rx_queues) + " rx queues");
+
+        rte_eth_conf conf{};
+        if (p.rx_queues > 1) {
+            // RSS over addresses (and ports where the device can): request what we want, keep
+            // what the device supports, and say what was masked.
+            p.rss_requested = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+            p.rss_applied = p.rss_requested & dev_info.flow_type_rss_offloads;
+            if (p.rss_applied != p.rss_requested)
+                RTE_LOG(WARNING, USER1,
+                        "port %s: RSS hash functions 0x%" PRIx64 " not supported, masked\n",
+                        p.name.c_str(), p.rss_requested & ~p.rss_applied);
+            conf.rxmode.mq_mode = p.rss_applied ? RTE_ETH_MQ_RX_RSS : RTE_ETH_MQ_RX_NONE;
+            conf.rx_adv_conf.rss_conf.rss_hf = p.rss_applied;
+        }
+        int rc = rte_eth_dev_configure(p.port_id, static_cast<uint16_t>(p.rx_queues), 0, &conf);
+        if (rc != 0)
+            throw std::runtime_error("--port " + spec + ": configure failed: " +
+                                     rte_strerror(-rc));
+        uint16_t rx_desc = static_cast<uint16_t>(config.rx_desc);
+        uint16_t tx_desc = 0;
+        rte_eth_dev_adjust_nb_rx_tx_desc(p.port_id, &rx_desc, &tx_desc);
+        rte_mempool* pool = pool_for_socket(p.socket);
+        for (unsigned q = 0; q < p.rx_queues; ++q) {
+            rc = rte_eth_rx_queue_setup(p.port_id, static_cast<uint16_t>(q), rx_desc,
+                                        static_cast<unsigned>(p.socket < 0 ? SOCKET_ID_ANY
+                                                                           : p.socket),
+                                        nullptr, pool);
+            if (rc != 0)
+                throw std::runtime_error("--port " + spec + ": rx queue " + std::to_string(q) +
+                                         " setup failed: " + rte_strerror(-rc));
+        }
+        ports_.push_back(p);
+    }
+}
+
+Ports::~Ports() { stop(); }
+
+void Ports::start() {
+    for (auto& p : ports_) {
+        int rc = rte_eth_dev_start(p.port_id);
+        if (rc != 0)
+            throw std::runtime_error("--port " + p.spec + ": start failed: " + rte_strerror(-rc));
+        if (config_.promiscuous) {
+            rc = rte_eth_promiscuous_enable(p.port_id);
+            if (rc != 0 && rc != -ENOTSUP)
+                RTE_LOG(WARNING, USER1, "port %s: cannot enable promiscuous mode: %s\n",
+                        p.name.c_str(), rte_strerror(-rc));
+        }
+        rte_eth_stats_reset(p.port_id);
+    }
+    started_ = true;
+    // Wait for links, bounded: a dark link may be up with no traffic, or never come up.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config_.link_wait_s);
+    for (auto& p : ports_) {
+        for (;;) {
+            rte_eth_link link{};
+            rte_eth_link_get_nowait(p.port_id, &link);
+            if (link.link_status == RTE_ETH_LINK_UP) {
+                p.link_up = true;
+                p.link_speed_mbps = link.link_speed;
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                RTE_LOG(WARNING, USER1, "port %s: link still down after %u s, capturing anyway\n",
+                        p.name.c_str(), config_.link_wait_s);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+}
+
+void Ports::stop() {
+    if (!started_) return;
+    for (auto& p : ports_) rte_eth_dev_stop(p.port_id);
+    started_ = false;
+}
+
+PortCounters Ports::counters(unsigned index) const {
+    PortCounters c;
+    rte_eth_stats s{};
+    if (rte_eth_stats_get(ports_[index].port_id, &s) == 0) {
+        c.ipackets = s.ipackets;
+        c.ibytes = s.ibytes;
+        c.imissed = s.imissed;
+        c.ierrors = s.ierrors;
+        c.rx_nombuf = s.rx_nombuf;
+    }
+    return c;
+}
+
+PortCounters Ports::totals() const {
+    PortCounters t;
+    for (unsigned i = 0; i < ports_.size(); ++i) {
+        auto c = counters(i);
+        t.ipackets += c.ipackets;
+        t.ibytes += c.ibytes;
+        t.imissed += c.imissed;
+        t.ierrors += c.ierrors;
+        t.rx_nombuf += c.rx_nombuf;
+    }
+    return t;
+}
+
+}  // namespace darkscope

@@ -1,0 +1,157 @@
+// The embedded history: interval, hour and day row sets and events kept in SQLite (WAL).
+//
+// Only the store's own writer thread writes the database. Producers (the stats core) hand it
+// whole periods through a bounded queue that never blocks them: when the queue is full the oldest
+// unwritten period is dropped, counted and logged. Each period is written in one transaction, so
+// a crash or `kill -9` leaves every committed period whole. The schema is in docs/schema.md.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+struct sqlite3;
+
+namespace darkscope {
+
+enum class Resolution { interval, hour, day };
+
+// "interval", "hour", "day" (the spelling stored in the database).
+const char* resolution_name(Resolution r);
+std::optional<Resolution> parse_resolution(const std::string& name);
+
+// One key of one dimension in one period. sources, destinations and asns are unique counts for
+// the period the row belongs to; they never add up across periods.
+struct StoredRow {
+    std::string dimension;
+    std::string key;
+    uint64_t packets = 0, bytes = 0, sources = 0, destinations = 0, asns = 0;
+};
+
+// One row set: the top-K keys per dimension plus an explicit key "other" holding the remainder,
+// so every dimension's packets and bytes sum to the total; dimension "total" has one row, key
+// "all". Writing a period whose (resolution, start) is already stored replaces it, so an hour or
+// day rollup may be rewritten as it grows and a replayed capture does not double count.
+struct StoredPeriod {
+    Resolution resolution = Resolution::interval;
+    int64_t start = 0;      // unix seconds, UTC
+    uint32_t length_s = 0;  // seconds covered
+    std::vector<StoredRow> rows;
+    std::vector<uint8_t> source_sketch;  // optional serialized unique-source sketch (rollups)
+};
+
+struct StoredEvent {
+    std::string id;     // the event's own id, shared by its start, updates and end
+    std::string kind;   // surge | dos | scanner
+    std::string phase;  // start | update | end
+    int64_t time = 0;   // unix seconds, UTC
+    std::string json;   // the full event as JSON
+};
+
+// Log levels passed to StoreOptions::log, syslog numbering.
+enum StoreLogLevel : int { store_log_error = 3, store_log_warning = 4, store_log_info = 6 };
+
+struct StoreOptions {
+    std::string path;
+    // Periods waiting to be written (besides the one being written); beyond it the oldest is
+    // dropped.
+    unsigned queue_limit = 64;
+    unsigned event_queue_limit = 1024;  // events waiting to be written, same policy
+    // Retention by period start, measured back from the newest period end in the database (not
+    // the wall clock), so replaying old captures keeps them. 0 keeps forever; days always are.
+    unsigned retention_interval_days = 14, retention_hour_days = 400;
+    unsigned busy_timeout_ms = 5000;  // wait for a lock held by another connection
+    // Called on the writer thread (write errors, retention) or on the enqueuing thread (drops),
+    // once per period or event at most, never per packet. May be empty.
+    std::function<void(int level, const std::string& message)> log;
+};
+
+class HistoryStore {
+  public:
+    // Opens or creates the database, applies migrations and starts the writer thread. Throws
+    // std::runtime_error with a one-line reason naming the file.
+    explicit HistoryStore(StoreOptions options);
+    // Writes everything still queued (one attempt each), then closes.
+    ~HistoryStore();
+    HistoryStore(const HistoryStore&) = delete;
+    HistoryStore& operator=(const HistoryStore&) = delete;
+
+    // Never block on the database. Return false when something had to be dropped to make room
+    // (counted in Stats and logged) or the store is closing.
+    bool enqueue(StoredPeriod period);
+    bool enqueue(StoredEvent event);
+
+    // Waits until everything queued before the call is committed or has failed for good.
+    void flush();
+
+    struct Stats {
+        uint64_t periods_written = 0, periods_dropped = 0;
+        uint64_t events_written = 0, events_dropped = 0;
+        uint64_t write_errors = 0;  // failed write attempts (a transient failure is retried)
+        size_t queue_depth = 0;     // periods and events waiting
+        std::string last_error;
+    };
+    Stats stats() const;
+
+    // Read side (its own connection; WAL lets it run beside the writer).
+    // Periods of one resolution whose start lies in [from, to), oldest first, with only the rows
+    // of `dimension` (all rows when empty).
+    std::vector<StoredPeriod> read_periods(Resolution resolution, int64_t from, int64_t to,
+                                           const std::string& dimension = "") const;
+    // Packets and bytes of each key of `dimension` summed over those periods, busiest first.
+    // Unique fields are filled only when exactly one period matched (they are not additive);
+    // otherwise they are 0: read the coarser resolution for a window's unique counts.
+    std::vector<StoredRow> read_rows(Resolution resolution, int64_t from, int64_t to,
+                                     const std::string& dimension) const;
+    std::vector<StoredEvent> read_events(int64_t from, int64_t to) const;
+    // Start of the newest stored period of that resolution (to resume rollups after a restart).
+    std::optional<int64_t> newest_period_start(Resolution resolution) const;
+
+    // Test hook: while paused the writer takes nothing from the queue, so overflow can be
+    // tested without timing. flush() must not be called while paused.
+    void pause_writer_for_test(bool paused);
+
+  private:
+    using Item = std::variant<StoredPeriod, StoredEvent>;
+    void writer_loop();
+    void write_item(const Item& item);
+    void write_period(const StoredPeriod& p);
+    void write_event(const StoredEvent& e);
+    void apply_retention(const StoredPeriod& written);
+    void log(int level, const std::string& message) const;
+
+    StoreOptions options_;
+    sqlite3* writer_db_ = nullptr;
+    mutable std::mutex reader_mutex_;
+    sqlite3* reader_db_ = nullptr;
+
+    mutable std::mutex mutex_;
+    std::condition_variable work_cv_;  // writer waits for items / resume / stop
+    std::condition_variable idle_cv_;  // flush waits for the writer to finish
+    std::deque<Item> queue_;
+    size_t queued_periods_ = 0, queued_events_ = 0;
+    bool writer_busy_ = false;
+    bool logged_old_period_ = false;  // writer thread only
+    bool paused_ = false;
+    bool stopping_ = false;
+    uint64_t enqueued_ = 0, finished_ = 0;  // items accepted / written, failed or dropped
+    Stats stats_;
+    std::thread writer_;
+};
+
+// Keeps the k busiest keys of each dimension (by packets) and folds the rest, plus any existing
+// "other" row, into one "other" row, so each dimension still sums to the total. The folded
+// row's unique fields are left 0: uniques of a remainder cannot be added up (a caller holding
+// the remainder's sketch may set them). Dimension "total" is left alone.
+void keep_top_rows(std::vector<StoredRow>& rows, size_t k);
+
+}  // namespace darkscope

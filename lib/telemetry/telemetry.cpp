@@ -1,0 +1,199 @@
+#include "darkscope/telemetry.hpp"
+
+#include <rte_telemetry.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <mutex>
+
+namespace darkscope {
+
+namespace {
+
+TelemetryHooks& hooks() {
+    static TelemetryHooks h;
+    return h;
+}
+
+// rte_tel_data strings hold at most RTE_TEL_MAX_STRING_LEN bytes including the terminator.
+std::string clip(const std::string& s) {
+    return s.size() < RTE_TEL_MAX_STRING_LEN ? s : s.substr(0, RTE_TEL_MAX_STRING_LEN - 1);
+}
+
+void add_dict_scalar(rte_tel_data* d, const std::string& key, const Value& v) {
+    if (auto* u = std::get_if<uint64_t>(&v.v)) {
+        rte_tel_data_add_dict_u64(d, key.c_str(), *u);
+    } else if (auto* i = std::get_if<int64_t>(&v.v)) {
+        if (*i >= INT32_MIN && *i <= INT32_MAX)
+            rte_tel_data_add_dict_int(d, key.c_str(), static_cast<int>(*i));
+        else if (*i >= 0)
+            rte_tel_data_add_dict_u64(d, key.c_str(), static_cast<uint64_t>(*i));
+        else
+            rte_tel_data_add_dict_string(d, key.c_str(), std::to_string(*i).c_str());
+    } else if (auto* s = std::get_if<std::string>(&v.v)) {
+        rte_tel_data_add_dict_string(d, key.c_str(), clip(*s).c_str());
+    }
+}
+
+// A container inside a reply may not hold containers itself: nested values become strings.
+void fill_flat(rte_tel_data* d, const Value& value) {
+    if (value.is_dict()) {
+        rte_tel_data_start_dict(d);
+        for (const auto& [k, item] : value.dict()) {
+            if (item.is_dict() || item.is_array())
+                rte_tel_data_add_dict_string(d, k.c_str(), clip(to_json(item)).c_str());
+            else
+                add_dict_scalar(d, k, item);
+        }
+    } else if (value.is_array()) {
+        const Array& a = value.array();
+        bool strings = !a.empty() && std::holds_alternative<std::string>(a.front().v);
+        rte_tel_data_start_array(d, strings ? RTE_TEL_STRING_VAL : RTE_TEL_U64_VAL);
+        for (const auto& item : a) {
+            if (strings) {
+                if (auto* s = std::get_if<std::string>(&item.v))
+                    rte_tel_data_add_array_string(d, clip(*s).c_str());
+            } else if (auto* u = std::get_if<uint64_t>(&item.v)) {
+                rte_tel_data_add_array_u64(d, *u);
+            } else if (auto* i = std::get_if<int64_t>(&item.v)) {
+                rte_tel_data_add_array_u64(d, static_cast<uint64_t>(*i));
+            }
+        }
+    }
+}
+
+int reply_error(rte_tel_data* d, const std::string& message) {
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "error", clip(message).c_str());
+    return 0;
+}
+
+using ViewFn = Value (*)(const Snapshot&, const char* params);
+
+template <ViewFn F>
+int snapshot_command(const char*, const char* params, rte_tel_data* d) {
+    auto snap = hooks().snapshot ? hooks().snapshot() : nullptr;
+    if (!snap) return reply_error(d, "no snapshot published yet");
+    try {
+        fill_tel_data(d, F(*snap, params ? params : ""));
+    } catch (const RequestError& e) {
+        return reply_error(d, e.what());
+    }
+    return 0;
+}
+
+Value view_stats(const Snapshot& s, const char*) { return stats_view(s); }
+Value view_classes(const Snapshot& s, const char*) { return classes_view(s); }
+Value view_flags(const Snapshot& s, const char*) { return flags_view(s); }
+Value view_errors(const Snapshot& s, const char*) { return errors_view(s); }
+Value view_sensors(const Snapshot& s, const char*) { return sensors_view(s); }
+Value view_workers(const Snapshot& s, const char*) { return workers_view(s); }
+Value view_ports(const Snapshot& s, const char*) { return ports_view(s); }
+template <const char* Dim>
+Value view_top(const Snapshot& s, const char* params) {
+    return top_view(s, parse_top_request(Dim, params, kTopCapTelemetry), hooks().asn_name);
+}
+constexpr char kPorts[] = "ports";
+constexpr char kCountries[] = "countries";
+constexpr char kAsns[] = "asns";
+constexpr char kSensors[] = "sensors";
+
+template <std::function<Value()> TelemetryHooks::*Member>
+int hook_command(const char*, const char*, rte_tel_data* d) {
+    const auto& fn = hooks().*Member;
+    if (!fn) return reply_error(d, "not available in this run");
+    fill_tel_data(d, fn());
+    return 0;
+}
+
+}  // namespace
+
+void fill_tel_data(rte_tel_data* d, const Value& raw) {
+    const Value value = telemetry_shape(raw);
+    if (value.is_dict()) {
+        rte_tel_data_start_dict(d);
+        for (const auto& [k, item] : value.dict()) {
+            if (item.is_dict() || item.is_array()) {
+                rte_tel_data* c = rte_tel_data_alloc();
+                if (c == nullptr) continue;
+                fill_flat(c, item);
+                rte_tel_data_add_dict_container(d, k.c_str(), c, 0);
+            } else {
+                add_dict_scalar(d, k, item);
+            }
+        }
+        return;
+    }
+    if (value.is_array()) {
+        const Array& a = value.array();
+        bool containers = !a.empty() && (a.front().is_dict() || a.front().is_array());
+        if (!containers) {
+            fill_flat(d, value);
+            return;
+        }
+        rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+        for (const auto& item : a) {
+            rte_tel_data* c = rte_tel_data_alloc();
+            if (c == nullptr) continue;
+            fill_flat(c, item);
+            rte_tel_data_add_array_container(d, c, 0);
+        }
+        return;
+    }
+    if (auto* s = std::get_if<std::string>(&value.v)) {
+        rte_tel_data_string(d, clip(*s).c_str());
+        return;
+    }
+    rte_tel_data_start_dict(d);
+    add_dict_scalar(d, "value", value);
+}
+
+void register_telemetry(TelemetryHooks h) {
+    hooks() = std::move(h);
+    // The library refuses help texts of 128 bytes or more, and names outside [A-Za-z0-9_/]:
+    // collect refusals so a bad registration is found at start-up, not by a user's null reply.
+    std::string failed;
+    auto rte_telemetry_register_cmd = [&failed](const char* cmd, telemetry_cb fn,
+                                                const char* help) {
+        if (::rte_telemetry_register_cmd(cmd, fn, help) != 0) failed += std::string(" ") + cmd;
+    };
+    rte_telemetry_register_cmd(
+        "/darkscope/stats", snapshot_command<view_stats>,
+        "Totals since start: packets, bytes, per protocol, malformed, unmatched, intervals, port "
+        "drops. No parameters.");
+    rte_telemetry_register_cmd(
+        "/darkscope/top/ports", snapshot_command<view_top<kPorts>>,
+        "Busiest services. Params: N[,WINDOW[,all]]: N 1..100 (10), WINDOW total|last; probes "
+        "only unless 'all'.");
+    rte_telemetry_register_cmd("/darkscope/top/countries", snapshot_command<view_top<kCountries>>,
+                               "Busiest source countries. Parameters: N[,WINDOW] (N 1..100).");
+    rte_telemetry_register_cmd("/darkscope/top/asns", snapshot_command<view_top<kAsns>>,
+                               "Busiest source ASNs. Parameters: N[,WINDOW] (N 1..100).");
+    rte_telemetry_register_cmd("/darkscope/top/sensors", snapshot_command<view_top<kSensors>>,
+                               "Busiest sensors. Parameters: N[,WINDOW] (N 1..100).");
+    rte_telemetry_register_cmd("/darkscope/classes", snapshot_command<view_classes>,
+                               "Packets per traffic class since start. No parameters.");
+    rte_telemetry_register_cmd("/darkscope/flags", snapshot_command<view_flags>,
+                               "Packets per scanner/spoofing flag since start. No parameters.");
+    rte_telemetry_register_cmd("/darkscope/errors", snapshot_command<view_errors>,
+                               "Packets per decode error since start. No parameters.");
+    rte_telemetry_register_cmd("/darkscope/sensors", snapshot_command<view_sensors>,
+                               "Packets and bytes per sensor, and unmatched. No parameters.");
+    rte_telemetry_register_cmd("/darkscope/workers", snapshot_command<view_workers>,
+                               "Per worker: lcore, queues, packets, bursts, idle polls.");
+    rte_telemetry_register_cmd("/darkscope/ports", snapshot_command<view_ports>,
+                               "Per port ethdev counters: ipackets, ibytes, imissed, ierrors, "
+                               "rx_nombuf, link.");
+    if (!failed.empty()) throw std::runtime_error("telemetry: cannot register" + failed);
+    rte_telemetry_register_cmd("/darkscope/plan", hook_command<&TelemetryHooks::plan>,
+                               "The core plan: stats core, workers and their queues.");
+    rte_telemetry_register_cmd("/darkscope/config", hook_command<&TelemetryHooks::config>,
+                               "The effective configuration.");
+    rte_telemetry_register_cmd("/darkscope/geo", hook_command<&TelemetryHooks::geo>,
+                               "Attribution databases: files, build dates, networks, last "
+                               "reload result.");
+    rte_telemetry_register_cmd("/darkscope/reload", hook_command<&TelemetryHooks::reload>,
+                               "Reload the attribution databases without stopping capture.");
+}
+
+}  // namespace darkscope

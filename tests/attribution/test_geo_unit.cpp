@@ -1,0 +1,203 @@
+// Pieces without EAL: country indices, range splitting, CSV parsing, embedded IPv4 addresses.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "darkscope/attribution.hpp"
+#include "darkscope/country.hpp"
+#include "darkscope/geo_source.hpp"
+#include "support.hpp"
+
+namespace darkscope {
+namespace {
+
+TEST(Country, IndexRoundTripsEveryCode) {
+    EXPECT_EQ(country_index("??"), 0);
+    EXPECT_EQ(country_code(0), "??");
+    EXPECT_EQ(country_code(kCountryIndexMax + 1), "??");
+    std::set<uint16_t> seen;
+    for (char a = 'A'; a <= 'Z'; ++a) {
+        for (char b = 'A'; b <= 'Z'; ++b) {
+            const std::string code{a, b};
+            const uint16_t index = country_index(code);
+            EXPECT_GE(index, 1);
+            EXPECT_LE(index, kCountryIndexMax);
+            EXPECT_EQ(country_code(index), code);
+            EXPECT_EQ(country_index(std::string{static_cast<char>(a + 32), static_cast<char>(b + 32)}),
+                      index);
+            seen.insert(index);
+        }
+    }
+    EXPECT_EQ(seen.size(), 676u);
+    EXPECT_EQ(country_index("J"), 0);
+    EXPECT_EQ(country_index("JPN"), 0);
+    EXPECT_EQ(country_index("1P"), 0);
+}
+
+TEST(Country, NamesCoverEveryAssignedCode) {
+    // Debian's iso-codes is the independent list of assigned codes, when installed.
+    std::ifstream in("/usr/share/iso-codes/json/iso_3166-1.json");
+    if (!in) {
+        GTEST_SKIP() << "iso-codes not installed";
+    }
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::regex alpha2(R"re("alpha_2":\s*"([A-Z]{2})")re");
+    unsigned count = 0;
+    for (auto it = std::sregex_iterator(json.begin(), json.end(), alpha2);
+         it != std::sregex_iterator(); ++it) {
+        const std::string code = (*it)[1];
+        EXPECT_NE(country_name(country_index(code)), code) << code << " has no name";
+        ++count;
+    }
+    EXPECT_GE(count, 249u);
+    EXPECT_EQ(country_name(0), "Unknown");
+    EXPECT_EQ(country_name(country_index("QQ")), "QQ");  // well formed but unassigned
+}
+
+// Brute force: the prefixes are disjoint, inside the range, and cover every address of it;
+// and no two could be merged (the split is minimal).
+TEST(Ranges, Ipv4SplitCoversExactly) {
+    std::mt19937_64 random(1);
+    for (int round = 0; round < 3000; ++round) {
+        uint32_t first = static_cast<uint32_t>(random());
+        uint32_t span = static_cast<uint32_t>(random() >> (32 + random() % 32));
+        if (round == 0) {
+            first = 0;
+            span = UINT32_MAX;
+        }
+        const uint32_t last = UINT32_MAX - first < span ? UINT32_MAX : first + span;
+        std::vector<geo::Prefix4> prefixes;
+        geo::range_to_prefixes(first, last, 7, &prefixes);
+        uint64_t next = first;
+        for (const auto& p : prefixes) {
+            ASSERT_EQ(p.addr, next);
+            const uint64_t size = uint64_t{1} << (32 - p.depth);
+            ASSERT_EQ(p.addr % size, 0u);
+            next += size;
+            ASSERT_EQ(p.value, 7u);
+        }
+        ASSERT_EQ(next, uint64_t{last} + 1);
+        ASSERT_LE(prefixes.size(), 62u);
+    }
+}
+
+TEST(Ranges, Ipv6SplitCoversExactly) {
+    std::mt19937_64 random(2);
+    for (int round = 0; round < 3000; ++round) {
+        const geo::uint128 first = (geo::uint128{random()} << 64) | random();
+        const unsigned span_bits = static_cast<unsigned>(random() % 129);
+        geo::uint128 span = span_bits == 0 ? 0
+                                           : (((geo::uint128{random()} << 64) | random()) >>
+                                              (128 - span_bits));
+        geo::uint128 last = ~geo::uint128{0} - first < span ? ~geo::uint128{0} : first + span;
+        geo::uint128 start = first;
+        if (round == 0) {
+            start = 0;
+            last = ~geo::uint128{0};
+        }
+        std::vector<geo::Prefix6> prefixes;
+        geo::range_to_prefixes(start, last, 9, &prefixes);
+        geo::uint128 next = start;
+        bool wrapped = false;
+        for (const auto& p : prefixes) {
+            ASSERT_FALSE(wrapped);
+            ASSERT_EQ(p.addr, next);
+            if (p.depth == 0) {
+                wrapped = true;
+                continue;
+            }
+            const geo::uint128 size = geo::uint128{1} << (128 - p.depth);
+            ASSERT_EQ(p.addr % size, 0u);
+            next += size;
+            wrapped = next == 0;
+        }
+        if (!wrapped) {
+            ASSERT_TRUE(next - 1 == last);
+        } else {
+            ASSERT_TRUE(last == ~geo::uint128{0});
+        }
+        ASSERT_LE(prefixes.size(), 254u);
+    }
+}
+
+TEST(Csv, ParsesQuotedOrganisationsHeadersAndNumericFiles) {
+    test::TempDir dir;
+    {
+        std::ofstream out(dir.file("asn-ipv4.csv"));
+        out << "ip_range_start,ip_range_end,autonomous_system_number,autonomous_system_organization\n"
+            << "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n"
+            << "1.0.64.0,1.0.127.255,18144,\"Enecom,\"\"quoted\"\" Inc.\"\r\n"
+            << "# comment\n\n"
+            << "2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,2500,WIDE Project\n";
+    }
+    geo::LoadedFile file;
+    std::string error;
+    ASSERT_TRUE(geo::load_file(dir.file("asn-ipv4.csv"), geo::Kind::asn, &file, &error)) << error;
+    EXPECT_EQ(file.format, "csv");
+    EXPECT_EQ(file.asn_names.at(13335), "Cloudflare, Inc.");
+    EXPECT_EQ(file.asn_names.at(18144), "Enecom,\"quoted\" Inc.");
+    EXPECT_EQ(file.asn_names.at(2500), "WIDE Project");
+    ASSERT_EQ(file.v4.size(), 2u);
+    EXPECT_EQ(file.v4[0].addr, 0x01000000u);
+    EXPECT_EQ(file.v4[0].depth, 24);
+    EXPECT_EQ(file.v4[1].depth, 18);
+    ASSERT_EQ(file.v6.size(), 1u);
+    EXPECT_EQ(file.v6[0].depth, 32);
+
+    {
+        std::ofstream out(dir.file("country-ipv6-num.csv"));
+        // 2001:200::/32 as numbers, and a small range that looks like IPv4 but is IPv6.
+        out << "42540528726795050063891204319802818560,42540528806023212578155541913346768895,JP\n"
+            << "16,31,ZZ\n";
+    }
+    ASSERT_TRUE(geo::load_file(dir.file("country-ipv6-num.csv"), geo::Kind::country, &file, &error))
+        << error;
+    EXPECT_TRUE(file.v4.empty());
+    ASSERT_EQ(file.v6.size(), 1u);  // ZZ (unknown) is left out
+    EXPECT_EQ(file.v6[0].value, country_index("JP"));
+    EXPECT_EQ(file.v6[0].depth, 32);
+}
+
+TEST(Csv, RejectsBrokenLinesNamingFileAndLine) {
+    test::TempDir dir;
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"1.0.0.0,1.0.0.255,13335\n1.0.1.0,1.0.0.0,5\n", ":2: range end is before its start"},
+        {"1.0.0.0,1.0.0.255,13335\n1.0.1.0,1.0.1.300,5\n", ":2: bad address '1.0.1.300'"},
+        {"1.0.0.0,1.0.0.255,AS13x\n", ":1: bad AS number 'AS13x'"},
+        {"1.0.0.0,1.0.0.255,1,\"open\n", ":1: unterminated quote"},
+        {"1.0.0.0,::1,5\n", ":1: start and end are of different families"},
+        {"", ": no ranges"},
+    };
+    for (const auto& [content, expected] : cases) {
+        const std::string path = dir.file("bad.csv");
+        std::ofstream(path) << content;
+        geo::LoadedFile file;
+        std::string error;
+        EXPECT_FALSE(geo::load_file(path, geo::Kind::asn, &file, &error)) << content;
+        EXPECT_NE(error.find(path + expected), std::string::npos) << error;
+    }
+    geo::LoadedFile file;
+    std::string error;
+    std::ofstream(dir.file("c.csv")) << "1.0.0.0,1.0.0.255,Japan\n";
+    EXPECT_FALSE(geo::load_file(dir.file("c.csv"), geo::Kind::country, &file, &error));
+    EXPECT_NE(error.find("bad country code 'Japan'"), std::string::npos) << error;
+    EXPECT_FALSE(geo::load_file(dir.file("missing.csv"), geo::Kind::country, &file, &error));
+    EXPECT_NE(error.find("missing.csv: No such file"), std::string::npos) << error;
+}
+
+TEST(Alias, EmbeddedIpv4AtEveryBitOffset) {
+    std::mt19937_64 random(3);
+    for (unsigned bit = 0; bit <= 96; ++bit) {
+        const uint32_t v4 = static_cast<uint32_t>(random());
+        const geo::uint128 noise = (geo::uint128{random()} << 64) | random();
+        const geo::uint128 field_mask = geo::uint128{0xffffffffu} << (96 - bit);
+        const geo::uint128 addr = (noise & ~field_mask) | (geo::uint128{v4} << (96 - bit));
+        const auto bytes = geo::to_bytes(addr);
+        EXPECT_EQ(attribution_detail::embedded_ipv4(bytes.data(), bit), v4) << bit;
+    }
+}
+
+}  // namespace
+}  // namespace darkscope

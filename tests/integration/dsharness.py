@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Shared helpers for the integration tests: run the real darkscope binary, talk to its
+telemetry socket, compare what it reports with the generator's truth."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77  # meson's exit code for a skipped test
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+class Env:
+    def __init__(self, argv):
+        # argv: darkscope binary, source root
+        self.darkscope = argv[1]
+        self.src = argv[2]
+        self.gen = os.path.join(self.src, "scripts", "darkscope-gen")
+        self.ctl = os.path.join(self.src, "scripts", "darkscope-ctl")
+        self.corpus = os.path.normpath(os.path.join(self.src, "..", "shared", "corpus"))
+        self.tmp = tempfile.mkdtemp(prefix="dsit-")
+        self.prefix = "dsit%d" % os.getpid()
+
+    def generate(self, name, *args):
+        pcap = os.path.join(self.tmp, name + ".pcap")
+        truth = os.path.join(self.tmp, name + ".truth.json")
+        cmd = ["/usr/bin/python3", self.gen, "--out", pcap, "--truth", truth] + list(args)
+        subprocess.run(cmd, check=True)
+        with open(truth) as f:
+            return pcap, json.load(f)
+
+    def base_args(self, prefix=None):
+        return ["--file-prefix", prefix or self.prefix, "--no-huge", "--memory", "512",
+                "--mbufs", "8191", "--log-level", "warning"]
+
+    def run(self, args, timeout=300, check=True):
+        cmd = [self.darkscope] + args
+        print("+ " + " ".join(cmd), flush=True)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        sys.stdout.write(p.stdout)
+        sys.stderr.write(p.stderr)
+        if check and p.returncode != 0:
+            fail("darkscope exited %d" % p.returncode)
+        return p
+
+    def start(self, args):
+        cmd = [self.darkscope] + args
+        print("+ " + " ".join(cmd), flush=True)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def telemetry(prefix, command, timeout=5.0):
+    """One request on DPDK's v2 telemetry socket; returns the value under the command name."""
+    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(timeout)
+    s.connect(path)
+    info = json.loads(s.recv(1024).decode())
+    s.send(command.encode())
+    reply = json.loads(s.recv(info["max_output_len"]).decode())
+    s.close()
+    return reply[command.split(",")[0]] if command.split(",")[0] in reply else reply
+
+
+def ranked(value):
+    """A ranked list as darkscope answers it (a dict keyed "1", "2", ...), back to a list."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and all(k.isdigit() for k in value):
+        return [value[k] for k in sorted(value, key=int)]
+    fail("not a ranked list: %r" % (value,))
+
+
+def wait_socket(prefix, proc, timeout=60):
+    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read()
+            fail("darkscope exited early (%d):\n%s" % (proc.returncode, out))
+        if os.path.exists(path):
+            try:
+                telemetry(prefix, "/darkscope/stats")
+                return
+            except OSError:
+                pass
+        time.sleep(0.2)
+    fail("telemetry socket %s did not appear" % path)
+
+
+def stop(proc, timeout=60):
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        fail("darkscope did not stop on SIGINT:\n" + out)
+    sys.stdout.write(out)
+    return proc.returncode
+
+
+STAT_KEYS = ["packets", "bytes", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", "other",
+             "malformed", "non_ip", "unmatched"]
+
+
+def compare_stats(stats, truth, what):
+    errors = []
+    for k in STAT_KEYS:
+        if k in truth and stats.get(k) != truth[k]:
+            errors.append("%s: %s = %s, truth %s" % (what, k, stats.get(k), truth[k]))
+    return errors
+
+
+def compare_top_ports(top, truth_services, what, n=None):
+    """top: list of {service, packets, bytes}; truth_services: {service: {packets, bytes}}."""
+    errors = []
+    expected = sorted(truth_services.items(), key=lambda kv: (-kv[1]["packets"], kv[0]))
+    if n is not None:
+        expected = expected[:n]
+    got = [(e["service"], e["packets"], e["bytes"]) for e in ranked(top)]
+    want = [(k, v["packets"], v["bytes"]) for k, v in expected]
+    if got != want:
+        first = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                     min(len(got), len(want)))
+        errors.append("%s: top ports differ from rank %d (got %d rows, want %d)\n  got  %s\n"
+                      "  want %s" % (what, first + 1, len(got), len(want), got[first:first + 5],
+                                     want[first:first + 5]))
+    return errors
+
+
+def compare_named(rows, truth_map, key, what):
+    errors = []
+    got = {str(r[key]): (r["packets"], r["bytes"]) for r in ranked(rows)}
+    want = {str(k): (v["packets"], v["bytes"]) for k, v in truth_map.items() if v["packets"]}
+    if got != want:
+        errors.append("%s: per-%s counts differ\n  got  %s\n  want %s" % (what, key, got, want))
+    return errors
+
+
+def report(errors):
+    if errors:
+        for e in errors:
+            print("FAIL: " + e, file=sys.stderr)
+        sys.exit(1)
+    print("ok")

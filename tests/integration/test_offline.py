@@ -1,0 +1,33 @@
+#!/usr/bin/python3
+"""Offline mode: --read of a generated capture; the summary equals the generator's truth."""
+import json
+import os
+import sys
+
+import dsharness as h
+
+env = h.Env(sys.argv)
+pcap, truth = env.generate("offline", "--seed", "11", "--packets", "20000", "--profile", "demo")
+summary = os.path.join(env.tmp, "summary.json")
+env.run(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+                           "--read", pcap, "--summary", summary])
+with open(summary) as f:
+    s = json.load(f)
+errors = h.compare_stats(s["/darkscope/stats"], truth, "offline stats")
+errors += h.compare_top_ports(s["/darkscope/top/ports,1000"], truth["services"], "offline", n=1000)
+errors += h.compare_top_ports(s["/darkscope/top/ports,1000,total,all"], truth["services_all"],
+                              "offline all classes", n=1000)
+classes = s["/darkscope/classes"]
+for name, count in truth.get("classes", {}).items():
+    if classes.get(name) != count:
+        errors.append("class %s: %s, truth %s" % (name, classes.get(name), count))
+sensors = {r["sensor"]: r for r in h.ranked(s["/darkscope/sensors"])}
+for name, t in truth.get("sensors", {}).items():
+    got = sensors.get(name, {})
+    if (got.get("packets"), got.get("bytes")) != (t["packets"], t["bytes"]):
+        errors.append("sensor %s: %s, truth %s" % (name, got, t))
+flags = s["/darkscope/flags"]
+for name, count in truth.get("flags", {}).items():
+    if flags.get(name) != count:
+        errors.append("flag %s: %s, truth %s" % (name, flags.get(name), count))
+h.report(errors)

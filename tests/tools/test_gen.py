@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""Checks scripts/darkscope-gen against an independent reading of what it wrote.
+
+For a few seeds, a small capture is generated and read back with tshark and capinfos; every
+count in the truth JSON that tshark can see is recomputed from tshark's fields with the
+classification rules of docs/classify.md and compared. The same seed must give byte-identical
+files. Exit 77 (meson: skipped) when tshark is missing.
+"""
+
+import collections
+import csv
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GEN = os.path.join(ROOT, "scripts", "darkscope-gen")
+UDP_SERVICE_PORTS = {53, 123, 137, 161, 389, 1900, 3702, 5353, 11211, 19, 17, 47808, 4500}
+SENSORS = {"tokyo-a": ["203.0.113.0/24"], "tokyo-b": ["198.51.100.0/24"],
+           "osaka": ["192.0.2.0/24", "2001:db8:d::/48"]}
+FIELDS = ["frame.len", "frame.protocols", "frame.time_epoch", "vlan.id", "ip.src", "ip.dst",
+          "ip.proto", "ip.frag_offset", "ip.id", "ipv6.src", "ipv6.dst", "ipv6.nxt",
+          "tcp.flags", "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.window_size_value",
+          "tcp.hdr_len", "tcp.options.mss_val", "udp.srcport", "udp.dstport", "icmp.type",
+          "icmp.code", "icmpv6.type", "_ws.malformed"]
+
+failures = []
+
+
+def check(what, got, want):
+    if got != want:
+        if isinstance(got, dict) and isinstance(want, dict):
+            keys = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+            got = {k: got.get(k) for k in keys[:8]}
+            want = {k: want.get(k) for k in keys[:8]}
+        failures.append(f"{what}: tshark says {got!r:.300}, truth says {want!r:.300}")
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def tshark_rows(pcap):
+    """One dict per frame; outer headers only for single fields (quoted headers in ICMP
+    errors come later), every occurrence for vlan.id."""
+    cmd = ["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "separator=\t", "-E",
+           "occurrence=a", "-E", "aggregator=|"]
+    for f in FIELDS:
+        cmd += ["-e", f]
+    rows = []
+    for line in run(cmd).splitlines():
+        values = line.split("\t")
+        row = {}
+        for name, v in zip(FIELDS, values):
+            row[name] = v.split("|") if v else []
+        rows.append(row)
+    return rows
+
+
+def first(row, field, conv=str):
+    v = row[field]
+    return conv(v[0]) if v else None
+
+
+def classify(row):
+    """(l3, proto, class, sensor-address, service, src, detail) from tshark fields, after the
+    rules in docs/classify.md; l3 is 0 when the IP header is not whole."""
+    protos = row["frame.protocols"][0].split(":") if row["frame.protocols"] else []
+    # Only a broken network or transport header makes a packet malformed for darkscope; a
+    # payload tshark cannot parse is reported by the caller as a generator bug.
+    malformed = any(m.split(": ")[-1].split(":")[0].rstrip("]") in ("IPv4", "IPv6", "TCP",
+                                                                     "UDP", "ICMP", "ICMPv6")
+                    for m in row["_ws.malformed"])
+    if "arp" in protos:
+        return 0, None, "non_ip", None, None, None, None
+    if row["ip.src"] and not (malformed and "tcp" not in protos):
+        l3, src, dst = 4, first(row, "ip.src"), first(row, "ip.dst")
+        ipproto = first(row, "ip.proto", int)
+        if first(row, "ip.frag_offset", int):
+            return 4, {17: "udp", 6: "tcp"}.get(ipproto, "other"), "fragment", dst, None, src, None
+    elif row["ipv6.src"]:
+        l3, src, dst = 6, first(row, "ipv6.src"), first(row, "ipv6.dst")
+        ipproto = first(row, "ipv6.nxt", int)
+    else:
+        return 0, None, "malformed", None, None, None, None
+    proto = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}.get(ipproto, "other")
+    if proto == "other":
+        return l3, proto, "other_ip", dst, None, src, None
+    if malformed:
+        return l3, proto, "malformed", dst, None, src, None
+    if proto == "tcp":
+        flags = int(first(row, "tcp.flags"), 16)
+        dport = first(row, "tcp.dstport", int)
+        detail = {0x02: "S", 0x12: "SA", 0x04: "R", 0x14: "RA", 0x10: "A", 0x11: "FA",
+                  0x18: "PA"}[flags]
+        cls = ("tcp_scan" if detail == "S" else
+               "tcp_backscatter" if detail in ("SA", "R", "RA") else "tcp_other")
+        return l3, proto, cls, dst, f"{dport}/tcp", src, detail
+    if proto == "udp":
+        sport, dport = first(row, "udp.srcport", int), first(row, "udp.dstport", int)
+        cls = "udp_backscatter" if sport in UDP_SERVICE_PORTS and dport >= 1024 else "udp_probe"
+        return l3, proto, cls, dst, f"{dport}/udp", src, None
+    if proto == "icmp":
+        t, c = first(row, "icmp.type", int), first(row, "icmp.code", int)
+        return l3, proto, "icmp_probe" if t == 8 else "icmp_backscatter", dst, "icmp", src, \
+            f"{t}/{c}"
+    t = first(row, "icmpv6.type", int)
+    return l3, proto, "icmp_probe" if t == 128 else "icmp_backscatter", dst, "icmpv6", src, \
+        f"{t}/0" if t == 128 else None
+
+
+def sensor_of(addr):
+    a = ipaddress.ip_address(addr)
+    best, best_len = "", -1
+    for name, prefixes in SENSORS.items():
+        for p in prefixes:
+            net = ipaddress.ip_network(p)
+            if a.version == net.version and a in net and net.prefixlen > best_len:
+                best, best_len = name, net.prefixlen
+    return best
+
+
+def check_capture(tmp, seed, extra, networks=None):
+    pcap, truth_path = os.path.join(tmp, f"g{seed}.pcap"), os.path.join(tmp, f"g{seed}.json")
+    cmd = [GEN, "--seed", str(seed), "--out", pcap, "--truth", truth_path, "-q"] + extra
+    if networks:
+        cmd += ["--source-networks", networks]
+    run(cmd)
+    truth = json.load(open(truth_path))
+    label = f"seed {seed} {' '.join(extra)}"
+
+    # capinfos: packet count and bytes on the wire.
+    info = run(["capinfos", "-M", "-c", "-d", pcap])
+    packets = int(info.split("Number of packets:")[1].split()[0])
+    data = int(info.split("Data size:")[1].split()[0])
+    check(f"{label}: packets (capinfos)", packets, truth["packets"])
+    check(f"{label}: bytes (capinfos)", data, truth["bytes"])
+
+    rows = tshark_rows(pcap)
+    check(f"{label}: packets (tshark)", len(rows), truth["packets"])
+    check(f"{label}: bytes (tshark)", sum(int(r["frame.len"][0]) for r in rows), truth["bytes"])
+    counts = collections.Counter()
+    classes = collections.Counter()
+    sensors = collections.Counter()
+    services = collections.Counter()
+    services_all = collections.Counter()
+    tcp_flags = collections.Counter()
+    flags = collections.Counter()
+    sources, per_source = set(), collections.Counter()
+    per_interval = collections.Counter()
+    countries = collections.Counter()
+    nets = []
+    if networks:
+        for row in csv.reader(open(networks)):
+            nets.append((ipaddress.ip_network(row[0]), row[1]))
+    for r in rows:
+        l3, proto, cls, dst, svc, src, detail = classify(r)
+        classes[cls] += 1
+        protos = r["frame.protocols"][0].split(":")
+        if "vlan" in protos or "ieee8021ad" in protos:
+            counts["vlan_tagged"] += 1
+        if "ieee8021ad" in protos or protos.count("vlan") >= 2:
+            counts["qinq"] += 1
+        if r["_ws.malformed"] and cls != "malformed":
+            counts["payload_malformed"] += 1
+        if l3 == 4:
+            counts["ipv4"] += 1
+        elif l3 == 6:
+            counts["ipv6"] += 1
+        if proto:
+            counts[proto] += 1
+        if dst is not None:
+            s = sensor_of(dst)
+            if s:
+                sensors[s] += 1
+            else:
+                counts["unmatched"] += 1
+        if src is not None:
+            sources.add(src)
+            per_source[src] += 1
+            if nets:
+                a = ipaddress.ip_address(src)
+                countries[next((cc for net, cc in nets if a in net), "??")] += 1
+        if svc is not None:
+            services_all[svc] += 1
+            if cls in ("tcp_scan", "udp_probe", "icmp_probe"):
+                services[svc] += 1
+        if detail and proto == "tcp":
+            tcp_flags[detail] += 1
+        if proto == "tcp" and cls == "tcp_scan" and l3 == 4:
+            ident = first(r, "ip.id", lambda v: int(v, 16))
+            d, port = int(ipaddress.ip_address(dst)), first(r, "tcp.dstport", int)
+            seq = first(r, "tcp.seq_raw", int)
+            win = first(r, "tcp.window_size_value", int)
+            if ident == 54321:
+                flags["zmap"] += 1
+            if ident == (d ^ port ^ seq) & 0xFFFF:
+                flags["masscan"] += 1
+            if seq == d:
+                flags["mirai"] += 1
+            if win == 1024 and first(r, "tcp.hdr_len", int) == 24 and r["tcp.options.mss_val"]:
+                flags["nmap"] += 1
+        if truth.get("intervals"):
+            step = truth["intervals"][0]["end"] - truth["intervals"][0]["start"]
+            t = r["frame.time_epoch"][0]
+            per_interval[int(t.split(".")[0]) // step * step] += 1
+
+    for key in ("ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", "other", "unmatched",
+                "vlan_tagged", "qinq"):
+        check(f"{label}: {key}", counts[key], truth[key])
+    check(f"{label}: malformed", classes["malformed"], truth["malformed"])
+    check(f"{label}: payloads tshark finds malformed", counts["payload_malformed"], 0)
+    check(f"{label}: non_ip", classes["non_ip"], truth["non_ip"])
+    for cls, n in truth["classes"].items():
+        check(f"{label}: class {cls}", classes[cls], n)
+    for name in ("zmap", "masscan", "mirai", "nmap"):
+        check(f"{label}: flag {name}", flags[name], truth["flags"][name])
+    for name, e in truth["sensors"].items():
+        check(f"{label}: sensor {name}", sensors[name], e["packets"])
+    check(f"{label}: sources", len(sources), truth["sources"])
+    top = sorted(per_source.items(), key=lambda kv: -kv[1])[:5]
+    check(f"{label}: top source packets", [c for _, c in top],
+          [c for _, c in truth["top_sources"][:5]])
+    for flag_name in ("S", "SA", "R", "RA"):
+        check(f"{label}: tcp flags {flag_name}", tcp_flags[flag_name],
+              truth["tcp_flags"].get(flag_name, {}).get("packets", 0))
+    # The 15 busiest services, in order, with their counts; and every port of services_all.
+    want_top = [(k, v["packets"]) for k, v in list(truth["services"].items())[:15]]
+    got_top = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
+    check(f"{label}: top services", got_top, want_top)
+    check(f"{label}: services_all", dict(services_all),
+          {k: v["packets"] for k, v in truth["services_all"].items()})
+    if truth.get("intervals"):
+        check(f"{label}: per interval packets", dict(per_interval),
+              {iv["start"]: iv["packets"] for iv in truth["intervals"] if iv["packets"]})
+        check(f"{label}: interval sum", sum(iv["packets"] for iv in truth["intervals"]),
+              truth["packets"])
+    if nets:
+        check(f"{label}: countries", dict(countries),
+              {cc: e["packets"] for cc, e in truth["countries"].items()})
+    return pcap
+
+
+def main():
+    if not shutil.which("tshark") or not shutil.which("capinfos"):
+        print("SKIP: tshark/capinfos not installed")
+        return 77
+    with tempfile.TemporaryDirectory(prefix="darkscope-gen-test-") as tmp:
+        nets = os.path.join(tmp, "networks.csv")
+        run([GEN, "--write-networks", nets])
+        rows = list(csv.reader(open(nets)))
+        if not 40 <= len(rows) <= 80 or {"CN", "JP", "US", "TH", "ID"} - {r[1] for r in rows}:
+            failures.append(f"--write-networks: {len(rows)} rows, countries "
+                            f"{sorted({r[1] for r in rows})}")
+        small = ["--packets", "6000", "--duration", "600", "--sources", "800"]
+        a = check_capture(tmp, 1, small + ["--interval", "60", "--truncated", "8",
+                                           "--vlan-share", "0.1"], nets)
+        check_capture(tmp, 2, small + ["--ipv6-share", "0.2", "--truncated", "4"])
+        check_capture(tmp, 3, ["--profile", "bench", "--packets", "5000", "--sources", "3000"],
+                      nets)
+        check_capture(tmp, 4, small + ["--no-linktype-variety", "--truncated", "0"])
+        # Determinism: the same options and seed give the same bytes; another seed does not.
+        again = os.path.join(tmp, "again.pcap")
+        run([GEN, "--seed", "1", "--out", again, "--truth", again + ".json", "-q",
+             "--source-networks", nets, "--interval", "60", "--truncated", "8",
+             "--vlan-share", "0.1"] + small)
+        if open(a, "rb").read() != open(again, "rb").read():
+            failures.append("seed 1 twice: captures differ")
+        if open(a[:-5] + ".json").read() != open(again + ".json").read():
+            failures.append("seed 1 twice: truths differ")
+        other = os.path.join(tmp, "other.pcap")
+        run([GEN, "--seed", "5", "--out", other, "-q"] + small)
+        if open(a, "rb").read()[:4096] == open(other, "rb").read()[:4096]:
+            failures.append("seeds 1 and 5 give the same capture")
+        # Bench frames stay within the range.
+        lens = {int(x) for x in run(["tshark", "-r", os.path.join(tmp, "g3.pcap"), "-T",
+                                     "fields", "-e", "frame.len"]).split()}
+        if min(lens) < 60 or max(lens) > 78:
+            failures.append(f"bench frame sizes {min(lens)}..{max(lens)} outside 60-78")
+        # Bad input: one clear line, exit status 2.
+        bad = subprocess.run([GEN, "--out", os.path.join(tmp, "x.pcap"), "--ipv6-share", "2"],
+                             capture_output=True, text=True)
+        if bad.returncode != 2 or "ipv6-share" not in bad.stderr:
+            failures.append(f"bad --ipv6-share: status {bad.returncode}, {bad.stderr!r}")
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
