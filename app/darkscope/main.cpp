@@ -4,6 +4,8 @@
 #include <rte_eal.h>
 #include <rte_log.h>
 
+#include <atomic>
+#include <shared_mutex>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -19,6 +21,14 @@
 namespace ds = darkscope;
 
 namespace {
+
+// Telemetry commands are registered before EAL starts its socket, so a client never meets an
+// unknown command; they read through these pointers, set once the engine exists.
+// The shared lock is held by a callback while it uses them, the exclusive one by main() to clear
+// them at shutdown: control plane only, never taken by workers.
+std::atomic<ds::Engine*> g_engine{nullptr};
+std::atomic<ds::Attribution*> g_attribution{nullptr};
+std::shared_mutex g_control_mutex;
 
 int fail(int status, const std::string& message) {
     std::fprintf(stderr, "darkscope: %s\n", message.c_str());
@@ -111,6 +121,7 @@ int main(int argc, char** argv) {
         request.workers = config.workers;
         request.cores = config.cores;
         request.stats_core = config.stats_core;
+        request.share_cpus = config.share_cpus;
         plan = ds::plan_cores(request, config.topology_xml);
     } catch (const std::exception& e) {
         return fail(2, e.what());
@@ -118,6 +129,36 @@ int main(int argc, char** argv) {
     if (config.plan_only) {
         std::cout << plan.to_text();
         return 0;
+    }
+
+    auto asn_name = [](uint32_t asn) {
+        std::shared_lock lock(g_control_mutex);
+        ds::Attribution* attr = g_attribution.load();
+        return attr ? attr->asn_name(asn) : std::string();
+    };
+    if (config.telemetry) {
+        ds::TelemetryHooks hooks;
+        hooks.snapshot = []() -> std::shared_ptr<const ds::Snapshot> {
+            std::shared_lock lock(g_control_mutex);
+            ds::Engine* eng = g_engine.load();
+            return eng ? eng->snapshot() : nullptr;
+        };
+        hooks.plan = [&plan] { return plan_value(plan); };
+        hooks.config = [&config] { return config_value(config); };
+        hooks.asn_name = asn_name;
+        hooks.geo = [] {
+            std::shared_lock lock(g_control_mutex);
+            return geo_value(g_attribution.load());
+        };
+        hooks.reload = []() -> ds::Value {
+            std::shared_lock lock(g_control_mutex);
+            ds::Engine* eng = g_engine.load();
+            if (eng == nullptr) return ds::Dict{{"ok", 0u}, {"result", "starting up"}};
+            std::string message;
+            bool ok = eng->reload_attribution(&message);
+            return ds::Dict{{"ok", ok ? 1u : 0u}, {"result", message}};
+        };
+        ds::register_telemetry(std::move(hooks));
     }
 
     try {
@@ -161,40 +202,29 @@ int main(int argc, char** argv) {
             return fail(2, e.what());
         }
 
-        ds::Engine* eng = engine.get();
-        ds::Attribution* attr = attribution.get();
-        auto asn_name = [attr](uint32_t asn) { return attr ? attr->asn_name(asn) : std::string(); };
-        if (config.telemetry) {
-            ds::TelemetryHooks hooks;
-            hooks.snapshot = [eng] { return eng->snapshot(); };
-            hooks.plan = [&plan] { return plan_value(plan); };
-            hooks.config = [&config] { return config_value(config); };
-            hooks.asn_name = asn_name;
-            hooks.geo = [attr] { return geo_value(attr); };
-            hooks.reload = [eng] {
-                std::string message;
-                bool ok = eng->reload_attribution(&message);
-                return ds::Value(ds::Dict{{"ok", ok ? 1u : 0u}, {"result", message}});
-            };
-            ds::register_telemetry(std::move(hooks));
-        }
+        g_engine.store(engine.get());
+        g_attribution.store(attribution.get());
         ds::install_signal_handlers();
 
         try {
             if (ports) ports->start();
-            status = config.offline() ? eng->run_offline() : eng->run_live();
+            status = config.offline() ? engine->run_offline() : engine->run_live();
         } catch (const std::exception& e) {
             status = fail(1, e.what());
         }
         if (!config.summary_file.empty()) {
             try {
-                ds::write_summary(config.summary_file, *eng->snapshot(), asn_name);
+                ds::write_summary(config.summary_file, *engine->snapshot(), asn_name);
             } catch (const std::exception& e) {
                 status = fail(1, e.what());
             }
         }
         // Keep the telemetry callbacks off freed memory: they read through these pointers.
-        if (config.telemetry) ds::register_telemetry({});
+        {
+            std::unique_lock lock(g_control_mutex);
+            g_engine.store(nullptr);
+            g_attribution.store(nullptr);
+        }
         if (ports) ports->stop();
         engine.reset();
         attribution.reset();

@@ -6,6 +6,8 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -22,19 +24,18 @@ using namespace attribution_detail;
 
 struct Attribution::Built {
     Tables tables;
-    std::vector<uint32_t> big_asn;
+    std::vector<Pair> pairs;
     std::unordered_map<uint32_t, std::string> asn_names;
     std::vector<FileInfo> files;
+    std::vector<TableInfo> tables_info;
     size_t memory_bytes = 0;
 
     Built() = default;
     Built(const Built&) = delete;
     Built& operator=(const Built&) = delete;
     ~Built() {
-        rte_fib_free(tables.country4);
-        rte_fib_free(tables.asn4);
-        rte_fib6_free(tables.country6);
-        rte_fib6_free(tables.asn6);
+        rte_fib_free(tables.fib4);
+        rte_fib6_free(tables.fib6);
     }
 };
 
@@ -42,8 +43,91 @@ namespace {
 
 std::atomic<unsigned> g_table_serial{0};
 
-// Marks alias entries in the prefix lists (values are below 2^31).
+// Marks alias entries in the per-kind prefix lists: kAliasFlag | bit where the embedded IPv4
+// address starts. Country indices are far below it; an AS number with this bit set (private
+// range 2147483648..) would collide, so those are mapped through kAsnEscape.
 constexpr uint32_t kAliasFlag = 0x80000000u;
+
+// Distinct (country, ASN) answers; index 0 is unknown.
+class PairTable {
+  public:
+    PairTable() { pairs_.push_back(Pair{0, 0, 0, 0}); }
+
+    // country and asn are per-kind range values (0 = none, or kAliasFlag | bit).
+    uint32_t id(uint32_t country, uint32_t asn) {
+        const uint64_t key = (uint64_t{country} << 32) | asn;
+        const auto [slot, added] = ids_.try_emplace(key, static_cast<uint32_t>(pairs_.size()));
+        if (added) {
+            Pair pair{0, 0, 0, 0};
+            if ((country & kAliasFlag) != 0) {
+                pair.country_alias = static_cast<uint8_t>((country & 0xff) + 1);
+            } else {
+                pair.country = static_cast<uint16_t>(country);
+            }
+            pair.asn = asn;  // resolved by the caller (escapes and alias marks)
+            pairs_.push_back(pair);
+        }
+        return slot->second;
+    }
+    std::vector<Pair> take() { return std::move(pairs_); }
+
+  private:
+    std::vector<Pair> pairs_;
+    std::unordered_map<uint64_t, uint32_t> ids_;
+};
+
+// Lays the ASN ranges over the country ranges (both sorted and disjoint) and returns the
+// fewest prefixes whose next hop is the pair id of each piece.
+template <typename Range, typename Prefix, typename Address>
+std::vector<Prefix> overlay(const std::vector<Range>& country, const std::vector<Range>& asn,
+                            Address max, PairTable* pairs) {
+    struct Piece {
+        Address first, last;
+        uint32_t id;
+    };
+    std::vector<Piece> pieces;
+    size_t i = 0;
+    size_t j = 0;
+    Address pos = 0;
+    for (;;) {
+        while (i < country.size() && country[i].last < pos) {
+            ++i;
+        }
+        while (j < asn.size() && asn[j].last < pos) {
+            ++j;
+        }
+        if (i == country.size() && j == asn.size()) {
+            break;
+        }
+        const bool in_country = i < country.size() && country[i].first <= pos;
+        const bool in_asn = j < asn.size() && asn[j].first <= pos;
+        Address end = max;
+        if (i < country.size()) {
+            end = std::min<Address>(end, in_country ? country[i].last : country[i].first - 1);
+        }
+        if (j < asn.size()) {
+            end = std::min<Address>(end, in_asn ? asn[j].last : asn[j].first - 1);
+        }
+        if (in_country || in_asn) {
+            const uint32_t id =
+                pairs->id(in_country ? country[i].value : 0, in_asn ? asn[j].value : 0);
+            if (!pieces.empty() && pieces.back().id == id && pieces.back().last + 1 == pos) {
+                pieces.back().last = end;
+            } else {
+                pieces.push_back(Piece{pos, end, id});
+            }
+        }
+        if (end == max) {
+            break;
+        }
+        pos = end + 1;
+    }
+    std::vector<Prefix> prefixes;
+    for (const auto& piece : pieces) {
+        geo::range_to_prefixes(piece.first, piece.last, piece.id, &prefixes);
+    }
+    return prefixes;
+}
 
 size_t dpdk_heap_bytes() {
     size_t total = 0;
@@ -82,53 +166,124 @@ uint32_t tbl8_groups_v4(const std::vector<geo::Prefix4>& prefixes) {
     return static_cast<uint32_t>(std::unique(blocks.begin(), blocks.end()) - blocks.begin());
 }
 
-// tbl8 groups a TRIE reserves: rte_fib6_add reserves, for a prefix longer than /24, one group
-// per byte between its covering route (at least /24) and itself, shared with nothing, and
-// fails with ENOSPC past num_tbl8. Prefixes arrive sorted, so covering routes come first;
-// this mirrors the reservation (an upper bound: DPDK skips it when a route already exists
-// in the prefix's byte-aligned block).
-uint64_t tbl8_groups_v6(const std::vector<geo::Prefix6>& sorted) {
-    auto ceil8 = [](unsigned depth) { return (depth + 7) / 8 * 8; };
-    auto contains = [](const geo::Prefix6& outer, const geo::Prefix6& inner) {
-        if (outer.depth > inner.depth) {
-            return false;
-        }
-        if (outer.depth == 0) {
-            return true;
-        }
-        return (outer.addr ^ inner.addr) >> (128 - outer.depth) == 0;
+// IPv6 route plan. rte_fib6_add (TRIE) refuses a prefix longer than /24 with ENOSPC unless
+// num_tbl8 covers a reservation: one tbl8 group per byte between the prefix and its covering
+// route (at least /24), waived when a longer route already exists in the prefix's byte-aligned
+// block. Real data (hundreds of thousands of disjoint /29../64 networks) would reserve ten
+// times the groups it uses. Covering routes with the default next hop (0, "unknown") change no
+// answer but bring every reservation down to about one per group really used:
+//   - at every byte boundary (/32, /40, ...) above a longer prefix, and
+//   - one bit above each byte-aligned prefix (/47 for a /48), so that the prefix itself
+//     reserves nothing and its siblings share the waiver.
+// Input: routes sorted by address then length (possibly nested). Output: the routes to add, sorted,
+// and the exact reservation of adding them in that order.
+struct Plan6 {
+    std::vector<geo::Prefix6> routes;
+    uint64_t reserved_groups = 0;
+};
+
+geo::uint128 masked(geo::uint128 addr, unsigned depth) {
+    return depth == 0 ? 0 : (addr >> (128 - depth)) << (128 - depth);
+}
+
+Plan6 plan_fib6(const std::vector<geo::Prefix6>& real) {
+    struct Entry {
+        geo::Prefix6 route;
+        bool added;  // a covering route of this plan, not one of the input
     };
-    std::vector<const geo::Prefix6*> enclosing;
-    uint64_t groups = 0;
-    const geo::Prefix6* previous = nullptr;
-    for (const auto& p : sorted) {
-        if (previous != nullptr && previous->addr == p.addr && previous->depth == p.depth) {
-            continue;  // replaces the next hop, reserves nothing
+    std::vector<Entry> entries;
+    entries.reserve(real.size() * 2);
+    for (const auto& p : real) {
+        entries.push_back(Entry{p, false});
+    }
+    for (const auto& p : real) {
+        for (unsigned level = 32; level < p.depth; level += 8) {
+            entries.push_back(
+                Entry{geo::Prefix6{masked(p.addr, level), static_cast<uint8_t>(level), 0}, true});
         }
-        previous = &p;
-        while (!enclosing.empty() && !contains(*enclosing.back(), p)) {
+        if (p.depth > 24 && p.depth % 8 == 0) {
+            entries.push_back(Entry{
+                geo::Prefix6{masked(p.addr, p.depth - 1u), static_cast<uint8_t>(p.depth - 1), 0},
+                true});
+        }
+    }
+    // Sorted by address then length: covering routes go in before what they cover; an input
+    // route goes before an added one for the same network, which is then dropped.
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        if (a.route.addr != b.route.addr) {
+            return a.route.addr < b.route.addr;
+        }
+        if (a.route.depth != b.route.depth) {
+            return a.route.depth < b.route.depth;
+        }
+        return !a.added && b.added;
+    });
+    entries.erase(std::unique(entries.begin(), entries.end(),
+                              [](const Entry& a, const Entry& b) {
+                                  return a.route.addr == b.route.addr &&
+                                         a.route.depth == b.route.depth;
+                              }),
+                  entries.end());
+    // An added route answers what the longest input route around it answers, so that no
+    // lookup changes.
+    Plan6 plan;
+    plan.routes.reserve(entries.size());
+    std::vector<const geo::Prefix6*> around;
+    for (const auto& entry : entries) {
+        while (!around.empty() &&
+               masked(entry.route.addr, around.back()->depth) != around.back()->addr) {
+            around.pop_back();
+        }
+        plan.routes.push_back(entry.route);
+        if (entry.added) {
+            plan.routes.back().value = around.empty() ? 0 : around.back()->value;
+        } else {
+            around.push_back(&entry.route);
+        }
+    }
+
+    // Replay DPDK's reservation (lib/fib/trie.c, trie_modify) over the sorted routes.
+    auto ceil8 = [](unsigned depth) { return (depth + 7) / 8 * 8; };
+    std::vector<const geo::Prefix6*> enclosing;
+    // Per byte-aligned block length, the last route added that is longer than that length:
+    // in sorted order a block's routes are contiguous, so the last one is enough.
+    std::array<const geo::Prefix6*, 17> last_longer{};
+    for (const auto& p : plan.routes) {
+        while (!enclosing.empty() &&
+               masked(p.addr, enclosing.back()->depth) != enclosing.back()->addr) {
             enclosing.pop_back();
         }
         if (p.depth > 24) {
-            const unsigned parent =
-                enclosing.empty() ? 24u : std::max<unsigned>(enclosing.back()->depth, 24u);
-            groups += (ceil8(p.depth) - ceil8(parent)) / 8;
+            const unsigned block = p.depth / 8 * 8;
+            const geo::Prefix6* other = last_longer[block / 8];
+            const bool waived =
+                other != nullptr && masked(other->addr, block) == masked(p.addr, block);
+            if (!waived) {
+                const unsigned parent =
+                    enclosing.empty() ? 24u : std::max<unsigned>(enclosing.back()->depth, 24u);
+                plan.reserved_groups += (ceil8(p.depth) - ceil8(parent)) / 8;
+            }
+        }
+        for (unsigned block = 0; block < p.depth && block <= 128; block += 8) {
+            last_longer[block / 8] = &p;
         }
         enclosing.push_back(&p);
     }
-    return groups;
+    return plan;
 }
 
-uint64_t with_slack(uint64_t groups) { return groups + groups / 16 + 64; }
+uint64_t with_slack(uint64_t groups) {
+    return groups + groups / 16 + 64;
+}
 
 // Next-hop width: 2 bytes while the values and the tbl8 indices fit (tbl8 indices are stored
 // in the entries, so their count is bounded by the largest next hop), else 4 bytes.
 bool fits_two_bytes(bool small_values, uint64_t tbl8_groups) {
-    return small_values && tbl8_groups <= kCountryMaxNextHop;
+    return small_values && tbl8_groups <= kTwoByteMaxNextHop;
 }
 
 bool build_fib4(const char* label, std::vector<geo::Prefix4>& prefixes, bool small_values,
-                int socket_id, rte_fib** out, std::string* error) {
+                int socket_id, rte_fib** out, unsigned* next_hop_bytes, std::string* error) {
     if (prefixes.empty()) {
         return true;
     }
@@ -143,13 +298,14 @@ bool build_fib4(const char* label, std::vector<geo::Prefix4>& prefixes, bool sma
     conf.dir24_8.nh_sz =
         fits_two_bytes(small_values, groups) ? RTE_FIB_DIR24_8_2B : RTE_FIB_DIR24_8_4B;
     conf.dir24_8.num_tbl8 = static_cast<uint32_t>(groups);
+    *next_hop_bytes = conf.dir24_8.nh_sz == RTE_FIB_DIR24_8_2B ? 2 : 4;
     const std::string name =
         std::string("ds_") + label + "_" + std::to_string(g_table_serial.fetch_add(1));
     rte_fib* fib = rte_fib_create(name.c_str(), socket_id, &conf);
     if (fib == nullptr) {
         *error = std::string("IPv4 ") + label + " table (" + std::to_string(prefixes.size()) +
-                 " prefixes, " + std::to_string(groups) + " tbl8 groups): " +
-                 dpdk_error("rte_fib_create");
+                 " prefixes, " + std::to_string(groups) +
+                 " tbl8 groups): " + dpdk_error("rte_fib_create");
         return false;
     }
     *out = fib;
@@ -166,48 +322,58 @@ bool build_fib4(const char* label, std::vector<geo::Prefix4>& prefixes, bool sma
 // Alias entries carry kAliasFlag | depth until the next-hop width, and so the marker base, is
 // known; *alias_base receives it.
 bool build_fib6(const char* label, std::vector<geo::Prefix6>& prefixes, bool small_values,
-                int socket_id, rte_fib6** out, uint64_t* alias_base, std::string* error) {
+                int socket_id, rte_fib6** out, uint64_t* routes, unsigned* next_hop_bytes,
+                std::string* error) {
     if (prefixes.empty()) {
         return true;
     }
-    std::stable_sort(prefixes.begin(), prefixes.end(), [](const auto& a, const auto& b) {
-        return a.addr != b.addr ? a.addr < b.addr : a.depth < b.depth;
-    });
-    rte_fib6_conf conf{};
-    conf.type = RTE_FIB6_TRIE;
-    conf.default_nh = 0;
-    conf.max_routes = static_cast<int>(prefixes.size() + 16);
-    const uint64_t groups = with_slack(tbl8_groups_v6(prefixes));
-    if (groups > kAsnMaxNextHop) {
-        *error = std::string("IPv6 ") + label + " table: too many long prefixes";
-        return false;
-    }
-    const bool two_bytes = fits_two_bytes(small_values, groups);
-    conf.trie.nh_sz = two_bytes ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
-    conf.trie.num_tbl8 = static_cast<uint32_t>(groups);
-    *alias_base = two_bytes ? kCountryAliasBase : kAsnAliasBase;
-    const std::string name =
-        std::string("ds_") + label + "6_" + std::to_string(g_table_serial.fetch_add(1));
-    rte_fib6* fib = rte_fib6_create(name.c_str(), socket_id, &conf);
-    if (fib == nullptr) {
-        *error = std::string("IPv6 ") + label + " table (" + std::to_string(prefixes.size()) +
-                 " prefixes, " + std::to_string(groups) + " tbl8 groups): " +
-                 dpdk_error("rte_fib6_create");
-        return false;
-    }
-    *out = fib;
-    for (const auto& p : prefixes) {
-        const auto bytes = geo::to_bytes(p.addr);
-        const uint64_t value =
-            (p.value & kAliasFlag) != 0 ? *alias_base + (p.value & 0xff) : p.value;
-        const int status = rte_fib6_add(fib, bytes.data(), p.depth, value);
-        if (status != 0) {
+    const Plan6 plan = plan_fib6(prefixes);
+    prefixes = {};
+    *routes = plan.routes.size();
+    // The replay is exact for DPDK 22.11; should another version reserve more, retry bigger.
+    uint64_t groups = with_slack(plan.reserved_groups);
+    for (int attempt = 0;; ++attempt) {
+        if (groups > kFourByteMaxNextHop) {
+            *error = std::string("IPv6 ") + label + " table: too many long prefixes";
+            return false;
+        }
+        rte_fib6_conf conf{};
+        conf.type = RTE_FIB6_TRIE;
+        conf.default_nh = 0;
+        conf.max_routes = static_cast<int>(plan.routes.size() + 16);
+        const bool two_bytes = fits_two_bytes(small_values, groups);
+        conf.trie.nh_sz = two_bytes ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
+        conf.trie.num_tbl8 = static_cast<uint32_t>(groups);
+        *next_hop_bytes = two_bytes ? 2 : 4;
+        const std::string name =
+            std::string("ds_") + label + "6_" + std::to_string(g_table_serial.fetch_add(1));
+        rte_fib6* fib = rte_fib6_create(name.c_str(), socket_id, &conf);
+        if (fib == nullptr) {
+            *error = std::string("IPv6 ") + label + " table (" +
+                     std::to_string(plan.routes.size()) + " routes, " + std::to_string(groups) +
+                     " tbl8 groups): " + dpdk_error("rte_fib6_create");
+            return false;
+        }
+        int status = 0;
+        for (const auto& p : plan.routes) {
+            const auto bytes = geo::to_bytes(p.addr);
+            status = rte_fib6_add(fib, bytes.data(), p.depth, p.value);
+            if (status != 0) {
+                break;
+            }
+        }
+        if (status == 0) {
+            *out = fib;
+            return true;
+        }
+        rte_fib6_free(fib);
+        if (status != -ENOSPC || attempt == 2) {
             *error =
                 std::string("IPv6 ") + label + " table: rte_fib6_add: " + rte_strerror(-status);
             return false;
         }
+        groups *= 2;
     }
-    return true;
 }
 
 // Loads the files of one kind; on failure *error names the file.
@@ -244,8 +410,8 @@ Attribution::Attribution(GeoConfig config) : config_(std::move(config)) {
         config_.max_workers = 1;
     }
     const size_t size = rte_rcu_qsbr_get_memsize(config_.max_workers);
-    const size_t rounded = (size + RTE_CACHE_LINE_SIZE - 1) / RTE_CACHE_LINE_SIZE *
-                           RTE_CACHE_LINE_SIZE;
+    const size_t rounded =
+        (size + RTE_CACHE_LINE_SIZE - 1) / RTE_CACHE_LINE_SIZE * RTE_CACHE_LINE_SIZE;
     qsbr_ = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(RTE_CACHE_LINE_SIZE, rounded));
     if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, config_.max_workers) != 0) {
         std::free(qsbr_);
@@ -295,72 +461,89 @@ bool Attribution::reload(std::string* error) {
     }
 
     auto built = std::make_unique<Built>();
-    const size_t heap_before = dpdk_heap_bytes();
-    bool any = false;
+    // AS numbers with the top bit set would read as alias marks: they travel as an escape
+    // (kAliasFlag | kEscape | index) and come back when the pair table is made.
+    constexpr uint32_t kEscape = 0x40000000u;
+    std::unordered_map<uint32_t, uint32_t> escaped;
+    std::vector<uint32_t> escaped_asns;
+    auto escape = [&](uint32_t& value) {
+        if ((value & kAliasFlag) != 0) {
+            const auto [slot, added] =
+                escaped.try_emplace(value, static_cast<uint32_t>(escaped_asns.size()));
+            if (added) {
+                escaped_asns.push_back(value);
+            }
+            value = kAliasFlag | kEscape | slot->second;
+        }
+    };
+    // Per kind and family: all networks of the kind's files, then flattened to disjoint
+    // ranges (the most specific network wins; for the same network the first file listed).
+    std::vector<geo::Prefix4> v4[2];
+    std::vector<geo::Prefix6> v6[2];
     for (int kind = 0; kind < 2; ++kind) {
-        std::vector<geo::LoadedFile>& files = kind == 0 ? countries : asns;
-        const bool is_country = kind == 0;
-        std::vector<geo::Prefix4> v4;
-        std::vector<geo::Prefix6> v6;
-        for (const auto& file : files) {
+        for (auto& file : kind == 0 ? countries : asns) {
             built->files.push_back(FileInfo{file.path, geo::kind_name(file.kind), file.format,
                                             file.build_date, file.v4.size(), file.v6.size()});
-        }
-        std::unordered_map<uint32_t, uint32_t> big_asn_index;
-        // For the same network the first file listed wins (normalize keeps the earlier entry);
-        // otherwise the most specific network wins.
-        for (auto it = files.begin(); it != files.end(); ++it) {
-            for (const auto& alias : it->v6_ipv4_aliases) {
-                v6.push_back(geo::Prefix6{alias.addr, alias.depth, kAliasFlag | alias.depth});
-            }
-            if (!is_country) {
-                // Private 32-bit ASNs do not fit a 4-byte next hop: store an index instead.
-                auto encode = [&](uint32_t& value) {
-                    if (value >= kBigAsnBase) {
-                        const auto [slot, added] = big_asn_index.try_emplace(
-                            value, static_cast<uint32_t>(built->big_asn.size()));
-                        if (added) {
-                            built->big_asn.push_back(value);
-                        }
-                        value = static_cast<uint32_t>(kBigAsnBase + slot->second);
-                    }
-                };
-                for (auto& p : it->v4) {
-                    encode(p.value);
+            if (kind == 1) {
+                for (auto& p : file.v4) {
+                    escape(p.value);
                 }
-                for (auto& p : it->v6) {
-                    encode(p.value);
-                }
-                for (auto& [asn, name] : it->asn_names) {
-                    built->asn_names.try_emplace(asn, std::move(name));
+                for (auto& p : file.v6) {
+                    escape(p.value);
                 }
             }
-            v4.insert(v4.end(), it->v4.begin(), it->v4.end());
-            v6.insert(v6.end(), it->v6.begin(), it->v6.end());
-            it->v4 = {};
-            it->v6 = {};
-        }
-        if (built->big_asn.size() >= kAsnAliasBase - kBigAsnBase) {
-            return finish(false, "too many distinct AS numbers at or above 2^30");
-        }
-        any = any || !v4.empty() || !v6.empty();
-        v4 = geo::normalize(std::move(v4));
-        v6 = geo::normalize(std::move(v6));
-        const char* label = is_country ? "country" : "asn";
-        if (!build_fib4(label, v4, is_country, config_.socket_id,
-                        is_country ? &built->tables.country4 : &built->tables.asn4, &reason) ||
-            !build_fib6(label, v6, is_country, config_.socket_id,
-                        is_country ? &built->tables.country6 : &built->tables.asn6,
-                        is_country ? &built->tables.country6_alias_base
-                                   : &built->tables.asn6_alias_base,
-                        &reason)) {
-            return finish(false, reason);
+            for (const auto& alias : file.v6_ipv4_aliases) {
+                v6[kind].push_back(geo::Prefix6{alias.addr, alias.depth, kAliasFlag | alias.depth});
+            }
+            v4[kind].insert(v4[kind].end(), file.v4.begin(), file.v4.end());
+            v6[kind].insert(v6[kind].end(), file.v6.begin(), file.v6.end());
+            file.v4 = {};
+            file.v6 = {};
+            for (auto& [asn, name] : file.asn_names) {
+                built->asn_names.try_emplace(asn, std::move(name));
+            }
         }
     }
+    PairTable pairs;
+    const bool any = !v4[0].empty() || !v4[1].empty() || !v6[0].empty() || !v6[1].empty();
+    // Fewest routes (the FIB's RIB costs hundreds of bytes per route): ORTC over the pieces.
+    auto prefixes4 = geo::compress(overlay<geo::Range4, geo::Prefix4, uint32_t>(
+        geo::flatten(std::move(v4[0])), geo::flatten(std::move(v4[1])), 0xffffffffu, &pairs));
+    auto prefixes6 = geo::compress(overlay<geo::Range6, geo::Prefix6, geo::uint128>(
+        geo::flatten(std::move(v6[0])), geo::flatten(std::move(v6[1])), ~geo::uint128{0}, &pairs));
+    built->pairs = pairs.take();
+    for (auto& pair : built->pairs) {
+        // Undo the escape: the pair keeps the real AS number.
+        if ((pair.asn & kAliasFlag) != 0 && (pair.asn & kEscape) != 0) {
+            pair.asn = escaped_asns[pair.asn & (kEscape - 1)];
+        } else if ((pair.asn & kAliasFlag) != 0) {
+            pair.asn_alias = static_cast<uint8_t>((pair.asn & 0xff) + 1);
+            pair.asn = 0;
+        }
+    }
+    if (built->pairs.size() > kFourByteMaxNextHop) {
+        return finish(false, "too many distinct (country, ASN) pairs");
+    }
+    const bool small = built->pairs.size() - 1 <= kTwoByteMaxNextHop;
+
+    const size_t heap_before = dpdk_heap_bytes();
+    TableInfo info4{"ipv4", prefixes4.size(), 0, dpdk_heap_bytes()};
+    if (!build_fib4("geo", prefixes4, small, config_.socket_id, &built->tables.fib4,
+                    &info4.next_hop_bytes, &reason)) {
+        return finish(false, reason);
+    }
+    info4.memory_bytes = dpdk_heap_bytes() - info4.memory_bytes;
+    TableInfo info6{"ipv6", 0, 0, dpdk_heap_bytes()};
+    if (!build_fib6("geo", prefixes6, small, config_.socket_id, &built->tables.fib6, &info6.routes,
+                    &info6.next_hop_bytes, &reason)) {
+        return finish(false, reason);
+    }
+    info6.memory_bytes = dpdk_heap_bytes() - info6.memory_bytes;
+    built->tables_info = {info4, info6};
     const size_t heap_after = dpdk_heap_bytes();
-    built->memory_bytes = heap_after > heap_before ? heap_after - heap_before : 0;
-    built->tables.big_asn = built->big_asn.data();
-    built->tables.big_asn_count = static_cast<uint32_t>(built->big_asn.size());
+    built->memory_bytes = (heap_after > heap_before ? heap_after - heap_before : 0) +
+                          built->pairs.size() * sizeof(Pair);
+    built->tables.pairs = built->pairs.data();
 
     // Publish, then wait for every registered worker to pass a quiescent state: after that no
     // worker can still hold the old pointer.
@@ -391,6 +574,8 @@ Attribution::Status Attribution::status() const {
     if (current_) {
         copy.files = current_->files;
         copy.memory_bytes = current_->memory_bytes;
+        copy.tables = current_->tables_info;
+        copy.country_asn_pairs = current_->pairs.size() - 1;
     }
     return copy;
 }

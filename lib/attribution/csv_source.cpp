@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -17,7 +20,9 @@
 
 namespace darkscope::geo {
 
-const char* kind_name(Kind kind) { return kind == Kind::country ? "country" : "asn"; }
+const char* kind_name(Kind kind) {
+    return kind == Kind::country ? "country" : "asn";
+}
 
 std::array<uint8_t, 16> to_bytes(uint128 addr) {
     std::array<uint8_t, 16> bytes;
@@ -48,8 +53,8 @@ void range_to_prefixes(uint32_t first, uint32_t last, uint32_t value, std::vecto
         while (at + (uint64_t{1} << size_bits) - 1 > end) {
             --size_bits;
         }
-        out->push_back(Prefix4{static_cast<uint32_t>(at), static_cast<uint8_t>(32 - size_bits),
-                               value});
+        out->push_back(
+            Prefix4{static_cast<uint32_t>(at), static_cast<uint8_t>(32 - size_bits), value});
         at += uint64_t{1} << size_bits;
     }
 }
@@ -67,9 +72,10 @@ void range_to_prefixes(uint128 first, uint128 last, uint32_t value, std::vector<
             size_bits = 127;  // the whole space was handled above
         } else {
             const auto low = static_cast<uint64_t>(at);
-            size_bits = low != 0 ? static_cast<unsigned>(__builtin_ctzll(low))
-                                 : 64 + static_cast<unsigned>(
-                                            __builtin_ctzll(static_cast<uint64_t>(at >> 64)));
+            size_bits =
+                low != 0
+                    ? static_cast<unsigned>(__builtin_ctzll(low))
+                    : 64 + static_cast<unsigned>(__builtin_ctzll(static_cast<uint64_t>(at >> 64)));
         }
         // Block [at, at + 2^size_bits - 1] must end at or before `last`.
         while ((last - at) < ((uint128{1} << size_bits) - 1)) {
@@ -127,8 +133,7 @@ std::string_view trim(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
         text.remove_prefix(1);
     }
-    while (!text.empty() &&
-           (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
         text.remove_suffix(1);
     }
     return text;
@@ -194,6 +199,68 @@ std::string file_date(const std::string& path) {
     return text;
 }
 
+struct Row {
+    uint128 first, last;
+    uint32_t value;  // 0: listed as unknown
+};
+
+// Ranges of one file should not overlap, but real files have the odd overlap. Where they do,
+// the narrower range wins (the more specific statement, as with networks); for ranges of the
+// same size, the earlier line. Returns disjoint ranges with a value, sorted.
+std::vector<Row> resolve_overlaps(std::vector<Row> rows) {
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const Row& a, const Row& b) { return a.first < b.first; });
+    bool overlap = false;
+    for (size_t i = 1; i < rows.size() && !overlap; ++i) {
+        overlap = rows[i].first <= rows[i - 1].last;
+    }
+    if (!overlap) {
+        std::erase_if(rows, [](const Row& row) { return row.value == 0; });
+        return rows;
+    }
+    // Paint from the widest range to the narrowest: each overwrites what it covers. The
+    // sort is stable, so among equal sizes the earlier line is painted last and wins.
+    std::vector<size_t> order(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        order[i] = rows.size() - 1 - i;
+    }
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return rows[a].last - rows[a].first > rows[b].last - rows[b].first;
+    });
+    std::map<uint128, Row> painted;  // by first address
+    for (const size_t index : order) {
+        const Row& row = rows[index];
+        auto it = painted.lower_bound(row.first);
+        if (it != painted.begin()) {
+            auto before = std::prev(it);
+            if (before->second.last >= row.first) {
+                const Row cut = before->second;
+                before->second.last = row.first - 1;
+                if (cut.last > row.last) {
+                    painted.emplace(row.last + 1, Row{row.last + 1, cut.last, cut.value});
+                }
+            }
+        }
+        it = painted.lower_bound(row.first);
+        while (it != painted.end() && it->first <= row.last) {
+            const Row covered = it->second;
+            it = painted.erase(it);
+            if (covered.last > row.last) {
+                painted.emplace(row.last + 1, Row{row.last + 1, covered.last, covered.value});
+                break;
+            }
+        }
+        painted.emplace(row.first, row);
+    }
+    std::vector<Row> out;
+    for (const auto& [first, row] : painted) {
+        if (row.value != 0) {
+            out.push_back(row);
+        }
+    }
+    return out;
+}
+
 bool looks_like_mmdb(const std::string& path) {
     if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".mmdb") == 0) {
         return true;
@@ -231,6 +298,8 @@ bool load_csv(const std::string& path, Kind kind, LoadedFile* out, std::string* 
     std::vector<std::string> fields;
     uint64_t line_number = 0;
     uint64_t ranges = 0;
+    std::vector<Row> rows4;
+    std::vector<Row> rows6;
     auto fail = [&](const std::string& reason) {
         *error = path + ":" + std::to_string(line_number) + ": " + reason;
         return false;
@@ -296,18 +365,10 @@ bool load_csv(const std::string& path, Kind kind, LoadedFile* out, std::string* 
             }
         }
         ++ranges;
-        if (value == 0) {
-            continue;
+        if (family == 4 && last > UINT32_MAX) {
+            return fail("IPv4 range beyond 255.255.255.255");
         }
-        if (family == 4) {
-            if (last > UINT32_MAX) {
-                return fail("IPv4 range beyond 255.255.255.255");
-            }
-            range_to_prefixes(static_cast<uint32_t>(first), static_cast<uint32_t>(last), value,
-                              &out->v4);
-        } else {
-            range_to_prefixes(first, last, value, &out->v6);
-        }
+        (family == 4 ? rows4 : rows6).push_back(Row{first, last, value});
     }
     if (in.bad()) {
         return fail(std::string("read error (") + std::strerror(errno) + ")");
@@ -315,6 +376,13 @@ bool load_csv(const std::string& path, Kind kind, LoadedFile* out, std::string* 
     if (ranges == 0) {
         *error = path + ": no ranges (expected lines start,end,value)";
         return false;
+    }
+    for (const auto& row : resolve_overlaps(std::move(rows4))) {
+        range_to_prefixes(static_cast<uint32_t>(row.first), static_cast<uint32_t>(row.last),
+                          row.value, &out->v4);
+    }
+    for (const auto& row : resolve_overlaps(std::move(rows6))) {
+        range_to_prefixes(row.first, row.last, row.value, &out->v6);
     }
     return true;
 }

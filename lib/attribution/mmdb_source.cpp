@@ -22,7 +22,7 @@ namespace {
 constexpr uint64_t kLastPlausibleEpoch = 253402300799ull;
 
 class MmdbHandle {
-public:
+  public:
     MmdbHandle() { std::memset(&db_, 0, sizeof db_); }
     ~MmdbHandle() {
         if (open_) {
@@ -39,20 +39,20 @@ public:
     }
     MMDB_s* get() { return &db_; }
 
-private:
+  private:
     MMDB_s db_;
     bool open_ = false;
 };
 
 class EntryList {
-public:
+  public:
     explicit EntryList(MMDB_entry_data_list_s* list) : list_(list) {}
     ~EntryList() { MMDB_free_entry_data_list(list_); }
     EntryList(const EntryList&) = delete;
     EntryList& operator=(const EntryList&) = delete;
     MMDB_entry_data_list_s* get() const { return list_; }
 
-private:
+  private:
     MMDB_entry_data_list_s* list_;
 };
 
@@ -111,7 +111,7 @@ std::string date_of_epoch(uint64_t epoch) {
 // Decodes whole records (so every corruption libmaxminddb can see is seen at load, not at some
 // later lookup) and extracts the value for the database kind. One decode per distinct record.
 class RecordReader {
-public:
+  public:
     RecordReader(Kind kind, LoadedFile* out) : kind_(kind), out_(out) {}
 
     // Returns false with *error set when the record is corrupt. *value is 0 when the record
@@ -145,14 +145,12 @@ public:
 
     bool any_value() const { return any_value_; }
 
-private:
-    static bool get_string(MMDB_entry_s* entry, std::string* text, const char* a,
-                           const char* b) {
+  private:
+    static bool get_string(MMDB_entry_s* entry, std::string* text, const char* a, const char* b) {
         MMDB_entry_data_s data;
         const int status = b != nullptr ? MMDB_get_value(entry, &data, a, b, nullptr)
                                         : MMDB_get_value(entry, &data, a, nullptr);
-        if (status != MMDB_SUCCESS || !data.has_data ||
-            data.type != MMDB_DATA_TYPE_UTF8_STRING) {
+        if (status != MMDB_SUCCESS || !data.has_data || data.type != MMDB_DATA_TYPE_UTF8_STRING) {
             return false;
         }
         text->assign(data.utf8_string, data.data_size);
@@ -167,7 +165,8 @@ private:
         if (get_string(entry, &code, "country", "iso_code")) {
             index = country_index(code);
         }
-        if (index == kCountryUnknown && get_string(entry, &code, "registered_country", "iso_code")) {
+        if (index == kCountryUnknown &&
+            get_string(entry, &code, "registered_country", "iso_code")) {
             index = country_index(code);
         }
         if (index == kCountryUnknown && get_string(entry, &code, "country_code", nullptr)) {
@@ -233,7 +232,7 @@ private:
 // Depth-first walk of the search tree. Every node is visited once; a node reached twice (a
 // cycle, or two parents) makes the tree corrupt, except the IPv4 root that IPv6 trees alias.
 class TreeWalker {
-public:
+  public:
     TreeWalker(MMDB_s* db, RecordReader* reader, LoadedFile* out)
         : db_(db), reader_(reader), out_(out), visited_(db->metadata.node_count, false) {}
 
@@ -288,13 +287,14 @@ public:
         return true;
     }
 
-private:
+  private:
     static constexpr uint64_t kNoRoot = UINT64_MAX;
 
     // A writer emits exactly the nodes of its tree: nodes no path reaches mean the node count
     // or the records are wrong.
     bool all_reached(std::string* error) const {
-        const auto reached = static_cast<uint64_t>(std::count(visited_.begin(), visited_.end(), true));
+        const auto reached =
+            static_cast<uint64_t>(std::count(visited_.begin(), visited_.end(), true));
         if (reached == visited_.size()) {
             return true;
         }
@@ -351,7 +351,8 @@ private:
                             break;
                         }
                         if (ipv4) {
-                            out_->v4.push_back(Prefix4{static_cast<uint32_t>(prefix), depth, value});
+                            out_->v4.push_back(
+                                Prefix4{static_cast<uint32_t>(prefix), depth, value});
                         } else {
                             out_->v6.push_back(Prefix6{prefix, depth, value});
                         }
@@ -362,9 +363,9 @@ private:
                             // ::/96 itself or an alias of it: IPv4 is enumerated once, from
                             // the IPv4 root, and these subtrees point the IPv6 table at it.
                             if (depth > 96) {
-                                *error = std::string(MMDB_strerror(
-                                             MMDB_CORRUPT_SEARCH_TREE_ERROR)) +
-                                         " (IPv4 subtree below /96)";
+                                *error =
+                                    std::string(MMDB_strerror(MMDB_CORRUPT_SEARCH_TREE_ERROR)) +
+                                    " (IPv4 subtree below /96)";
                                 return false;
                             }
                             out_->v6_ipv4_aliases.push_back(Prefix6{prefix, depth, 0});

@@ -15,6 +15,7 @@
 #include <rte_ring.h>
 
 #include <csignal>
+#include <map>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -22,8 +23,11 @@
 #include <thread>
 
 #include "darkscope/attribution.hpp"
+#include "darkscope/hash.hpp"
+#include "darkscope/history_store.hpp"
 #include "darkscope/decode.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/prefix.hpp"
 #include "darkscope/views.hpp"
 
 namespace darkscope {
@@ -48,6 +52,15 @@ inline OfflineMeta* offline_meta(rte_mbuf* m) {
     return RTE_MBUF_DYNFIELD(m, g_offline_meta_offset, OfflineMeta*);
 }
 
+// Wall time for live workers, refreshed by the stats core every few milliseconds so workers
+// read a clock with one relaxed load per burst instead of a system call.
+std::atomic<uint64_t> g_wall_ns{0};
+
+constexpr size_t kPublishedTop = 1000;  // top talkers kept per published window
+constexpr unsigned kHeavyCapacity = 1024;
+constexpr size_t kSeriesIntervals = 1440;
+constexpr unsigned kSeriesKeysPerDimension = 200;
+
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -66,6 +79,9 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
+    SpaceSaving* sources[2] = {nullptr, nullptr};   // top talkers, same epoch as sets[]
+    SpaceSaving* prefixes[2] = {nullptr, nullptr};
+    PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
     Attribution* attribution = nullptr;
     const std::atomic<uint32_t>* epoch = nullptr;
@@ -86,11 +102,14 @@ inline void bump(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-inline void process_burst(WorkerContext& w, CounterSet& table, rte_mbuf** pkts, unsigned n) {
+inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts, unsigned n) {
+    CounterSet& table = *w.sets[epoch_slot];
     PacketFacts facts[kMaxBurst];
+    uint64_t times_ns[kMaxBurst];
     uint8_t linear[kLinearHeaderBytes];
     for (unsigned i = 0; i < n && i < kPrefetchAhead; ++i)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    const uint64_t wall_ns = g_wall_ns.load(std::memory_order_relaxed);
     for (unsigned i = 0; i < n; ++i) {
         if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         rte_mbuf* m = pkts[i];
@@ -102,20 +121,57 @@ inline void process_burst(WorkerContext& w, CounterSet& table, rte_mbuf** pkts, 
         }
         if (w.offline) {
             const OfflineMeta* meta = offline_meta(m);
+            times_ns[i] = meta->ts_ns;
             decode(data, caplen, meta->wire_len, static_cast<LinkType>(meta->link), facts[i]);
         } else {
+            times_ns[i] = wall_ns;
             decode(data, caplen, m->pkt_len, LinkType::ethernet, facts[i]);
         }
     }
+    rte_pktmbuf_free_bulk(pkts, n);
+    if (w.offline) {
+        if (table.first_ts_ns == 0 || times_ns[0] < table.first_ts_ns) table.first_ts_ns = times_ns[0];
+        if (times_ns[n - 1] > table.last_ts_ns) table.last_ts_ns = times_ns[n - 1];
+    }
+    // Benchmark stages stop early: checked once per burst, so the full path pays nothing.
+    if (unlikely(w.stage < PipelineStage::count)) {
+        if (w.stage >= PipelineStage::classify) w.classifier->classify_burst(facts, n);
+        if (w.stage >= PipelineStage::attribute && w.attribution != nullptr)
+            w.attribution->lookup_burst(w.id, facts, n);
+        for (unsigned i = 0; i < n; ++i) {
+            ++table.packets;
+            table.bytes += facts[i].frame_len;
+        }
+        return;
+    }
     w.classifier->classify_burst(facts, n);
     if (w.attribution != nullptr) w.attribution->lookup_burst(w.id, facts, n);
-    for (unsigned i = 0; i < n; ++i) count_packet(table, facts[i]);
-    if (w.offline) {
-        uint64_t first = offline_meta(pkts[0])->ts_ns, last = offline_meta(pkts[n - 1])->ts_ns;
-        if (table.first_ts_ns == 0 || first < table.first_ts_ns) table.first_ts_ns = first;
-        if (last > table.last_ts_ns) table.last_ts_ns = last;
+    if (unlikely(w.stage == PipelineStage::count)) {
+        for (unsigned i = 0; i < n; ++i) count_packet(table, facts[i], times_ns[i], 0, 0, true);
+        return;
     }
-    rte_pktmbuf_free_bulk(pkts, n);
+    SpaceSaving& sources = *w.sources[epoch_slot];
+    SpaceSaving& prefixes = *w.prefixes[epoch_slot];
+    for (unsigned i = 0; i < n; ++i) {
+        const PacketFacts& f = facts[i];
+        if (f.ip_version == 0) {
+            count_packet(table, f, times_ns[i], 0, 0);
+            continue;
+        }
+        // One hash per address, reused by every sketch and table.
+        const uint64_t src_hash = hash_address(f.src, f.ip_version);
+        const uint64_t dst_hash = hash_address(f.dst, f.ip_version);
+        sources.prefetch(src_hash);
+        count_packet(table, f, times_ns[i], src_hash, dst_hash);
+        const int32_t slot = service_slot_of(f);
+        const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
+        const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
+        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash, f.frame_len, dst_hash,
+                       service, now_s, f.country, f.asn, f.flags);
+        const HeavyKey prefix = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
+        prefixes.update(prefix, prefix.hash(), f.frame_len, dst_hash, service, now_s, f.country,
+                        f.asn, f.flags);
+    }
 }
 
 int worker_main(void* arg) {
@@ -132,7 +188,6 @@ int worker_main(void* arg) {
             my_epoch = e;
             w.seen_epoch.store(e, std::memory_order_release);
         }
-        CounterSet& table = *w.sets[my_epoch & 1];
         unsigned n = 0;
         if (w.offline) {
             n = rte_ring_sc_dequeue_burst(w.ring, reinterpret_cast<void**>(pkts), w.burst,
@@ -145,7 +200,7 @@ int worker_main(void* arg) {
         if (n == 0) {
             bump(w.idle_polls, 1);
         } else {
-            process_burst(w, table, pkts, n);
+            process_burst(w, my_epoch & 1, pkts, n);
             bump(w.packets, n);
             bump(w.bursts, 1);
             if (w.offline) bump(w.dequeued, n);
@@ -216,9 +271,20 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
       attribution_(attribution),
       sensors_(sensors),
       classifier_(classifier),
-      total_(std::make_unique<CounterSet>()) {
-    total_->clear();
+      series_(std::make_shared<SeriesHistory>()) {
     start_time_ = now_seconds();
+    g_wall_ns.store(static_cast<uint64_t>(start_time_ * 1e9), std::memory_order_relaxed);
+    if (!config.db_file.empty()) {
+        StoreOptions options;
+        options.path = config.db_file;
+        options.retention_interval_days = config.retention_intervals_days;
+        options.retention_hour_days = config.retention_hours_days;
+        options.log = [](int level, const std::string& message) {
+            rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "USER1: %s\n",
+                    message.c_str());
+        };
+        store_ = std::make_unique<HistoryStore>(options);
+    }
     if (config.offline()) {
         static const rte_mbuf_dynfield desc = {"darkscope_offline_meta", sizeof(OfflineMeta),
                                                alignof(OfflineMeta), 0};
@@ -243,6 +309,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
         w->classifier = &classifier;
         w->attribution = attribution;
         w->epoch = &epoch_;
+        w->stage = config.pipeline;
         w->stop = &workers_stop_;
         for (auto& pq : wp.queues)
             if (ports != nullptr && pq.port < ports->info().size())
@@ -257,6 +324,20 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
                     "cannot allocate " + std::to_string(sizeof(CounterSet) >> 20) +
                     " MiB counter table for worker " + std::to_string(i) +
                     " (reserve more hugepages or raise --memory)");
+        }
+        // Top-talker summaries beside the tables, on the same node.
+        for (unsigned e = 0; e < 2; ++e) {
+            for (SpaceSaving** slot : {&w->sources[e], &w->prefixes[e]}) {
+                size_t bytes = SpaceSaving::required_bytes(kHeavyCapacity);
+                void* block = rte_zmalloc_socket("darkscope_heavy", bytes, 64, socket);
+                void* obj = rte_zmalloc_socket("darkscope_heavy_obj", sizeof(SpaceSaving), 64,
+                                               socket);
+                if (block == nullptr || obj == nullptr)
+                    throw std::runtime_error("cannot allocate top-talker tables for worker " +
+                                             std::to_string(i));
+                *slot = new (obj) SpaceSaving(kHeavyCapacity, block, bytes);
+                heavy_blocks_.push_back(block);
+            }
         }
         if (w->offline) {
             std::string name = "offline_ring_" + std::to_string(i);
@@ -281,10 +362,18 @@ Engine::~Engine() {
     for (auto* w : workers_) {
         rte_free(w->sets[0]);
         rte_free(w->sets[1]);
+        for (unsigned e = 0; e < 2; ++e) {
+            for (SpaceSaving* ss : {w->sources[e], w->prefixes[e]}) {
+                if (ss == nullptr) continue;
+                ss->~SpaceSaving();
+                rte_free(ss);
+            }
+        }
         if (w->ring) rte_ring_free(w->ring);
         w->~WorkerContext();
         rte_free(w);
     }
+    for (void* block : heavy_blocks_) rte_free(block);
     if (offline_pool_) rte_mempool_free(offline_pool_);
 }
 
@@ -340,16 +429,53 @@ void Engine::refresh_status(Snapshot& s) const {
     }
 }
 
+WindowAccumulator::WindowAccumulator()
+    : counters(std::make_unique<CounterSet>()),
+      sources(std::make_unique<SpaceSaving>(kHeavyCapacity)),
+      prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {}
+
+void WindowAccumulator::reset(int64_t start) {
+    counters->clear();
+    sources->clear();
+    prefixes->clear();
+    start_s = start;
+    end_s = start;
+}
+
+void WindowAccumulator::add(const WindowAccumulator& interval) {
+    if (start_s < 0) start_s = interval.start_s;
+    counters->merge(*interval.counters);
+    sources->merge(*interval.sources);
+    prefixes->merge(*interval.prefixes);
+    end_s = std::max(end_s, interval.end_s);
+}
+
+WindowData WindowAccumulator::publish(size_t top_n) const {
+    WindowData w;
+    w.counters = std::make_shared<const CounterSet>(*counters);
+    w.sources = sources->top(top_n);
+    w.prefixes = prefixes->top(top_n);
+    w.heavy_error_bound = sources->error_bound();
+    w.start_s = start_s;
+    w.end_s = end_s;
+    return w;
+}
+
 void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped) {
-    auto interval = std::make_shared<CounterSet>();
-    interval->clear();
+    interval_.reset(start_s);
+    interval_.end_s = end_s;
+    auto take = [&](WorkerContext* w, unsigned slot) {
+        interval_.counters->merge(*w->sets[slot]);
+        interval_.sources->merge(*w->sources[slot]);
+        interval_.prefixes->merge(*w->prefixes[slot]);
+        w->sets[slot]->clear();
+        w->sources[slot]->clear();
+        w->prefixes[slot]->clear();
+    };
     if (workers_stopped) {
         // Workers are gone: their current tables hold the final partial interval.
         uint32_t e = epoch_.load(std::memory_order_relaxed);
-        for (auto* w : workers_) {
-            interval->merge(*w->sets[e & 1]);
-            w->sets[e & 1]->clear();
-        }
+        for (auto* w : workers_) take(w, e & 1);
     } else {
         uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
         epoch_.store(e, std::memory_order_release);
@@ -359,31 +485,178 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
                    w->running.load(std::memory_order_acquire))
                 rte_pause();
         }
-        for (auto* w : workers_) {
-            CounterSet* retired = w->sets[(e - 1) & 1];
-            interval->merge(*retired);
-            retired->clear();
-        }
+        for (auto* w : workers_) take(w, (e - 1) & 1);
     }
-    total_->merge(*interval);
+    roll_windows(start_s);
+    hour_.add(interval_);
+    day_.add(interval_);
+    total_.add(interval_);
     ++intervals_;
-    publish(std::move(interval), start_s, end_s);
+
+    // Series of the busiest keys, for /darkscope/series (and the surge detector).
+    auto points = std::make_shared<SeriesHistory::Interval>();
+    points->start_s = start_s;
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < sensors_.size(); ++i)
+        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
+    series_points(*interval_.counters, names, kSeriesKeysPerDimension, points->points);
+    auto series = std::make_shared<SeriesHistory>(*series_);
+    series->intervals.push_back(std::move(points));
+    while (series->intervals.size() > kSeriesIntervals) series->intervals.pop_front();
+    series_ = std::move(series);
+
+    if (store_) {
+        store_window(interval_, 0);
+        store_window(hour_, 1);  // rewritten as the hour grows: the stored hour is never stale
+        store_window(day_, 2);
+    }
+    publish();
 }
 
-void Engine::publish(std::shared_ptr<const CounterSet> interval, int64_t start_s, int64_t end_s) {
+// Starts new hour and day windows when the closed interval begins a new UTC hour or day.
+void Engine::roll_windows(int64_t start_s) {
+    const int64_t hour = start_s - ((start_s % 3600) + 3600) % 3600;
+    const int64_t day = start_s - ((start_s % 86400) + 86400) % 86400;
+    if (hour_.start_s != hour) hour_.reset(hour);
+    if (day_.start_s != day) day_.reset(day);
+    if (total_.start_s < 0) total_.start_s = start_s;
+}
+
+void Engine::store_window(const WindowAccumulator& w, int resolution) {
+    StoredPeriod period;
+    period.resolution = static_cast<Resolution>(resolution);
+    period.start = w.start_s;
+    period.length_s = static_cast<uint32_t>(resolution == 0 ? w.end_s - w.start_s
+                                                            : (resolution == 1 ? 3600 : 86400));
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < sensors_.size(); ++i)
+        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
+    period.rows = period_rows(*w.counters, w.sources->top(config_.top_k),
+                              w.prefixes->top(config_.top_k), names, config_.top_k);
+    if (resolution != 0) w.counters->total_sources.serialize(period.source_sketch);
+    store_->enqueue(std::move(period));
+}
+
+void Engine::publish() {
     auto s = std::make_shared<Snapshot>();
     s->intervals = intervals_;
-    s->last_start_s = start_s;
-    s->last_end_s = end_s;
+    s->last_start_s = interval_.start_s;
+    s->last_end_s = interval_.end_s;
     s->interval_s = config_.interval_s;
     s->offline = config_.offline();
-    s->last = std::move(interval);
-    s->total = std::make_shared<const CounterSet>(*total_);
+    s->last = interval_.publish(kPublishedTop);
+    s->hour = hour_.publish(kPublishedTop);
+    s->day = day_.publish(kPublishedTop);
+    s->total = total_.publish(kPublishedTop);
+    s->series = series_;
     for (unsigned i = 0; i < sensors_.size(); ++i)
         s->sensor_names.push_back(sensors_.name(static_cast<uint16_t>(i)));
+    if (store_) {
+        auto st = store_->stats();
+        s->store_written = st.periods_written;
+        s->store_dropped = st.periods_dropped;
+        s->store_errors = st.write_errors;
+    }
     refresh_status(*s);
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = std::move(s);
+}
+
+std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyHitter>& sources,
+                                   const std::vector<HeavyHitter>& prefixes,
+                                   const std::vector<std::string>& sensor_names, size_t top_k) {
+    std::vector<StoredRow> rows;
+    auto row = [&](const char* dim, std::string key, uint64_t packets, uint64_t bytes,
+                   uint64_t srcs = 0, uint64_t dsts = 0, uint64_t asns = 0) {
+        rows.push_back(StoredRow{dim, std::move(key), packets, bytes, srcs, dsts, asns});
+    };
+    row("total", "all", c.packets, c.bytes, c.total_sources.estimate(),
+        c.total_destinations.estimate(), c.total_asns.estimate());
+    for (unsigned i = 0; i < static_cast<unsigned>(Proto::count_); ++i)
+        if (c.proto[i]) row("proto", i == 0 ? "none" : proto_name(static_cast<Proto>(i)), c.proto[i], 0);
+    for (unsigned i = 0; i < static_cast<unsigned>(TrafficClass::count_); ++i)
+        if (c.classes[i].packets)
+            row("class", traffic_class_name(static_cast<TrafficClass>(i)), c.classes[i].packets,
+                c.classes[i].bytes);
+    for (unsigned i = 0; i < kFlagCount; ++i)
+        if (c.flags[i]) row("flag", flag_name(i), c.flags[i], 0);
+    for (unsigned i = 1; i < static_cast<unsigned>(DecodeError::count_); ++i)
+        if (c.errors[i]) row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);
+    // Services ranked by the probe classes (what the reports rank); "none" holds the rest.
+    {
+        std::map<std::string, ServiceCounts> agg;
+        uint64_t packets = 0, bytes = 0;
+        for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
+            if (c.services_probe[slot].packets == 0) continue;
+            agg[service_name(slot)].pb.merge(c.services_probe[slot]);
+        }
+        c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
+            if ((key & kProbeServiceBit) == 0) return;
+            ServiceCounts& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
+            a.sources.merge(v.sources);
+            a.destinations.merge(v.destinations);
+            a.asns.merge(v.asns);
+        });
+        for (auto& [k, v] : agg) {
+            row("service", k, v.pb.packets, v.pb.bytes, v.sources.estimate(),
+                v.destinations.estimate(), v.asns.estimate());
+            packets += v.pb.packets;
+            bytes += v.pb.bytes;
+        }
+        if (c.packets > packets) row("service", "none", c.packets - packets, c.bytes - bytes);
+    }
+    auto sensor_name = [&](uint64_t slot) {
+        return slot == kSensorSlotUnmatched ? std::string("unmatched")
+               : slot < sensor_names.size() ? sensor_names[slot]
+                                            : "sensor" + std::to_string(slot);
+    };
+    uint64_t ip_packets = 0, ip_bytes = 0;
+    for (unsigned i = 0; i <= kMaxSensors; ++i) {
+        if (c.sensors[i].packets == 0) continue;
+        ip_packets += c.sensors[i].packets;
+        ip_bytes += c.sensors[i].bytes;
+        row("sensor", sensor_name(i), c.sensors[i].packets, c.sensors[i].bytes,
+            c.sensor_sources[i].estimate(), c.sensor_destinations[i].estimate(),
+            c.sensor_asns[i].estimate());
+    }
+    const uint64_t non_ip_packets = c.packets - ip_packets, non_ip_bytes = c.bytes - ip_bytes;
+    if (non_ip_packets) row("sensor", "none", non_ip_packets, non_ip_bytes);
+    for (uint16_t i = 0; i < kCountrySlots; ++i)
+        if (c.countries[i].packets)
+            row("country", country_code_of(i), c.countries[i].packets, c.countries[i].bytes,
+                c.country_sources[i].estimate(), c.country_destinations[i].estimate(),
+                c.country_asns[i].estimate());
+    if (non_ip_packets) row("country", "none", non_ip_packets, non_ip_bytes);
+    c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
+        row("asn", std::to_string(asn), v.pb.packets, v.pb.bytes, v.sources.estimate());
+    });
+    if (c.asns.other.pb.packets)
+        row("asn", "other", c.asns.other.pb.packets, c.asns.other.pb.bytes,
+            c.asns.other.sources.estimate());
+    if (non_ip_packets) row("asn", "none", non_ip_packets, non_ip_bytes);
+    auto cross = [&](const char* dim, const CrossTable& t, auto left, auto right) {
+        std::map<std::string, SourceCounts> agg;
+        t.for_each([&](uint64_t key, const SourceCounts& v) {
+            agg[left(key >> 32) + "|" + right(key & 0xffffffffu)].merge(v);
+        });
+        for (auto& [k, v] : agg) row(dim, k, v.pb.packets, v.pb.bytes, v.sources.estimate());
+        if (t.other.pb.packets)
+            row(dim, "other", t.other.pb.packets, t.other.pb.bytes, t.other.sources.estimate());
+    };
+    auto country = [](uint64_t i) { return country_code_of(static_cast<uint16_t>(i)); };
+    auto service = [](uint64_t slot) { return service_name(static_cast<uint32_t>(slot)); };
+    cross("sensor_service", c.sensor_service, sensor_name, service);
+    cross("country_service", c.country_service, country, service);
+    cross("sensor_country", c.sensor_country, sensor_name, country);
+    for (const auto& h : sources)
+        row("source", format_address(h.key.address(), h.key.family), h.packets, h.bytes, 1,
+            h.distinct_destinations);
+    for (const auto& h : prefixes)
+        row("prefix",
+            format_address(h.key.address(), h.key.family) + "/" + std::to_string(h.key.length),
+            h.packets, h.bytes, 0, h.distinct_destinations);
+    keep_top_rows(rows, top_k);
+    return rows;
 }
 
 bool Engine::reload_attribution(std::string* message) {
@@ -414,6 +687,7 @@ int Engine::run_live() {
     int64_t next_boundary = (start_s / interval + 1) * interval;  // aligned to the wall clock
     while (!control_flags().stop.load()) {
         double now = now_seconds();
+        g_wall_ns.store(static_cast<uint64_t>(now * 1e9), std::memory_order_relaxed);
         if (config_.duration_s && now - started >= *config_.duration_s) break;
         if (now >= static_cast<double>(next_boundary)) {
             close_interval(start_s, next_boundary, false);
@@ -530,29 +804,31 @@ int Engine::run_offline() {
     if (have_interval)
         close_interval(cur_start, cur_start + interval, true);
     else
-        publish(std::make_shared<CounterSet>(), 0, 0);
+        publish();
     return status;
 }
 
 void write_summary(const std::string& path, const Snapshot& s,
                    const std::function<std::string(uint32_t)>& asn_name) {
-    TopRequest ports = parse_top_request("ports", "1000", 100000);
-    TopRequest ports_all = parse_top_request("ports", "1000,total,all", 100000);
-    TopRequest countries = parse_top_request("countries", "1000", 100000);
-    TopRequest asns = parse_top_request("asns", "1000", 100000);
-    TopRequest sensors = parse_top_request("sensors", "1000", 100000);
+    constexpr unsigned kCap = 100000;
+    auto top = [&](const char* dim, const char* params) {
+        return top_view(s, parse_top_request(dim, params, kCap), asn_name);
+    };
     Dict d{
         {"/darkscope/stats", stats_view(s)},
-        {"/darkscope/top/ports,1000", top_view(s, ports)},
-        {"/darkscope/top/ports,1000,total,all", top_view(s, ports_all)},
-        {"/darkscope/top/countries,1000", top_view(s, countries)},
-        {"/darkscope/top/asns,1000", top_view(s, asns, asn_name)},
-        {"/darkscope/top/sensors,1000", top_view(s, sensors)},
+        {"/darkscope/top/ports,1000", top("ports", "1000")},
+        {"/darkscope/top/ports,1000,total,all", top("ports", "1000,total,all")},
+        {"/darkscope/top/countries,1000", top("countries", "1000")},
+        {"/darkscope/top/asns,1000", top("asns", "1000")},
+        {"/darkscope/top/sensors,1000", top("sensors", "1000")},
+        {"/darkscope/top/sources,1000", top("sources", "1000")},
+        {"/darkscope/top/prefixes,1000", top("prefixes", "1000")},
         {"/darkscope/classes", classes_view(s)},
         {"/darkscope/flags", flags_view(s)},
         {"/darkscope/errors", errors_view(s)},
         {"/darkscope/sensors", sensors_view(s)},
         {"/darkscope/workers", workers_view(s)},
+        {"/darkscope/events,50", events_view(s, "50", "")},
     };
     std::string tmp = path + ".tmp";
     {

@@ -43,7 +43,8 @@ uint64_t to_u64(const std::string& option, const std::string& text) {
     uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || ec == std::errc::result_out_of_range) {
-        if (!text.empty()) fail(option, text, "number too large");
+        if (!text.empty())
+            fail(option, text, "number too large");
         fail(option, text, "not a number");
     }
     if (ec != std::errc() || ptr != text.data() + text.size())
@@ -53,7 +54,8 @@ uint64_t to_u64(const std::string& option, const std::string& text) {
 
 unsigned to_unsigned(const std::string& option, const std::string& text) {
     uint64_t v = to_u64(option, text);
-    if (v > 0xffffffffu) fail(option, text, "number too large");
+    if (v > 0xffffffffu)
+        fail(option, text, "number too large");
     return static_cast<unsigned>(v);
 }
 
@@ -69,8 +71,10 @@ double to_double(const std::string& option, const std::string& text) {
 bool to_bool(const std::string& option, const std::string& text) {
     static const std::set<std::string> yes = {"true", "yes", "on", "1"};
     static const std::set<std::string> no = {"false", "no", "off", "0"};
-    if (yes.count(text)) return true;
-    if (no.count(text)) return false;
+    if (yes.count(text))
+        return true;
+    if (no.count(text))
+        return false;
     fail(option, text, "expected true or false");
 }
 
@@ -80,7 +84,8 @@ std::vector<std::string> split(const std::string& text, char sep) {
     while (true) {
         auto pos = text.find(sep, start);
         parts.push_back(text.substr(start, pos - start));
-        if (pos == std::string::npos) break;
+        if (pos == std::string::npos)
+            break;
         start = pos + 1;
     }
     return parts;
@@ -88,7 +93,8 @@ std::vector<std::string> split(const std::string& text, char sep) {
 
 std::string trim(const std::string& s) {
     auto b = s.find_first_not_of(" \t");
-    if (b == std::string::npos) return "";
+    if (b == std::string::npos)
+        return "";
     auto e = s.find_last_not_of(" \t");
     return s.substr(b, e - b + 1);
 }
@@ -98,7 +104,8 @@ std::vector<unsigned> to_core_list(const std::string& option, const std::string&
     std::vector<unsigned> cores;
     for (const auto& raw : split(text, ',')) {
         std::string part = trim(raw);
-        if (part.empty()) fail(option, text, "empty element in the list");
+        if (part.empty())
+            fail(option, text, "empty element in the list");
         auto dash = part.find('-');
         if (dash == std::string::npos) {
             cores.push_back(to_unsigned(option, part));
@@ -106,23 +113,28 @@ std::vector<unsigned> to_core_list(const std::string& option, const std::string&
         }
         unsigned lo = to_unsigned(option, part.substr(0, dash));
         unsigned hi = to_unsigned(option, part.substr(dash + 1));
-        if (hi < lo) fail(option, text, "range " + part + " goes backwards");
-        if (hi - lo > 4096) fail(option, text, "range " + part + " is too long");
-        for (unsigned c = lo; c <= hi; ++c) cores.push_back(c);
+        if (hi < lo)
+            fail(option, text, "range " + part + " goes backwards");
+        if (hi - lo > 4096)
+            fail(option, text, "range " + part + " is too long");
+        for (unsigned c = lo; c <= hi; ++c)
+            cores.push_back(c);
     }
     return cores;
 }
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
     std::string out;
-    for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+    for (size_t i = 0; i < items.size(); ++i)
+        out += (i ? sep : "") + items[i];
     return out;
 }
 
 template <typename T>
 std::string join_numbers(const std::vector<T>& items, const std::string& sep) {
     std::vector<std::string> s;
-    for (auto v : items) s.push_back(std::to_string(v));
+    for (auto v : items)
+        s.push_back(std::to_string(v));
     return join(s, sep);
 }
 
@@ -136,7 +148,8 @@ bool valid_name_chars(const std::string& name) {
     for (char c : name) {
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-';
-        if (!ok) return false;
+        if (!ok)
+            return false;
     }
     return true;
 }
@@ -146,20 +159,25 @@ bool valid_name_chars(const std::string& name) {
 SensorSpec to_sensor(const std::string& text) {
     const std::string opt = "sensor";
     auto eq = text.find('=');
-    if (eq == std::string::npos) fail(opt, text, "expected NAME=PREFIX[,PREFIX...]");
+    if (eq == std::string::npos)
+        fail(opt, text, "expected NAME=PREFIX[,PREFIX...]");
     SensorSpec s;
     s.name = trim(text.substr(0, eq));
-    if (s.name.empty()) fail(opt, text, "empty sensor name");
+    if (s.name.empty())
+        fail(opt, text, "empty sensor name");
     if (!valid_name_chars(s.name))
         fail(opt, text, "sensor name '" + s.name + "' may only use A-Z a-z 0-9 _ -");
     std::string list = text.substr(eq + 1);
-    if (trim(list).empty()) fail(opt, text, "no prefix after '='");
+    if (trim(list).empty())
+        fail(opt, text, "no prefix after '='");
     for (const auto& raw : split(list, ',')) {
         std::string item = trim(raw);
-        if (item.empty()) fail(opt, text, "empty prefix in the list");
+        if (item.empty())
+            fail(opt, text, "empty prefix in the list");
         std::string why;
         auto prefix = parse_prefix(item, &why);
-        if (!prefix) fail(opt, text, why);
+        if (!prefix)
+            fail(opt, text, why);
         // parse_prefix() clears host bits silently; in a sensor they are almost always a typo
         // that would make the sensor watch a different block than the operator meant.
         uint8_t family = 0;
@@ -176,12 +194,15 @@ SensorSpec to_sensor(const std::string& text) {
 std::vector<uint16_t> to_port_list(const std::string& text) {
     const std::string opt = "udp-service-ports";
     std::vector<uint16_t> ports;
-    if (trim(text).empty()) return ports;  // explicitly empty: no UDP service ports
+    if (trim(text).empty())
+        return ports;  // explicitly empty: no UDP service ports
     for (const auto& raw : split(text, ',')) {
         std::string item = trim(raw);
-        if (item.empty()) fail(opt, text, "empty element in the list");
+        if (item.empty())
+            fail(opt, text, "empty element in the list");
         unsigned p = to_unsigned(opt, item);
-        if (p == 0 || p > 65535) fail(opt, item, "not a port number (1..65535)");
+        if (p == 0 || p > 65535)
+            fail(opt, item, "not a port number (1..65535)");
         ports.push_back(static_cast<uint16_t>(p));
     }
     return ports;
@@ -191,7 +212,8 @@ std::string sensors_text(const Config& c) {
     std::vector<std::string> items;
     for (const auto& s : c.sensors) {
         std::vector<std::string> prefixes;
-        for (const auto& p : s.prefixes) prefixes.push_back(p.to_string());
+        for (const auto& p : s.prefixes)
+            prefixes.push_back(p.to_string());
         items.push_back(s.name + "=" + join(prefixes, ","));
     }
     return join(items, " ");
@@ -199,10 +221,10 @@ std::string sensors_text(const Config& c) {
 
 enum class Group { capture, sensors, output, attribution, events, runtime };
 enum class Kind {
-    value,      // one value; given twice in one place is an error
-    list,       // repeatable: each occurrence adds one value
-    multi,      // repeatable and takes several values after one flag (--read a.pcap b.pcap)
-    flag,       // no value on the command line; `name = true|false` in a file
+    value,  // one value; given twice in one place is an error
+    list,   // repeatable: each occurrence adds one value
+    multi,  // repeatable and takes several values after one flag (--read a.pcap b.pcap)
+    flag,   // no value on the command line; `name = true|false` in a file
 };
 
 struct OptionSpec {
@@ -244,7 +266,8 @@ const std::vector<OptionSpec>& options() {
                  return;
              }
              unsigned n = to_unsigned("stats-core", v[0]);
-             if (n > 1u << 20) fail("stats-core", v[0], "no such core");
+             if (n > 1u << 20)
+                 fail("stats-core", v[0], "no such core");
              c.stats_core = static_cast<int>(n);
          },
          [](const Config& c) { return std::to_string(c.stats_core); }},
@@ -276,6 +299,11 @@ const std::vector<OptionSpec>& options() {
          "Do not probe PCI devices (implied when every port is a vdev, or offline)",
          [](Config& c, const Values& v) { c.no_pci = to_bool("no-pci", v[0]); },
          [](const Config& c) { return std::string(c.no_pci ? "true" : "false"); }},
+        {"share-cpus", Group::capture, Kind::flag, nullptr,
+         "When CPUs run out, let workers time-share CPUs instead of failing (tests, small VMs; "
+         "never for line-rate capture)",
+         [](Config& c, const Values& v) { c.share_cpus = to_bool("share-cpus", v[0]); },
+         [](const Config& c) { return std::string(c.share_cpus ? "true" : "false"); }},
         {"memory-budget-mb", Group::capture, Kind::value, "MB",
          "Memory budget for each worker's tables (hugepages local to its port)",
          [](Config& c, const Values& v) {
@@ -289,7 +317,8 @@ const std::vector<OptionSpec>& options() {
          "counted as unmatched",
          [](Config& c, const Values& v) {
              c.sensors.clear();
-             for (const auto& s : v) c.sensors.push_back(to_sensor(s));
+             for (const auto& s : v)
+                 c.sensors.push_back(to_sensor(s));
          },
          sensors_text},
         {"udp-service-ports", Group::sensors, Kind::value, "LIST",
@@ -409,8 +438,8 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) { c.telemetry = to_bool("telemetry", v[0]); },
          [](const Config& c) { return std::string(c.telemetry ? "true" : "false"); }},
         {"no-telemetry", Group::runtime, Kind::flag, nullptr, "No telemetry socket",
-         [](Config& c, const Values& v) { c.telemetry = !to_bool("no-telemetry", v[0]); },
-         nullptr, "telemetry"},
+         [](Config& c, const Values& v) { c.telemetry = !to_bool("no-telemetry", v[0]); }, nullptr,
+         "telemetry"},
         {"log-level", Group::runtime, Kind::value, "LEVEL", "error, warning, info or debug",
          [](Config& c, const Values& v) { c.log_level = v[0]; },
          [](const Config& c) { return c.log_level; }},
@@ -430,6 +459,22 @@ const std::vector<OptionSpec>& options() {
          "Stop a live run after this long (default: until SIGINT/SIGTERM)",
          [](Config& c, const Values& v) { c.duration_s = to_double("duration", v[0]); },
          [](const Config& c) { return c.duration_s ? show_double(*c.duration_s) : ""; }},
+        {"pipeline", Group::runtime, Kind::value, "STAGE",
+         "Benchmarks: workers stop after decode, classify, attribute, count or full (all)",
+         [](Config& c, const Values& v) {
+             static const char* stages[] = {"decode", "classify", "attribute", "count", "full"};
+             for (unsigned i = 0; i < 5; ++i)
+                 if (v[0] == stages[i]) {
+                     c.pipeline = static_cast<PipelineStage>(i);
+                     return;
+                 }
+             throw ConfigError("--pipeline: '" + v[0] +
+                               "': must be decode, classify, attribute, count or full");
+         },
+         [](const Config& c) {
+             static const char* stages[] = {"decode", "classify", "attribute", "count", "full"};
+             return std::string(stages[static_cast<unsigned>(c.pipeline)]);
+         }},
         {"plan", Group::runtime, Kind::flag, nullptr, "Print the core plan and exit",
          [](Config& c, const Values& v) { c.plan_only = to_bool("plan", v[0]); },
          [](const Config& c) { return std::string(c.plan_only ? "true" : "false"); }},
@@ -437,8 +482,7 @@ const std::vector<OptionSpec>& options() {
          "Plan on this hwloc XML topology instead of this machine's (lstopo --of xml)",
          [](Config& c, const Values& v) { c.topology_xml = v[0]; },
          [](const Config& c) { return c.topology_xml; }},
-        {"help", Group::runtime, Kind::flag, nullptr, "Print this help and exit", nullptr,
-         nullptr},
+        {"help", Group::runtime, Kind::flag, nullptr, "Print this help and exit", nullptr, nullptr},
         {"version", Group::runtime, Kind::flag, nullptr, "Print the version and exit", nullptr,
          nullptr},
     };
@@ -447,12 +491,18 @@ const std::vector<OptionSpec>& options() {
 
 const char* group_title(Group g) {
     switch (g) {
-        case Group::capture: return "Capture";
-        case Group::sensors: return "Sensors";
-        case Group::output: return "Intervals and output";
-        case Group::attribution: return "Attribution";
-        case Group::events: return "Events";
-        case Group::runtime: return "Runtime";
+        case Group::capture:
+            return "Capture";
+        case Group::sensors:
+            return "Sensors";
+        case Group::output:
+            return "Intervals and output";
+        case Group::attribution:
+            return "Attribution";
+        case Group::events:
+            return "Events";
+        case Group::runtime:
+            return "Runtime";
     }
     return "";
 }
@@ -464,58 +514,61 @@ po::options_description describe(Group g, bool with_defaults, bool in_file) {
     po::options_description desc(group_title(g), 100, 50);
     const Config defaults;
     for (const auto& o : options()) {
-        if (o.group != g) continue;
+        if (o.group != g)
+            continue;
         std::string name = o.name;
-        if (in_file && (name == "config" || name == "help" || name == "version")) continue;
+        if (in_file && (name == "config" || name == "help" || name == "version"))
+            continue;
         std::string help = o.help;
         if (with_defaults && o.show && o.kind != Kind::flag) {
             std::string d = o.show(defaults);
-            if (!d.empty()) help += " [" + d + "]";
+            if (!d.empty())
+                help += " [" + d + "]";
         } else if (with_defaults && o.show && o.kind == Kind::flag && o.show(defaults) == "true") {
             help += " [on]";
         }
-        if (name == "help") name = "help,h";
-        if (name == "version") name = "version,V";
+        if (name == "help")
+            name = "help,h";
+        if (name == "version")
+            name = "version,V";
         switch (o.kind) {
             case Kind::value:
-                desc.add_options()(name.c_str(),
-                                   po::value<std::string>()->value_name(o.value_name),
+                desc.add_options()(name.c_str(), po::value<std::string>()->value_name(o.value_name),
                                    help.c_str());
                 break;
             case Kind::list:
                 desc.add_options()(name.c_str(),
-                                   po::value<std::vector<std::string>>()->value_name(
-                                       o.value_name),
+                                   po::value<std::vector<std::string>>()->value_name(o.value_name),
                                    help.c_str());
                 break;
             case Kind::multi:
-                desc.add_options()(name.c_str(),
-                                   po::value<std::vector<std::string>>()
-                                       ->value_name(o.value_name)
-                                       ->multitoken(),
-                                   help.c_str());
+                desc.add_options()(
+                    name.c_str(),
+                    po::value<std::vector<std::string>>()->value_name(o.value_name)->multitoken(),
+                    help.c_str());
                 break;
             case Kind::flag:
                 // On the command line a bare switch; in a file `name = true|false`.
                 if (in_file)
                     desc.add_options()(name.c_str(), po::value<std::string>(), help.c_str());
                 else
-                    desc.add_options()(name.c_str(), po::value<std::string>()
-                                                         ->zero_tokens()
-                                                         ->implicit_value("true", ""),
-                                       help.c_str());
+                    desc.add_options()(
+                        name.c_str(),
+                        po::value<std::string>()->zero_tokens()->implicit_value("true", ""),
+                        help.c_str());
                 break;
         }
     }
     return desc;
 }
 
-constexpr Group kGroups[] = {Group::capture, Group::sensors,     Group::output,
-                             Group::attribution, Group::events, Group::runtime};
+constexpr Group kGroups[] = {Group::capture,     Group::sensors, Group::output,
+                             Group::attribution, Group::events,  Group::runtime};
 
 po::options_description describe_all(bool with_defaults, bool in_file) {
     po::options_description all;
-    for (Group g : kGroups) all.add(describe(g, with_defaults, in_file));
+    for (Group g : kGroups)
+        all.add(describe(g, with_defaults, in_file));
     return all;
 }
 
@@ -547,18 +600,22 @@ void print_help(std::ostream& out) {
     std::string prefix = where.empty() ? "" : where + ": ";
     if (auto* u = dynamic_cast<const po::unknown_option*>(&e)) {
         std::string name = u->get_option_name();
-        while (!name.empty() && name[0] == '-') name.erase(0, 1);
-        if (where.empty()) throw ConfigError("--" + name + ": unknown option (see --help)");
+        while (!name.empty() && name[0] == '-')
+            name.erase(0, 1);
+        if (where.empty())
+            throw ConfigError("--" + name + ": unknown option (see --help)");
         throw ConfigError(prefix + "unknown option '" + name + "' (see --help)");
     }
     if (auto* m = dynamic_cast<const po::multiple_occurrences*>(&e)) {
         std::string name = m->get_option_name();
-        while (!name.empty() && name[0] == '-') name.erase(0, 1);
+        while (!name.empty() && name[0] == '-')
+            name.erase(0, 1);
         throw ConfigError(prefix + "--" + name + ": given more than once");
     }
     if (auto* s = dynamic_cast<const po::invalid_command_line_syntax*>(&e)) {
         std::string name = s->get_option_name();
-        while (!name.empty() && name[0] == '-') name.erase(0, 1);
+        while (!name.empty() && name[0] == '-')
+            name.erase(0, 1);
         if (s->kind() == po::invalid_syntax::missing_parameter)
             throw ConfigError("--" + name + ": needs a value");
         if (s->kind() == po::invalid_syntax::extra_parameter)
@@ -578,12 +635,15 @@ struct Given {
 Given collect(const po::parsed_options& parsed) {
     Given g;
     for (const auto& opt : parsed.options) {
-        if (opt.unregistered) continue;
+        if (opt.unregistered)
+            continue;
         const std::string& name = opt.string_key;
         const OptionSpec* spec = nullptr;
         for (const auto& o : options())
-            if (name == o.name) spec = &o;
-        if (!spec) continue;
+            if (name == o.name)
+                spec = &o;
+        if (!spec)
+            continue;
         auto& slot = g.values[name];
         if (spec->kind == Kind::value || spec->kind == Kind::flag) {
             slot.clear();  // given twice was refused before, with the option's name
@@ -593,7 +653,8 @@ Given collect(const po::parsed_options& parsed) {
             else
                 slot.push_back(opt.value.empty() ? "" : opt.value[0]);
         } else {
-            for (const auto& v : opt.value) slot.push_back(v);
+            for (const auto& v : opt.value)
+                slot.push_back(v);
         }
     }
     return g;
@@ -629,7 +690,8 @@ Given parse_command_line(int argc, const char* const* argv) {
                 throw ConfigError("'" + (opt.value.empty() ? "" : opt.value[0]) +
                                   "': unexpected argument (options start with --; see --help)");
             for (const auto& o : options()) {
-                if (opt.string_key != o.name) continue;
+                if (opt.string_key != o.name)
+                    continue;
                 if ((o.kind == Kind::value || o.kind == Kind::flag) && seen[o.name]++)
                     throw ConfigError(std::string("--") + o.name + ": given more than once");
             }
@@ -643,14 +705,16 @@ Given parse_command_line(int argc, const char* const* argv) {
 Given parse_file(const std::string& path) {
     const std::string where = "--config " + path;
     std::ifstream in(path);
-    if (!in) throw ConfigError("--config: '" + path + "': cannot open: " + std::strerror(errno));
+    if (!in)
+        throw ConfigError("--config: '" + path + "': cannot open: " + std::strerror(errno));
     auto desc = describe_all(false, true);
     try {
         auto parsed = po::parse_config_file(in, desc, false);
         std::map<std::string, int> seen;
         for (const auto& opt : parsed.options) {
             for (const auto& o : options()) {
-                if (opt.string_key != o.name) continue;
+                if (opt.string_key != o.name)
+                    continue;
                 if ((o.kind == Kind::value || o.kind == Kind::flag) && seen[o.name]++)
                     throw ConfigError(where + ": " + o.name + " given more than once");
             }
@@ -663,13 +727,16 @@ Given parse_file(const std::string& path) {
 
 bool pci_problem(const std::string& name, std::string* why) {
     auto is_hex = [](const std::string& s) {
-        if (s.empty()) return false;
+        if (s.empty())
+            return false;
         for (char c : s)
-            if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+            if (!std::isxdigit(static_cast<unsigned char>(c)))
+                return false;
         return true;
     };
     auto bad = [&](std::string w) {
-        if (why) *why = std::move(w);
+        if (why)
+            *why = std::move(w);
         return true;
     };
     auto parts = split(name, ':');
@@ -683,39 +750,51 @@ bool pci_problem(const std::string& name, std::string* why) {
     if (!is_hex(parts[0]) || parts[0].size() > 2)
         return bad("'" + parts[0] + "' is not a hex bus number (00..ff)");
     auto dot = parts[1].find('.');
-    if (dot == std::string::npos) return bad("no '.function' after the device number");
+    if (dot == std::string::npos)
+        return bad("no '.function' after the device number");
     std::string dev = parts[1].substr(0, dot), fn = parts[1].substr(dot + 1);
     if (!is_hex(dev) || dev.size() > 2)
         return bad("'" + dev + "' is not a hex device number (00..1f)");
     if (std::stoul(dev, nullptr, 16) > 0x1f)
         return bad("device 0x" + dev + " is over 1f");
-    if (!is_hex(fn) || fn.size() > 1) return bad("'" + fn + "' is not a function number (0..7)");
-    if (std::stoul(fn, nullptr, 16) > 7) return bad("function " + fn + " is over 7");
+    if (!is_hex(fn) || fn.size() > 1)
+        return bad("'" + fn + "' is not a function number (0..7)");
+    if (std::stoul(fn, nullptr, 16) > 7)
+        return bad("function " + fn + " is over 7");
     return false;
 }
 
-std::string port_name(const std::string& spec) { return spec.substr(0, spec.find(',')); }
+std::string port_name(const std::string& spec) {
+    return spec.substr(0, spec.find(','));
+}
 
 // Problem with a file that must exist and be readable, or "".
 std::string readable_problem(const std::string& path) {
     struct stat st {};
-    if (path.empty()) return "empty file name";
-    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
-    if (S_ISDIR(st.st_mode)) return "is a directory";
-    if (::access(path.c_str(), R_OK) != 0) return std::string("not readable: ") + strerror(errno);
+    if (path.empty())
+        return "empty file name";
+    if (::stat(path.c_str(), &st) != 0)
+        return std::strerror(errno);
+    if (S_ISDIR(st.st_mode))
+        return "is a directory";
+    if (::access(path.c_str(), R_OK) != 0)
+        return std::string("not readable: ") + strerror(errno);
     return "";
 }
 
 // Problem with a file we will create or replace, or "".
 std::string writable_problem(const std::string& path) {
-    if (path.empty()) return "empty file name";
+    if (path.empty())
+        return "empty file name";
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return "is a directory";
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        return "is a directory";
     auto slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     if (::stat(dir.c_str(), &st) != 0)
         return "directory " + dir + ": " + std::strerror(errno);
-    if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+    if (!S_ISDIR(st.st_mode))
+        return dir + " is not a directory";
     if (::access(dir.c_str(), W_OK) != 0)
         return "directory " + dir + " is not writable: " + std::strerror(errno);
     return "";
@@ -731,7 +810,8 @@ void check_vdev(const std::string& spec) {
     std::string name = port_name(spec);
     bool ok = (name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0) && name.size() > 4;
     for (char c : name)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) ok = false;
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+            ok = false;
     if (!ok)
         fail("port", spec,
              "neither a PCI address (DDDD:BB:DD.F) nor a DPDK vdev (net_<driver><n>[,args], "
@@ -739,7 +819,8 @@ void check_vdev(const std::string& spec) {
     // A pcap vdev whose input is missing fails deep inside EAL probing; say it here.
     auto args = split(spec, ',');
     for (size_t i = 1; i < args.size(); ++i) {
-        if (args[i].rfind("rx_pcap=", 0) != 0) continue;
+        if (args[i].rfind("rx_pcap=", 0) != 0)
+            continue;
         std::string file = args[i].substr(8);
         if (auto why = readable_problem(file); !why.empty())
             fail("port", spec, "rx_pcap file " + file + ": " + why);
@@ -748,7 +829,9 @@ void check_vdev(const std::string& spec) {
 
 }  // namespace
 
-bool is_pci_address(const std::string& spec) { return !pci_problem(port_name(spec), nullptr); }
+bool is_pci_address(const std::string& spec) {
+    return !pci_problem(port_name(spec), nullptr);
+}
 
 ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std::ostream& out) {
     Given cli = parse_command_line(argc, argv);
@@ -771,36 +854,43 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
     std::set<std::string> from_cli;
     for (const auto& o : options()) {
         std::string key = o.twin ? o.twin : o.name;
-        if (cli.has(o.name)) from_cli.insert(key);
+        if (cli.has(o.name))
+            from_cli.insert(key);
     }
     Config c;
     std::set<std::string> given;
     for (const Given* source : {&file, &cli}) {
         const bool is_cli = source == &cli;
         for (const auto& o : options()) {
-            if (!o.apply || !source->has(o.name)) continue;
+            if (!o.apply || !source->has(o.name))
+                continue;
             std::string key = o.twin ? o.twin : o.name;
-            if (!is_cli && from_cli.count(key)) continue;
+            if (!is_cli && from_cli.count(key))
+                continue;
             given.insert(o.name);
             o.apply(c, source->values.at(o.name));
         }
         // A switch and its twin in the same place contradict each other unless they agree.
         for (const auto& o : options()) {
-            if (!o.twin || !source->has(o.name) || !source->has(o.twin)) continue;
+            if (!o.twin || !source->has(o.name) || !source->has(o.twin))
+                continue;
             bool positive = to_bool(o.twin, source->values.at(o.twin)[0]);
             bool negative = to_bool(o.name, source->values.at(o.name)[0]);
             if (positive == negative)
-                throw ConfigError(std::string("--") + o.twin + " and --" + o.name +
-                                  ": both given" + (is_cli ? "" : " in " + config_path));
+                throw ConfigError(std::string("--") + o.twin + " and --" + o.name + ": both given" +
+                                  (is_cli ? "" : " in " + config_path));
         }
     }
     if (given.count("cores") && given.count("workers") && c.workers != c.cores.size())
         fail("workers", std::to_string(c.workers),
              "conflicts with --cores, which lists " + std::to_string(c.cores.size()) + " cores");
-    if (given.count("cores")) c.workers = static_cast<unsigned>(c.cores.size());
+    if (given.count("cores"))
+        c.workers = static_cast<unsigned>(c.cores.size());
     bool any_pci = false;
-    for (const auto& p : c.ports) any_pci = any_pci || is_pci_address(p);
-    if (!any_pci) c.no_pci = true;
+    for (const auto& p : c.ports)
+        any_pci = any_pci || is_pci_address(p);
+    if (!any_pci)
+        c.no_pci = true;
     config = std::move(c);
     return ParseOutcome::run;
 }
@@ -812,11 +902,13 @@ void validate_config(const Config& c) {
         std::string name = port_name(spec);
         if (name.find(':') != std::string::npos) {
             std::string why;
-            if (pci_problem(name, &why)) fail("port", spec, "malformed PCI address: " + why);
+            if (pci_problem(name, &why))
+                fail("port", spec, "malformed PCI address: " + why);
         } else {
             check_vdev(spec);
         }
-        if (!port_names.insert(name).second) fail("port", spec, name + " given twice");
+        if (!port_names.insert(name).second)
+            fail("port", spec, name + " given twice");
     }
     if (c.no_pci) {
         for (const auto& spec : c.ports)
@@ -836,9 +928,10 @@ void validate_config(const Config& c) {
     std::set<unsigned> seen_cores;
     for (unsigned core : c.cores)
         if (!seen_cores.insert(core).second)
-            fail("cores", join_numbers(c.cores, ","), "core " + std::to_string(core) +
-                                                          " listed twice");
-    if (c.stats_core < -1) fail("stats-core", std::to_string(c.stats_core), "no such core");
+            fail("cores", join_numbers(c.cores, ","),
+                 "core " + std::to_string(core) + " listed twice");
+    if (c.stats_core < -1)
+        fail("stats-core", std::to_string(c.stats_core), "no such core");
     if (c.stats_core >= 0 && seen_cores.count(static_cast<unsigned>(c.stats_core)))
         fail("stats-core", std::to_string(c.stats_core),
              "also a worker core in --cores (the stats core must be apart)");
@@ -868,15 +961,20 @@ void validate_config(const Config& c) {
     std::set<std::string> names;
     std::map<std::string, std::string> owner;  // prefix -> sensor
     for (const auto& s : c.sensors) {
-        if (s.name.empty()) fail("sensor", "=...", "empty sensor name");
+        if (s.name.empty())
+            fail("sensor", "=...", "empty sensor name");
         if (!valid_name_chars(s.name))
             fail("sensor", s.name, "sensor name may only use A-Z a-z 0-9 _ -");
-        if (s.name.size() > 63) fail("sensor", s.name, "sensor name longer than 63 characters");
-        if (!names.insert(s.name).second) fail("sensor", s.name, "sensor name given twice");
-        if (s.prefixes.empty()) fail("sensor", s.name, "no prefix");
+        if (s.name.size() > 63)
+            fail("sensor", s.name, "sensor name longer than 63 characters");
+        if (!names.insert(s.name).second)
+            fail("sensor", s.name, "sensor name given twice");
+        if (s.prefixes.empty())
+            fail("sensor", s.name, "no prefix");
         for (const auto& p : s.prefixes) {
             auto [it, fresh] = owner.emplace(p.to_string(), s.name);
-            if (fresh) continue;
+            if (fresh)
+                continue;
             if (it->second == s.name)
                 fail("sensor", s.name, p.to_string() + " listed twice in this sensor");
             fail("sensor", s.name,
@@ -892,21 +990,25 @@ void validate_config(const Config& c) {
     // Intervals and output
     check_range("interval", c.interval_s, 1, 86400);
     for (const auto& f : c.read_files)
-        if (auto why = readable_problem(f); !why.empty()) fail("read", f, why);
+        if (auto why = readable_problem(f); !why.empty())
+            fail("read", f, why);
     if (!c.summary_file.empty())
         if (auto why = writable_problem(c.summary_file); !why.empty())
             fail("summary", c.summary_file, why);
     if (!c.db_file.empty())
-        if (auto why = writable_problem(c.db_file); !why.empty()) fail("db", c.db_file, why);
+        if (auto why = writable_problem(c.db_file); !why.empty())
+            fail("db", c.db_file, why);
     check_range("top-k", c.top_k, 1, 100000);
     check_range("retention-intervals", c.retention_intervals_days, 1, 36500);
     check_range("retention-hours", c.retention_hours_days, 1, 36500);
 
     // Attribution
     for (const auto& f : c.geo_country)
-        if (auto why = readable_problem(f); !why.empty()) fail("geo-country", f, why);
+        if (auto why = readable_problem(f); !why.empty())
+            fail("geo-country", f, why);
     for (const auto& f : c.geo_asn)
-        if (auto why = readable_problem(f); !why.empty()) fail("geo-asn", f, why);
+        if (auto why = readable_problem(f); !why.empty())
+            fail("geo-asn", f, why);
 
     // Events
     if (!(c.surge_factor > 1.0) || !std::isfinite(c.surge_factor))
@@ -919,8 +1021,9 @@ void validate_config(const Config& c) {
     check_range("dos-min-window-packets", c.dos_min_window_packets, 1, UINT64_MAX);
     check_range("scanner-min-destinations", c.scanner_min_destinations, 1, 1u << 30);
     if (!(c.event_hook_timeout_s > 0) || c.event_hook_timeout_s > 3600)
-        fail("event-hook-timeout", show_double(c.event_hook_timeout_s), "must be over 0 and at "
-                                                                         "most 3600");
+        fail("event-hook-timeout", show_double(c.event_hook_timeout_s),
+             "must be over 0 and at "
+             "most 3600");
 
     // Runtime
     if (c.file_prefix.empty() || c.file_prefix.size() > 64 || !valid_name_chars(c.file_prefix))
@@ -933,11 +1036,14 @@ void validate_config(const Config& c) {
     if (c.duration_s && (!(*c.duration_s > 0) || !std::isfinite(*c.duration_s)))
         fail("duration", show_double(*c.duration_s), "must be over 0");
     // EAL flags that darkscope derives from its own options would silently fight them.
-    static const std::map<std::string, std::string> owned = {
-        {"-l", "--cores/--workers"},        {"--lcores", "--cores/--workers"},
-        {"-c", "--cores/--workers"},        {"--main-lcore", "--stats-core"},
-        {"--file-prefix", "--file-prefix"}, {"--no-huge", "--no-huge"},
-        {"-m", "--memory"},                 {"--no-pci", "--no-pci"}};
+    static const std::map<std::string, std::string> owned = {{"-l", "--cores/--workers"},
+                                                             {"--lcores", "--cores/--workers"},
+                                                             {"-c", "--cores/--workers"},
+                                                             {"--main-lcore", "--stats-core"},
+                                                             {"--file-prefix", "--file-prefix"},
+                                                             {"--no-huge", "--no-huge"},
+                                                             {"-m", "--memory"},
+                                                             {"--no-pci", "--no-pci"}};
     std::istringstream eal(c.eal_args);
     for (std::string tok; eal >> tok;) {
         std::string flag = tok.substr(0, tok.find('='));
@@ -952,10 +1058,12 @@ void validate_config(const Config& c) {
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
     std::vector<std::pair<std::string, std::string>> items;
     for (const auto& o : options()) {
-        if (!o.show) continue;
+        if (!o.show)
+            continue;
         std::string key = o.name;
         for (char& ch : key)
-            if (ch == '-') ch = '_';
+            if (ch == '-')
+                ch = '_';
         items.emplace_back(key, o.show(c));
     }
     return items;

@@ -4,36 +4,6 @@
 
 namespace darkscope {
 
-void AsnTable::add_counts(uint32_t asn, const PacketsBytes& pb) {
-    if (asn == 0) {
-        unknown.merge(pb);
-        return;
-    }
-    unsigned slot = (asn * 2654435761u) & (kCapacity - 1);
-    for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
-        unsigned s = (slot + probe) & (kCapacity - 1);
-        if (keys[s] == asn) {
-            values[s].merge(pb);
-            return;
-        }
-        if (keys[s] == 0) {
-            keys[s] = asn;
-            ++used;
-            values[s] = pb;
-            return;
-        }
-    }
-    other.merge(pb);
-}
-
-void AsnTable::merge(const AsnTable& o) {
-    for (unsigned s = 0; s < kCapacity; ++s)
-        if (o.keys[s] != 0)
-            add_counts(o.keys[s], o.values[s]);
-    unknown.merge(o.unknown);
-    other.merge(o.other);
-}
-
 void CounterSet::clear() {
     std::memset(static_cast<void*>(this), 0, sizeof *this);
 }
@@ -63,6 +33,26 @@ void CounterSet::merge(const CounterSet& o) {
     for (unsigned i = 0; i < std::size(countries); ++i)
         countries[i].merge(o.countries[i]);
     asns.merge(o.asns);
+    total_sources.merge(o.total_sources);
+    total_destinations.merge(o.total_destinations);
+    total_asns.merge(o.total_asns);
+    for (unsigned i = 0; i <= kMaxSensors; ++i) {
+        if (o.sensors[i].packets == 0) continue;
+        sensor_sources[i].merge(o.sensor_sources[i]);
+        sensor_destinations[i].merge(o.sensor_destinations[i]);
+        sensor_asns[i].merge(o.sensor_asns[i]);
+    }
+    for (unsigned i = 0; i < kCountrySlots; ++i) {
+        if (o.countries[i].packets == 0) continue;
+        country_sources[i].merge(o.country_sources[i]);
+        country_destinations[i].merge(o.country_destinations[i]);
+        country_asns[i].merge(o.country_asns[i]);
+    }
+    services.merge(o.services);
+    sensor_service.merge(o.sensor_service);
+    country_service.merge(o.country_service);
+    sensor_country.merge(o.sensor_country);
+    victims.merge(o.victims);
     // The service arrays are large and mostly zero: skip empty slots cheaply.
     for (unsigned i = 0; i < kServiceSlots; ++i) {
         if (o.services_all[i].packets != 0) {

@@ -303,6 +303,7 @@ void SpaceSaving::init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash,
     x.error = error;
     x.bytes = 0;
     x.first_seen = now;
+    x.flags = 0;
     destinations_[e].clear();
     services_[e].clear();
 }
@@ -310,7 +311,8 @@ void SpaceSaving::init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash,
 // ---- per packet ----
 
 void SpaceSaving::update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
-                         uint32_t service, uint64_t now, uint16_t country, uint32_t asn) {
+                         uint32_t service, uint64_t now, uint16_t country, uint32_t asn,
+                         uint16_t flags) {
     assert(key_hash == key.hash());
     ++total_;
     uint32_t e = find(key, key_hash);
@@ -344,6 +346,7 @@ void SpaceSaving::update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes,
     x.last_seen = now;
     x.country = country;
     x.asn = asn;
+    x.flags |= flags;
     destinations_[e].add_hash(dst_hash);
     services_[e].add_hash(hash_value(service));
 }
@@ -390,6 +393,7 @@ std::vector<HeavyHitter> SpaceSaving::top(size_t n) const {
         h.last_seen = x.last_seen;
         h.country = x.country;
         h.asn = x.asn;
+        h.flags = x.flags;
         out.push_back(h);
     }
     return out;
@@ -472,6 +476,7 @@ void SpaceSaving::merge(const SpaceSaving& other) {
         const Entry& latest = a && b && b->last_seen > a->last_seen ? *b : first;
         x.country = latest.country;
         x.asn = latest.asn;
+        x.flags = static_cast<uint16_t>((a ? a->flags : 0) | (b ? b->flags : 0));
         merged.destinations_[e] = a ? destinations_[c.mine] : other.destinations_[c.theirs];
         merged.services_[e] = a ? services_[c.mine] : other.services_[c.theirs];
         if (a && b) {

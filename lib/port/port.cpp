@@ -20,7 +20,8 @@ std::string port_device_name(const std::string& spec) {
 
 std::vector<std::string> build_eal_args(const Config& config, const CorePlan& plan) {
     std::vector<std::string> args{"darkscope"};
-    args.push_back("-l");
+    // --lcores rather than -l: with --share-cpus several lcores map to one CPU ("2@1").
+    args.push_back("--lcores");
     args.push_back(plan.eal_lcore_list());
     args.push_back("--main-lcore");
     args.push_back(std::to_string(plan.stats_lcore));

@@ -97,6 +97,14 @@ constexpr char kPorts[] = "ports";
 constexpr char kCountries[] = "countries";
 constexpr char kAsns[] = "asns";
 constexpr char kSensors[] = "sensors";
+constexpr char kSources[] = "sources";
+constexpr char kPrefixes[] = "prefixes";
+Value view_series(const Snapshot& s, const char* params) { return series_view(s, params); }
+Value view_events(const Snapshot& s, const char* params) { return events_view(s, params, ""); }
+Value view_dos(const Snapshot& s, const char* params) { return events_view(s, params, "dos"); }
+Value view_scanners(const Snapshot& s, const char* params) {
+    return events_view(s, params, "scanner");
+}
 
 template <std::function<Value()> TelemetryHooks::*Member>
 int hook_command(const char*, const char*, rte_tel_data* d) {
@@ -163,14 +171,29 @@ void register_telemetry(TelemetryHooks h) {
         "drops. No parameters.");
     rte_telemetry_register_cmd(
         "/darkscope/top/ports", snapshot_command<view_top<kPorts>>,
-        "Busiest services. Params: N[,WINDOW[,all]]: N 1..100 (10), WINDOW total|last; probes "
-        "only unless 'all'.");
+        "Busiest services. Params: N[,WINDOW[,all|sensor=S|country=CC]]; WINDOW "
+        "last|hour|day|total");
     rte_telemetry_register_cmd("/darkscope/top/countries", snapshot_command<view_top<kCountries>>,
-                               "Busiest source countries. Parameters: N[,WINDOW] (N 1..100).");
+                               "Busiest source countries. Params: N[,WINDOW[,sensor=S|service=P]]");
     rte_telemetry_register_cmd("/darkscope/top/asns", snapshot_command<view_top<kAsns>>,
-                               "Busiest source ASNs. Parameters: N[,WINDOW] (N 1..100).");
+                               "Busiest source ASNs. Params: N[,WINDOW] (N 1..100).");
     rte_telemetry_register_cmd("/darkscope/top/sensors", snapshot_command<view_top<kSensors>>,
-                               "Busiest sensors. Parameters: N[,WINDOW] (N 1..100).");
+                               "Busiest sensors. Params: N[,WINDOW[,country=CC|service=P]]");
+    rte_telemetry_register_cmd("/darkscope/top/sources", snapshot_command<view_top<kSources>>,
+                               "Top talkers (Space-Saving; 'error' bounds the overcount). "
+                               "Params: N[,WINDOW]");
+    rte_telemetry_register_cmd("/darkscope/top/prefixes", snapshot_command<view_top<kPrefixes>>,
+                               "Top source /24 (IPv4) and /48 (IPv6) prefixes. Params: N[,WINDOW]");
+    rte_telemetry_register_cmd("/darkscope/series", snapshot_command<view_series>,
+                               "Last K intervals of packets and unique sources of a key. Params: "
+                               "KEY,K e.g. service=21318/tcp,60");
+    rte_telemetry_register_cmd("/darkscope/events", snapshot_command<view_events>,
+                               "Open and recent events, newest first. Params: N[,KIND] with KIND "
+                               "surge, dos or scanner");
+    rte_telemetry_register_cmd("/darkscope/dos", snapshot_command<view_dos>,
+                               "DoS attacks inferred from backscatter, newest first. Params: N");
+    rte_telemetry_register_cmd("/darkscope/scanners", snapshot_command<view_scanners>,
+                               "Scanning campaigns, newest first. Params: N");
     rte_telemetry_register_cmd("/darkscope/classes", snapshot_command<view_classes>,
                                "Packets per traffic class since start. No parameters.");
     rte_telemetry_register_cmd("/darkscope/flags", snapshot_command<view_flags>,

@@ -3,23 +3,34 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 
 #include "darkscope/decode.hpp"
+#include "darkscope/prefix.hpp"
 
 namespace darkscope {
 
 namespace {
 
-const CounterSet* window_set(const Snapshot& s, Window w) {
-    return w == Window::last ? s.last.get() : s.total.get();
+const WindowData& window_of(const Snapshot& s, Window w) {
+    switch (w) {
+        case Window::last:
+            return s.last;
+        case Window::hour:
+            return s.hour;
+        case Window::day:
+            return s.day;
+        case Window::total:
+            break;
+    }
+    return s.total;
 }
-
-const char* window_name(Window w) { return w == Window::last ? "last" : "total"; }
 
 struct Ranked {
     std::string name;
     PacketsBytes counts;
     Dict extra;  // fields before packets/bytes
+    Dict after;  // fields after packets/bytes (sources, ...)
 };
 
 Array ranked_array(std::vector<Ranked> rows, unsigned n) {
@@ -34,47 +45,249 @@ Array ranked_array(std::vector<Ranked> rows, unsigned n) {
         Dict d = std::move(r.extra);
         d.emplace_back("packets", r.counts.packets);
         d.emplace_back("bytes", r.counts.bytes);
+        for (auto& kv : r.after) d.push_back(std::move(kv));
         out.emplace_back(std::move(d));
     }
     return out;
 }
 
-std::vector<Ranked> port_rows(const CounterSet& c, bool all_classes) {
-    const PacketsBytes* services = all_classes ? c.services_all : c.services_probe;
-    std::vector<Ranked> rows;
-    // ICMP and ICMPv6 rank as one service each, as the public observation reports do.
-    PacketsBytes icmp{}, icmpv6{};
-    for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-        const PacketsBytes& pb = services[slot];
-        if (pb.packets == 0) continue;
-        auto family = static_cast<ServiceFamily>(slot >> 16);
-        if (family == ServiceFamily::icmp) {
-            icmp.merge(pb);
-        } else if (family == ServiceFamily::icmpv6) {
-            icmpv6.merge(pb);
-        } else {
-            uint16_t port = static_cast<uint16_t>(slot & 0xffff);
-            rows.push_back({service_name(slot), pb,
-                            Dict{{"service", service_name(slot)},
-                                 {"proto", service_family_name(family)},
-                                 {"port", unsigned{port}}}});
+// A service name from the views ("445/tcp", "icmp", "icmpv6") as (family, port or -1 for all).
+std::optional<std::pair<ServiceFamily, int>> parse_service(const std::string& name) {
+    if (name == "icmp") return std::make_pair(ServiceFamily::icmp, -1);
+    if (name == "icmpv6") return std::make_pair(ServiceFamily::icmpv6, -1);
+    auto slash = name.find('/');
+    if (slash == std::string::npos) return std::nullopt;
+    unsigned port = 0;
+    auto [p, ec] = std::from_chars(name.data(), name.data() + slash, port);
+    if (ec != std::errc() || p != name.data() + slash || port > 65535) return std::nullopt;
+    std::string proto = name.substr(slash + 1);
+    if (proto == "tcp") return std::make_pair(ServiceFamily::tcp, static_cast<int>(port));
+    if (proto == "udp") return std::make_pair(ServiceFamily::udp, static_cast<int>(port));
+    return std::nullopt;
+}
+
+bool slot_matches(uint32_t slot, const std::pair<ServiceFamily, int>& svc) {
+    if (static_cast<ServiceFamily>(slot >> 16) != svc.first) return false;
+    return svc.second < 0 || static_cast<int>(slot & 0xffff) == svc.second;
+}
+
+Dict service_fields(const std::string& name) {
+    auto svc = parse_service(name);
+    if (!svc) return Dict{{"service", name}, {"proto", name}, {"port", 0u}};
+    return Dict{{"service", name},
+                {"proto", service_family_name(svc->first)},
+                {"port", static_cast<unsigned>(svc->second < 0 ? 0 : svc->second)}};
+}
+
+// Rows keyed by service name, merging ICMP type/code slots into "icmp"/"icmpv6".
+struct ServiceAgg {
+    PacketsBytes pb{};
+    TinyHyperLogLog sources;
+    bool has_sources = false;
+};
+
+int sensor_slot_of(const Snapshot& s, const std::string& name) {
+    if (name == "unmatched") return static_cast<int>(kSensorSlotUnmatched);
+    for (unsigned i = 0; i < s.sensor_names.size(); ++i)
+        if (s.sensor_names[i] == name) return static_cast<int>(i);
+    return -1;
+}
+
+std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
+    if (slot == kSensorSlotUnmatched) return "unmatched";
+    return slot < s.sensor_names.size() ? s.sensor_names[slot] : "sensor" + std::to_string(slot);
+}
+
+std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
+    std::map<std::string, ServiceAgg> agg;
+    if (r.filter_kind.empty()) {
+        const PacketsBytes* dense = r.all_classes ? c.services_all : c.services_probe;
+        for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
+            if (dense[slot].packets == 0) continue;
+            agg[service_name(slot)].pb.merge(dense[slot]);
         }
+        c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
+            bool probe = (key & kProbeServiceBit) != 0;
+            if (!probe && !r.all_classes) return;
+            ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
+            a.sources.merge(v.sources);
+            a.has_sources = true;
+        });
+        if (c.services.other.pb.packets) {
+            // Services whose unique counts did not fit the bounded table: packets and bytes
+            // above are still exact (dense arrays); only their sources are pooled here.
+            ServiceAgg& a = agg["other"];
+            a.sources.merge(c.services.other.sources);
+            a.has_sources = true;
+        }
+    } else if (r.filter_kind == "sensor" || r.filter_kind == "country") {
+        int index = r.filter_kind == "sensor" ? sensor_slot_of(s, r.filter_value)
+                                              : country_index_of(r.filter_value);
+        if (index < 0 || (r.filter_kind == "country" && index == 0 && r.filter_value != "??"))
+            throw RequestError("unknown " + r.filter_kind + " '" + r.filter_value + "'");
+        const CrossTable& t = r.filter_kind == "sensor" ? c.sensor_service : c.country_service;
+        t.for_each([&](uint64_t key, const SourceCounts& v) {
+            if ((key >> 32) != static_cast<uint64_t>(index)) return;
+            ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
+            a.pb.merge(v.pb);
+            a.sources.merge(v.sources);
+            a.has_sources = true;
+        });
+        if (r.all_classes) throw RequestError("'all' cannot be combined with a filter");
+    } else {
+        throw RequestError("top/ports takes the filters sensor= and country=");
     }
-    if (icmp.packets)
-        rows.push_back(
-            {"icmp", icmp, Dict{{"service", "icmp"}, {"proto", "icmp"}, {"port", 0u}}});
-    if (icmpv6.packets)
-        rows.push_back({"icmpv6", icmpv6,
-                        Dict{{"service", "icmpv6"}, {"proto", "icmpv6"}, {"port", 0u}}});
+    std::vector<Ranked> rows;
+    for (auto& [name, a] : agg) {
+        if (a.pb.packets == 0 && name != "other") continue;
+        Dict after;
+        if (a.has_sources) after.emplace_back("sources", a.sources.estimate());
+        if (name == "other" && a.pb.packets == 0) continue;
+        rows.push_back({name, a.pb, service_fields(name), std::move(after)});
+    }
+    return rows;
+}
+
+std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
+    std::vector<Ranked> rows;
+    if (r.filter_kind.empty()) {
+        for (uint16_t i = 0; i < kCountrySlots; ++i) {
+            if (c.countries[i].packets == 0) continue;
+            std::string code = country_code_of(i);
+            rows.push_back({code, c.countries[i], Dict{{"country", code}},
+                            Dict{{"sources", c.country_sources[i].estimate()},
+                                 {"destinations", c.country_destinations[i].estimate()},
+                                 {"asns", c.country_asns[i].estimate()}}});
+        }
+        return rows;
+    }
+    std::map<uint32_t, SourceCounts> agg;
+    if (r.filter_kind == "sensor") {
+        int slot = sensor_slot_of(s, r.filter_value);
+        if (slot < 0) throw RequestError("unknown sensor '" + r.filter_value + "'");
+        c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
+            if ((key >> 32) == static_cast<uint64_t>(slot))
+                agg[static_cast<uint32_t>(key & 0xffffffffu)].merge(v);
+        });
+    } else if (r.filter_kind == "service") {
+        auto svc = parse_service(r.filter_value);
+        if (!svc) throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        c.country_service.for_each([&](uint64_t key, const SourceCounts& v) {
+            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
+                agg[static_cast<uint32_t>(key >> 32)].merge(v);
+        });
+    } else {
+        throw RequestError("top/countries takes the filters sensor= and service=");
+    }
+    for (auto& [index, v] : agg) {
+        std::string code = country_code_of(static_cast<uint16_t>(index));
+        rows.push_back({code, v.pb, Dict{{"country", code}},
+                        Dict{{"sources", v.sources.estimate()}}});
+    }
+    return rows;
+}
+
+std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
+    std::vector<Ranked> rows;
+    if (r.filter_kind.empty()) {
+        for (unsigned i = 0; i <= kMaxSensors; ++i) {
+            if (c.sensors[i].packets == 0) continue;
+            std::string name = sensor_name_of(s, i);
+            rows.push_back({name, c.sensors[i], Dict{{"sensor", name}},
+                            Dict{{"sources", c.sensor_sources[i].estimate()},
+                                 {"destinations", c.sensor_destinations[i].estimate()},
+                                 {"asns", c.sensor_asns[i].estimate()}}});
+        }
+        return rows;
+    }
+    std::map<uint32_t, SourceCounts> agg;
+    if (r.filter_kind == "country") {
+        uint16_t country = country_index_of(r.filter_value);
+        c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
+            if ((key & 0xffffffffu) == country) agg[static_cast<uint32_t>(key >> 32)].merge(v);
+        });
+    } else if (r.filter_kind == "service") {
+        auto svc = parse_service(r.filter_value);
+        if (!svc) throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        c.sensor_service.for_each([&](uint64_t key, const SourceCounts& v) {
+            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
+                agg[static_cast<uint32_t>(key >> 32)].merge(v);
+        });
+    } else {
+        throw RequestError("top/sensors takes the filters country= and service=");
+    }
+    for (auto& [slot, v] : agg) {
+        std::string name = sensor_name_of(s, slot);
+        rows.push_back({name, v.pb, Dict{{"sensor", name}}, Dict{{"sources", v.sources.estimate()}}});
+    }
+    return rows;
+}
+
+std::vector<Ranked> asn_rows(const CounterSet& c, const AsnNamer& asn_name) {
+    std::vector<Ranked> rows;
+    c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
+        std::string name = asn == 0 ? "unknown" : (asn_name ? asn_name(static_cast<uint32_t>(asn))
+                                                            : std::string());
+        rows.push_back({std::to_string(asn), v.pb, Dict{{"asn", asn}, {"name", name}},
+                        Dict{{"sources", v.sources.estimate()}}});
+    });
+    if (c.asns.other.pb.packets)
+        rows.push_back({"other", c.asns.other.pb,
+                        Dict{{"asn", "other"}, {"name", "ASNs beyond the table's bound"}},
+                        Dict{{"sources", c.asns.other.sources.estimate()}}});
+    return rows;
+}
+
+std::vector<Ranked> heavy_rows(const std::vector<HeavyHitter>& hitters, const char* key_name) {
+    std::vector<Ranked> rows;
+    for (const auto& h : hitters) {
+        IpAddress a = h.key.address();
+        std::string name = h.key.length == (h.key.family == 4 ? 32 : 128)
+                               ? format_address(a, h.key.family)
+                               : format_address(a, h.key.family) + "/" +
+                                     std::to_string(h.key.length);
+        std::string flags;
+        for (unsigned bit = 0; bit < kFlagCount; ++bit)
+            if (h.flags & (1u << bit)) flags += std::string(flags.empty() ? "" : " ") + flag_name(bit);
+        rows.push_back({name, PacketsBytes{h.packets, h.bytes}, Dict{{key_name, name}},
+                        Dict{{"error", h.error},
+                             {"destinations", h.distinct_destinations},
+                             {"services", h.distinct_services},
+                             {"country", country_code_of(h.country)},
+                             {"asn", uint64_t{h.asn}},
+                             {"flags", flags},
+                             {"first_seen", h.first_seen},
+                             {"last_seen", h.last_seen}}});
+    }
     return rows;
 }
 
 }  // namespace
 
+const char* window_name(Window w) {
+    switch (w) {
+        case Window::last:
+            return "last";
+        case Window::hour:
+            return "hour";
+        case Window::day:
+            return "day";
+        case Window::total:
+            break;
+    }
+    return "total";
+}
+
 std::string country_code_of(uint16_t index) {
     if (index == 0 || index >= kCountrySlots) return "??";
     unsigned i = index - 1u;
     return std::string{static_cast<char>('A' + i / 26), static_cast<char>('A' + i % 26)};
+}
+
+uint16_t country_index_of(const std::string& code) {
+    if (code.size() != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z')
+        return 0;
+    return static_cast<uint16_t>((code[0] - 'A') * 26 + (code[1] - 'A') + 1);
 }
 
 TopRequest parse_top_request(const std::string& dimension, const std::string& params,
@@ -92,8 +305,8 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
         }
     }
     if (!params.empty()) parts.push_back(cur);
-    if (parts.size() > 3)
-        throw RequestError("expected N[,WINDOW[,all]], got '" + params + "'");
+    if (parts.size() > 4)
+        throw RequestError("expected N[,WINDOW[,FILTER]], got '" + params + "'");
     if (!parts.empty() && !parts[0].empty()) {
         unsigned n = 0;
         auto [p, ec] = std::from_chars(parts[0].data(), parts[0].data() + parts[0].size(), n);
@@ -106,20 +319,31 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
         r.n = n;
     }
     if (parts.size() >= 2 && !parts[1].empty()) {
-        if (parts[1] == "total") {
-            r.window = Window::total;
-        } else if (parts[1] == "last") {
-            r.window = Window::last;
-        } else {
-            throw RequestError("WINDOW must be 'total' or 'last', got '" + parts[1] + "'");
-        }
+        static const Window windows[] = {Window::last, Window::hour, Window::day, Window::total};
+        bool found = false;
+        for (Window w : windows)
+            if (parts[1] == window_name(w)) {
+                r.window = w;
+                found = true;
+            }
+        if (!found)
+            throw RequestError("WINDOW must be last, hour, day or total, got '" + parts[1] + "'");
     }
-    if (parts.size() == 3) {
-        if (parts[2] == "all") {
+    for (size_t i = 2; i < parts.size(); ++i) {
+        const std::string& f = parts[i];
+        if (f == "all") {
+            if (dimension != "ports") throw RequestError("'all' applies to top/ports only");
             r.all_classes = true;
-        } else if (parts[2] != "probes") {
-            throw RequestError("third parameter must be 'all' or 'probes', got '" + parts[2] +
-                               "'");
+        } else if (f == "probes" || f.empty()) {
+        } else if (auto eq = f.find('='); eq != std::string::npos && r.filter_kind.empty()) {
+            r.filter_kind = f.substr(0, eq);
+            r.filter_value = f.substr(eq + 1);
+            if (r.filter_kind != "sensor" && r.filter_kind != "country" &&
+                r.filter_kind != "service")
+                throw RequestError("FILTER must be sensor=NAME, country=CC or service=PORT/PROTO, "
+                                   "got '" + f + "'");
+        } else {
+            throw RequestError("unexpected parameter '" + f + "'");
         }
     }
     return r;
@@ -131,7 +355,7 @@ Value stats_view(const Snapshot& s) {
         c->clear();
         return c;
     }();
-    const CounterSet& t = s.total ? *s.total : *empty;
+    const CounterSet& t = s.total.counters ? *s.total.counters : *empty;
     uint64_t missed = 0, nombuf = 0, errors = 0;
     for (const auto& p : s.ports) {
         missed += p.imissed;
@@ -152,6 +376,9 @@ Value stats_view(const Snapshot& s) {
         {"malformed", t.classes[static_cast<unsigned>(TrafficClass::malformed)].packets},
         {"non_ip", t.classes[static_cast<unsigned>(TrafficClass::non_ip)].packets},
         {"unmatched", t.unmatched},
+        {"sources", t.total_sources.estimate()},
+        {"destinations", t.total_destinations.estimate()},
+        {"asns", t.total_asns.estimate()},
         {"uptime_s", static_cast<uint64_t>(s.uptime_s)},
         {"intervals", s.intervals},
         {"interval_s", uint64_t{s.interval_s}},
@@ -160,53 +387,40 @@ Value stats_view(const Snapshot& s) {
         {"rx_missed", missed},
         {"rx_nombuf", nombuf},
         {"rx_errors", errors},
+        {"store_written", s.store_written},
+        {"store_dropped", s.store_dropped},
+        {"store_errors", s.store_errors},
     };
 }
 
 Value top_view(const Snapshot& s, const TopRequest& r, const AsnNamer& asn_name) {
-    const CounterSet* c = window_set(s, r.window);
+    const WindowData& w = window_of(s, r.window);
+    const CounterSet* c = w.counters.get();
     if (c == nullptr) return Array{};
     std::vector<Ranked> rows;
     if (r.dimension == "ports") {
-        rows = port_rows(*c, r.all_classes);
+        rows = port_rows(s, *c, r);
     } else if (r.dimension == "countries") {
-        for (uint16_t i = 0; i < kCountrySlots; ++i) {
-            if (c->countries[i].packets == 0) continue;
-            std::string code = country_code_of(i);
-            rows.push_back({code, c->countries[i], Dict{{"country", code}}});
-        }
+        rows = country_rows(s, *c, r);
     } else if (r.dimension == "asns") {
-        const AsnTable& a = c->asns;
-        for (unsigned i = 0; i < AsnTable::kCapacity; ++i) {
-            if (a.keys[i] == 0) continue;
-            std::string name = asn_name ? asn_name(a.keys[i]) : std::string();
-            rows.push_back({std::to_string(a.keys[i]), a.values[i],
-                            Dict{{"asn", uint64_t{a.keys[i]}}, {"name", name}}});
-        }
-        if (a.unknown.packets)
-            rows.push_back({"0", a.unknown, Dict{{"asn", uint64_t{0}}, {"name", "unknown"}}});
-        if (a.other.packets)
-            rows.push_back(
-                {"other", a.other, Dict{{"asn", "other"}, {"name", "did not fit the table"}}});
+        if (!r.filter_kind.empty()) throw RequestError("top/asns takes no filter");
+        rows = asn_rows(*c, asn_name);
     } else if (r.dimension == "sensors") {
-        for (unsigned i = 0; i < s.sensor_names.size() && i < kMaxSensors; ++i) {
-            if (c->sensors[i].packets == 0) continue;
-            rows.push_back({s.sensor_names[i], c->sensors[i], Dict{{"sensor", s.sensor_names[i]}}});
-        }
-        if (c->sensors[kSensorSlotUnmatched].packets)
-            rows.push_back({"unmatched", c->sensors[kSensorSlotUnmatched],
-                            Dict{{"sensor", "unmatched"}}});
+        rows = sensor_rows(s, *c, r);
+    } else if (r.dimension == "sources" || r.dimension == "prefixes") {
+        if (!r.filter_kind.empty()) throw RequestError("top/" + r.dimension + " takes no filter");
+        rows = heavy_rows(r.dimension == "sources" ? w.sources : w.prefixes,
+                          r.dimension == "sources" ? "source" : "prefix");
     } else {
         throw RequestError("unknown dimension '" + r.dimension + "'");
     }
-    (void)window_name;
     return ranked_array(std::move(rows), r.n);
 }
 
 Value classes_view(const Snapshot& s) {
     Dict d;
     for (unsigned i = 0; i < static_cast<unsigned>(TrafficClass::count_); ++i) {
-        uint64_t v = s.total ? s.total->classes[i].packets : 0;
+        uint64_t v = s.total.counters ? s.total.counters->classes[i].packets : 0;
         d.emplace_back(traffic_class_name(static_cast<TrafficClass>(i)), v);
     }
     return d;
@@ -215,7 +429,7 @@ Value classes_view(const Snapshot& s) {
 Value flags_view(const Snapshot& s) {
     Dict d;
     for (unsigned i = 0; i < kFlagCount; ++i)
-        d.emplace_back(flag_name(i), s.total ? s.total->flags[i] : uint64_t{0});
+        d.emplace_back(flag_name(i), s.total.counters ? s.total.counters->flags[i] : uint64_t{0});
     return d;
 }
 
@@ -223,19 +437,25 @@ Value errors_view(const Snapshot& s) {
     Dict d;
     for (unsigned i = 1; i < static_cast<unsigned>(DecodeError::count_); ++i)
         d.emplace_back(decode_error_name(static_cast<DecodeError>(i)),
-                       s.total ? s.total->errors[i] : uint64_t{0});
+                       s.total.counters ? s.total.counters->errors[i] : uint64_t{0});
     return d;
 }
 
 Value sensors_view(const Snapshot& s) {
     Array out;
+    const CounterSet* t = s.total.counters.get();
     for (unsigned i = 0; i < s.sensor_names.size() && i < kMaxSensors; ++i) {
-        PacketsBytes pb = s.total ? s.total->sensors[i] : PacketsBytes{};
-        out.emplace_back(
-            Dict{{"sensor", s.sensor_names[i]}, {"packets", pb.packets}, {"bytes", pb.bytes}});
+        PacketsBytes pb = t ? t->sensors[i] : PacketsBytes{};
+        out.emplace_back(Dict{{"sensor", s.sensor_names[i]},
+                              {"packets", pb.packets},
+                              {"bytes", pb.bytes},
+                              {"sources", t ? t->sensor_sources[i].estimate() : 0}});
     }
-    PacketsBytes un = s.total ? s.total->sensors[kSensorSlotUnmatched] : PacketsBytes{};
-    out.emplace_back(Dict{{"sensor", "unmatched"}, {"packets", un.packets}, {"bytes", un.bytes}});
+    PacketsBytes un = t ? t->sensors[kSensorSlotUnmatched] : PacketsBytes{};
+    out.emplace_back(Dict{{"sensor", "unmatched"},
+                          {"packets", un.packets},
+                          {"bytes", un.bytes},
+                          {"sources", t ? t->sensor_sources[kSensorSlotUnmatched].estimate() : 0}});
     return out;
 }
 
@@ -266,6 +486,119 @@ Value ports_view(const Snapshot& s) {
                               {"imissed", p.imissed},
                               {"ierrors", p.ierrors},
                               {"rx_nombuf", p.rx_nombuf}});
+    return out;
+}
+
+void series_points(const CounterSet& c, const std::vector<std::string>& sensor_names,
+                   unsigned per_dimension,
+                   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>>& out) {
+    Snapshot names;
+    names.sensor_names = sensor_names;
+    auto keep = [&](const std::string& prefix, std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows) {
+        std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+            return a.second.first != b.second.first ? a.second.first > b.second.first
+                                                    : a.first < b.first;
+        });
+        if (rows.size() > per_dimension) rows.resize(per_dimension);
+        for (auto& [k, v] : rows) out[prefix + "=" + k] = v;
+    };
+    std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows;
+    {
+        std::map<std::string, ServiceAgg> agg;
+        c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
+            if ((key & kProbeServiceBit) == 0) return;
+            ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
+            a.pb.merge(v.pb);
+            a.sources.merge(v.sources);
+        });
+        for (auto& [k, a] : agg) rows.push_back({k, {a.pb.packets, a.sources.estimate()}});
+        keep("service", std::move(rows));
+    }
+    rows.clear();
+    for (uint16_t i = 0; i < kCountrySlots; ++i)
+        if (c.countries[i].packets)
+            rows.push_back({country_code_of(i),
+                            {c.countries[i].packets, c.country_sources[i].estimate()}});
+    keep("country", std::move(rows));
+    rows.clear();
+    for (unsigned i = 0; i <= kMaxSensors; ++i)
+        if (c.sensors[i].packets)
+            rows.push_back({sensor_name_of(names, i),
+                            {c.sensors[i].packets, c.sensor_sources[i].estimate()}});
+    keep("sensor", std::move(rows));
+    for (int cross = 0; cross < 2; ++cross) {
+        std::map<std::string, SourceCounts> agg;
+        const CrossTable& t = cross == 0 ? c.sensor_service : c.country_service;
+        t.for_each([&](uint64_t key, const SourceCounts& v) {
+            uint32_t left = static_cast<uint32_t>(key >> 32);
+            std::string l = cross == 0 ? sensor_name_of(names, left)
+                                       : country_code_of(static_cast<uint16_t>(left));
+            agg[l + "|" + service_name(static_cast<uint32_t>(key & 0xffffffffu))].merge(v);
+        });
+        rows.clear();
+        for (auto& [k, v] : agg) rows.push_back({k, {v.pb.packets, v.sources.estimate()}});
+        keep(cross == 0 ? "sensor_service" : "country_service", std::move(rows));
+    }
+}
+
+Value series_view(const Snapshot& s, const std::string& params) {
+    auto comma = params.rfind(',');
+    std::string key = comma == std::string::npos ? params : params.substr(0, comma);
+    unsigned k = 60;
+    if (comma != std::string::npos) {
+        std::string ks = params.substr(comma + 1);
+        auto [p, ec] = std::from_chars(ks.data(), ks.data() + ks.size(), k);
+        if (ec != std::errc() || p != ks.data() + ks.size() || k == 0 || k > 240)
+            throw RequestError("K must be a whole number from 1 to 240, got '" + ks + "'");
+    }
+    if (key.find('=') == std::string::npos)
+        throw RequestError("KEY must look like service=21318/tcp, country=JP, sensor=tokyo-b, "
+                           "sensor_service=tokyo-b|445/tcp or country_service=JP|445/tcp");
+    Array starts, packets, sources;
+    if (s.series) {
+        const auto& iv = s.series->intervals;
+        size_t from = iv.size() > k ? iv.size() - k : 0;
+        for (size_t i = from; i < iv.size(); ++i) {
+            auto it = iv[i]->points.find(key);
+            bool found = it != iv[i]->points.end();
+            starts.emplace_back(static_cast<uint64_t>(iv[i]->start_s));
+            packets.emplace_back(found ? it->second.first : uint64_t{0});
+            sources.emplace_back(found ? it->second.second : uint64_t{0});
+        }
+    }
+    return Dict{{"key", key},
+                {"interval_s", uint64_t{s.interval_s}},
+                {"start", std::move(starts)},
+                {"packets", std::move(packets)},
+                {"sources", std::move(sources)}};
+}
+
+Value events_view(const Snapshot& s, const std::string& params, const std::string& fixed_kind) {
+    std::string kind = fixed_kind;
+    unsigned n = 10;
+    std::string np = params;
+    if (auto comma = params.find(','); comma != std::string::npos) {
+        np = params.substr(0, comma);
+        if (!fixed_kind.empty()) throw RequestError("expected N");
+        kind = params.substr(comma + 1);
+        if (kind != "surge" && kind != "dos" && kind != "scanner")
+            throw RequestError("KIND must be surge, dos or scanner, got '" + kind + "'");
+    }
+    if (!np.empty()) {
+        auto [p, ec] = std::from_chars(np.data(), np.data() + np.size(), n);
+        if (ec != std::errc() || p != np.data() + np.size() || n == 0 || n > 50)
+            throw RequestError("N must be a whole number from 1 to 50, got '" + np + "'");
+    }
+    Array out;
+    if (s.events) {
+        for (const auto& e : s.events->events) {
+            if (out.size() >= n) break;
+            if (!kind.empty() && e.kind != kind) continue;
+            Dict d;
+            for (const auto& [k, v] : e.fields) d.emplace_back(k, v);
+            out.emplace_back(std::move(d));
+        }
+    }
     return out;
 }
 

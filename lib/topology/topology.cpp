@@ -117,7 +117,8 @@ Machine load_machine(const std::vector<std::string>& ports, const std::string& x
 std::string cpu_list(const std::vector<unsigned>& cpus) {
     std::string s;
     for (size_t i = 0; i < cpus.size(); ++i) {
-        if (i) s += ',';
+        if (i)
+            s += ',';
         s += std::to_string(cpus[i]);
     }
     return s;
@@ -252,6 +253,20 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
                     best_key = key;
                 }
             }
+            if (!best && request.share_cpus) {
+                // Out of CPUs: the remaining workers time-share the workers' CPUs (or the
+                // stats CPU when there is no other), round robin. Tests and tiny VMs only.
+                std::vector<unsigned> pool = workers;
+                if (pool.empty())
+                    pool.push_back(static_cast<unsigned>(stats));
+                for (unsigned k = 0; workers.size() < want; ++k)
+                    workers.push_back(pool[k % pool.size()]);
+                plan.shared_cpus = true;
+                plan.notes.push_back(std::string("--share-cpus: ") + std::to_string(want) +
+                                     " worker(s) time-share CPU(s) " + cpu_list(pool) +
+                                     " (for tests and small VMs, not for capture at line rate)");
+                break;
+            }
             if (!best) {
                 unsigned left = static_cast<unsigned>(workers.size());
                 fail(std::string("--workers ") + std::to_string(want) + ": only " +
@@ -298,6 +313,7 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
     }
     const Cpu& stats_cpu = *by_os[stats];
     plan.stats_lcore = stats_cpu.os;
+    plan.stats_cpu = stats_cpu.os;
     plan.stats_numa_node = stats_cpu.node;
 
     // Notes on what could not be ideal.
@@ -328,7 +344,14 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
     // (port, queue) pairs over the workers: fewest queues first, a worker local to the port's
     // node on ties, so the load is even and as local as the cores allow.
     for (unsigned w : workers)
-        plan.workers.push_back(WorkerPlan{w, by_os[w]->node, {}});
+        plan.workers.push_back(WorkerPlan{w, by_os[w]->node, {}, w});
+    if (plan.shared_cpus) {
+        // lcore ids can no longer be the CPU numbers: number them 0 (stats), 1.. (workers)
+        // and let EAL map them with --lcores ID@CPU.
+        plan.stats_lcore = 0;
+        for (size_t i = 0; i < plan.workers.size(); ++i)
+            plan.workers[i].lcore = static_cast<unsigned>(i + 1);
+    }
     for (unsigned p = 0; p < request.ports.size(); ++p) {
         for (unsigned q = 0; q < request.rx_queues; ++q) {
             int port_node = m.port_node[p];
@@ -355,19 +378,30 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
 }
 
 std::string CorePlan::eal_lcore_list() const {
-    std::string s = std::to_string(stats_lcore);
-    for (const auto& w : workers)
-        s += std::string(",") + std::to_string(w.lcore);
+    auto one = [this](unsigned lcore, unsigned cpu) {
+        std::string s = std::to_string(lcore);
+        if (shared_cpus) {
+            s += '@';
+            s += std::to_string(cpu);
+        }
+        return s;
+    };
+    std::string s = one(stats_lcore, stats_cpu);
+    for (const auto& w : workers) {
+        s += ',';
+        s += one(w.lcore, w.cpu);
+    }
     return s;
 }
 
 std::string CorePlan::to_text() const {
     auto node_text = [](int n) { return n >= 0 ? std::to_string(n) : std::string("-"); };
     std::ostringstream o;
-    o << "Core plan (EAL -l " << eal_lcore_list() << " --main-lcore " << stats_lcore << ")\n";
-    o << "  role     lcore  numa  polls\n";
+    o << "Core plan (EAL " << (shared_cpus ? "--lcores " : "-l ") << eal_lcore_list()
+      << " --main-lcore " << stats_lcore << ")\n";
+    o << "  role     lcore  cpu  numa  polls\n";
     char line[128];
-    std::snprintf(line, sizeof line, "  %-7s  %5u  %4s  %s\n", "stats", stats_lcore,
+    std::snprintf(line, sizeof line, "  %-7s  %5u %4u  %4s  %s\n", "stats", stats_lcore, stats_cpu,
                   node_text(stats_numa_node).c_str(), "(merges intervals, telemetry)");
     o << line;
     for (size_t i = 0; i < workers.size(); ++i) {
@@ -384,7 +418,7 @@ std::string CorePlan::to_text() const {
         if (polls.empty())
             polls = "(fed by the offline reader)";
         std::string role = std::string("worker") + std::to_string(i);
-        std::snprintf(line, sizeof line, "  %-7s  %5u  %4s  ", role.c_str(), w.lcore,
+        std::snprintf(line, sizeof line, "  %-7s  %5u %4u  %4s  ", role.c_str(), w.lcore, w.cpu,
                       node_text(w.numa_node).c_str());
         o << line << polls << "\n";
     }

@@ -39,9 +39,14 @@ Attribution* tables() {
         for (const auto& file : status.files) {
             std::fprintf(stderr, "%s (%s %s, %s): %llu IPv4 and %llu IPv6 networks\n",
                          file.path.c_str(), file.kind.c_str(), file.format.c_str(),
-                         file.build_date.c_str(),
-                         static_cast<unsigned long long>(file.networks_v4),
+                         file.build_date.c_str(), static_cast<unsigned long long>(file.networks_v4),
                          static_cast<unsigned long long>(file.networks_v6));
+        }
+        for (const auto& table : status.tables) {
+            std::fprintf(stderr, "table %s: %llu routes, %u-byte next hops, %.1f MiB\n",
+                         table.name.c_str(), static_cast<unsigned long long>(table.routes),
+                         table.next_hop_bytes,
+                         static_cast<double>(table.memory_bytes) / (1024.0 * 1024.0));
         }
         std::fprintf(stderr, "load and build: %.2f s, table memory: %.1f MiB\n",
                      status.last_reload_seconds,
@@ -78,9 +83,9 @@ void lookup(benchmark::State& state) {
         attribution->quiescent(0);
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
-    state.counters["ns_per_address"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * kBurst,
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_address"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * kBurst,
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 BENCHMARK(lookup)->ArgName("ipv6_percent")->Arg(0)->Arg(10)->Arg(100);

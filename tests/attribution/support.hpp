@@ -28,9 +28,15 @@ namespace darkscope::test {
 inline void ensure_eal() {
     static const bool started = [] {
         const std::string prefix = "--file-prefix=ds_attr_" + std::to_string(getpid());
-        std::vector<std::string> args = {"attribution_test", "--no-huge", "-m",   "1536",
-                                         "--no-pci", prefix, "-l",
-                                         "0",                "--log-level=lib.eal:error",
+        std::vector<std::string> args = {"attribution_test",
+                                         "--no-huge",
+                                         "-m",
+                                         "1536",
+                                         "--no-pci",
+                                         prefix,
+                                         "-l",
+                                         "0",
+                                         "--log-level=lib.eal:error",
                                          "--no-telemetry"};
         std::vector<char*> argv;
         for (auto& arg : args) {
@@ -43,9 +49,13 @@ inline void ensure_eal() {
     }
 }
 
-inline std::string corpus_geo() { return std::string(CORPUS_DIR) + "/geo"; }
+inline std::string corpus_geo() {
+    return std::string(CORPUS_DIR) + "/geo";
+}
 
-inline bool exists(const std::string& path) { return std::filesystem::exists(path); }
+inline bool exists(const std::string& path) {
+    return std::filesystem::exists(path);
+}
 
 struct TempDir {
     std::filesystem::path path;
@@ -72,7 +82,7 @@ inline std::string build_writer_databases(const TempDir& dir, unsigned seed) {
 
 // ---- reference: libmaxminddb's own lookup ----
 class Reference {
-public:
+  public:
     explicit Reference(const std::string& path) {
         ok_ = MMDB_open(path.c_str(), MMDB_MODE_MMAP, &db_) == MMDB_SUCCESS;
     }
@@ -88,9 +98,10 @@ public:
         if (!lookup(f, &entry)) {
             return 0;
         }
-        for (const auto& path : {std::vector<const char*>{"country", "iso_code", nullptr},
-                                 std::vector<const char*>{"registered_country", "iso_code", nullptr},
-                                 std::vector<const char*>{"country_code", nullptr}}) {
+        for (const auto& path :
+             {std::vector<const char*>{"country", "iso_code", nullptr},
+              std::vector<const char*>{"registered_country", "iso_code", nullptr},
+              std::vector<const char*>{"country_code", nullptr}}) {
             MMDB_entry_data_s data;
             if (MMDB_aget_value(&entry, &data, path.data()) == MMDB_SUCCESS && data.has_data &&
                 data.type == MMDB_DATA_TYPE_UTF8_STRING) {
@@ -122,7 +133,7 @@ public:
         return 0;
     }
 
-private:
+  private:
     bool lookup(const PacketFacts& f, MMDB_entry_s* entry) {
         sockaddr_storage storage{};
         if (f.ip_version == 4) {
@@ -212,7 +223,7 @@ inline PacketFacts facts_v6(geo::uint128 addr) {
 // IPv4 hosts written in the three IPv6 forms that reach the IPv4 tree (::a.b.c.d,
 // ::ffff:a.b.c.d, 2002:aabb:ccdd::).
 class Sampler {
-public:
+  public:
     Sampler(std::vector<Network> networks, uint64_t seed) : random_(seed) {
         for (const auto& n : networks) {
             (n.family == 4 ? v4_ : v6_).push_back(n);
@@ -240,16 +251,16 @@ public:
         }
         const uint32_t v4 = ipv4();
         if (pick == 12) {
-            return geo::uint128{v4};                                       // ::a.b.c.d
+            return geo::uint128{v4};  // ::a.b.c.d
         }
         if (pick == 13) {
-            return (geo::uint128{0xffff} << 32) | v4;                      // ::ffff:a.b.c.d
+            return (geo::uint128{0xffff} << 32) | v4;  // ::ffff:a.b.c.d
         }
         const geo::uint128 low = (geo::uint128{random_()} << 64 | random_()) >> 48;
         return (geo::uint128{0x2002} << 112) | (geo::uint128{v4} << 80) | low;  // 6to4
     }
 
-private:
+  private:
     bool coin() { return (random_() & 1) != 0; }
     uint32_t host_in(const Network& n) {
         const uint32_t mask = n.depth >= 32 ? 0 : (n.depth == 0 ? ~0u : (~0u >> n.depth));

@@ -25,8 +25,9 @@ TEST(Country, IndexRoundTripsEveryCode) {
             EXPECT_GE(index, 1);
             EXPECT_LE(index, kCountryIndexMax);
             EXPECT_EQ(country_code(index), code);
-            EXPECT_EQ(country_index(std::string{static_cast<char>(a + 32), static_cast<char>(b + 32)}),
-                      index);
+            EXPECT_EQ(
+                country_index(std::string{static_cast<char>(a + 32), static_cast<char>(b + 32)}),
+                index);
             seen.insert(index);
         }
     }
@@ -88,9 +89,8 @@ TEST(Ranges, Ipv6SplitCoversExactly) {
     for (int round = 0; round < 3000; ++round) {
         const geo::uint128 first = (geo::uint128{random()} << 64) | random();
         const unsigned span_bits = static_cast<unsigned>(random() % 129);
-        geo::uint128 span = span_bits == 0 ? 0
-                                           : (((geo::uint128{random()} << 64) | random()) >>
-                                              (128 - span_bits));
+        geo::uint128 span =
+            span_bits == 0 ? 0 : (((geo::uint128{random()} << 64) | random()) >> (128 - span_bits));
         geo::uint128 last = ~geo::uint128{0} - first < span ? ~geo::uint128{0} : first + span;
         geo::uint128 start = first;
         if (round == 0) {
@@ -122,11 +122,26 @@ TEST(Ranges, Ipv6SplitCoversExactly) {
     }
 }
 
+// Longest-prefix match by brute force; for the same network the earliest entry wins.
+uint32_t brute_lpm(const std::vector<geo::Prefix4>& prefixes, uint32_t addr) {
+    int best_depth = -1;
+    uint32_t value = 0;
+    for (const auto& p : prefixes) {
+        const uint32_t mask = p.depth == 0 ? 0 : ~0u << (32 - p.depth);
+        if ((addr & mask) == p.addr && static_cast<int>(p.depth) > best_depth) {
+            best_depth = p.depth;
+            value = p.value;
+        }
+    }
+    return value;
+}
+
 TEST(Csv, ParsesQuotedOrganisationsHeadersAndNumericFiles) {
     test::TempDir dir;
     {
         std::ofstream out(dir.file("asn-ipv4.csv"));
-        out << "ip_range_start,ip_range_end,autonomous_system_number,autonomous_system_organization\n"
+        out << "ip_range_start,ip_range_end,autonomous_system_number,autonomous_system_"
+               "organization\n"
             << "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n"
             << "1.0.64.0,1.0.127.255,18144,\"Enecom,\"\"quoted\"\" Inc.\"\r\n"
             << "# comment\n\n"
@@ -160,6 +175,30 @@ TEST(Csv, ParsesQuotedOrganisationsHeadersAndNumericFiles) {
     EXPECT_EQ(file.v6[0].depth, 32);
 }
 
+// Overlapping ranges in one file: the narrower wins, equal sizes go to the earlier line.
+TEST(Csv, OverlappingRangesNarrowerWins) {
+    test::TempDir dir;
+    std::ofstream(dir.file("o.csv")) << "10.0.0.0,10.0.255.255,100\n"  // wide
+                                     << "10.0.1.0,10.0.1.255,200\n"    // inside: wins there
+                                     << "10.0.1.128,10.0.2.127,300\n"  // straddles the two
+                                     << "10.0.3.0,10.0.3.255,400\n"
+                                     << "10.0.3.0,10.0.3.255,500\n";  // same range, later
+    geo::LoadedFile file;
+    std::string error;
+    ASSERT_TRUE(geo::load_file(dir.file("o.csv"), geo::Kind::asn, &file, &error)) << error;
+    auto at = [&](uint32_t addr) { return brute_lpm(file.v4, addr); };
+    EXPECT_EQ(at(0x0a000000), 100u);
+    EXPECT_EQ(at(0x0a000100), 200u);
+    EXPECT_EQ(at(0x0a00017f), 200u);
+    EXPECT_EQ(at(0x0a000180), 200u);  // 200 spans 256 addresses, 300 spans 256: earlier line
+    EXPECT_EQ(at(0x0a000200), 300u);
+    EXPECT_EQ(at(0x0a00027f), 300u);
+    EXPECT_EQ(at(0x0a000280), 100u);
+    EXPECT_EQ(at(0x0a000300), 400u);
+    EXPECT_EQ(at(0x0a00ffff), 100u);
+    EXPECT_EQ(at(0x0a010000), 0u);
+}
+
 TEST(Csv, RejectsBrokenLinesNamingFileAndLine) {
     test::TempDir dir;
     const std::vector<std::pair<std::string, std::string>> cases = {
@@ -185,6 +224,100 @@ TEST(Csv, RejectsBrokenLinesNamingFileAndLine) {
     EXPECT_NE(error.find("bad country code 'Japan'"), std::string::npos) << error;
     EXPECT_FALSE(geo::load_file(dir.file("missing.csv"), geo::Kind::country, &file, &error));
     EXPECT_NE(error.find("missing.csv: No such file"), std::string::npos) << error;
+}
+
+std::vector<geo::Prefix4> random_prefixes(std::mt19937_64& random, unsigned count, bool nested) {
+    std::vector<geo::Prefix4> prefixes;
+    while (prefixes.size() < count) {
+        // Addresses from a few /16s so that networks meet, nest and neighbour each other.
+        const uint8_t depth = static_cast<uint8_t>(nested ? 8 + random() % 25 : 16 + random() % 17);
+        const uint32_t base = (static_cast<uint32_t>(random() % 4) << 30) | 0x0a000000u;
+        const uint32_t addr =
+            depth == 0 ? 0 : ((base | (random() & 0x00ffffffu)) & (~0u << (32 - depth)));
+        const uint32_t value = 1 + static_cast<uint32_t>(random() % 5);
+        geo::Prefix4 p{addr, depth, value};
+        if (!nested) {
+            bool overlaps = false;
+            for (const auto& q : prefixes) {
+                const uint8_t shorter = std::min(p.depth, q.depth);
+                const uint32_t mask = shorter == 0 ? 0 : ~0u << (32 - shorter);
+                overlaps = overlaps || (p.addr & mask) == (q.addr & mask);
+            }
+            if (overlaps) {
+                continue;
+            }
+        }
+        prefixes.push_back(p);
+    }
+    return prefixes;
+}
+
+std::vector<uint32_t> probe_addresses(std::mt19937_64& random,
+                                      const std::vector<geo::Prefix4>& prefixes) {
+    std::vector<uint32_t> probes;
+    for (const auto& p : prefixes) {
+        const uint64_t size = uint64_t{1} << (32 - p.depth);
+        probes.push_back(p.addr);
+        probes.push_back(static_cast<uint32_t>(p.addr + size - 1));
+        probes.push_back(static_cast<uint32_t>(p.addr + size));
+        probes.push_back(p.addr - 1);
+        probes.push_back(static_cast<uint32_t>(p.addr + random() % size));
+    }
+    for (int i = 0; i < 2000; ++i) {
+        probes.push_back(static_cast<uint32_t>(random()));
+    }
+    return probes;
+}
+
+TEST(Normalize, FlattenKeepsLongestMatchAndFirstOfDuplicates) {
+    std::mt19937_64 random(4);
+    for (int round = 0; round < 20; ++round) {
+        auto prefixes = random_prefixes(random, 300, /*nested=*/true);
+        // Exact duplicates with other values, later in the list: the first must win.
+        for (int i = 0; i < 30; ++i) {
+            geo::Prefix4 copy = prefixes[random() % prefixes.size()];
+            copy.value += 10;
+            prefixes.push_back(copy);
+        }
+        const auto ranges = geo::flatten(prefixes);
+        const auto normalized = geo::normalize(prefixes);
+        for (const uint32_t addr : probe_addresses(random, prefixes)) {
+            const uint32_t want = brute_lpm(prefixes, addr);
+            uint32_t from_ranges = 0;
+            for (const auto& r : ranges) {
+                if (r.first <= addr && addr <= r.last) {
+                    from_ranges = r.value;
+                }
+            }
+            ASSERT_EQ(from_ranges, want) << round;
+            ASSERT_EQ(brute_lpm(normalized, addr), want) << round;
+        }
+        for (size_t i = 1; i < ranges.size(); ++i) {
+            ASSERT_GT(ranges[i].first, ranges[i - 1].last);  // disjoint, sorted
+            ASSERT_FALSE(ranges[i].first == ranges[i - 1].last + 1 &&
+                         ranges[i].value == ranges[i - 1].value);  // neighbours joined
+        }
+    }
+}
+
+TEST(Normalize, CompressGivesTheSameAnswersWithFewerRoutes) {
+    std::mt19937_64 random(5);
+    size_t before = 0;
+    size_t after = 0;
+    for (int round = 0; round < 20; ++round) {
+        const auto disjoint = geo::normalize(random_prefixes(random, 300, /*nested=*/true));
+        const auto routes = geo::compress(disjoint);
+        before += disjoint.size();
+        after += routes.size();
+        for (const uint32_t addr : probe_addresses(random, disjoint)) {
+            ASSERT_EQ(brute_lpm(routes, addr), brute_lpm(disjoint, addr)) << round;
+        }
+        // Also with the candidate sets capped hard and with the work guard tripping.
+        const auto tiny = geo::compress(disjoint, 8);
+        EXPECT_EQ(tiny.size(), disjoint.size());
+    }
+    EXPECT_LT(after, before);
+    std::printf("compress: %zu disjoint prefixes -> %zu routes\n", before, after);
 }
 
 TEST(Alias, EmbeddedIpv4AtEveryBitOffset) {

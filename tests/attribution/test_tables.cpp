@@ -24,7 +24,7 @@ constexpr unsigned kIpv6Samples = 50000;
 constexpr unsigned kBurst = 32;
 
 class Tables : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { test::ensure_eal(); }
 };
 
@@ -58,8 +58,8 @@ std::string address_text(const PacketFacts& f) {
 
 // Looks the facts up in bursts and compares with the expectation for each.
 template <typename Expect>
-void compare(Attribution& attribution, std::vector<PacketFacts>& facts, bool country,
-             Expect expect, const std::string& label) {
+void compare(Attribution& attribution, std::vector<PacketFacts>& facts, bool country, Expect expect,
+             const std::string& label) {
     for (size_t at = 0; at < facts.size(); at += kBurst) {
         const unsigned n = static_cast<unsigned>(std::min<size_t>(kBurst, facts.size() - at));
         attribution.lookup_burst(0, facts.data() + at, n);
@@ -109,8 +109,8 @@ void check_mmdb(const std::string& path, bool country, const std::vector<test::N
         compare(*attribution, v6, country, expect, path + " IPv6");
     } else {
         for (size_t at = 0; at < v6.size(); at += kBurst) {
-            attribution->lookup_burst(0, v6.data() + at,
-                                      static_cast<unsigned>(std::min<size_t>(kBurst, v6.size() - at)));
+            attribution->lookup_burst(
+                0, v6.data() + at, static_cast<unsigned>(std::min<size_t>(kBurst, v6.size() - at)));
         }
         for (const auto& f : v6) {
             ASSERT_EQ(country ? f.country : f.asn, expect(f));
@@ -150,7 +150,7 @@ TEST_F(Tables, CorpusAsnDatabaseEqualsLibmaxminddb) {
 }
 
 class WriterDatabases : public Tables {
-protected:
+  protected:
     static void SetUpTestSuite() {
         dir_ = new test::TempDir;
         ready_ = !test::build_writer_databases(*dir_, 20240601).empty();
@@ -162,7 +162,8 @@ protected:
     void SetUp() override {
         Tables::SetUp();
         if (!ready_) {
-            GTEST_SKIP() << "MaxMind::DB::Writer missing (apt-get install libmaxmind-db-writer-perl)";
+            GTEST_SKIP()
+                << "MaxMind::DB::Writer missing (apt-get install libmaxmind-db-writer-perl)";
         }
     }
     static std::string file(const std::string& name) { return dir_->file(name); }
@@ -270,8 +271,8 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
         std::ofstream a(dir.file("asn.csv"));
         for (auto& r : asn) {
             r.value = static_cast<uint32_t>(1 + random() % 4294967294u);
-            a << text_of(r.family, r.first) << ',' << text_of(r.family, r.last) << ','
-              << r.value << ",\"Org " << r.value << ", Ltd\"\n";
+            a << text_of(r.family, r.first) << ',' << text_of(r.family, r.last) << ',' << r.value
+              << ",\"Org " << r.value << ", Ltd\"\n";
         }
     }
     std::string error;
@@ -297,7 +298,8 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
             }
             const geo::uint128 span = r.last - r.first;
             const geo::uint128 inside =
-                span == 0 ? r.first : r.first + (((geo::uint128{random()} << 64) | random()) % span);
+                span == 0 ? r.first
+                          : r.first + (((geo::uint128{random()} << 64) | random()) % span);
             facts.push_back(r.family == 4 ? test::facts_v4(static_cast<uint32_t>(inside))
                                           : test::facts_v6(inside));
         }
@@ -309,12 +311,14 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
         return f.ip_version == 4 ? geo::uint128{f.src.v4} : geo::from_bytes(f.src.v6);
     };
     // The brute force is linear per address: keep the sample as large as the budget allows.
-    compare(*attribution, facts, true,
-            [&](const PacketFacts& f) { return brute_force(country, f.ip_version, addr_of(f)); },
-            "country CSV");
-    compare(*attribution, facts, false,
-            [&](const PacketFacts& f) { return brute_force(asn, f.ip_version, addr_of(f)); },
-            "ASN CSV");
+    compare(
+        *attribution, facts, true,
+        [&](const PacketFacts& f) { return brute_force(country, f.ip_version, addr_of(f)); },
+        "country CSV");
+    compare(
+        *attribution, facts, false,
+        [&](const PacketFacts& f) { return brute_force(asn, f.ip_version, addr_of(f)); },
+        "ASN CSV");
     const auto status = attribution->status();
     ASSERT_EQ(status.files.size(), 3u);
     EXPECT_EQ(status.files[0].format, "csv");
@@ -479,8 +483,7 @@ TEST_F(Reloads, ReloadUnderARunningWorker) {
     facts.insert(facts.end(), v6.begin(), v6.end());
     std::shuffle(facts.begin(), facts.end(), std::mt19937(3));
     const auto truth_a = answers(file("country-v6.mmdb"), file("asn-v6.mmdb"), facts);
-    const auto truth_b =
-        answers(other.file("country-v6.mmdb"), other.file("asn-v6.mmdb"), facts);
+    const auto truth_b = answers(other.file("country-v6.mmdb"), other.file("asn-v6.mmdb"), facts);
     ASSERT_NE(truth_a, truth_b);
 
     install(file("country-v6.mmdb"), file("asn-v6.mmdb"));
@@ -551,6 +554,135 @@ TEST_F(Reloads, ReloadUnderARunningWorker) {
     std::printf("%u reloads (%.0f ms the last), %llu bursts looked up meanwhile\n", reloads,
                 attribution.status().last_reload_seconds * 1000,
                 static_cast<unsigned long long>(bursts.load()));
+}
+
+}  // namespace
+}  // namespace darkscope
+
+namespace darkscope {
+namespace {
+
+// The installed default data (scripts/fetch-geo.sh): the country mmdb against libmaxminddb,
+// the ASN CSVs against a binary search over their own ranges. Slow suite: about 1 GB and a
+// few seconds to load.
+struct CsvRange {
+    geo::uint128 first, last;
+    uint32_t asn;
+};
+
+std::vector<CsvRange> read_asn_ranges(const std::string& path, int family) {
+    std::vector<CsvRange> ranges;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        const size_t c1 = line.find(',');
+        const size_t c2 = line.find(',', c1 + 1);
+        const size_t c3 = line.find(',', c2 + 1);
+        if (c1 == std::string::npos || c2 == std::string::npos) {
+            continue;
+        }
+        uint8_t bytes[16] = {};
+        CsvRange r{};
+        const std::string first = line.substr(0, c1);
+        const std::string last = line.substr(c1 + 1, c2 - c1 - 1);
+        if (family == 4) {
+            in_addr a{}, b{};
+            if (inet_pton(AF_INET, first.c_str(), &a) != 1 ||
+                inet_pton(AF_INET, last.c_str(), &b) != 1) {
+                continue;
+            }
+            r.first = ntohl(a.s_addr);
+            r.last = ntohl(b.s_addr);
+        } else {
+            if (inet_pton(AF_INET6, first.c_str(), bytes) != 1) {
+                continue;
+            }
+            r.first = geo::from_bytes(bytes);
+            if (inet_pton(AF_INET6, last.c_str(), bytes) != 1) {
+                continue;
+            }
+            r.last = geo::from_bytes(bytes);
+        }
+        r.asn = static_cast<uint32_t>(std::stoul(line.substr(c2 + 1, c3 - c2 - 1)));
+        ranges.push_back(r);
+    }
+    std::stable_sort(ranges.begin(), ranges.end(),
+                     [](const CsvRange& a, const CsvRange& b) { return a.first < b.first; });
+    return ranges;
+}
+
+// The narrowest range holding the address (ranges of a file can overlap; the loader's rule),
+// found by binary search and a bounded scan back over the ranges that start earlier.
+struct RangeIndex {
+    std::vector<CsvRange> ranges;     // sorted by first
+    std::vector<geo::uint128> reach;  // max last over ranges[0..i]
+    explicit RangeIndex(std::vector<CsvRange> sorted) : ranges(std::move(sorted)) {
+        geo::uint128 most = 0;
+        for (const auto& r : ranges) {
+            most = std::max(most, r.last);
+            reach.push_back(most);
+        }
+    }
+    uint32_t find(geo::uint128 addr) const {
+        auto it = std::upper_bound(ranges.begin(), ranges.end(), addr,
+                                   [](geo::uint128 a, const CsvRange& r) { return a < r.first; });
+        const CsvRange* best = nullptr;
+        for (size_t i = static_cast<size_t>(it - ranges.begin()); i-- > 0 && reach[i] >= addr;) {
+            const CsvRange& r = ranges[i];
+            if (r.last >= addr &&
+                (best == nullptr || r.last - r.first <= best->last - best->first)) {
+                best = &r;  // scanning backwards: an equal size found later is an earlier line
+            }
+        }
+        return best == nullptr ? 0 : best->asn;
+    }
+};
+
+TEST_F(Tables, DefaultDataEqualsLibmaxminddbAndRangeSearch) {
+    const char* env = std::getenv("DARKSCOPE_GEO_DIR");
+    const std::string dir = env != nullptr ? env : "/var/lib/darkscope/geo";
+    const std::string country = dir + "/geo-whois-asn-country.mmdb";
+    if (!test::exists(country)) {
+        GTEST_SKIP() << "no default data in " << dir << " (scripts/fetch-geo.sh)";
+    }
+    std::string error;
+    auto attribution = load({country}, {dir + "/asn-ipv4.csv", dir + "/asn-ipv6.csv"}, &error);
+    ASSERT_NE(attribution, nullptr) << error;
+    const auto status = attribution->status();
+    std::printf("default data: load and build %.2f s, %.1f MiB, %llu (country, ASN) pairs\n",
+                status.last_reload_seconds, static_cast<double>(status.memory_bytes) / 1048576.0,
+                static_cast<unsigned long long>(status.country_asn_pairs));
+    Reference reference(country);
+    const RangeIndex asn4(read_asn_ranges(dir + "/asn-ipv4.csv", 4));
+    const RangeIndex asn6(read_asn_ranges(dir + "/asn-ipv6.csv", 6));
+    ASSERT_GT(asn4.ranges.size(), 100000u);
+    // Hosts inside listed ranges, and uniform ones.
+    std::vector<test::Network> networks;
+    std::mt19937_64 random(17);
+    for (int i = 0; i < 20000; ++i) {
+        const auto& r4 = asn4.ranges[random() % asn4.ranges.size()];
+        networks.push_back(test::Network{4, r4.first, 32});
+        const auto& r6 = asn6.ranges[random() % asn6.ranges.size()];
+        networks.push_back(test::Network{6, r6.first, 64});
+    }
+    Sampler sampler(networks, 23);
+    auto v4 = sample(sampler, false, kIpv4Samples);
+    compare(
+        *attribution, v4, true, [&](const PacketFacts& f) { return reference.country(f); },
+        "default country IPv4");
+    compare(
+        *attribution, v4, false, [&](const PacketFacts& f) { return asn4.find(f.src.v4); },
+        "default ASN IPv4");
+    auto v6 = sample(sampler, true, kIpv6Samples);
+    compare(
+        *attribution, v6, true, [&](const PacketFacts& f) { return reference.country(f); },
+        "default country IPv6");
+    // IPv6 forms of IPv4 addresses are IPv4 for the country database only; the ASN CSVs
+    // know them as IPv6 (where they list nothing).
+    compare(
+        *attribution, v6, false,
+        [&](const PacketFacts& f) { return asn6.find(geo::from_bytes(f.src.v6)); },
+        "default ASN IPv6");
 }
 
 }  // namespace

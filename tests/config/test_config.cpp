@@ -18,7 +18,7 @@ namespace {
 
 // A scratch directory with a readable capture-like file, removed at the end.
 class ConfigTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/darkscope-config-XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -38,12 +38,15 @@ protected:
                  std::string* printed = nullptr) {
         args.insert(args.begin(), "darkscope");
         std::vector<const char*> argv;
-        for (auto& a : args) argv.push_back(a.c_str());
+        for (auto& a : args)
+            argv.push_back(a.c_str());
         Config c;
         std::ostringstream out;
         ParseOutcome o = parse_config(static_cast<int>(argv.size()), argv.data(), c, out);
-        if (outcome) *outcome = o;
-        if (printed) *printed = out.str();
+        if (outcome)
+            *outcome = o;
+        if (printed)
+            *printed = out.str();
         return c;
     }
 
@@ -70,7 +73,8 @@ protected:
 std::string sensor_text(const SensorSpec& s) {
     std::string t = s.name + "=";
     for (size_t i = 0; i < s.prefixes.size(); ++i) {
-        if (i) t += ',';
+        if (i)
+            t += ',';
         t += s.prefixes[i].to_string();
     }
     return t;
@@ -95,14 +99,46 @@ TEST_F(ConfigTest, DefaultsAreTheStructDefaults) {
 }
 
 TEST_F(ConfigTest, CommandLineValues) {
-    Config c = parse_and_validate(
-        {"--port", "0000:3b:00.0", "--port", "3b:00.1", "--rx-queues", "4", "--workers", "4",
-         "--rx-desc", "2048", "--burst", "64", "--mbufs", "65535", "--interval", "30",
-         "--sensor", "tokyo=203.0.113.0/24,2001:db8::/32", "--sensor", "osaka=192.0.2.0/24",
-         "--udp-service-ports", "53, 123", "--no-telemetry", "--no-promiscuous", "--duration",
-         "2.5", "--log-level", "debug", "--eal", "--log-level=lib.eal:debug", "--top-k", "7",
-         "--surge-factor", "3.5", "--dos-min-packets", "40", "--event-hook", "logger -t ds",
-         "--memory-budget-mb", "64"});
+    Config c = parse_and_validate({"--port",
+                                   "0000:3b:00.0",
+                                   "--port",
+                                   "3b:00.1",
+                                   "--rx-queues",
+                                   "4",
+                                   "--workers",
+                                   "4",
+                                   "--rx-desc",
+                                   "2048",
+                                   "--burst",
+                                   "64",
+                                   "--mbufs",
+                                   "65535",
+                                   "--interval",
+                                   "30",
+                                   "--sensor",
+                                   "tokyo=203.0.113.0/24,2001:db8::/32",
+                                   "--sensor",
+                                   "osaka=192.0.2.0/24",
+                                   "--udp-service-ports",
+                                   "53, 123",
+                                   "--no-telemetry",
+                                   "--no-promiscuous",
+                                   "--duration",
+                                   "2.5",
+                                   "--log-level",
+                                   "debug",
+                                   "--eal",
+                                   "--log-level=lib.eal:debug",
+                                   "--top-k",
+                                   "7",
+                                   "--surge-factor",
+                                   "3.5",
+                                   "--dos-min-packets",
+                                   "40",
+                                   "--event-hook",
+                                   "logger -t ds",
+                                   "--memory-budget-mb",
+                                   "64"});
     EXPECT_EQ(c.ports, (std::vector<std::string>{"0000:3b:00.0", "3b:00.1"}));
     EXPECT_FALSE(c.no_pci);
     EXPECT_EQ(c.rx_queues, 4u);
@@ -146,8 +182,8 @@ TEST_F(ConfigTest, CoresListSetsWorkers) {
 
 TEST_F(ConfigTest, VdevOnlyImpliesNoPci) {
     std::string cap = write("vdev.pcap", "x");
-    Config c = parse_and_validate({"--port", "net_pcap0,rx_pcap=" + cap, "--port",
-                                   "net_af_packet0,iface=lo"});
+    Config c = parse_and_validate(
+        {"--port", "net_pcap0,rx_pcap=" + cap, "--port", "net_af_packet0,iface=lo"});
     EXPECT_TRUE(c.no_pci);
     EXPECT_FALSE(is_pci_address(c.ports[0]));
 }
@@ -164,7 +200,8 @@ TEST_F(ConfigTest, FileAndCommandLinePrecedence) {
                              "promiscuous = true\n"
                              "no-huge = true\n"
                              "memory = 512\n"
-                             "read = " + pcap_ + "\n");
+                             "read = " +
+                                 pcap_ + "\n");
     // The file alone.
     Config f = parse_and_validate({"--config", conf});
     EXPECT_EQ(f.workers, 2u);
@@ -178,8 +215,8 @@ TEST_F(ConfigTest, FileAndCommandLinePrecedence) {
     EXPECT_EQ(f.config_file, conf);
 
     // The command line wins; its list replaces the file's; switches beat their file twin.
-    Config c = parse_and_validate({"--burst", "8", "--config", conf, "--sensor",
-                                   "c=192.0.2.0/24", "--telemetry", "--no-promiscuous"});
+    Config c = parse_and_validate({"--burst", "8", "--config", conf, "--sensor", "c=192.0.2.0/24",
+                                   "--telemetry", "--no-promiscuous"});
     EXPECT_EQ(c.burst, 8u);
     EXPECT_EQ(c.workers, 2u);  // from the file
     ASSERT_EQ(c.sensors.size(), 1u);
@@ -207,7 +244,8 @@ TEST_F(ConfigTest, HelpListsEveryOptionGroupedWithExamples) {
     for (const auto& [key, value] : config_items(Config{})) {
         std::string name = key;
         for (char& ch : name)
-            if (ch == '_') ch = '-';
+            if (ch == '_')
+                ch = '-';
         EXPECT_NE(help.find("--" + name + " "), std::string::npos) << name;
     }
     EXPECT_NE(help.find("[32]"), std::string::npos);  // --burst's default is shown
@@ -251,12 +289,13 @@ TEST_F(ConfigTest, ConfigItemsCoverEveryOption) {
     for (const auto& [k, v] : items) {
         std::string n = k;
         for (char& ch : n)
-            if (ch == '_') ch = '-';
+            if (ch == '_')
+                ch = '-';
         listed.insert(n);
     }
     for (const auto& d : documented) {
-        if (d == "help" || d == "version" || (d.rfind("no-", 0) == 0 && d != "no-pci" &&
-                                              d != "no-huge"))
+        if (d == "help" || d == "version" ||
+            (d.rfind("no-", 0) == 0 && d != "no-pci" && d != "no-huge"))
             continue;
         EXPECT_TRUE(listed.count(d)) << d;
     }
@@ -331,8 +370,7 @@ TEST_F(ConfigTest, BadInputMessages) {
         {{rp, "--burst", "-1"}, "--burst: '-1': not a non-negative whole number"},
         {{rp, "--interval", "0"}, "--interval: '0': must be 1..86400"},
         {{rp, "--workers", "0"}, "--workers: '0': must be 1..127"},
-        {{rp, "--rx-desc", "1000"},
-         "--rx-desc: '1000': must be a power of two from 32 to 32768"},
+        {{rp, "--rx-desc", "1000"}, "--rx-desc: '1000': must be a power of two from 32 to 32768"},
         {{rp, "--port", "0000:3b:00.0"},
          "--read: cannot be combined with --port (offline mode reads files, not ports)"},
         {{}, "--port: nothing to capture: give --port SPEC (live) or --read FILE (offline)"},
@@ -349,8 +387,7 @@ TEST_F(ConfigTest, BadInputMessages) {
          "--udp-service-ports: '70000': not a port number (1..65535)"},
         {{rp, "--log-level", "loud"},
          "--log-level: 'loud': expected error, warning, info or debug"},
-        {{rp, "--eal", "-l 0-3"},
-         "--eal: '-l 0-3': -l is set by darkscope; use --cores/--workers"},
+        {{rp, "--eal", "-l 0-3"}, "--eal: '-l 0-3': -l is set by darkscope; use --cores/--workers"},
         {{"--port", "net_null0", "--workers", "2"},
          "--workers: '2': more workers than the 1 (port, queue) pairs to poll; raise "
          "--rx-queues"},
@@ -363,7 +400,8 @@ TEST_F(ConfigTest, BadInputMessages) {
     };
     for (const auto& c : cases) {
         std::string joined;
-        for (const auto& a : c.args) joined += a + " ";
+        for (const auto& a : c.args)
+            joined += a + " ";
         EXPECT_EQ(error_of(c.args), c.message) << joined;
     }
 }
@@ -375,7 +413,8 @@ TEST_F(ConfigTest, BadConfigFile) {
     std::string twice = write("t.conf", "burst = 1\nburst = 2\n");
     EXPECT_EQ(error_of({"--config", twice}), "--config " + twice + ": burst given more than once");
     std::string bad = write("b.conf", "read = " + pcap_ + "\nsensor = x=10.0.0.0/33\n");
-    EXPECT_EQ(error_of({"--config", bad}), "--sensor: 'x=10.0.0.0/33': prefix length 33 is over 32");
+    EXPECT_EQ(error_of({"--config", bad}),
+              "--sensor: 'x=10.0.0.0/33': prefix length 33 is over 32");
     std::string both = write("2.conf", "telemetry = true\nno-telemetry = true\n");
     EXPECT_EQ(error_of({"--config", both}),
               "--telemetry and --no-telemetry: both given in " + both);
@@ -389,7 +428,8 @@ TEST_F(ConfigTest, PlanNeedsNoInput) {
 }
 
 TEST_F(ConfigTest, UnreadableReadFile) {
-    if (geteuid() == 0) GTEST_SKIP() << "root reads any file; 'is a directory' covers this";
+    if (geteuid() == 0)
+        GTEST_SKIP() << "root reads any file; 'is a directory' covers this";
     std::string locked = write("locked.pcap", "x");
     chmod(locked.c_str(), 0);
     EXPECT_EQ(error_of({"--read", locked}),
@@ -423,12 +463,14 @@ TEST_F(ConfigTest, ShippedConfigFilesParse) {
     EXPECT_EQ(demo.interval_s, 60u);
     EXPECT_TRUE(demo.ports.empty());
     std::vector<std::string> names;
-    for (const auto& s : demo.sensors) names.push_back(sensor_text(s));
+    for (const auto& s : demo.sensors)
+        names.push_back(sensor_text(s));
     EXPECT_EQ(names, (std::vector<std::string>{"tokyo-a=203.0.113.0/24", "tokyo-b=198.51.100.0/24",
                                                "osaka=192.0.2.0/24,2001:db8:d::/48"}));
     // The demo's other form: a net_pcap port given on the command line.
     std::string cap = write("demo.pcap", "x");
-    Config live = parse({"--config", root + "/conf/demo.conf", "--port", "net_pcap0,rx_pcap=" + cap});
+    Config live =
+        parse({"--config", root + "/conf/demo.conf", "--port", "net_pcap0,rx_pcap=" + cap});
     EXPECT_NO_THROW(validate_config(live));
     EXPECT_TRUE(live.no_pci);
 }

@@ -88,9 +88,9 @@ def wait_socket(prefix, proc, timeout=60):
             fail("darkscope exited early (%d):\n%s" % (proc.returncode, out))
         if os.path.exists(path):
             try:
-                telemetry(prefix, "/darkscope/stats")
-                return
-            except OSError:
+                if isinstance(telemetry(prefix, "/darkscope/stats"), dict):
+                    return
+            except (OSError, ValueError):
                 pass
         time.sleep(0.2)
     fail("telemetry socket %s did not appear" % path)

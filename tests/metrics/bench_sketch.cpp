@@ -64,6 +64,7 @@ void BM_HllAddDense(benchmark::State& state) {
     benchmark::DoNotOptimize(sketch->register_at(0));
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
+BENCHMARK(BM_HllAddDense<PreciseHyperLogLog>)->Name("BM_HllAddDense/P16");
 BENCHMARK(BM_HllAddDense<HyperLogLog>)->Name("BM_HllAddDense/P14");
 BENCHMARK(BM_HllAddDense<TinyHyperLogLog>)->Name("BM_HllAddDense/P8");
 

@@ -30,7 +30,8 @@ struct Truth {
     unsigned cores_on(int n) const {
         std::set<unsigned> firsts;
         for (auto [cpu, nd] : node)
-            if (nd == n) firsts.insert(first_of_core.at(cpu));
+            if (nd == n)
+                firsts.insert(first_of_core.at(cpu));
         return static_cast<unsigned>(firsts.size());
     }
 };
@@ -70,7 +71,8 @@ Truth read_truth(const std::string& xml) {
                       dev->attr->pcidev.bus, dev->attr->pcidev.dev, dev->attr->pcidev.func);
         // Walk up to the first CPU-side object and count the nodes it spans.
         hwloc_obj_t up = dev->parent;
-        while (up && !up->cpuset) up = up->parent;
+        while (up && !up->cpuset)
+            up = up->parent;
         int nodes = up ? hwloc_bitmap_weight(up->nodeset) : 0;
         t.pci_node[busid] = nodes == 1 ? hwloc_bitmap_first(up->nodeset) : -1;
     }
@@ -80,7 +82,8 @@ Truth read_truth(const std::string& xml) {
 
 std::vector<unsigned> worker_cpus(const CorePlan& p) {
     std::vector<unsigned> v;
-    for (const auto& w : p.workers) v.push_back(w.lcore);
+    for (const auto& w : p.workers)
+        v.push_back(w.lcore);
     return v;
 }
 
@@ -96,22 +99,31 @@ std::string plan_error(const PlanRequest& r, const std::string& xml) {
 // What every plan must satisfy: distinct existing CPUs, the stats CPU apart from the workers,
 // every (port, queue) polled exactly once, queues spread evenly, nodes reported truthfully.
 void check_plan_invariants(const CorePlan& p, const PlanRequest& r, const Truth& t) {
-    std::set<unsigned> seen{p.stats_lcore};
-    EXPECT_TRUE(t.cpus.count(p.stats_lcore));
-    EXPECT_EQ(p.stats_numa_node, t.node.at(p.stats_lcore));
+    std::set<unsigned> cpus_used{p.stats_cpu}, lcores_used{p.stats_lcore};
+    EXPECT_TRUE(t.cpus.count(p.stats_cpu));
+    EXPECT_EQ(p.stats_numa_node, t.node.at(p.stats_cpu));
+    if (!p.shared_cpus) {
+        EXPECT_EQ(p.stats_lcore, p.stats_cpu);
+    }
     std::map<std::pair<unsigned, unsigned>, int> polled;
     size_t most = 0, fewest = SIZE_MAX;
     for (const auto& w : p.workers) {
-        EXPECT_TRUE(t.cpus.count(w.lcore)) << w.lcore;
-        EXPECT_TRUE(seen.insert(w.lcore).second) << "cpu used twice: " << w.lcore;
-        EXPECT_EQ(w.numa_node, t.node.at(w.lcore));
-        for (const auto& pq : w.queues) polled[{pq.port, pq.queue}]++;
+        EXPECT_TRUE(t.cpus.count(w.cpu)) << w.cpu;
+        EXPECT_TRUE(lcores_used.insert(w.lcore).second) << "lcore used twice: " << w.lcore;
+        if (!p.shared_cpus) {
+            EXPECT_EQ(w.lcore, w.cpu);
+            EXPECT_TRUE(cpus_used.insert(w.cpu).second) << "cpu used twice: " << w.cpu;
+        }
+        EXPECT_EQ(w.numa_node, t.node.at(w.cpu));
+        for (const auto& pq : w.queues)
+            polled[{pq.port, pq.queue}]++;
         most = std::max(most, w.queues.size());
         fewest = std::min(fewest, w.queues.size());
     }
     if (!r.ports.empty()) {
         EXPECT_EQ(polled.size(), r.ports.size() * r.rx_queues);
-        for (auto& [pq, n] : polled) EXPECT_EQ(n, 1);
+        for (auto& [pq, n] : polled)
+            EXPECT_EQ(n, 1);
         EXPECT_LE(most - fewest, 1u) << "queues not spread evenly";
     }
     ASSERT_EQ(p.port_numa_node.size(), r.ports.size());
@@ -120,14 +132,27 @@ void check_plan_invariants(const CorePlan& p, const PlanRequest& r, const Truth&
         int want = it == t.pci_node.end() ? -1 : it->second;
         EXPECT_EQ(p.port_numa_node[i], want) << r.ports[i];
     }
-    // -l list: the stats core first, then every worker.
-    std::string want = std::to_string(p.stats_lcore);
-    for (const auto& w : p.workers) want += std::string(",") + std::to_string(w.lcore);
+    // The lcore list: the stats core first, then every worker; "lcore@cpu" when shared.
+    auto item = [&](unsigned lcore, unsigned cpu) {
+        std::string s = std::to_string(lcore);
+        if (p.shared_cpus) {
+            s += '@';
+            s += std::to_string(cpu);
+        }
+        return s;
+    };
+    std::string want = item(p.stats_lcore, p.stats_cpu);
+    for (const auto& w : p.workers) {
+        want += ',';
+        want += item(w.lcore, w.cpu);
+    }
     EXPECT_EQ(p.eal_lcore_list(), want);
     EXPECT_NE(p.to_text().find("stats"), std::string::npos);
 }
 
-bool is_first_thread(const Truth& t, unsigned cpu) { return t.first_of_core.at(cpu) == cpu; }
+bool is_first_thread(const Truth& t, unsigned cpu) {
+    return t.first_of_core.at(cpu) == cpu;
+}
 
 }  // namespace
 
@@ -156,7 +181,8 @@ TEST(Topology, TwoSocketsNicOnSocket1) {
         // The stats core has a physical core of its own, and core 0 is left to the OS.
         EXPECT_FALSE(worker_cores.count(t.first_of_core.at(p.stats_lcore)));
         EXPECT_NE(t.first_of_core.at(p.stats_lcore), t.first_of_core.at(0));
-        for (const auto& w : p.workers) EXPECT_FALSE(t.siblings.at(0).count(w.lcore));
+        for (const auto& w : p.workers)
+            EXPECT_FALSE(t.siblings.at(0).count(w.lcore));
         // On the NIC's node when a core is left there.
         if (workers < t.cores_on(nic_node)) {
             EXPECT_EQ(p.stats_numa_node, nic_node);
@@ -189,8 +215,8 @@ TEST(Topology, NoSmtSiblingBeforeEveryPhysicalCore) {
         // A worker shares the stats core's physical core only when nothing else is left.
         bool shares_stats = false;
         for (const auto& w : p.workers)
-            shares_stats |= w.lcore != p.stats_lcore &&
-                            t.siblings.at(p.stats_lcore).count(w.lcore) != 0;
+            shares_stats |=
+                w.lcore != p.stats_lcore && t.siblings.at(p.stats_lcore).count(w.lcore) != 0;
         if (shares_stats) {
             EXPECT_EQ(workers, cpus - 1);
         }
@@ -209,7 +235,8 @@ TEST(Topology, NoSmtSiblingBeforeEveryPhysicalCore) {
     too_many.rx_queues = cpus;
     too_many.workers = cpus;
     EXPECT_EQ(plan_error(too_many, xml),
-              std::string("--workers ") + std::to_string(cpus) + ": only " + std::to_string(cpus - 1) +
+              std::string("--workers ") + std::to_string(cpus) + ": only " +
+                  std::to_string(cpus - 1) +
                   std::string(" CPU(s) left for workers after the stats core (this machine has ") +
                   std::to_string(cpus) + " CPU(s): 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15)");
 }
@@ -259,7 +286,8 @@ TEST(Topology, SingleSocketSmtUsesSiblingsLast) {
     r.workers = 2;  // 4 cores: 2 workers + stats + core 0 for the OS
     CorePlan p = plan_cores(r, xml);
     check_plan_invariants(p, r, t);
-    for (const auto& w : p.workers) EXPECT_TRUE(is_first_thread(t, w.lcore));
+    for (const auto& w : p.workers)
+        EXPECT_TRUE(is_first_thread(t, w.lcore));
     EXPECT_FALSE(t.siblings.at(0).count(p.stats_lcore));
     r.workers = 4;  // 4 cores for 5 roles: siblings needed, core 0 to the stats core
     p = plan_cores(r, xml);
@@ -292,7 +320,8 @@ TEST(Topology, NoNumaInformation) {
     CorePlan p = plan_cores(r, xml);
     check_plan_invariants(p, r, t);
     EXPECT_FALSE(t.siblings.at(0).count(p.stats_lcore));
-    for (const auto& w : p.workers) EXPECT_NE(w.lcore, 0u);
+    for (const auto& w : p.workers)
+        EXPECT_NE(w.lcore, 0u);
 }
 
 TEST(Topology, NicAboveSeveralNodesHasNoNode) {
@@ -318,7 +347,8 @@ TEST(Topology, VdevsHaveNoNode) {
     EXPECT_EQ(p.port_numa_node, (std::vector<int>{-1, -1, -1}));
     EXPECT_NE(p.to_text().find("a vdev, no NUMA node"), std::string::npos);
     EXPECT_NE(p.to_text().find("not found by hwloc"), std::string::npos);
-    for (const auto& w : p.workers) EXPECT_TRUE(is_first_thread(t, w.lcore));
+    for (const auto& w : p.workers)
+        EXPECT_TRUE(is_first_thread(t, w.lcore));
 }
 
 TEST(Topology, OfflineHasNoPorts) {
@@ -329,7 +359,8 @@ TEST(Topology, OfflineHasNoPorts) {
     CorePlan p = plan_cores(r, xml);
     check_plan_invariants(p, r, t);
     EXPECT_EQ(p.workers.size(), 2u);
-    for (const auto& w : p.workers) EXPECT_TRUE(w.queues.empty());
+    for (const auto& w : p.workers)
+        EXPECT_TRUE(w.queues.empty());
 }
 
 TEST(Topology, ExplicitCoresHonouredAndChecked) {
@@ -349,7 +380,8 @@ TEST(Topology, ExplicitCoresHonouredAndChecked) {
     r.stats_core = -1;
     p = plan_cores(r, xml);
     check_plan_invariants(p, r, t);
-    for (unsigned c : r.cores) EXPECT_FALSE(t.siblings.at(c).count(p.stats_lcore));
+    for (unsigned c : r.cores)
+        EXPECT_FALSE(t.siblings.at(c).count(p.stats_lcore));
     EXPECT_FALSE(t.siblings.at(0).count(p.stats_lcore));
 
     PlanRequest bad = r;
@@ -362,8 +394,9 @@ TEST(Topology, ExplicitCoresHonouredAndChecked) {
     bad.stats_core = 5;
     EXPECT_EQ(plan_error(bad, xml), "--stats-core 5: also a worker core in --cores");
     bad.stats_core = 64;
-    EXPECT_EQ(plan_error(bad, xml),
-              "--stats-core 64: no such core (this machine has 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15)");
+    EXPECT_EQ(
+        plan_error(bad, xml),
+        "--stats-core 64: no such core (this machine has 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15)");
 }
 
 TEST(Topology, MoreWorkersThanQueues) {
@@ -392,4 +425,34 @@ TEST(Topology, ThisMachine) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("--workers 1"), std::string::npos) << e.what();
     }
+}
+
+TEST(Topology, ShareCpusWhenAskedOnSmallBoxes) {
+    const std::string xml = kXmlDir + "/single-socket-2core.xml";
+    Truth t = read_truth(xml);
+    PlanRequest r;
+    r.ports = {"net_pcap0,rx_pcap=a.pcap", "net_pcap1,rx_pcap=b.pcap"};
+    r.workers = 2;
+    r.share_cpus = true;
+    CorePlan p = plan_cores(r, xml);
+    check_plan_invariants(p, r, t);
+    EXPECT_TRUE(p.shared_cpus);
+    EXPECT_EQ(p.stats_cpu, 0u);
+    for (const auto& w : p.workers)
+        EXPECT_NE(w.cpu, p.stats_cpu) << "worker on the stats CPU";
+    EXPECT_NE(p.to_text().find("--share-cpus"), std::string::npos);
+    // Not needed: the ordinary plan, lcore == cpu.
+    r.workers = 1;
+    p = plan_cores(r, xml);
+    check_plan_invariants(p, r, t);
+    EXPECT_FALSE(p.shared_cpus);
+
+    const std::string one = kXmlDir + "/one-core.xml";
+    PlanRequest tiny;
+    tiny.share_cpus = true;
+    p = plan_cores(tiny, one);
+    check_plan_invariants(p, tiny, read_truth(one));
+    EXPECT_TRUE(p.shared_cpus);
+    ASSERT_EQ(p.workers.size(), 1u);
+    EXPECT_EQ(p.workers[0].cpu, p.stats_cpu);
 }

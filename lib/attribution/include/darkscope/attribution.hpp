@@ -35,31 +35,30 @@ struct GeoConfig {
 
 namespace attribution_detail {
 
-// Next-hop encoding shared by the FIBs (the FIB default, 0, is "unknown").
-// ASN tables: values below kBigAsnBase are the AS number itself; AS numbers at or above it
-// (private 32-bit ASNs) are stored as kBigAsnBase + index into Tables::big_asn.
-inline constexpr uint64_t kBigAsnBase = uint64_t{1} << 30;
-// IPv6 tables: the top 129 values of the next-hop range mark networks that alias the IPv4
-// tree (::/96, ::ffff:0:0/96, 2002::/16); the value minus the base is the bit where the
-// embedded IPv4 address starts. Tables use 2-byte next hops when values and tbl8 indices
-// fit, else 4-byte ones; the base follows the width.
-inline constexpr uint64_t kCountryMaxNextHop = (uint64_t{1} << 15) - 1;  // 2-byte next hops
-inline constexpr uint64_t kAsnMaxNextHop = (uint64_t{1} << 31) - 1;      // 4-byte next hops
-inline constexpr uint64_t kCountryAliasBase = kCountryMaxNextHop - 128;
-inline constexpr uint64_t kAsnAliasBase = kAsnMaxNextHop - 128;
+// One FIB per family answers both questions: its next hop indexes a table of distinct
+// (country, ASN) pairs, so a packet costs one FIB lookup and one read of a small array, and
+// the tables hold one set of routes instead of two.
+struct Pair {
+    uint32_t asn;
+    uint16_t country;
+    // IPv6 only: non-zero when this part of the address space aliases the IPv4 tree of a
+    // MaxMind database (::/96, ::ffff:0:0/96, 2002::/16): the answer is the IPv4 answer for
+    // the 32 bits that start at bit (alias - 1).
+    uint8_t country_alias;
+    uint8_t asn_alias;
+};
+
+// Largest next hop of a 2-byte FIB (DPDK keeps one bit of the entry for itself).
+inline constexpr uint64_t kTwoByteMaxNextHop = (uint64_t{1} << 15) - 1;
+inline constexpr uint64_t kFourByteMaxNextHop = (uint64_t{1} << 31) - 1;
 
 inline constexpr unsigned kChunk = 64;  // addresses per FIB bulk call
 
 // What the data path reads. Immutable once published.
 struct Tables {
-    rte_fib* country4 = nullptr;  // nullptr when no file gave such networks
-    rte_fib* asn4 = nullptr;
-    rte_fib6* country6 = nullptr;
-    rte_fib6* asn6 = nullptr;
-    uint64_t country6_alias_base = kCountryAliasBase;
-    uint64_t asn6_alias_base = kAsnAliasBase;
-    const uint32_t* big_asn = nullptr;
-    uint32_t big_asn_count = 0;
+    rte_fib* fib4 = nullptr;  // nullptr when no file has networks of that family
+    rte_fib6* fib6 = nullptr;
+    const Pair* pairs = nullptr;  // pairs[0] is unknown/AS0
 };
 
 inline uint32_t embedded_ipv4(const uint8_t* v6, unsigned bit) {
@@ -75,7 +74,7 @@ inline uint32_t embedded_ipv4(const uint8_t* v6, unsigned bit) {
 }  // namespace attribution_detail
 
 class Attribution {
-public:
+  public:
     explicit Attribution(GeoConfig config);  // allocates the RCU state; loads nothing
     ~Attribution();
     Attribution(const Attribution&) = delete;
@@ -102,23 +101,31 @@ public:
         std::string path, kind /*country|asn*/, format /*mmdb|csv*/, build_date;
         uint64_t networks_v4 = 0, networks_v6 = 0;  // prefixes loaded from the file
     };
+    struct TableInfo {
+        std::string name;     // "country4", "asn4", "country6", "asn6"
+        uint64_t routes = 0;  // prefixes added (IPv6 includes default-hop covering routes)
+        unsigned next_hop_bytes = 0;
+        size_t memory_bytes = 0;  // DPDK memory: DIR-24-8/TRIE tables, tbl8 groups and RIB
+    };
     struct Status {
         std::vector<FileInfo> files;
+        std::vector<TableInfo> tables;
         uint64_t reloads_ok = 0, reloads_failed = 0;
         std::string last_result;       // "ok" or the error of the last reload
         std::string last_reload_time;  // UTC, ISO 8601
         double last_reload_seconds = 0;
-        size_t memory_bytes = 0;  // DPDK memory of the current tables
+        size_t memory_bytes = 0;         // DPDK memory of the current tables
+        uint64_t country_asn_pairs = 0;  // distinct (country, ASN) answers in the tables
     };
     Status status() const;
 
-private:
+  private:
     struct Built;  // tables plus their control-plane data
 
     void lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts, unsigned n);
-    // The rare IPv6 address inside an IPv4 alias subtree: one IPv4 lookup.
-    static uint64_t lookup_alias(rte_fib* fib4, const uint8_t* v6, uint64_t alias_base,
-                                 uint64_t next_hop);
+    // The rare IPv6 address inside an IPv4 alias subtree: one IPv4 lookup per aliased part.
+    static attribution_detail::Pair resolve_alias(const attribution_detail::Tables& t,
+                                                  const uint8_t* v6, attribution_detail::Pair pair);
 
     GeoConfig config_;
     rte_rcu_qsbr* qsbr_ = nullptr;
@@ -129,15 +136,24 @@ private:
     Status status_;
 };
 
-inline uint64_t Attribution::lookup_alias(rte_fib* fib4, const uint8_t* v6, uint64_t alias_base,
-                                          uint64_t next_hop) {
-    if (fib4 == nullptr) {
-        return 0;
+inline attribution_detail::Pair Attribution::resolve_alias(const attribution_detail::Tables& t,
+                                                           const uint8_t* v6,
+                                                           attribution_detail::Pair pair) {
+    auto ipv4_pair = [&](unsigned bit) {
+        uint32_t ip = attribution_detail::embedded_ipv4(v6, bit);
+        uint64_t next_hop = 0;
+        if (t.fib4 != nullptr) {
+            rte_fib_lookup_bulk(t.fib4, &ip, &next_hop, 1);
+        }
+        return t.pairs[next_hop];
+    };
+    if (pair.country_alias != 0) {
+        pair.country = ipv4_pair(pair.country_alias - 1u).country;
     }
-    uint32_t ip = attribution_detail::embedded_ipv4(v6, static_cast<unsigned>(next_hop - alias_base));
-    uint64_t result = 0;
-    rte_fib_lookup_bulk(fib4, &ip, &result, 1);
-    return result;
+    if (pair.asn_alias != 0) {
+        pair.asn = ipv4_pair(pair.asn_alias - 1u).asn;
+    }
+    return pair;
 }
 
 inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts,
@@ -162,47 +178,23 @@ inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, Packe
             at6[n6++] = static_cast<uint16_t>(i);
         }
     }
-    if (n4 != 0) {
-        if (t.country4 != nullptr) {
-            rte_fib_lookup_bulk(t.country4, ip4, next_hop, static_cast<int>(n4));
-            for (unsigned k = 0; k < n4; ++k) {
-                facts[at4[k]].country = static_cast<uint16_t>(next_hop[k]);
-            }
-        }
-        if (t.asn4 != nullptr) {
-            rte_fib_lookup_bulk(t.asn4, ip4, next_hop, static_cast<int>(n4));
-            for (unsigned k = 0; k < n4; ++k) {
-                uint64_t value = next_hop[k];
-                if (__builtin_expect(value >= kBigAsnBase, 0)) {
-                    value = t.big_asn[value - kBigAsnBase];
-                }
-                facts[at4[k]].asn = static_cast<uint32_t>(value);
-            }
+    if (n4 != 0 && t.fib4 != nullptr) {
+        rte_fib_lookup_bulk(t.fib4, ip4, next_hop, static_cast<int>(n4));
+        for (unsigned k = 0; k < n4; ++k) {
+            const Pair& pair = t.pairs[next_hop[k]];
+            facts[at4[k]].country = pair.country;
+            facts[at4[k]].asn = pair.asn;
         }
     }
-    if (n6 != 0) {
-        if (t.country6 != nullptr) {
-            rte_fib6_lookup_bulk(t.country6, ip6, next_hop, static_cast<int>(n6));
-            for (unsigned k = 0; k < n6; ++k) {
-                uint64_t value = next_hop[k];
-                if (__builtin_expect(value >= t.country6_alias_base, 0)) {
-                    value = lookup_alias(t.country4, ip6[k], t.country6_alias_base, value);
-                }
-                facts[at6[k]].country = static_cast<uint16_t>(value);
+    if (n6 != 0 && t.fib6 != nullptr) {
+        rte_fib6_lookup_bulk(t.fib6, ip6, next_hop, static_cast<int>(n6));
+        for (unsigned k = 0; k < n6; ++k) {
+            Pair pair = t.pairs[next_hop[k]];
+            if (__builtin_expect((pair.country_alias | pair.asn_alias) != 0, 0)) {
+                pair = resolve_alias(t, ip6[k], pair);
             }
-        }
-        if (t.asn6 != nullptr) {
-            rte_fib6_lookup_bulk(t.asn6, ip6, next_hop, static_cast<int>(n6));
-            for (unsigned k = 0; k < n6; ++k) {
-                uint64_t value = next_hop[k];
-                if (__builtin_expect(value >= t.asn6_alias_base, 0)) {
-                    value = lookup_alias(t.asn4, ip6[k], t.asn6_alias_base, value);
-                }
-                if (__builtin_expect(value >= kBigAsnBase, 0)) {
-                    value = t.big_asn[value - kBigAsnBase];
-                }
-                facts[at6[k]].asn = static_cast<uint32_t>(value);
-            }
+            facts[at6[k]].country = pair.country;
+            facts[at6[k]].asn = pair.asn;
         }
     }
 }
@@ -218,8 +210,8 @@ inline void Attribution::lookup_burst(unsigned /*worker_id*/, PacketFacts* facts
         return;
     }
     for (unsigned done = 0; done < n; done += attribution_detail::kChunk) {
-        const unsigned count = n - done < attribution_detail::kChunk ? n - done
-                                                                     : attribution_detail::kChunk;
+        const unsigned count =
+            n - done < attribution_detail::kChunk ? n - done : attribution_detail::kChunk;
         lookup_chunk(*t, facts + done, count);
     }
 }

@@ -34,8 +34,8 @@ struct Prefix6 {
 struct LoadedFile {
     std::string path;
     Kind kind = Kind::country;
-    std::string format;      // "mmdb" or "csv"
-    std::string build_date;  // mmdb: metadata build epoch; csv: file modification time
+    std::string format;         // "mmdb" or "csv"
+    std::string build_date;     // mmdb: metadata build epoch; csv: file modification time
     std::string database_type;  // mmdb metadata database_type; "" for csv
     std::vector<Prefix4> v4;
     std::vector<Prefix6> v6;
@@ -62,6 +62,28 @@ void range_to_prefixes(uint128 first, uint128 last, uint32_t value, std::vector<
 // built from this: fewer prefixes mean fewer tbl8 groups and a faster build.
 std::vector<Prefix4> normalize(std::vector<Prefix4> prefixes);
 std::vector<Prefix6> normalize(std::vector<Prefix6> prefixes);
+
+// The first step of normalize(): disjoint inclusive ranges, sorted, neighbours with the same
+// value joined; addresses in no network are in no range.
+struct Range4 {
+    uint32_t first, last;
+    uint32_t value;
+};
+struct Range6 {
+    uint128 first, last;
+    uint32_t value;
+};
+std::vector<Range4> flatten(std::vector<Prefix4> prefixes);
+std::vector<Range6> flatten(std::vector<Prefix6> prefixes);
+
+// Fewest routes for longest-prefix match (ORTC: Draves, King, Venkatachary, Zill, "Constructing
+// optimal IP routing tables", INFOCOM 1999). Input: disjoint prefixes with values != 0,
+// addresses outside them mean 0. Output: possibly nested prefixes, sorted by address then
+// length, whose longest match gives the same value everywhere (0 where the input has none;
+// some output routes may carry 0). Returns the input unchanged if the work would exceed
+// max_set_entries (a guard against pathological inputs).
+std::vector<Prefix4> compress(std::vector<Prefix4> disjoint, size_t max_set_entries = 1u << 26);
+std::vector<Prefix6> compress(std::vector<Prefix6> disjoint, size_t max_set_entries = 1u << 26);
 
 std::array<uint8_t, 16> to_bytes(uint128 addr);
 uint128 from_bytes(const uint8_t* bytes);

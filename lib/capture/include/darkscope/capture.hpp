@@ -14,6 +14,7 @@
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
 #include "darkscope/counters.hpp"
+#include "darkscope/heavy_hitters.hpp"
 #include "darkscope/snapshot.hpp"
 #include "darkscope/topology.hpp"
 
@@ -24,7 +25,28 @@ namespace darkscope {
 
 class Ports;
 class Attribution;
+class HistoryStore;
+struct StoredRow;
 struct WorkerContext;
+
+// One time window being accumulated on the stats core: counters and top talkers.
+struct WindowAccumulator {
+    std::unique_ptr<CounterSet> counters;
+    std::unique_ptr<SpaceSaving> sources;
+    std::unique_ptr<SpaceSaving> prefixes;
+    int64_t start_s = -1;
+    int64_t end_s = 0;
+
+    WindowAccumulator();
+    void reset(int64_t start);
+    void add(const WindowAccumulator& interval);
+    WindowData publish(size_t top_n) const;
+};
+
+// The row set of one period as the history stores it: top-K keys per dimension plus `other`.
+std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyHitter>& sources,
+                                   const std::vector<HeavyHitter>& prefixes,
+                                   const std::vector<std::string>& sensor_names, size_t top_k);
 
 // Set from signal handlers; the engine polls them.
 struct ControlFlags {
@@ -59,7 +81,9 @@ private:
     // Flip epochs, merge every worker's retired table, publish. When the workers have stopped,
     // merges their current tables instead (the final partial interval).
     void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
-    void publish(std::shared_ptr<const CounterSet> interval, int64_t start_s, int64_t end_s);
+    void roll_windows(int64_t start_s);
+    void store_window(const WindowAccumulator& w, int resolution);
+    void publish();
     void refresh_status(Snapshot& s) const;
     void drain_offline_rings();
     void poll_control();
@@ -76,7 +100,9 @@ private:
     std::atomic<bool> workers_stop_{false};
     bool workers_running_ = false;
 
-    std::unique_ptr<CounterSet> total_;
+    WindowAccumulator interval_, hour_, day_, total_;
+    std::shared_ptr<SeriesHistory> series_;
+    std::unique_ptr<HistoryStore> store_;
     uint64_t intervals_ = 0;
     double start_time_ = 0;
 
@@ -85,6 +111,7 @@ private:
     std::mutex reload_mutex_;
 
     rte_mempool* offline_pool_ = nullptr;
+    std::vector<void*> heavy_blocks_;
 };
 
 // Writes the offline/live summary: every view under its command name.

@@ -17,7 +17,7 @@ namespace darkscope {
 // Thrown for any bad option or config file; what() is one line: "--sensor: 'x/33': prefix
 // length 33 is over 32". main() prints "darkscope: <what>" and exits with status 2.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -26,52 +26,57 @@ struct SensorSpec {
     std::vector<IpPrefix> prefixes;
 };
 
+// How far workers take each packet: the benchmark's per-stage cost breakdown. Checked once per
+// burst, so the full pipeline pays nothing for it.
+enum class PipelineStage : uint8_t { decode, classify, attribute, count, full };
+
 struct Config {
     // Capture
-    std::vector<std::string> ports;         // --port: PCI address or vdev string
-    unsigned workers = 1;                   // --workers
-    std::vector<unsigned> cores;            // --cores LIST (explicit worker cores), empty = plan
-    int stats_core = -1;                    // --stats-core, -1 = plan
-    unsigned rx_queues = 1;                 // --rx-queues per port
-    unsigned rx_desc = 1024;                // --rx-desc
-    unsigned burst = 32;                    // --burst (1..64)
-    unsigned mbufs = 16383;                 // --mbufs per NUMA socket
-    unsigned link_wait_s = 5;               // --link-wait
-    bool promiscuous = true;                // --promiscuous / --no-promiscuous
-    bool no_pci = false;                    // --no-pci; also set by parse_config when no port
-                                            // is a PCI address (all vdevs, or offline)
-    unsigned memory_budget_mb = 256;        // --memory-budget-mb per worker (its tables)
+    std::vector<std::string> ports;   // --port: PCI address or vdev string
+    unsigned workers = 1;             // --workers
+    std::vector<unsigned> cores;      // --cores LIST (explicit worker cores), empty = plan
+    int stats_core = -1;              // --stats-core, -1 = plan
+    unsigned rx_queues = 1;           // --rx-queues per port
+    unsigned rx_desc = 1024;          // --rx-desc
+    unsigned burst = 32;              // --burst (1..64)
+    unsigned mbufs = 16383;           // --mbufs per NUMA socket
+    unsigned link_wait_s = 5;         // --link-wait
+    bool promiscuous = true;          // --promiscuous / --no-promiscuous
+    bool no_pci = false;              // --no-pci; also set by parse_config when no port
+                                      // is a PCI address (all vdevs, or offline)
+    unsigned memory_budget_mb = 256;  // --memory-budget-mb per worker (its tables)
+    bool share_cpus = false;          // --share-cpus: lcores may time-share CPUs (tests, VMs)
 
     // What this box watches
-    std::vector<SensorSpec> sensors;        // --sensor NAME=PREFIX[,PREFIX...]
+    std::vector<SensorSpec> sensors;  // --sensor NAME=PREFIX[,PREFIX...]
     // --udp-service-ports LIST: UDP sources seen as reflection/backscatter (classifier's list)
-    std::vector<uint16_t> udp_service_ports = {53,  123,  137,   161, 389, 1900,  3702,
-                                               5353, 11211, 19, 17,  47808, 4500};
+    std::vector<uint16_t> udp_service_ports = {53,   123,   137, 161, 389,   1900, 3702,
+                                               5353, 11211, 19,  17,  47808, 4500};
 
     // Intervals and output
-    unsigned interval_s = 60;               // --interval
-    std::vector<std::string> read_files;    // --read FILE... (offline mode)
-    std::string summary_file;               // --summary FILE
-    std::string db_file;                    // --db FILE (SQLite history), empty = none
-    unsigned top_k = 100;                   // --top-k rows per dimension stored per interval
+    unsigned interval_s = 60;                // --interval
+    std::vector<std::string> read_files;     // --read FILE... (offline mode)
+    std::string summary_file;                // --summary FILE
+    std::string db_file;                     // --db FILE (SQLite history), empty = none
+    unsigned top_k = 100;                    // --top-k rows per dimension stored per interval
     unsigned retention_intervals_days = 14;  // --retention-intervals DAYS (interval rows)
     unsigned retention_hours_days = 400;     // --retention-hours DAYS (hourly rollups)
 
     // Attribution
-    std::vector<std::string> geo_country;   // --geo-country FILE...
-    std::vector<std::string> geo_asn;       // --geo-asn FILE...
+    std::vector<std::string> geo_country;  // --geo-country FILE...
+    std::vector<std::string> geo_asn;      // --geo-asn FILE...
 
     // Events
-    double surge_factor = 5.0;              // --surge-factor: current / baseline to start
-    uint64_t surge_min_packets = 100;       // --surge-min-packets in the interval
-    uint64_t surge_min_sources = 5;         // --surge-min-sources unique sources
-    unsigned surge_quiet_intervals = 3;     // --surge-quiet-intervals before `end`
-    uint64_t dos_min_packets = 25;          // --dos-min-packets per attack (Corsaro: 25)
-    unsigned dos_min_duration_s = 60;       // --dos-min-duration SECONDS (Corsaro: 60)
-    uint64_t dos_min_window_packets = 30;   // --dos-min-window-packets in some 60 s (30)
+    double surge_factor = 5.0;               // --surge-factor: current / baseline to start
+    uint64_t surge_min_packets = 100;        // --surge-min-packets in the interval
+    uint64_t surge_min_sources = 5;          // --surge-min-sources unique sources
+    unsigned surge_quiet_intervals = 3;      // --surge-quiet-intervals before `end`
+    uint64_t dos_min_packets = 25;           // --dos-min-packets per attack (Corsaro: 25)
+    unsigned dos_min_duration_s = 60;        // --dos-min-duration SECONDS (Corsaro: 60)
+    uint64_t dos_min_window_packets = 30;    // --dos-min-window-packets in some 60 s (30)
     unsigned scanner_min_destinations = 64;  // --scanner-min-destinations per source
-    std::string event_hook;                 // --event-hook CMD (event JSON on stdin)
-    double event_hook_timeout_s = 5.0;      // --event-hook-timeout SECONDS
+    std::string event_hook;                  // --event-hook CMD (event JSON on stdin)
+    double event_hook_timeout_s = 5.0;       // --event-hook-timeout SECONDS
 
     // Runtime
     std::string file_prefix = "darkscope";  // --file-prefix
@@ -81,6 +86,7 @@ struct Config {
     bool no_huge = false;                   // --no-huge (tests, machines without hugepages)
     unsigned memory_mb = 0;                 // --memory MB (EAL -m), 0 = EAL default
     std::optional<double> duration_s;       // --duration SECONDS: stop after this long (live)
+    PipelineStage pipeline = PipelineStage::full;  // --pipeline STAGE (benchmarks)
     bool plan_only = false;                 // --plan: print the core plan and exit
     std::string topology_xml;               // --topology-xml FILE: plan on this hwloc XML
     std::string config_file;                // --config FILE

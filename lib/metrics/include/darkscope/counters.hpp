@@ -6,9 +6,12 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
+#include "darkscope/hash.hpp"
+#include "darkscope/hll.hpp"
 #include "darkscope/packet.hpp"
 
 namespace darkscope {
@@ -40,41 +43,131 @@ inline constexpr uint32_t service_slot(ServiceFamily family, uint16_t index) {
     return static_cast<uint32_t>(family) << 16 | index;
 }
 
-// A bounded ASN table (open addressing, single writer). ASNs that do not fit go to `other`,
-// so the view still sums to the total; `other` is reported.
-struct AsnTable {
-    static constexpr unsigned kCapacity = 4096;  // power of two
-    static constexpr unsigned kMaxProbe = 16;
-    uint32_t keys[kCapacity];  // 0 = empty slot (AS0 is counted in `unknown`)
-    PacketsBytes values[kCapacity];
-    PacketsBytes unknown;  // AS0: no database, or an address the database does not cover
-    PacketsBytes other;    // did not fit
-    unsigned used;
+// Packets, bytes and unique sources of one key of a bounded table.
+struct SourceCounts {
+    PacketsBytes pb;
+    TinyHyperLogLog sources;
+    void add(uint64_t len, uint64_t src_hash) {
+        pb.add(len);
+        sources.add_hash(src_hash);
+    }
+    void merge(const SourceCounts& o) {
+        pb.merge(o.pb);
+        sources.merge(o.sources);
+    }
+};
 
-    void add(uint32_t asn, uint64_t len) {
-        if (asn == 0) {
-            unknown.add(len);
+// Packets, bytes, unique sources, destinations and source ASNs of one service.
+struct ServiceCounts {
+    PacketsBytes pb;
+    TinyHyperLogLog sources;
+    TinyHyperLogLog destinations;
+    TinyHyperLogLog asns;
+    void merge(const ServiceCounts& o) {
+        pb.merge(o.pb);
+        sources.merge(o.sources);
+        destinations.merge(o.destinations);
+        asns.merge(o.asns);
+    }
+};
+
+// One backscatter victim (the backscatter's source) in an interval: what DoS inference needs.
+struct VictimCounts {
+    PacketsBytes pb;
+    TinyHyperLogLog destinations;  // dark addresses the victim's replies reached
+    uint64_t first_ns, last_ns;    // packet time (offline) or wall time (live)
+    uint64_t minute;               // current minute (time / 60 s) and its packets
+    uint64_t minute_packets;
+    uint64_t peak_minute_packets;  // largest per-minute count seen
+    IpAddress addr;
+    uint8_t family;
+    TrafficClass cls;  // the class of the first packet: the attack vector
+    uint8_t proto;
+    uint8_t icmp_type;
+    uint8_t quoted_proto;
+    uint16_t port;  // victim port: source port of TCP/UDP backscatter
+    uint16_t quoted_port;
+    uint16_t country;
+    uint32_t asn;
+    void merge(const VictimCounts& o) {
+        if (o.pb.packets == 0) return;
+        if (pb.packets == 0) {
+            *this = o;
             return;
         }
-        unsigned slot = (asn * 2654435761u) & (kCapacity - 1);
+        pb.merge(o.pb);
+        destinations.merge(o.destinations);
+        first_ns = std::min(first_ns, o.first_ns);
+        last_ns = std::max(last_ns, o.last_ns);
+        if (o.minute == minute) {
+            minute_packets += o.minute_packets;
+        } else if (o.minute > minute) {
+            minute = o.minute;
+            minute_packets = o.minute_packets;
+        }
+        peak_minute_packets = std::max({peak_minute_packets, o.peak_minute_packets, minute_packets});
+    }
+};
+
+// A bounded open-addressing table keyed by a 64-bit key, single writer. Keys that do not fit go
+// to `other`, so a view of the table still sums to the total, and `other` is reported.
+template <typename Payload, unsigned Capacity>
+struct KeyedTable {
+    static_assert((Capacity & (Capacity - 1)) == 0, "capacity must be a power of two");
+    static constexpr unsigned kCapacity = Capacity;
+    static constexpr unsigned kMaxProbe = 32;
+    uint64_t keys[Capacity];  // key + 1; 0 marks an empty slot
+    Payload values[Capacity];
+    Payload other;
+    uint32_t used;
+
+    Payload* find_or_insert(uint64_t key) {
+        const uint64_t stored = key + 1;
+        unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
         for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
-            unsigned s = (slot + probe) & (kCapacity - 1);
-            if (keys[s] == asn) {
-                values[s].add(len);
-                return;
-            }
+            const unsigned s = (slot + probe) & (Capacity - 1);
+            if (keys[s] == stored) return &values[s];
             if (keys[s] == 0) [[unlikely]] {
-                keys[s] = asn;
+                keys[s] = stored;
                 ++used;
-                values[s].add(len);
-                return;
+                return &values[s];
             }
         }
-        other.add(len);
+        return nullptr;
     }
-    void add_counts(uint32_t asn, const PacketsBytes& pb);  // merge path
-    void merge(const AsnTable& o);
+    Payload& at(uint64_t key) {
+        Payload* p = find_or_insert(key);
+        return p != nullptr ? *p : other;
+    }
+    const Payload* find(uint64_t key) const {
+        const uint64_t stored = key + 1;
+        unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
+        for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
+            const unsigned s = (slot + probe) & (Capacity - 1);
+            if (keys[s] == stored) return &values[s];
+            if (keys[s] == 0) return nullptr;
+        }
+        return nullptr;
+    }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (unsigned s = 0; s < Capacity; ++s)
+            if (keys[s] != 0) f(keys[s] - 1, values[s]);
+    }
+    void merge(const KeyedTable& o) {
+        for (unsigned s = 0; s < Capacity; ++s)
+            if (o.keys[s] != 0) at(o.keys[s] - 1).merge(o.values[s]);
+        other.merge(o.other);
+    }
 };
+
+using AsnTable = KeyedTable<SourceCounts, 4096>;            // key: AS number (0 = unknown)
+using ServiceTable = KeyedTable<ServiceCounts, 8192>;      // key: service slot | probe bit
+using CrossTable = KeyedTable<SourceCounts, 4096>;         // key: two indices, see cross_key
+using VictimTable = KeyedTable<VictimCounts, 4096>;        // key: victim address hash
+
+inline constexpr uint64_t kProbeServiceBit = uint64_t{1} << 32;
+inline constexpr uint64_t cross_key(uint32_t a, uint32_t b) { return uint64_t{a} << 32 | b; }
 
 struct alignas(64) CounterSet {
     uint64_t packets;
@@ -91,6 +184,23 @@ struct alignas(64) CounterSet {
     PacketsBytes sensors[kMaxSensors + 1];
     PacketsBytes countries[kCountrySlots];
     AsnTable asns;
+    // Unique counts. One 64-bit hash of each address, computed once per packet, feeds them all;
+    // sketches merge by union across workers and windows. Precision by need: the run-wide and
+    // per-sensor counts meet the 2% promise; per-key tables use small sketches (docs/metrics.md).
+    PreciseHyperLogLog total_sources;
+    HyperLogLog total_destinations;
+    HyperLogLog total_asns;
+    HyperLogLog sensor_sources[kMaxSensors + 1];
+    SmallHyperLogLog sensor_destinations[kMaxSensors + 1];
+    SmallHyperLogLog sensor_asns[kMaxSensors + 1];
+    SmallHyperLogLog country_sources[kCountrySlots];
+    TinyHyperLogLog country_destinations[kCountrySlots];
+    TinyHyperLogLog country_asns[kCountrySlots];
+    ServiceTable services;       // probe classes under slot | kProbeServiceBit, others under slot
+    CrossTable sensor_service;   // probe classes: cross_key(sensor slot, service slot)
+    CrossTable country_service;  // probe classes: cross_key(country, service slot)
+    CrossTable sensor_country;   // every IP packet: cross_key(sensor slot, country)
+    VictimTable victims;         // backscatter classes, by victim
     // Services of the probe classes (tcp_scan, udp_probe, icmp_probe): what scanners want.
     alignas(64) PacketsBytes services_probe[kServiceSlots];
     // Services of every packet with valid L4 fields, backscatter included.
@@ -126,9 +236,16 @@ inline int32_t service_slot_of(const PacketFacts& f) {
     }
 }
 
-// Counts one classified, attributed packet. Hot path: called per packet by the worker that owns
-// `t`, never concurrently.
-inline void count_packet(CounterSet& t, const PacketFacts& f) {
+inline bool is_backscatter_class(TrafficClass c) {
+    return c == TrafficClass::tcp_backscatter || c == TrafficClass::udp_backscatter ||
+           c == TrafficClass::icmp_backscatter;
+}
+
+// Counts one classified, attributed packet at time `now_ns`. Hot path: called per packet by the
+// worker that owns `t`, never concurrently. `dense_only` skips the sketches and bounded tables
+// (the benchmark's `count` stage).
+inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
+                         uint64_t dst_hash, bool dense_only = false) {
     const uint64_t len = f.frame_len;
     ++t.packets;
     t.bytes += len;
@@ -137,20 +254,73 @@ inline void count_packet(CounterSet& t, const PacketFacts& f) {
     ++t.proto[static_cast<unsigned>(f.proto)];
     t.classes[static_cast<unsigned>(f.cls)].add(len);
     ++t.errors[static_cast<unsigned>(f.error)];
-    for (unsigned bits = f.flags; bits != 0; bits &= bits - 1)
-        ++t.flags[__builtin_ctz(bits)];
-    if (f.ip_version != 0) {
-        const bool unmatched = f.sensor >= kMaxSensors;
-        t.unmatched += unmatched;
-        t.sensors[unmatched ? kSensorSlotUnmatched : f.sensor].add(len);
-        t.countries[f.country < kCountrySlots ? f.country : 0].add(len);
-        t.asns.add(f.asn, len);
-        const int32_t slot = service_slot_of(f);
-        if (slot >= 0) {
-            t.services_all[slot].add(len);
-            if (is_probe_class(f.cls))
-                t.services_probe[slot].add(len);
+    for (unsigned bits = f.flags; bits != 0; bits &= bits - 1) ++t.flags[__builtin_ctz(bits)];
+    if (f.ip_version == 0) return;
+    const bool unmatched = f.sensor >= kMaxSensors;
+    const unsigned sensor = unmatched ? kSensorSlotUnmatched : f.sensor;
+    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    t.unmatched += unmatched;
+    t.sensors[sensor].add(len);
+    t.countries[country].add(len);
+    const int32_t slot = service_slot_of(f);
+    const bool probe = is_probe_class(f.cls);
+    if (slot >= 0) {
+        t.services_all[slot].add(len);
+        if (probe) t.services_probe[slot].add(len);
+    }
+    if (dense_only) return;
+
+    const uint64_t asn_hash = hash_value(f.asn);
+    t.asns.at(f.asn).add(len, src_hash);
+    t.total_sources.add_hash(src_hash);
+    t.total_destinations.add_hash(dst_hash);
+    t.total_asns.add_hash(asn_hash);
+    t.sensor_sources[sensor].add_hash(src_hash);
+    t.sensor_destinations[sensor].add_hash(dst_hash);
+    t.sensor_asns[sensor].add_hash(asn_hash);
+    t.country_sources[country].add_hash(src_hash);
+    t.country_destinations[country].add_hash(dst_hash);
+    t.country_asns[country].add_hash(asn_hash);
+    t.sensor_country.at(cross_key(sensor, country)).add(len, src_hash);
+    if (slot >= 0) {
+        ServiceCounts& sc =
+            t.services.at(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+        sc.pb.add(len);
+        sc.sources.add_hash(src_hash);
+        sc.destinations.add_hash(dst_hash);
+        sc.asns.add_hash(asn_hash);
+        if (probe) {
+            t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot))).add(len, src_hash);
+            t.country_service.at(cross_key(country, static_cast<uint32_t>(slot)))
+                .add(len, src_hash);
         }
+    }
+    if (is_backscatter_class(f.cls)) [[unlikely]] {
+        VictimCounts& v = t.victims.at(src_hash);
+        const uint64_t minute = now_ns / 60'000'000'000ull;
+        if (v.pb.packets == 0) {
+            v.first_ns = now_ns;
+            v.minute = minute;
+            v.addr = f.src;
+            v.family = f.ip_version;
+            v.cls = f.cls;
+            v.proto = f.ip_proto;
+            v.icmp_type = f.icmp_type;
+            v.quoted_proto = f.quoted_valid ? f.quoted_proto : 0;
+            v.port = f.proto == Proto::tcp || f.proto == Proto::udp ? f.src_port : 0;
+            v.quoted_port = f.quoted_valid ? f.quoted_src_port : 0;
+            v.country = static_cast<uint16_t>(country);
+            v.asn = f.asn;
+        }
+        if (minute != v.minute) {
+            v.minute = minute;
+            v.minute_packets = 0;
+        }
+        ++v.minute_packets;
+        if (v.minute_packets > v.peak_minute_packets) v.peak_minute_packets = v.minute_packets;
+        v.pb.add(len);
+        v.destinations.add_hash(dst_hash);
+        if (now_ns > v.last_ns) v.last_ns = now_ns;
     }
 }
 

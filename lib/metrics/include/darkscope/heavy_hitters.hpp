@@ -64,6 +64,7 @@ struct HeavyHitter {
     uint64_t first_seen = 0;  // caller's time unit
     uint64_t last_seen = 0;
     uint16_t country = 0;
+    uint16_t flags = 0;  // OR of the packets' flag bits (scanner tool fingerprints)
     uint32_t asn = 0;
 
     uint64_t guaranteed_packets() const { return packets - error; }
@@ -92,7 +93,8 @@ class SpaceSaving {
     // destination service (for example protocol << 16 | port) and is hashed here; now is the
     // packet time in the caller's unit. No allocation, O(1).
     void update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
-                uint32_t service, uint64_t now, uint16_t country = 0, uint32_t asn = 0);
+                uint32_t service, uint64_t now, uint16_t country = 0, uint32_t asn = 0,
+                uint16_t flags = 0);
 
     // Optional, a few packets ahead of update(): brings the key's index slot into cache.
     void prefetch(uint64_t key_hash) const {
@@ -135,6 +137,7 @@ class SpaceSaving {
         uint64_t last_seen;
         uint32_t asn;
         uint16_t country;
+        uint16_t flags;
     };
     // Stream-summary links, kept apart from the entries in a dense 16-byte array so that moving
     // an entry between buckets touches its neighbours' links only, not their whole entries.

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "darkscope/counters.hpp"
+#include "darkscope/heavy_hitters.hpp"
 
 namespace darkscope {
 
@@ -29,18 +32,52 @@ struct WorkerStatus {
     uint64_t packets = 0, bursts = 0, idle_polls = 0;
 };
 
+// One time window's merged counters and top talkers.
+struct WindowData {
+    std::shared_ptr<const CounterSet> counters;
+    std::vector<HeavyHitter> sources;   // busiest source addresses
+    std::vector<HeavyHitter> prefixes;  // busiest source /24 (IPv4) and /48 (IPv6)
+    uint64_t heavy_error_bound = 0;     // Space-Saving: counts are at most this much over
+    int64_t start_s = 0;
+    int64_t end_s = 0;
+};
+
+// Per-interval packets and unique sources of the busiest keys, for /darkscope/series.
+struct SeriesHistory {
+    struct Interval {
+        int64_t start_s = 0;
+        std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> points;  // key -> p, s
+    };
+    std::deque<std::shared_ptr<const Interval>> intervals;  // oldest first, bounded
+};
+
+// Published events (open and recent), newest first, as flat fields for telemetry.
+struct EventSummary {
+    std::string kind;  // surge, dos, scanner
+    std::vector<std::pair<std::string, std::string>> fields;
+};
+struct EventLists {
+    std::vector<EventSummary> events;
+};
+
 struct Snapshot {
-    uint64_t intervals = 0;    // completed intervals merged so far
-    int64_t last_start_s = 0;  // the last completed interval [start, end), epoch seconds
+    uint64_t intervals = 0;      // completed intervals merged so far
+    int64_t last_start_s = 0;    // the last completed interval [start, end), epoch seconds
     int64_t last_end_s = 0;
     uint32_t interval_s = 60;
     double uptime_s = 0;
     bool offline = false;
-    std::shared_ptr<const CounterSet> last;   // the last completed interval
-    std::shared_ptr<const CounterSet> total;  // every completed interval since start
+    WindowData last;   // the last completed interval
+    WindowData hour;   // the hour the last interval belongs to, up to it
+    WindowData day;    // the UTC day, likewise
+    WindowData total;  // every completed interval since start
     std::vector<PortStatus> ports;
     std::vector<WorkerStatus> workers;
     std::vector<std::string> sensor_names;  // index = sensor slot
+    std::shared_ptr<const SeriesHistory> series;
+    std::shared_ptr<const EventLists> events;
+    // Store state, for /darkscope/stats.
+    uint64_t store_written = 0, store_dropped = 0, store_errors = 0;
 };
 
 }  // namespace darkscope

@@ -16,9 +16,10 @@ struct PortQueue {
 };
 
 struct WorkerPlan {
-    unsigned lcore;    // the OS cpu index (EAL lcore id == cpu id in our -l list)
-    int numa_node;     // -1 when unknown
+    unsigned lcore;  // the OS cpu index (EAL lcore id == cpu id in our -l list)
+    int numa_node;   // -1 when unknown
     std::vector<PortQueue> queues;
+    unsigned cpu = 0;  // the OS cpu it runs on: == lcore unless CorePlan::shared_cpus
 };
 
 struct CorePlan {
@@ -27,17 +28,25 @@ struct CorePlan {
     std::vector<WorkerPlan> workers;
     std::vector<int> port_numa_node;  // per port, -1 for vdevs or unknown
     std::vector<std::string> notes;   // why choices were made ("core 0 left to the OS", ...)
+    unsigned stats_cpu = 0;           // OS cpu of the stats lcore (== stats_lcore unless shared)
+    // PlanRequest::share_cpus was needed: lcores 0 (stats), 1..W (workers) time-share CPUs.
+    bool shared_cpus = false;
 
-    std::string eal_lcore_list() const;  // "-l" argument: stats core first, then workers
-    std::string to_text() const;         // what `darkscope --plan` prints
+    // Stats core first, then workers: "3,4,5" (good for -l and --lcores), or "0@0,1@1,2@1"
+    // when shared_cpus (--lcores only; passing --lcores always covers both cases).
+    std::string eal_lcore_list() const;
+    std::string to_text() const;  // what `darkscope --plan` prints
 };
 
 struct PlanRequest {
-    std::vector<std::string> ports;      // PCI addresses or vdev strings
-    unsigned rx_queues = 1;              // per port
-    unsigned workers = 1;                // wanted worker count (ignored when cores given)
-    std::vector<unsigned> cores;         // explicit worker cores
-    int stats_core = -1;                 // explicit stats core
+    std::vector<std::string> ports;  // PCI addresses or vdev strings
+    unsigned rx_queues = 1;          // per port
+    unsigned workers = 1;            // wanted worker count (ignored when cores given)
+    std::vector<unsigned> cores;     // explicit worker cores
+    int stats_core = -1;             // explicit stats core
+    // --share-cpus: when CPUs run out, let lcores share CPUs instead of failing (tests, small
+    // VMs; never for line-rate capture).
+    bool share_cpus = false;
 };
 
 // Loads the topology (this machine, or an hwloc XML file when xml_path is not empty) and plans.

@@ -1,0 +1,300 @@
+// Event::json() and Event::log_line(): the event as the history, telemetry, the hook and the
+// report see it. Field names are the contract in docs/events.md and docs/schema.md.
+#include <cmath>
+#include <cstdio>
+
+#include "darkscope/events.hpp"
+
+namespace darkscope {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
+size_t utf8_sequence_length(const std::string& s, size_t i) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (n == 0 || i + n > s.size()) {
+        return 0;
+    }
+    for (size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    unsigned char c1 = byte(i + 1);
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
+        (c == 0xf4 && c1 >= 0x90)) {
+        return 0;  // overlong, surrogate or beyond U+10FFFF
+    }
+    return n;
+}
+
+// Appends JSON members to one object; the caller closes it.
+class JsonObject {
+  public:
+    JsonObject() { out_ = "{"; }
+    void key(const char* k) {
+        if (!first_) {
+            out_ += ',';
+        }
+        first_ = false;
+        out_ += '"';
+        out_ += k;
+        out_ += "\":";
+    }
+    void str(const char* k, const std::string& v) {
+        key(k);
+        out_ += '"' + json_escape(v) + '"';
+    }
+    void integer(const char* k, int64_t v) {
+        key(k);
+        out_ += std::to_string(v);
+    }
+    void uinteger(const char* k, uint64_t v) {
+        key(k);
+        out_ += std::to_string(v);
+    }
+    // A finite double; NaN and infinities (never produced on purpose) become null.
+    void number(const char* k, double v) {
+        key(k);
+        append_number(out_, v);
+    }
+    void raw(const char* k, const std::string& json_text) {
+        key(k);
+        out_ += json_text;
+    }
+    void null(const char* k) {
+        key(k);
+        out_ += "null";
+    }
+    void boolean(const char* k, bool v) {
+        key(k);
+        out_ += v ? "true" : "false";
+    }
+    void strings(const char* k, const std::vector<std::string>& v) {
+        key(k);
+        out_ += '[';
+        for (size_t i = 0; i < v.size(); ++i) {
+            out_ += (i ? ",\"" : "\"") + json_escape(v[i]) + '"';
+        }
+        out_ += ']';
+    }
+    // [{"<name>": "...", "packets": N}, ...]
+    void counted(const char* k, const char* name,
+                 const std::vector<std::pair<std::string, uint64_t>>& v) {
+        key(k);
+        out_ += '[';
+        for (size_t i = 0; i < v.size(); ++i) {
+            out_ += i ? ",{\"" : "{\"";
+            out_ += name;
+            out_ += "\":\"" + json_escape(v[i].first) + "\",\"packets\":";
+            out_ += std::to_string(v[i].second) + '}';
+        }
+        out_ += ']';
+    }
+    std::string done() { return std::move(out_) + "}"; }
+
+    static void append_number(std::string& out, double v) {
+        if (!std::isfinite(v)) {
+            out += "null";
+            return;
+        }
+        char buf[64];
+        // Six significant digits are plenty for rates and factors, and keep the JSON short.
+        int n = std::snprintf(buf, sizeof buf, "%.6g", v);
+        // %g may print "1e+06": valid JSON. It never prints "inf" here (checked above).
+        out.append(buf, static_cast<size_t>(n));
+    }
+
+  private:
+    std::string out_;
+    bool first_ = true;
+};
+
+std::vector<std::string> first_names(const std::vector<std::pair<std::string, uint64_t>>& v) {
+    std::vector<std::string> names;
+    names.reserve(v.size());
+    for (const auto& [name, packets] : v) {
+        names.push_back(name);
+    }
+    return names;
+}
+
+std::string fmt(double v) {
+    std::string s;
+    JsonObject::append_number(s, v);
+    return s;
+}
+
+}  // namespace
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else if (c >= 0x80) {
+            size_t n = utf8_sequence_length(s, i);
+            if (n == 0) {
+                out += "\\ufffd";  // not UTF-8: keep the JSON valid
+                ++i;
+                continue;
+            }
+            out.append(s, i, n);
+            i += n;
+            continue;
+        } else {
+            out += static_cast<char>(c);
+        }
+        ++i;
+    }
+    return out;
+}
+
+std::string Event::json() const {
+    JsonObject o;
+    o.str("id", id);
+    o.str("kind", kind);
+    o.str("phase", phase);
+    o.integer("time", time);
+    o.integer("start", start);
+    o.integer("end", end);
+    o.integer("duration_s", end - start);
+    if (!reason.empty()) {
+        o.str("reason", reason);
+    }
+    if (kind == "surge") {
+        o.str("dimension", dimension);
+        o.str("key", key);
+        // Convenience fields split from the key ("tokyo-b|21318/tcp").
+        auto bar = key.find('|');
+        std::string first = bar == std::string::npos ? key : key.substr(0, bar);
+        std::string second = bar == std::string::npos ? "" : key.substr(bar + 1);
+        if (dimension == "service") {
+            o.str("service", key);
+        } else if (dimension == "sensor") {
+            o.str("sensor", key);
+        } else if (dimension == "country") {
+            o.str("country", key);
+        } else if (dimension == "sensor_service") {
+            o.str("sensor", first);
+            o.str("service", second);
+        } else if (dimension == "country_service") {
+            o.str("country", first);
+            o.str("service", second);
+        } else if (dimension == "sensor_country") {
+            o.str("sensor", first);
+            o.str("country", second);
+        }
+        o.uinteger("packets", packets);
+        o.uinteger("sources", sources);
+        o.uinteger("peak_packets", peak_packets);
+        o.number("peak_rate_pps", peak_rate_pps);
+        o.uinteger("intervals", intervals);
+        o.number("baseline", baseline);
+        o.number("spread", spread);
+        o.number("sources_baseline", sources_baseline);
+        if (factor > 0) {
+            o.number("factor", factor);
+        } else {
+            o.null("factor");  // a series that was at 0: "times the usual level" means nothing
+        }
+        o.boolean("new_series", baseline < 1);
+        o.strings("countries", first_names(countries));
+        o.strings("sensors", first_names(sensors));
+        o.counted("top_countries", "country", countries);
+        o.counted("top_sensors", "sensor", sensors);
+    } else if (kind == "dos") {
+        o.str("victim", address);
+        o.uinteger("family", family);
+        o.str("country", country);
+        o.uinteger("asn", asn);
+        o.uinteger("packets", packets);
+        o.uinteger("bytes", bytes);
+        o.uinteger("peak_ppm", peak_ppm);
+        o.uinteger("destinations", destinations);
+        o.uinteger("dark_addresses", destinations);
+        o.str("vector", vector);
+        o.counted("vectors", "vector", vectors);
+        std::string list = "[";
+        for (size_t i = 0; i < ports.size(); ++i) {
+            list += (i ? "," : "") + std::to_string(ports[i]);
+        }
+        o.raw("ports", list + "]");
+        o.number("rate_pps", rate_pps);
+        if (extrapolated_pps > 0) {
+            o.number("extrapolated_pps", extrapolated_pps);
+            o.number("peak_extrapolated_pps", peak_extrapolated_pps);
+        } else {
+            o.null("extrapolated_pps");
+            o.null("peak_extrapolated_pps");
+        }
+        o.uinteger("intervals", intervals);
+    } else if (kind == "scanner") {
+        o.str("source", address);
+        o.uinteger("family", family);
+        o.str("country", country);
+        o.uinteger("asn", asn);
+        o.uinteger("packets", packets);
+        o.uinteger("destinations", destinations);
+        o.strings("services", services);
+        o.strings("flags", flags);
+        o.strings("tools", tools);
+        o.uinteger("flag_bits", flag_bits);
+        o.integer("first_seen", start);
+        o.integer("last_seen", end);
+        o.uinteger("intervals", intervals);
+    }
+    return o.done();
+}
+
+std::string Event::log_line() const {
+    std::string s = kind + " " + phase + " " + id + ": ";
+    if (kind == "surge") {
+        s += dimension + " " + key + ", " + std::to_string(packets) + " packets in " +
+             std::to_string(intervals) + " interval" + (intervals == 1 ? "" : "s") + ", peak " +
+             std::to_string(peak_packets) + " (baseline " + fmt(baseline) +
+             (factor > 0 ? ", " + fmt(factor) + "x" : "") + "), up to " + std::to_string(sources) +
+             " sources";
+    } else if (kind == "dos") {
+        s += "victim " + address + (country.empty() ? "" : " (" + country + ")") + ", " + vector +
+             ", " + std::to_string(packets) + " packets, peak " + std::to_string(peak_ppm) +
+             "/min, " + std::to_string(end - start) + " s";
+    } else if (kind == "scanner") {
+        s += "source " + address + (country.empty() ? "" : " (" + country + ")") + ", " +
+             std::to_string(destinations) + " dark addresses, " + std::to_string(packets) +
+             " packets";
+        if (!services.empty()) {
+            s += ", services";
+            for (size_t i = 0; i < services.size() && i < 5; ++i) {
+                s += (i ? "," : " ") + services[i];
+            }
+        }
+        if (!tools.empty()) {
+            s += ", tools";
+            for (size_t i = 0; i < tools.size(); ++i) {
+                s += (i ? "," : " ") + tools[i];
+            }
+        }
+    }
+    if (!reason.empty()) {
+        s += " [" + reason + "]";
+    }
+    return s;
+}
+
+}  // namespace darkscope

@@ -1,0 +1,392 @@
+#!/bin/bash
+# darkscope benchmark (issue 7): one worker core, every feature on, side by side with DPDK's own
+# floor (dpdk-testpmd rxonly) on the same net_pcap infinite_rx replay, same capture, same core.
+#
+#   scripts/bench.sh                 full run (~6 min): 1.6M-packet capture, 5 alternating rounds
+#   scripts/bench.sh --quick         CI smoke run (~20 s): small capture, 1 s per command, no speed
+#                                    assertion; the geo databases only with --geo
+#   scripts/bench.sh --help          every option
+#
+# What it prints (and writes as JSON with --json FILE): Mpps median/min/max, ns per packet and
+# the darkscope/testpmd ratio; the cost by pipeline stage (--pipeline); offline --read Mpps from
+# tmpfs; DPDK heap and process memory; the machine and its load. See docs/performance.md.
+#
+# Rates are steady state: scripts/bench/rate.py reads the packet counters over the telemetry
+# socket twice, DURATION apart, after start-up (database loading, capture preload) and WARMUP.
+# It also reports the CPU share the polling thread got in that window: on a shared machine
+# other processes steal the worker's CPU, and "Mpps per CPU-second" is then the fairer figure.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+usage() {
+    cat <<EOF
+Usage: scripts/bench.sh [options]
+  --quick               CI mode: small capture, 1 round, 1 s per command, no geo unless --geo
+  --darkscope PATH      darkscope binary [\$DARKSCOPE or build/app/darkscope/darkscope]
+  --testpmd PATH        dpdk-testpmd [\$TESTPMD or dpdk-testpmd on PATH]; absent = skipped
+  --packets N           capture packets [1600000; quick 20000]
+  --sources N           distinct IPv4 scanner sources [1000000; quick 10000]
+  --seed N              generator seed [1]
+  --runs N              alternating testpmd/darkscope rounds [5; quick 1]
+  --stage-runs N        rounds of the per-stage breakdown [3; quick 1]
+  --duration S          measuring window per command [5; quick 1]
+  --warmup S            after the first packets, before measuring [2; quick 0.5]
+  --geo / --no-geo      load the default databases from --geo-dir [full: on; quick: off]
+  --geo-dir DIR         [/var/lib/darkscope/geo] (installed by scripts/fetch-geo.sh)
+  --memory-mode M       auto, huge or nohuge [auto: hugepages when enough are free]
+  --cache DIR           captures are generated once per option set and kept here
+                        [\$DARKSCOPE_BENCH_CACHE or \${XDG_CACHE_HOME:-~/.cache}/darkscope-bench]
+  --json FILE           also write every measurement and the summary as JSON
+  --no-stages           skip the per-stage breakdown
+  --no-offline          skip the offline (--read) measurement
+  --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
+EOF
+}
+
+quick=0
+darkscope=${DARKSCOPE:-}
+testpmd=${TESTPMD:-}
+packets= sources= runs= stage_runs= duration= warmup= geo=
+seed=1
+geo_dir=/var/lib/darkscope/geo
+memory_mode=auto
+cache=${DARKSCOPE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/darkscope-bench}
+json_out=
+do_stages=1
+do_offline=1
+wait_idle=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) quick=1 ;;
+        --darkscope) darkscope=$2; shift ;;
+        --testpmd) testpmd=$2; shift ;;
+        --packets) packets=$2; shift ;;
+        --sources) sources=$2; shift ;;
+        --seed) seed=$2; shift ;;
+        --runs) runs=$2; shift ;;
+        --stage-runs) stage_runs=$2; shift ;;
+        --duration) duration=$2; shift ;;
+        --warmup) warmup=$2; shift ;;
+        --geo) geo=1 ;;
+        --no-geo) geo=0 ;;
+        --geo-dir) geo_dir=$2; shift ;;
+        --memory-mode) memory_mode=$2; shift ;;
+        --cache) cache=$2; shift ;;
+        --json) json_out=$2; shift ;;
+        --no-stages) do_stages=0 ;;
+        --no-offline) do_offline=0 ;;
+        --wait-idle) wait_idle=$2; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$quick" = 1 ]; then
+    : "${packets:=20000}" "${sources:=10000}" "${runs:=1}" "${stage_runs:=1}"
+    : "${duration:=1}" "${warmup:=0.5}" "${geo:=0}"
+else
+    : "${packets:=1600000}" "${sources:=1000000}" "${runs:=5}" "${stage_runs:=3}"
+    : "${duration:=5}" "${warmup:=2}" "${geo:=1}"
+fi
+case $memory_mode in auto | huge | nohuge) ;; *) echo "bench.sh: --memory-mode auto|huge|nohuge" >&2; exit 2 ;; esac
+
+say() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+if [ -z "$darkscope" ]; then
+    for b in "$root/build/app/darkscope/darkscope" "$root"/build*/app/darkscope/darkscope; do
+        if [ -x "$b" ]; then darkscope=$b; break; fi
+    done
+fi
+[ -n "$darkscope" ] && [ -x "$darkscope" ] || die "no darkscope binary (build it, or --darkscope PATH)"
+[ -n "$testpmd" ] || testpmd=$(command -v dpdk-testpmd || true)
+if [ -n "$testpmd" ] && [ ! -x "$testpmd" ]; then testpmd=; fi
+[ -n "$testpmd" ] || say "dpdk-testpmd not found: DPDK's floor and the ratio are skipped (apt-get install dpdk)"
+py=/usr/bin/python3
+gen="$root/scripts/darkscope-gen"
+
+work=$(mktemp -d /tmp/darkscope-bench.XXXXXX)
+results="$work/results.jsonl"
+: >"$results"
+child=
+prefixes=()
+cleanup() {
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+        kill -INT "$child" 2>/dev/null || true
+        sleep 1
+        kill -KILL "$child" 2>/dev/null || true
+    fi
+    for p in "${prefixes[@]}"; do
+        rm -rf "/var/run/dpdk/$p"
+        rm -f /dev/hugepages/"$p"map_* 2>/dev/null || true
+    done
+    rm -f "/dev/shm/darkscope-bench-$$.pcap"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the capture, generated once per option set -------------------------------------------
+geo_country="$geo_dir/geo-whois-asn-country.mmdb"
+geo_asn4="$geo_dir/asn-ipv4.csv"
+geo_asn6="$geo_dir/asn-ipv6.csv"
+geo_args=()
+geo_note="off"
+if [ "$geo" = 1 ]; then
+    if [ -s "$geo_country" ] && [ -s "$geo_asn4" ]; then
+        geo_args=(--geo-country "$geo_country" --geo-asn "$geo_asn4")
+        [ -s "$geo_asn6" ] && geo_args+=(--geo-asn "$geo_asn6")
+        geo_note="country+ASN from $geo_dir"
+    else
+        geo_note="off: no databases in $geo_dir (run scripts/fetch-geo.sh)"
+        say "geo databases not found in $geo_dir: running WITHOUT country/ASN attribution"
+    fi
+elif [ "$quick" = 1 ]; then
+    geo_note="off (quick mode; --geo loads them)"
+fi
+
+mkdir -p "$cache"
+# Sources over announced address space: every 8th range of the ASN database (sources then
+# resolve to real ASNs and countries all over the table); the built-in generator space else.
+nets_args=()
+nets_key=builtin
+if [ -s "$geo_asn4" ] && [ "$quick" = 0 ]; then
+    nets_key=$(cksum <"$geo_asn4" | cut -d' ' -f1)
+    nets="$cache/networks-$nets_key.csv"
+    if [ ! -s "$nets" ]; then
+        "$py" "$here/bench/networks.py" "$geo_asn4" "$nets.tmp" >&2
+        mv "$nets.tmp" "$nets"
+    fi
+    nets_args=(--source-networks "$nets")
+fi
+gen_key=$(cksum <"$gen" | cut -d' ' -f1)
+capture="$cache/bench-p$packets-s$sources-seed$seed-nets$nets_key-gen$gen_key.pcap"
+if [ ! -s "$capture" ]; then
+    say "generating $capture (once; the generator does ~50-100k packets/s)"
+    "$py" "$gen" --profile bench --seed "$seed" --packets "$packets" --sources "$sources" \
+        "${nets_args[@]}" --out "$capture.tmp" --truth "$capture.truth.json.tmp" >&2
+    mv "$capture.truth.json.tmp" "$capture.truth.json"
+    mv "$capture.tmp" "$capture"
+else
+    say "reusing $capture"
+fi
+capture_sources=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sources"])' \
+    "$capture.truth.json" 2>/dev/null || echo "?")
+
+# --- memory: net_pcap infinite_rx preloads the whole capture, one mbuf per packet ------------
+# (drivers/net/pcap eth_rx_queue_setup: every packet is copied into an mbuf of the queue's pool
+# and kept in a ring; each rx burst then allocates fresh mbufs and copies into them.) So the
+# pool must hold the capture plus the mbufs in flight, and both processes get the same pool.
+mbufs=$((packets + 8192))
+mbuf_bytes=2368 # elt 2304 (128 mbuf + 2176 data room) + 64 mempool header, as /mempool/info says
+pool_mb=$(((mbufs * mbuf_bytes >> 20) + 64))
+if [ ${#geo_args[@]} -gt 0 ]; then tables_mb=1792; else tables_mb=768; fi
+ds_memory_mb=$((pool_mb + tables_mb))
+tp_memory_mb=$((pool_mb + 256))
+huge_free_mb=$(awk '/HugePages_Free/ {f=$2} /Hugepagesize/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo)
+if [ "$memory_mode" = auto ]; then
+    if [ "$huge_free_mb" -ge $((ds_memory_mb + 64)) ]; then memory_mode=huge; else memory_mode=nohuge; fi
+fi
+if [ "$memory_mode" = huge ]; then
+    memory_note="hugepages (${huge_free_mb} MiB free)"
+    ds_mem_args=(--memory "$ds_memory_mb")
+    tp_mem_args=(-m "$tp_memory_mb")
+    no_huge=false
+else
+    memory_note="4 KiB pages (--no-huge): ${ds_memory_mb} MiB needed, ${huge_free_mb} MiB of hugepages free"
+    ds_mem_args=(--memory "$ds_memory_mb")
+    tp_mem_args=(--no-huge -m "$tp_memory_mb")
+    no_huge=true
+fi
+avail_mb=$(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo)
+if [ "$memory_mode" = nohuge ] && [ "$avail_mb" -lt $((ds_memory_mb + 512)) ]; then
+    die "need ~${ds_memory_mb} MiB of memory for the preloaded capture, ${avail_mb} MiB available: use --packets smaller"
+fi
+
+# Configuration: the generator's default sensors, one worker (the plan puts the stats core on
+# one CPU and the worker on the next).
+conf="$work/bench.conf"
+cat >"$conf" <<EOF
+sensor = tokyo-a=203.0.113.0/24
+sensor = tokyo-b=198.51.100.0/24
+sensor = osaka=192.0.2.0/24,2001:db8:d::/48
+interval = 60
+workers = 1
+no-huge = $no_huge
+mbufs = $mbufs
+log-level = warning
+EOF
+worker_cpu=$("$darkscope" --config "$conf" --port "net_pcap0,rx_pcap=$capture" --plan 2>/dev/null |
+    awk '$1 == "worker0" {print $3}')
+stats_cpu=$("$darkscope" --config "$conf" --port "net_pcap0,rx_pcap=$capture" --plan 2>/dev/null |
+    awk '$1 == "stats" {print $3}')
+[ -n "$worker_cpu" ] && [ -n "$stats_cpu" ] || die "darkscope --plan gave no worker core"
+
+has_pipeline=0
+if "$darkscope" --help 2>/dev/null | grep -q -- '--pipeline'; then has_pipeline=1; fi
+
+# --- runners ---------------------------------------------------------------------------------
+wait_for_idle() {
+    [ "$wait_idle" != 0 ] || return 0
+    local end=$((SECONDS + ${wait_idle%.*}))
+    while [ $SECONDS -lt $end ]; do
+        awk '{exit !($1 < 1.0)}' /proc/loadavg && return 0
+        sleep 5
+    done
+    say "load still $(cut -d' ' -f1 /proc/loadavg) after ${wait_idle}s: measuring anyway"
+}
+
+# finish PID: SIGINT, wait for a clean exit, then SIGKILL (only our own child).
+finish() {
+    local pid=$1 i
+    kill -INT "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "process $pid did not stop on SIGINT: killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    child=
+    return $rc
+}
+
+# measure LABEL KIND PREFIX -- command...: run, read the steady-state rate, stop; append JSON.
+measure() {
+    local label=$1 kind=$2 prefix=$3 round=$4
+    shift 5
+    prefixes+=("$prefix")
+    wait_for_idle
+    "$@" >"$work/$prefix.log" 2>&1 &
+    child=$!
+    local out
+    if out=$("$py" "$here/bench/rate.py" --prefix "$prefix" --pid "$child" --kind "$kind" \
+        --warmup "$warmup" --duration "$duration"); then
+        finish "$child" || true
+        echo "$out" | "$py" -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(label=sys.argv[1], round=int(sys.argv[2])); print(json.dumps(d))' \
+            "$label" "$round" >>"$results"
+        "$py" -c 'import json,sys; d=json.loads(sys.argv[1]); print("bench: %-22s round %s: %7.3f Mpps  (worker CPU share %.2f, %.3f Mpps per CPU-second, load %.2f)" % (sys.argv[2], sys.argv[3], d["mpps"], d["worker_cpu_share"], d["mpps_per_cpu"] or 0, d["loadavg"][0]))' \
+            "$out" "$label" "$round" >&2
+    else
+        local rc=0
+        finish "$child" || rc=$?
+        echo "bench: $label failed (exit status $rc); its log:" >&2
+        tail -n 30 "$work/$prefix.log" >&2
+        return 1
+    fi
+    rm -rf "/var/run/dpdk/$prefix"
+}
+
+run_testpmd() { # round
+    measure testpmd testpmd "dsb_tp_$$_$1" "$1" -- \
+        "$testpmd" -l "$stats_cpu,$worker_cpu" --main-lcore "$stats_cpu" --file-prefix "dsb_tp_$$_$1" \
+        "${tp_mem_args[@]}" --no-pci --log-level 'pmd.net.pcap:notice' \
+        --vdev "net_pcap0,rx_pcap=$capture,infinite_rx=1" -- \
+        --forward-mode=rxonly --nb-cores=1 --total-num-mbufs="$mbufs" --stats-period 1
+}
+
+run_darkscope() { # round stage
+    local stage_args=()
+    if [ "$has_pipeline" = 1 ]; then stage_args=(--pipeline "$2"); fi
+    measure "darkscope-$2" darkscope "dsb_ds_$$_$1_$2" "$1" -- \
+        "$darkscope" --config "$conf" --file-prefix "dsb_ds_$$_$1_$2" "${ds_mem_args[@]}" \
+        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${geo_args[@]}" "${stage_args[@]}"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+say "capture: $packets packets, $capture_sources distinct sources; memory: $memory_note; geo: $geo_note"
+say "worker on CPU $worker_cpu, stats core on CPU $stats_cpu; load $load_before"
+
+# --- 1. testpmd and darkscope (full), alternating ------------------------------------------
+for r in $(seq 1 "$runs"); do
+    if [ -n "$testpmd" ]; then run_testpmd "$r"; fi
+    run_darkscope "$r" full
+done
+
+# --- 2. cost by stage -------------------------------------------------------------------------
+stages_note=
+if [ "$do_stages" = 1 ]; then
+    if [ "$has_pipeline" = 1 ]; then
+        for r in $(seq 1 "$stage_runs"); do
+            for s in decode classify attribute count; do run_darkscope "$r" "$s"; done
+        done
+    else
+        stages_note="skipped: this darkscope has no --pipeline switch"
+        say "per-stage breakdown $stages_note"
+    fi
+else
+    stages_note="skipped (--no-stages)"
+fi
+
+# --- 3. offline: --read from tmpfs --------------------------------------------------------
+# Start-up (EAL, databases) cancels out: the rate is (3N - N) packets over the difference of
+# the wall times of a run reading the capture three times and a run reading it once.
+if [ "$do_offline" = 1 ]; then
+    shm="/dev/shm/darkscope-bench-$$.pcap"
+    cp "$capture" "$shm"
+    off_conf="$work/offline.conf"
+    sed -e "s/^mbufs = .*/mbufs = 16383/" "$conf" >"$off_conf"
+    off_mem=$((tables_mb + 128))
+    for r in $(seq 1 "$runs"); do
+        for copies in 1 3; do
+            files=()
+            for _ in $(seq 1 "$copies"); do files+=("$shm"); done
+            prefix="dsb_off_$$_${r}_$copies"
+            prefixes+=("$prefix")
+            wait_for_idle
+            t0=$(date +%s.%N)
+            if ! "$darkscope" --config "$off_conf" --file-prefix "$prefix" --memory "$off_mem" \
+                "${geo_args[@]}" --summary "$work/offline-$copies.json" --read "${files[@]}" \
+                >"$work/$prefix.log" 2>&1; then
+                tail -n 30 "$work/$prefix.log" >&2
+                die "offline run failed"
+            fi
+            t1=$(date +%s.%N)
+            "$py" - "$work/offline-$copies.json" "$t0" "$t1" "$copies" "$r" "$(cut -d' ' -f1 /proc/loadavg)" >>"$results" <<'EOF'
+import json, sys
+summary, t0, t1, copies, rnd, load = sys.argv[1:]
+stats = json.load(open(summary))["/darkscope/stats"]
+print(json.dumps({"label": "offline", "copies": int(copies), "round": int(rnd),
+                  "packets": int(stats["packets"]), "seconds": float(t1) - float(t0),
+                  "loadavg": [float(load)]}))
+EOF
+            rm -rf "/var/run/dpdk/$prefix"
+        done
+    done
+    rm -f "$shm"
+fi
+
+# --- report ---------------------------------------------------------------------------------
+machine_json="$work/machine.json"
+"$py" - "$machine_json" <<EOF
+import json, subprocess, sys, os
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+lscpu = dict(l.split(":", 1) for l in sh("LC_ALL=C lscpu").splitlines() if ":" in l)
+json.dump({
+    "cpu": lscpu.get("Model name", "?").strip(),
+    "cpus": os.cpu_count(),
+    "threads_per_core": lscpu.get("Thread(s) per core", "?").strip(),
+    "l3": lscpu.get("L3 cache", "?").strip(),
+    "hypervisor": lscpu.get("Hypervisor vendor", "").strip(),
+    "kernel": sh("uname -r"),
+    "dpdk": sh("pkg-config --modversion libdpdk 2>/dev/null || dpkg-query -W -f='\${Version}' dpdk"),
+    "darkscope": sh("'$darkscope' --version"),
+    "commit": sh("git -C '$root' rev-parse --short HEAD 2>/dev/null"),
+    "capture": "$capture", "capture_packets": $packets, "capture_sources": "$capture_sources",
+    "memory": "$memory_note", "geo": "$geo_note", "worker_cpu": "$worker_cpu",
+    "stats_cpu": "$stats_cpu", "duration_s": $duration, "warmup_s": $warmup,
+    "runs": $runs, "stage_runs": $stage_runs, "stages_note": "$stages_note",
+    "testpmd": "$testpmd", "load_before": "$load_before",
+    "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),
+}, open(sys.argv[1], "w"))
+EOF
+"$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}

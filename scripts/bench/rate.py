@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Steady-state receive rate of a running DPDK process, read over its telemetry socket.
+
+    rate.py --prefix P --pid PID --kind darkscope|testpmd [--warmup S] [--duration S]
+
+Waits until the process answers and has received packets (start-up, capture preload and
+database loading excluded), waits --warmup seconds, then samples the packet counter, the
+worker thread's CPU time and the load twice, --duration apart. Prints one JSON object:
+packets, seconds, mpps, worker_cpu_share (CPU time the polling thread got / wall time: below
+~0.95 means something else ran on the worker's CPU and the figure is low), mpps_per_cpu
+(packets per CPU-second of the worker thread: what the core does when it has the CPU to itself),
+loadavg, and memory (DPDK heap, mempools, VmRSS/VmHWM/HugetlbPages of the process).
+Standard library only.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+
+RUNTIME_DIR = "/var/run/dpdk"
+
+
+def query(prefix, command, timeout=5.0):
+    path = os.path.join(RUNTIME_DIR, prefix, "dpdk_telemetry.v2")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        info = json.loads(sock.recv(1024).decode())
+        sock.send(command.encode())
+        reply = sock.recv(int(info.get("max_output_len", 16384)) + 1024)
+    finally:
+        sock.close()
+    return json.loads(reply.decode()).get(command.split(",")[0])
+
+
+def received(prefix, kind):
+    """Packets the poll-mode driver handed to the worker: the ethdev rx counters of every port.
+
+    The same counter for both applications; darkscope's /darkscope/workers counters would do
+    too, but the status they come from is refreshed once per merged interval only."""
+    del kind
+    total = 0
+    for port in query(prefix, "/ethdev/list") or []:
+        stats = query(prefix, f"/ethdev/stats,{port}")
+        if not isinstance(stats, dict):
+            return None
+        total += int(stats["ipackets"])
+    return total
+
+
+def threads(pid):
+    """{tid: (name, cpu seconds)} of every thread of pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def proc_status(pid):
+    keep = ("VmRSS", "VmHWM", "HugetlbPages", "VmSize")
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in keep:
+                out[key + "_kB"] = int(value.split()[0])
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def memory(prefix, pid):
+    mem = {"process": proc_status(pid)}
+    try:
+        heaps = query(prefix, "/eal/heap_list") or []
+        mem["heaps"] = [query(prefix, f"/eal/heap_info,{h}") for h in heaps]
+        pools = query(prefix, "/mempool/list") or []
+        mem["mempools"] = {p: query(prefix, f"/mempool/info,{p}") for p in pools}
+    except (OSError, ValueError) as e:
+        mem["error"] = str(e)
+    return mem
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--kind", choices=("darkscope", "testpmd"), required=True)
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--start-timeout", type=float, default=300.0)
+    args = p.parse_args()
+
+    deadline = time.monotonic() + args.start_timeout
+    started = time.monotonic()
+    while True:
+        if not os.path.exists(f"/proc/{args.pid}"):
+            sys.exit(f"rate.py: process {args.pid} exited before it received packets")
+        try:
+            n = received(args.prefix, args.kind)
+            if n:
+                break
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"rate.py: no packets from {args.prefix} within {args.start_timeout:g} s")
+        time.sleep(0.1)
+    startup_s = time.monotonic() - started
+    time.sleep(args.warmup)
+
+    def sample():
+        t = time.monotonic()
+        n = received(args.prefix, args.kind)
+        return t, n, threads(args.pid)
+
+    t0, n0, th0 = sample()
+    load0 = loadavg()
+    time.sleep(args.duration)
+    t1, n1, th1 = sample()
+    load1 = loadavg()
+    seconds = t1 - t0
+    # The polling thread is the one that burnt the most CPU in the window (its name depends on
+    # the application: lcore-worker-N for both EAL applications here).
+    busiest, cpu = None, 0.0
+    for tid, (name, c1) in th1.items():
+        used = c1 - th0.get(tid, (name, 0.0))[1]
+        if used > cpu:
+            busiest, cpu = name, used
+    packets = n1 - n0
+    result = {
+        "kind": args.kind,
+        "packets": packets,
+        "seconds": round(seconds, 4),
+        "mpps": packets / seconds / 1e6,
+        "worker_thread": busiest,
+        "worker_cpu_share": round(cpu / seconds, 3),
+        "mpps_per_cpu": packets / cpu / 1e6 if cpu > 0 else None,
+        "loadavg": [load0, load1],
+        "startup_s": round(startup_s, 2),
+        "memory": memory(args.prefix, args.pid),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+// EventHook: the command gets the event's JSON on stdin; a hanging command is killed and
+// counted; failures and drops are counted. Nothing here asserts on elapsed time.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "darkscope/events.hpp"
+
+namespace darkscope {
+namespace {
+
+class TempDir {
+  public:
+    TempDir() {
+        char templ[] = "/tmp/darkscope-hook-XXXXXX";
+        path_ = mkdtemp(templ);
+    }
+    ~TempDir() { std::filesystem::remove_all(path_); }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+  private:
+    std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Event sample_event() {
+    Event e;
+    e.kind = "dos";
+    e.phase = "start";
+    e.id = "dos:203.0.113.80:1700000017";
+    e.time = 1700000100;
+    e.start = 1700000017;
+    e.end = 1700000090;
+    e.address = "203.0.113.80";
+    e.family = 4;
+    e.vector = "SYN-ACK from 80/tcp";
+    e.packets = 120;
+    e.peak_ppm = 60;
+    return e;
+}
+
+struct LogSink {
+    std::mutex mutex;
+    std::vector<std::pair<int, std::string>> lines;
+    std::function<void(int, const std::string&)> fn() {
+        return [this](int level, const std::string& message) {
+            std::lock_guard lock(mutex);
+            lines.emplace_back(level, message);
+        };
+    }
+};
+
+TEST(Hook, CommandGetsTheJsonOnStdin) {
+    TempDir dir;
+    LogSink log;
+    Event e = sample_event();
+    {
+        EventHook hook("cat > " + dir.file("event.json"), 10.0, log.fn());
+        hook.submit(e);
+        hook.flush();
+        auto s = hook.stats();
+        EXPECT_EQ(s.submitted, 1u);
+        EXPECT_EQ(s.runs, 1u);
+        EXPECT_EQ(s.failures, 0u);
+        EXPECT_EQ(s.timeouts, 0u);
+        EXPECT_EQ(s.drops, 0u);
+    }
+    EXPECT_EQ(read_file(dir.file("event.json")), e.json());
+    EXPECT_TRUE(log.lines.empty());
+}
+
+TEST(Hook, HangingCommandIsKilledAndCounted) {
+    TempDir dir;
+    LogSink log;
+    std::string pid_file = dir.file("pid");
+    // The shell records its pid, then a child of it hangs: both must go at the timeout.
+    EventHook hook("echo $$ > " + pid_file + "; sleep 60; echo done > " + dir.file("late"), 0.3,
+                   log.fn());
+    hook.submit(sample_event());
+    hook.flush();
+    auto s = hook.stats();
+    EXPECT_EQ(s.runs, 1u);
+    EXPECT_EQ(s.timeouts, 1u);
+    EXPECT_EQ(s.failures, 0u);
+    pid_t pid = std::stoi(read_file(pid_file));
+    EXPECT_EQ(kill(pid, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+    // The sleeping grandchild is in the killed process group too.
+    EXPECT_EQ(kill(-pid, 0), -1);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("late")));
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_NE(log.lines[0].second.find("killed"), std::string::npos);
+}
+
+TEST(Hook, FailingCommandIsCounted) {
+    LogSink log;
+    EventHook hook("cat > /dev/null; exit 3", 10.0, log.fn());
+    hook.submit(sample_event());
+    hook.flush();
+    auto s = hook.stats();
+    EXPECT_EQ(s.runs, 1u);
+    EXPECT_EQ(s.failures, 1u);
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_NE(log.lines[0].second.find("exit status 3"), std::string::npos);
+}
+
+TEST(Hook, CommandThatIgnoresStdinDoesNotHurt) {
+    // Far more than a pipe holds, to a command that never reads: the write fails with EPIPE
+    // (SIGPIPE must not kill the test process) and the run counts as a success.
+    LogSink log;
+    EventHook hook("exit 0", 10.0, log.fn());
+    hook.submit(std::string(1 << 20, 'x'));
+    hook.flush();
+    auto s = hook.stats();
+    EXPECT_EQ(s.runs, 1u);
+    EXPECT_EQ(s.failures, 0u);
+    EXPECT_EQ(s.timeouts, 0u);
+}
+
+TEST(Hook, FullQueueDropsAndCounts) {
+    TempDir dir;
+    LogSink log;
+    {
+        // One slow run holds the thread; a queue of one takes one more; the rest are dropped.
+        EventHook hook("cat >> " + dir.file("all") + "; sleep 0.2", 10.0, log.fn(), 1);
+        for (int i = 0; i < 6; ++i) {
+            hook.submit(sample_event());
+        }
+        hook.flush();
+        auto s = hook.stats();
+        EXPECT_EQ(s.submitted, 6u);
+        EXPECT_GE(s.drops, 4u);
+        EXPECT_EQ(s.runs + s.drops, 6u);
+        EXPECT_EQ(s.failures, 0u);
+        EXPECT_EQ(s.queue_depth, 0u);
+    }
+    std::string all = read_file(dir.file("all"));
+    size_t runs = 0;
+    for (size_t at = all.find("\"kind\""); at != std::string::npos;
+         at = all.find("\"kind\"", at + 1)) {
+        ++runs;
+    }
+    EXPECT_GE(runs, 1u);
+    EXPECT_LE(runs, 2u);
+}
+
+TEST(Hook, QueuedEventsRunAtDestruction) {
+    TempDir dir;
+    LogSink log;
+    {
+        EventHook hook("cat >> " + dir.file("all") + "; echo >> " + dir.file("all"), 10.0,
+                       log.fn());
+        for (int i = 0; i < 3; ++i) {
+            hook.submit(sample_event());
+        }
+    }
+    std::string all = read_file(dir.file("all"));
+    EXPECT_EQ(all, sample_event().json() + "\n" + sample_event().json() + "\n" +
+                       sample_event().json() + "\n");
+}
+
+}  // namespace
+}  // namespace darkscope
