@@ -35,7 +35,8 @@ Usage: scripts/bench.sh [options]
   --warmup S            after the first packets, before measuring [2; quick 0.5]
   --geo / --no-geo      load the default databases from --geo-dir [full: on; quick: off]
   --geo-dir DIR         [/var/lib/darkscope/geo] (installed by scripts/fetch-geo.sh)
-  --memory-mode M       auto, huge or nohuge [auto: hugepages when enough are free]
+  --memory-mode M       auto, huge or nohuge [auto: hugepages when enough are free;
+                        quick: nohuge, robust on shared CI machines]
   --cache DIR           captures are generated once per option set and kept here
                         [\$DARKSCOPE_BENCH_CACHE or \${XDG_CACHE_HOME:-~/.cache}/darkscope-bench]
   --json FILE           also write every measurement and the summary as JSON
@@ -51,7 +52,7 @@ testpmd=${TESTPMD:-}
 packets= sources= runs= stage_runs= duration= warmup= geo=
 seed=1
 geo_dir=/var/lib/darkscope/geo
-memory_mode=auto
+memory_mode=
 cache=${DARKSCOPE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/darkscope-bench}
 json_out=
 do_stages=1
@@ -85,10 +86,10 @@ while [ $# -gt 0 ]; do
 done
 if [ "$quick" = 1 ]; then
     : "${packets:=20000}" "${sources:=10000}" "${runs:=1}" "${stage_runs:=1}"
-    : "${duration:=1}" "${warmup:=0.5}" "${geo:=0}"
+    : "${duration:=1}" "${warmup:=0.5}" "${geo:=0}" "${memory_mode:=nohuge}"
 else
     : "${packets:=1600000}" "${sources:=1000000}" "${runs:=5}" "${stage_runs:=3}"
-    : "${duration:=5}" "${warmup:=2}" "${geo:=1}"
+    : "${duration:=5}" "${warmup:=2}" "${geo:=1}" "${memory_mode:=auto}"
 fi
 case $memory_mode in auto | huge | nohuge) ;; *) echo "bench.sh: --memory-mode auto|huge|nohuge" >&2; exit 2 ;; esac
 

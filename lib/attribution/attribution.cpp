@@ -438,9 +438,11 @@ void Attribution::unregister_worker(unsigned worker_id) {
 }
 
 bool Attribution::reload(std::string* error) {
-    std::lock_guard<std::mutex> lock(control_mutex_);
+    // One reload at a time; status() and asn_name() stay answerable meanwhile.
+    std::lock_guard<std::mutex> reloading(reload_mutex_);
     const auto started = std::chrono::steady_clock::now();
     auto finish = [&](bool ok, const std::string& result) {
+        std::lock_guard<std::mutex> lock(control_mutex_);
         status_.last_result = result;
         status_.last_reload_time = utc_now();
         status_.last_reload_seconds =
@@ -555,7 +557,13 @@ bool Attribution::reload(std::string* error) {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
     }
-    current_ = std::move(built);  // frees the old tables
+    std::unique_ptr<Built> retired;
+    {
+        std::lock_guard<std::mutex> lock(control_mutex_);
+        retired = std::move(current_);
+        current_ = std::move(built);
+    }
+    retired.reset();  // frees the old tables (outside the lock: freeing a RIB takes a while)
     return finish(true, any ? "ok" : "ok (no database configured: attribution is off)");
 }
 

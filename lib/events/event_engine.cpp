@@ -260,9 +260,14 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
         SeriesState& s = *it->second;
         const double x = static_cast<double>(s.cur_packets);
         const double xs = static_cast<double>(s.cur_sources);
-        const double packets_threshold = std::max(c.surge_factor * s.level, s.level + k * s.spread);
+        // Spreads never below Poisson's (sqrt of the level): an EWMA of the absolute deviation
+        // learnt from few intervals can come out small by chance, and a unique-source count
+        // that jitters by a few tens must not look like new sources arriving.
+        const double spread = std::max(s.spread, std::sqrt(s.level));
+        const double src_spread = std::max(s.src_spread, std::sqrt(s.src_level));
+        const double packets_threshold = std::max(c.surge_factor * s.level, s.level + k * spread);
         const double sources_needed =
-            s.src_level + std::max(static_cast<double>(c.surge_min_sources), k * s.src_spread);
+            s.src_level + std::max(static_cast<double>(c.surge_min_sources), k * src_spread);
         const bool over = !learning && x > packets_threshold &&
                           s.cur_packets >= c.surge_min_packets &&
                           s.cur_sources >= c.surge_min_sources && xs >= sources_needed;
@@ -331,9 +336,11 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                 s.reported_peak = s.cur_packets;
                 s.last_report = end_s;
             } else {
-                // Clipped so that one interval's outlier (a noisy host) cannot drag the
-                // baseline far; a lasting rise still gets in, by up to the threshold each time.
-                double cap = std::max(packets_threshold, static_cast<double>(c.surge_min_packets));
+                // Clipped to the upper edge of normal so that one interval's outlier (a noisy
+                // host) cannot drag the baseline; a lasting rise still gets in, as the spread
+                // grows by about a third per interval while it lasts.
+                double cap =
+                    std::max(s.level + k * spread, static_cast<double>(c.surge_min_packets));
                 ewma(s.level, s.spread, std::min(x, cap));
                 ewma(s.src_level, s.src_spread, std::min(xs, sources_needed));
             }

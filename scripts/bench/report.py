@@ -89,16 +89,16 @@ def main():
                "cpu_share": share, "mpps_per_cpu": per_cpu,
                "ns_per_packet_cpu": 1e3 / per_cpu["median"] if per_cpu else None,
                "load": load}
-        w(f"  {name:<28} {fmt(mpps['median'])} {fmt(mpps['min'])} {fmt(mpps['max'])}"
+        w(f"  {name:<40} {fmt(mpps['median'])} {fmt(mpps['min'])} {fmt(mpps['max'])}"
           f"  {fmt(row['ns_per_packet'], '7.1f')}   {fmt(share['median'], '5.2f')}"
           f"  {fmt(per_cpu['median'] if per_cpu else None)}  {fmt(row['ns_per_packet_cpu'], '7.1f')}"
           f"  {fmt(load['median'], '5.2f')}")
         return row
 
-    header = (f"  {'':<28} {'Mpps':>7} {'min':>7} {'max':>7}  {'ns/pkt':>7}   {'CPU':>5}"
+    header = (f"  {'':<40} {'Mpps':>7} {'min':>7} {'max':>7}  {'ns/pkt':>7}   {'CPU':>5}"
               f"  {'Mpps/CPU':>7}  {'ns/pkt':>7}  {'load':>5}")
     w(header)
-    w(f"  {'':<28} {'median':>7} {'':>7} {'':>7}  {'':>7}   {'share':>5}  {'-second':>7}"
+    w(f"  {'':<40} {'median':>7} {'':>7} {'':>7}  {'':>7}   {'share':>5}  {'-second':>7}"
       f"  {'(CPU)':>7}")
     tp = live_row("testpmd", "testpmd rxonly (floor)")
     ds = live_row("darkscope-full", "darkscope, all features")
@@ -113,7 +113,7 @@ def main():
         ratio_cpu = stats_of([d["mpps_per_cpu"] / t["mpps_per_cpu"] for d, t in pairs
                               if d.get("mpps_per_cpu") and t.get("mpps_per_cpu")])
         w("")
-        w(f"  ratio darkscope/testpmd      {fmt(ratio['median'], '7.3f')} "
+        w(f"  {'ratio darkscope/testpmd':<40} {fmt(ratio['median'], '7.3f')} "
           f"(min {ratio['min']:.3f}, max {ratio['max']:.3f}, per round)"
           + (f"; per CPU-second {ratio_cpu['median']:.3f}" if ratio_cpu else ""))
     summary["ratio"] = ratio
@@ -131,12 +131,12 @@ def main():
                              "ns_per_packet_cpu": 1e3 / per_cpu["median"] if per_cpu else None}
     if len(stage_rows) > 1:
         w("")
-        w(f"  cost by stage (--pipeline)   {'Mpps':>7} {'ns/pkt':>7} {'+ns':>6}   "
+        w(f"  {'cost by stage (--pipeline)':<40} {'Mpps':>7} {'ns/pkt':>7} {'+ns':>6}   "
           f"{'Mpps/CPU':>8} {'ns/pkt':>7} {'+ns':>6}   runs")
         prev = prev_cpu = None
         if tp:
             prev, prev_cpu = tp["ns_per_packet"], tp["ns_per_packet_cpu"]
-            w(f"  {'testpmd rxonly':<28} {fmt(tp['mpps']['median'])} "
+            w(f"  {'testpmd rxonly':<40} {fmt(tp['mpps']['median'])} "
               f"{fmt(prev, '7.1f')} {'':>6}   {fmt(tp['mpps_per_cpu']['median'], '8.3f')} "
               f"{fmt(prev_cpu, '7.1f')}")
         for s in STAGES:
@@ -147,12 +147,13 @@ def main():
             dc = (r["ns_per_packet_cpu"] - prev_cpu
                   if prev_cpu is not None and r["ns_per_packet_cpu"] is not None else None)
             r["delta_ns"], r["delta_ns_cpu"] = d, dc
-            w(f"  {s + ': ' + STAGE_MEANING[s]:<28} {fmt(r['mpps']['median'])} "
+            w(f"  {s + ': ' + STAGE_MEANING[s]:<40} {fmt(r['mpps']['median'])} "
               f"{fmt(r['ns_per_packet'], '7.1f')} {fmt(d, '+6.1f')}   "
               f"{fmt(r['mpps_per_cpu']['median'] if r['mpps_per_cpu'] else None, '8.3f')} "
               f"{fmt(r['ns_per_packet_cpu'], '7.1f')} {fmt(dc, '+6.1f')}   {r['mpps']['n']}")
             prev, prev_cpu = r["ns_per_packet"], r["ns_per_packet_cpu"]
-        spread = [stage_rows[s]["ns_per_packet"] for s in stage_rows]
+        spread = [stage_rows[s]["ns_per_packet_cpu"] or stage_rows[s]["ns_per_packet"]
+                  for s in stage_rows]
         if max(spread) - min(spread) < 0.03 * max(spread):
             w("  note: every stage runs at the same speed: the worker does not honour --pipeline"
               " yet, or the stages cost nothing next to rx")
@@ -182,10 +183,10 @@ def main():
                               "packet_counts_ok": all(checks)}
         w("")
         if o:
-            w(f"  offline --read (tmpfs)       {fmt(o['median'])} {fmt(o['min'])} {fmt(o['max'])}"
+            w(f"  {'offline --read (tmpfs)':<40} {fmt(o['median'])} {fmt(o['min'])} {fmt(o['max'])}"
               f"  {fmt(1e3 / o['median'], '7.1f')}   Mpps, start-up excluded (3 copies - 1 copy)")
         if n:
-            w(f"  offline, start-up included   {fmt(n['median'])} {fmt(n['min'])} {fmt(n['max'])}"
+            w(f"  {'offline, start-up included':<40} {fmt(n['median'])} {fmt(n['min'])} {fmt(n['max'])}"
               f"  (one copy, wall time of the whole process)")
         if not all(checks):
             w("  WARNING: the offline summaries did not count every packet of the capture")
@@ -196,7 +197,7 @@ def main():
         return rs[-1]["memory"] if rs else None
 
     w("")
-    w("  memory (one worker)          DPDK heap in use   of which mbuf pools   rest (tables)"
+    w(f"  {'memory (one worker)':<28} DPDK heap in use   of which mbuf pools   rest (tables)"
       "   process RSS   RSS peak   hugetlb")
     for label, name in (("testpmd", "testpmd"), ("darkscope-full", "darkscope")):
         m = memory_of(label)

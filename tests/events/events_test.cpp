@@ -119,8 +119,11 @@ TEST(Surge, RareServiceAtOneSensorFromOneCountry) {
         expect_surge_matches(run, e, first, last);
         EXPECT_GE(e.sources, 5u);
         EXPECT_GE(e.packets, 300u * (last - first + 1) / 2);
-        ASSERT_FALSE(e.countries.empty());
-        EXPECT_EQ(e.countries.front().first, "JP");
+        // Series with country context (the service's list, or a country in the key) name JP.
+        if (e.dimension != "sensor_service") {
+            ASSERT_FALSE(e.countries.empty());
+            EXPECT_EQ(e.countries.front().first, "JP");
+        }
     }
     EXPECT_EQ(found, expected);
     EXPECT_EQ(run.events.size(), run.latest().size() * 2)
@@ -201,10 +204,10 @@ TEST(Surge, NewSeriesAfterWarmupCanSurgeButNotDuringWarmup) {
     EventConfig config;
     config.surge_warmup_intervals = 5;
     EventEngine engine(config);
-    auto point = [](uint64_t packets, uint64_t sources) {
+    auto point = [](const char* key, uint64_t packets, uint64_t sources) {
         SeriesPoint p;
         p.dimension = "service";
-        p.key = "9999/tcp";
+        p.key = key;
         p.packets = packets;
         p.sources = sources;
         return p;
@@ -212,19 +215,25 @@ TEST(Surge, NewSeriesAfterWarmupCanSurgeButNotDuringWarmup) {
     std::vector<Event> events;
     for (int i = 0; i < 20; ++i) {
         std::vector<SeriesPoint> series;
-        if (i == 2 || (i >= 10 && i <= 11)) {
-            series.push_back(point(500, 50));  // in the warm-up: learnt; after it: a surge
+        if (i == 2) {
+            series.push_back(point("9998/tcp", 500, 50));  // in the warm-up: only learnt
+        }
+        if (i >= 10 && i <= 11) {
+            series.push_back(point("9999/tcp", 500, 50));  // never seen before: a surge
         }
         auto out =
             engine.observe_interval(interval_start(i), interval_start(i + 1), series, {}, {});
         events.insert(events.end(), out.begin(), out.end());
     }
     ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].key, "9999/tcp");
     EXPECT_EQ(events[0].phase, "start");
     EXPECT_EQ(events[0].start, interval_start(10));
+    EXPECT_EQ(events[0].factor, 0.0);  // no usual level to compare with
     EXPECT_EQ(events[1].phase, "end");
     EXPECT_EQ(events[1].end, interval_start(12));
     EXPECT_EQ(events[1].time, interval_start(15));  // after three quiet intervals
+    EXPECT_EQ(events[1].packets, 1000u);
     all_events().insert(all_events().end(), events.begin(), events.end());
 }
 

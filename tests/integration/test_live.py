@@ -26,6 +26,9 @@ while time.time() < deadline:
 errors = h.compare_stats(stats, truth, "live stats")
 top = h.telemetry(env.prefix, "/darkscope/top/ports,20")
 errors += h.compare_top_ports(top, truth["services"], "live top 20", n=20)
+for sensor, services in truth["sensor_services"].items():
+    top = h.telemetry(env.prefix, "/darkscope/top/ports,10,total,sensor=" + sensor)
+    errors += h.compare_top_ports(top, services, "live top 10 at " + sensor, n=10)
 last = h.telemetry(env.prefix, "/darkscope/top/ports,5,last")
 if not isinstance(h.ranked(last), list):
     errors.append("top/ports,5,last: not a list: %r" % (last,))

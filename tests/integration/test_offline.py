@@ -30,4 +30,22 @@ flags = s["/darkscope/flags"]
 for name, count in truth.get("flags", {}).items():
     if flags.get(name) != count:
         errors.append("flag %s: %s, truth %s" % (name, flags.get(name), count))
+# Unique counts: HyperLogLog within 2% of the generator's exact distinct counts.
+stats = s["/darkscope/stats"]
+for key in ("sources", "destinations"):
+    if abs(stats[key] - truth[key]) > 0.02 * truth[key]:
+        errors.append("unique %s: %d, truth %d (over 2%%)" % (key, stats[key], truth[key]))
+for r in h.ranked(s["/darkscope/sensors"]):
+    want = truth.get("sensor_sources", {}).get(r["sensor"])
+    if want and abs(r["sources"] - want) > 0.02 * want:
+        errors.append("sensor %s sources %d, truth %d" % (r["sensor"], r["sources"], want))
+# Per-service unique sources come from small per-key sketches (6.5% standard error): 20% bound.
+for r in h.ranked(s["/darkscope/top/ports,1000"])[:5]:
+    want = truth.get("service_sources", {}).get(r["service"])
+    if want and abs(r["sources"] - want) > 0.2 * want:
+        errors.append("service %s sources %d, truth %d" % (r["service"], r["sources"], want))
+# Top talkers: the busiest sources in the right order with exact counts (no eviction at this size).
+got = [[r["source"], r["packets"]] for r in h.ranked(s["/darkscope/top/sources,1000"])[:10]]
+if got != truth["top_sources"][:10]:
+    errors.append("top sources\n  got  %s\n  want %s" % (got, truth["top_sources"][:10]))
 h.report(errors)

@@ -131,7 +131,8 @@ class Attribution {
     rte_rcu_qsbr* qsbr_ = nullptr;
     std::atomic<const attribution_detail::Tables*> tables_{nullptr};
 
-    mutable std::mutex control_mutex_;  // serialises reload() and guards what follows
+    std::mutex reload_mutex_;           // serialises reload()
+    mutable std::mutex control_mutex_;  // guards what follows (held briefly)
     std::unique_ptr<Built> current_;
     Status status_;
 };
