@@ -181,12 +181,15 @@ capture_sources=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 # and kept in a ring; each rx burst then allocates fresh mbufs and copies into them.) So the
 # pool must hold the capture plus the mbufs in flight, and both processes get the same pool.
 mbufs=$((packets + 8192))
-mbuf_bytes=2368 # elt 2304 (128 mbuf + 2176 data room) + 64 mempool header, as /mempool/info says
+# An mbuf is 2368 bytes (elt 2304 = 128 mbuf + 2176 data room, + 64 mempool header, as
+# /mempool/info says). On 4 KiB pages (--no-huge) the mempool puts one object per page (objects
+# never straddle a page), so each mbuf then takes 4096 bytes.
+mbuf_bytes=2368
+huge_free_mb=$(awk '/HugePages_Free/ {f=$2} /Hugepagesize/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo)
 pool_mb=$(((mbufs * mbuf_bytes >> 20) + 64))
 if [ ${#geo_args[@]} -gt 0 ]; then tables_mb=1792; else tables_mb=768; fi
 ds_memory_mb=$((pool_mb + tables_mb))
 tp_memory_mb=$((pool_mb + 256))
-huge_free_mb=$(awk '/HugePages_Free/ {f=$2} /Hugepagesize/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo)
 if [ "$memory_mode" = auto ]; then
     if [ "$huge_free_mb" -ge $((ds_memory_mb + 64)) ]; then memory_mode=huge; else memory_mode=nohuge; fi
 fi
@@ -196,6 +199,9 @@ if [ "$memory_mode" = huge ]; then
     tp_mem_args=(-m "$tp_memory_mb")
     no_huge=false
 else
+    pool_mb=$(((mbufs * 4096 >> 20) + 64))
+    ds_memory_mb=$((pool_mb + tables_mb))
+    tp_memory_mb=$((pool_mb + 256))
     memory_note="4 KiB pages (--no-huge): ${ds_memory_mb} MiB needed, ${huge_free_mb} MiB of hugepages free"
     ds_mem_args=(--memory "$ds_memory_mb")
     tp_mem_args=(--no-huge -m "$tp_memory_mb")

@@ -179,9 +179,14 @@ struct EventEngine::SourceState {
     uint8_t family = 4;
     std::string address;
     int64_t first_s = 0, last_s = 0;
-    uint64_t packets = 0, destinations = 0, intervals = 0;
-    std::deque<std::pair<int64_t, uint64_t>> window;  // (interval start, destinations)
-    std::map<std::string, uint64_t> services;         // service -> rank-weighted score
+    uint64_t packets = 0, destinations = 0, service_count = 0, intervals = 0;
+    struct Slot {
+        int64_t start;
+        uint64_t destinations;
+    };
+    std::deque<Slot> window;
+    bool horizontal = false, vertical = false;
+    std::map<std::string, uint64_t> services;  // service -> rank-weighted score
     uint16_t flags = 0;
     std::string country;
     uint32_t asn = 0;
@@ -191,7 +196,7 @@ struct EventEngine::SourceState {
     std::string event_id;
     // This interval's merged observation.
     bool seen = false;
-    uint64_t cur_destinations = 0;
+    uint64_t cur_destinations = 0, cur_service_count = 0;
     std::vector<std::string> cur_services;
 };
 
@@ -565,6 +570,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
         s.last_s = std::max(s.last_s, o.last_s);
         s.packets += o.packets;
         s.cur_destinations += o.dark_addresses;
+        s.cur_service_count += o.service_count;
         s.flags |= o.flags;
         for (size_t i = 0; i < o.services.size(); ++i) {
             add_bounded(s.services, o.services[i], o.services.size() - i, kMaxServices);
@@ -594,16 +600,24 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
             // about once per sweep, so the sum of per-interval counts over the window is a fair
             // estimate (an upper bound for a host that revisits the same addresses).
             s.destinations += s.cur_destinations;
-            s.window.emplace_back(start_s, s.cur_destinations);
+            // Per-interval distinct services are not added up: a bot hitting the same two
+            // ports all day would look like a vertical scan. A vertical scan is judged on its
+            // busiest interval (masscan -p0-1000 sweeps a host within seconds).
+            s.service_count = std::max(s.service_count, s.cur_service_count);
+            s.window.push_back({start_s, s.cur_destinations});
             while (!s.window.empty() &&
-                   s.window.front().first < end_s - static_cast<int64_t>(c.scanner_window_s)) {
+                   s.window.front().start < end_s - static_cast<int64_t>(c.scanner_window_s)) {
                 s.window.pop_front();
             }
-            uint64_t in_window = 0;
+            uint64_t destinations_in_window = 0;
             for (const auto& w : s.window) {
-                in_window += w.second;
+                destinations_in_window += w.destinations;
             }
-            if (!s.reported && in_window >= c.scanner_min_destinations) {
+            s.horizontal = s.horizontal || (c.scanner_min_destinations > 0 &&
+                                            destinations_in_window >= c.scanner_min_destinations);
+            s.vertical = s.vertical || (c.scanner_min_services > 0 &&
+                                        s.cur_service_count >= c.scanner_min_services);
+            if (!s.reported && (s.horizontal || s.vertical)) {
                 s.reported = true;
                 s.event_id = "scanner:" + s.address + ":" + std::to_string(s.first_s);
                 out.push_back(scanner_event(s, end_s, "start"));
@@ -630,6 +644,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
             }
             s.seen = false;
             s.cur_destinations = 0;
+            s.cur_service_count = 0;
             s.cur_services.clear();
         }
         const int64_t silence = end_s - s.last_s;
@@ -668,6 +683,8 @@ Event EventEngine::scanner_event(const SourceState& s, int64_t end_s, const char
     e.asn = s.asn;
     e.packets = s.packets;
     e.destinations = s.destinations;
+    e.service_count = s.service_count;
+    e.scan_type = s.horizontal && s.vertical ? "both" : s.vertical ? "vertical" : "horizontal";
     e.intervals = s.intervals;
     for (const auto& [service, score] : busiest_first(s.services, kReportedServices)) {
         e.services.push_back(service);

@@ -214,10 +214,16 @@ std::string Event::json() const {
             o.null("factor");  // a series that was at 0: "times the usual level" means nothing
         }
         o.boolean("new_series", baseline < 1);
-        o.strings("countries", first_names(countries));
-        o.strings("sensors", first_names(sensors));
-        o.counted("top_countries", "country", countries);
-        o.counted("top_sensors", "sensor", sensors);
+        // Left out when unknown: the report counts `countries` ("from N sources in C
+        // countries"), and an empty list would read as zero countries.
+        if (!countries.empty()) {
+            o.strings("countries", first_names(countries));
+            o.counted("top_countries", "country", countries);
+        }
+        if (!sensors.empty()) {
+            o.strings("sensors", first_names(sensors));
+            o.counted("top_sensors", "sensor", sensors);
+        }
     } else if (kind == "dos") {
         o.str("victim", address);
         o.uinteger("family", family);
@@ -251,6 +257,8 @@ std::string Event::json() const {
         o.uinteger("asn", asn);
         o.uinteger("packets", packets);
         o.uinteger("destinations", destinations);
+        o.uinteger("service_count", service_count);
+        o.str("scan_type", scan_type);
         o.strings("services", services);
         o.strings("flags", flags);
         o.strings("tools", tools);

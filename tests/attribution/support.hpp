@@ -15,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,33 @@ inline void ensure_eal() {
                                          "0",
                                          "--log-level=lib.eal:error",
                                          "--no-telemetry"};
+        // DARKSCOPE_TEST_HUGE=MB: hugepages instead of --no-huge (to measure lookups the way
+        // the appliance runs them; needs that much free hugepage memory).
+        if (const char* huge = std::getenv("DARKSCOPE_TEST_HUGE")) {
+            args = {"attribution_test",          "--in-memory",   "-m", huge, "--no-pci", "-l", "0",
+                    "--log-level=lib.eal:error", "--no-telemetry"};
+        }
+        // Extra EAL options for experiments, e.g. "--force-max-simd-bitwidth=512".
+        if (const char* extra = std::getenv("DARKSCOPE_TEST_EAL_ARGS")) {
+            std::istringstream words(extra);
+            for (std::string word; words >> word;) {
+                args.push_back(word);
+            }
+        }
         std::vector<char*> argv;
         for (auto& arg : args) {
             argv.push_back(arg.data());
         }
-        return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
+        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+            return false;
+        }
+        // --no-huge cannot run --in-memory: remove the runtime directory at exit.
+        static const std::string runtime_dir = rte_eal_get_runtime_dir();
+        std::atexit([] {
+            std::error_code ignored;
+            std::filesystem::remove_all(runtime_dir, ignored);
+        });
+        return true;
     }();
     if (!started) {
         std::abort();

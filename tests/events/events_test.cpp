@@ -581,8 +581,8 @@ TEST(Json, EveryEventParsesWithTheFieldsTheReportReads) {
     }
     std::string script =
         "import json, sys\n"
-        "need = {'surge': ['dimension', 'key', 'factor', 'packets', 'sources', 'countries', "
-        "'sensors', 'start', 'end'],\n"
+        "need = {'surge': ['dimension', 'key', 'factor', 'packets', 'sources', 'start', "
+        "'end'],\n"
         "        'dos': ['victim', 'country', 'asn', 'vector', 'packets', 'peak_ppm', "
         "'destinations', 'extrapolated_pps', 'start', 'end'],\n"
         "        'scanner': ['source', 'country', 'destinations', 'services', 'flags', 'start', "
@@ -594,7 +594,10 @@ TEST(Json, EveryEventParsesWithTheFieldsTheReportReads) {
         "    assert not missing, (e['id'], missing)\n"
         "    assert isinstance(e['start'], int) and isinstance(e['end'], int)\n"
         "    if e['kind'] == 'surge':\n"
-        "        assert isinstance(e['countries'], list)\n"
+        "        for k in ('countries', 'sensors'):\n"
+        "            assert k not in e or (isinstance(e[k], list) and e[k]), (e['id'], k)\n"
+        "        if e['dimension'] in ('country_service', 'country'):\n"
+        "            assert e['countries'], e['id']\n"
         "    if e['kind'] == 'scanner':\n"
         "        assert all(isinstance(f, str) for f in e['flags'])\n"
         "    n += 1\n"

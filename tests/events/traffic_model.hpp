@@ -3,10 +3,10 @@
 // surges in it, and aggregates the five surge dimensions with exact unique-source counts.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -59,33 +59,25 @@ class TrafficModel {
 
     // The series of interval `index` for the engine (all five dimensions, every key counted).
     std::vector<SeriesPoint> interval(int index) {
-        struct Acc {
+        // Packets are gathered per (sensor, service, country) cell first; the dimensions are
+        // built from the cells, with unique sources by sort and unique over source ids.
+        struct Cell {
             uint64_t packets = 0;
-            std::set<uint64_t> sources;
-            std::map<std::string, uint64_t> countries, sensors;
+            std::vector<uint64_t> sources;
         };
-        std::map<std::pair<std::string, std::string>, Acc> acc;
-        auto add = [&](const std::string& sensor, const std::string& service,
-                       const std::string& country, uint64_t source, uint64_t n) {
-            for (auto [dim, key] : {std::pair<std::string, std::string>{"service", service},
-                                    {"sensor_service", sensor + "|" + service},
-                                    {"country_service", country + "|" + service},
-                                    {"country", country},
-                                    {"sensor", sensor}}) {
-                Acc& a = acc[{dim, key}];
-                a.packets += n;
-                a.sources.insert(source);
-                a.countries[country] += n;
-                a.sensors[sensor] += n;
-            }
-        };
+        std::map<std::tuple<std::string, std::string, std::string>, Cell> cells;
         auto draw_cell = [&](const std::string& sensor, const std::string& service,
                              const std::string& country, double mean, uint64_t pool_base,
                              uint64_t pool) {
             uint64_t n = std::poisson_distribution<uint64_t>(mean)(rng_);
+            if (n == 0) {
+                return;
+            }
+            Cell& cell = cells[{sensor, service, country}];
             std::uniform_int_distribution<uint64_t> pick(0, pool - 1);
+            cell.packets += n;
             for (uint64_t i = 0; i < n; ++i) {
-                add(sensor, service, country, pool_base + pick(rng_), 1);
+                cell.sources.push_back(pool_base + pick(rng_));
             }
         };
         for (size_t si = 0; si < services.size(); ++si) {
@@ -130,7 +122,30 @@ class TrafficModel {
         for (size_t hi = 0; hi < noisy_hosts.size(); ++hi) {
             const NoisyHost& h = noisy_hosts[hi];
             if (index >= h.first_interval && index <= h.last_interval) {
-                add(h.sensor, h.service, h.country, 7'000'000'000 + hi, h.packets);
+                Cell& cell = cells[{h.sensor, h.service, h.country}];
+                cell.packets += h.packets;
+                cell.sources.push_back(7'000'000'000 + hi);
+            }
+        }
+
+        struct Acc {
+            uint64_t packets = 0;
+            std::vector<uint64_t> sources;
+            std::map<std::string, uint64_t> countries, sensors;
+        };
+        std::map<std::pair<std::string, std::string>, Acc> acc;
+        for (auto& [id, cell] : cells) {
+            const auto& [sensor, service, country] = id;
+            for (auto [dim, key] : {std::pair<std::string, std::string>{"service", service},
+                                    {"sensor_service", sensor + "|" + service},
+                                    {"country_service", country + "|" + service},
+                                    {"country", country},
+                                    {"sensor", sensor}}) {
+                Acc& a = acc[{dim, key}];
+                a.packets += cell.packets;
+                a.sources.insert(a.sources.end(), cell.sources.begin(), cell.sources.end());
+                a.countries[country] += cell.packets;
+                a.sensors[sensor] += cell.packets;
             }
         }
         std::vector<SeriesPoint> out;
@@ -139,7 +154,9 @@ class TrafficModel {
             p.dimension = id.first;
             p.key = id.second;
             p.packets = a.packets;
-            p.sources = a.sources.size();
+            std::sort(a.sources.begin(), a.sources.end());
+            p.sources = static_cast<uint64_t>(std::unique(a.sources.begin(), a.sources.end()) -
+                                              a.sources.begin());
             if (p.dimension == "service") {
                 for (auto& [name, n] : a.countries) {
                     p.top_countries.emplace_back(name, n);

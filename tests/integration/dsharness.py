@@ -88,7 +88,7 @@ def wait_socket(prefix, proc, timeout=60):
             fail("darkscope exited early (%d):\n%s" % (proc.returncode, out))
         if os.path.exists(path):
             try:
-                if isinstance(telemetry(prefix, "/darkscope/stats"), dict):
+                if "packets" in telemetry(prefix, "/darkscope/stats"):
                     return
             except (OSError, ValueError):
                 pass

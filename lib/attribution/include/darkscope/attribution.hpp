@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -102,8 +103,8 @@ class Attribution {
         uint64_t networks_v4 = 0, networks_v6 = 0;  // prefixes loaded from the file
     };
     struct TableInfo {
-        std::string name;     // "country4", "asn4", "country6", "asn6"
-        uint64_t routes = 0;  // prefixes added (IPv6 includes default-hop covering routes)
+        std::string name;     // "ipv4" (rte_fib DIR-24-8) or "ipv6" (rte_fib6 TRIE)
+        uint64_t routes = 0;  // prefixes added (IPv6 includes the added covering routes)
         unsigned next_hop_bytes = 0;
         size_t memory_bytes = 0;  // DPDK memory: DIR-24-8/TRIE tables, tbl8 groups and RIB
     };

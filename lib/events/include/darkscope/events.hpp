@@ -64,7 +64,12 @@ struct EventConfig {
     size_t dos_max_victims = 100000;
 
     // --- scanners ---
+    // A source is a scanner when, within the window, it reached this many distinct dark
+    // addresses (a horizontal scan), or this many distinct services in one interval (a
+    // vertical scan of a few addresses, as masscan -p0-1000 against one host). 0 disables a
+    // test.
     uint64_t scanner_min_destinations = 64;
+    uint64_t scanner_min_services = 64;
     uint32_t scanner_window_s = 3600;
     uint32_t scanner_timeout_s = 3600;  // a scanner's campaign ends after this much silence
     uint32_t scanner_update_interval_s = 3600;
@@ -115,6 +120,7 @@ struct SourceObservation {
     uint64_t packets = 0;
     uint64_t dark_addresses = 0;        // distinct destinations in the interval, estimated
     std::vector<std::string> services;  // its top services, busiest first ("23/tcp")
+    uint64_t service_count = 0;         // distinct services in the interval, estimated
     uint16_t flags = 0;                 // Flag bits seen on its packets
     int64_t first_s = 0, last_s = 0;
     std::string country;
@@ -163,6 +169,8 @@ struct Event {
     double peak_extrapolated_pps = 0;
 
     // scanner
+    uint64_t service_count = 0;  // most distinct services in one interval
+    std::string scan_type;       // horizontal | vertical | both
     std::vector<std::string> services;
     std::vector<std::string> flags;  // every flag name seen
     std::vector<std::string> tools;  // zmap, masscan, mirai, nmap
