@@ -505,21 +505,38 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     while (series->intervals.size() > kSeriesIntervals) series->intervals.pop_front();
     series_ = std::move(series);
 
-    if (store_) {
-        store_window(interval_, 0);
-        store_window(hour_, 1);  // rewritten as the hour grows: the stored hour is never stale
-        store_window(day_, 2);
+    if (store_) store_window(interval_, 0);
+    // Offline replays close intervals far faster than real time: publish (which copies every
+    // window) at most every 200 ms of wall time there; the last interval is always published.
+    const double now = now_seconds();
+    if (!config_.offline() || workers_stopped || now - last_publish_ >= 0.2) {
+        publish();
+        last_publish_ = now;
     }
-    publish();
 }
 
 // Starts new hour and day windows when the closed interval begins a new UTC hour or day.
+// Hour and day rollups go to the history when they close (and at shutdown, see flush_rollups), with
+// unique counts from their own merged sketches, never summed from intervals.
 void Engine::roll_windows(int64_t start_s) {
     const int64_t hour = start_s - ((start_s % 3600) + 3600) % 3600;
     const int64_t day = start_s - ((start_s % 86400) + 86400) % 86400;
-    if (hour_.start_s != hour) hour_.reset(hour);
-    if (day_.start_s != day) day_.reset(day);
+    if (hour_.start_s != hour) {
+        if (store_ && hour_.start_s >= 0 && hour_.counters->packets) store_window(hour_, 1);
+        hour_.reset(hour);
+    }
+    if (day_.start_s != day) {
+        if (store_ && day_.start_s >= 0 && day_.counters->packets) store_window(day_, 2);
+        day_.reset(day);
+    }
     if (total_.start_s < 0) total_.start_s = start_s;
+}
+
+void Engine::flush_rollups() {
+    if (!store_) return;
+    if (hour_.start_s >= 0 && hour_.counters->packets) store_window(hour_, 1);
+    if (day_.start_s >= 0 && day_.counters->packets) store_window(day_, 2);
+    store_->flush();
 }
 
 void Engine::store_window(const WindowAccumulator& w, int resolution) {
@@ -699,6 +716,7 @@ int Engine::run_live() {
     }
     stop_workers();
     close_interval(start_s, static_cast<int64_t>(std::ceil(now_seconds())), true);
+    flush_rollups();
     return 0;
 }
 
@@ -805,6 +823,7 @@ int Engine::run_offline() {
         close_interval(cur_start, cur_start + interval, true);
     else
         publish();
+    flush_rollups();
     return status;
 }
 

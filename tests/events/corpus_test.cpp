@@ -224,9 +224,10 @@ TEST(Corpus, BackscatterTraceHasTheSynAckAttack) {
         Part& part = parts.back();
         part.end = times[i];
         part.packets++;
+        // A 60 s window never reaches into the next part, which starts after a longer silence.
         uint64_t n = 0;
         for (size_t j = i; j < times.size() && times[j] < times[i] + 60; ++j) {
-            n += times[j] - part.end < defaults.dos_timeout_s;
+            ++n;
         }
         part.busiest_minute = std::max(part.busiest_minute, n);
     }

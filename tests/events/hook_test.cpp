@@ -103,19 +103,21 @@ TEST(Hook, HangingCommandIsKilledAndCounted) {
     std::string child_file = dir.file("child");
     EventHook hook("echo $$ > " + pid_file + "; sleep 60 & echo $! > " + child_file +
                        "; wait; echo done > " + dir.file("late"),
-                   0.3, log.fn());
+                   2.0, log.fn());
     hook.submit(sample_event());
     hook.flush();
     auto s = hook.stats();
     EXPECT_EQ(s.runs, 1u);
     EXPECT_EQ(s.timeouts, 1u);
     EXPECT_EQ(s.failures, 0u);
-    pid_t pid = std::stoi(read_file(pid_file));
-    EXPECT_TRUE(gone(pid));
+    // Two seconds is plenty for the shell to write both pids, even on a loaded machine.
+    std::string pid_text = read_file(pid_file), child_text = read_file(child_file);
+    ASSERT_FALSE(pid_text.empty());
+    ASSERT_FALSE(child_text.empty());
+    EXPECT_TRUE(gone(std::stoi(pid_text)));
     // The sleeping grandchild was in the killed process group too (it may linger as a zombie
     // until init reaps it, but it does not run).
-    pid_t child = std::stoi(read_file(child_file));
-    EXPECT_TRUE(gone(child));
+    EXPECT_TRUE(gone(std::stoi(child_text)));
     EXPECT_FALSE(std::filesystem::exists(dir.file("late")));
     ASSERT_EQ(log.lines.size(), 1u);
     EXPECT_NE(log.lines[0].second.find("killed"), std::string::npos);
@@ -150,11 +152,16 @@ TEST(Hook, FullQueueDropsAndCounts) {
     TempDir dir;
     LogSink log;
     {
-        // One slow run holds the thread; a queue of one takes one more; the rest are dropped.
-        EventHook hook("cat >> " + dir.file("all") + "; sleep 0.2", 10.0, log.fn(), 1);
+        // One run held until the gate opens keeps the thread busy; a queue of one takes one
+        // more; the rest are dropped.
+        std::string gate = dir.file("gate");
+        EventHook hook(
+            "cat >> " + dir.file("all") + "; while [ ! -e " + gate + " ]; do sleep 0.01; done",
+            60.0, log.fn(), 1);
         for (int i = 0; i < 6; ++i) {
             hook.submit(sample_event());
         }
+        std::ofstream(gate).put('x');
         hook.flush();
         auto s = hook.stats();
         EXPECT_EQ(s.submitted, 6u);

@@ -83,6 +83,7 @@ private:
     void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
     void roll_windows(int64_t start_s);
     void store_window(const WindowAccumulator& w, int resolution);
+    void flush_rollups();
     void publish();
     void refresh_status(Snapshot& s) const;
     void drain_offline_rings();
@@ -105,6 +106,7 @@ private:
     std::unique_ptr<HistoryStore> store_;
     uint64_t intervals_ = 0;
     double start_time_ = 0;
+    double last_publish_ = 0;
 
     mutable std::mutex snapshot_mutex_;  // control plane only: never taken by workers
     std::shared_ptr<const Snapshot> snapshot_;
