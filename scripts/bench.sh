@@ -273,7 +273,7 @@ measure() {
     child=$!
     local out
     if out=$("$py" "$here/bench/rate.py" --prefix "$prefix" --pid "$child" --kind "$kind" \
-        --warmup "$warmup" --duration "$duration"); then
+        --warmup "$warmup" --duration "$duration" --min-packets "$packets"); then
         finish "$child" || true
         echo "$out" | "$py" -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(label=sys.argv[1], round=int(sys.argv[2])); print(json.dumps(d))' \
             "$label" "$round" >>"$results"

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "darkscope/attribution.hpp"
+#include "darkscope/events.hpp"
 #include "darkscope/hash.hpp"
 #include "darkscope/history_store.hpp"
 #include "darkscope/decode.hpp"
@@ -285,6 +286,24 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
         };
         store_ = std::make_unique<HistoryStore>(options);
     }
+    EventConfig ec;
+    ec.surge_factor = config.surge_factor;
+    ec.surge_min_packets = config.surge_min_packets;
+    ec.surge_min_sources = config.surge_min_sources;
+    ec.surge_quiet_intervals = config.surge_quiet_intervals;
+    ec.dos_min_packets = config.dos_min_packets;
+    ec.dos_min_duration_s = config.dos_min_duration_s;
+    ec.dos_min_window_packets = config.dos_min_window_packets;
+    ec.scanner_min_destinations = config.scanner_min_destinations;
+    ec.ipv4_coverage = sensors.ipv4_coverage();
+    events_ = std::make_unique<EventEngine>(ec);
+    if (!config.event_hook.empty())
+        hook_ = std::make_unique<EventHook>(
+            config.event_hook, config.event_hook_timeout_s,
+            [](int level, const std::string& message) {
+                rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE, RTE_LOGTYPE_USER1,
+                        "USER1: event hook: %s\n", message.c_str());
+            });
     if (config.offline()) {
         static const rte_mbuf_dynfield desc = {"darkscope_offline_meta", sizeof(OfflineMeta),
                                                alignof(OfflineMeta), 0};
@@ -506,6 +525,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     series_ = std::move(series);
 
     if (store_) store_window(interval_, 0);
+    detect_events(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every
     // window) at most every 200 ms of wall time there; the last interval is always published.
     const double now = now_seconds();
@@ -532,7 +552,85 @@ void Engine::roll_windows(int64_t start_s) {
     if (total_.start_s < 0) total_.start_s = start_s;
 }
 
+void Engine::detect_events(int64_t start_s, int64_t end_s) {
+    const CounterSet& c = *interval_.counters;
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < sensors_.size(); ++i)
+        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
+    // Every key counted in the interval (a key absent from an interval counts as 0 there).
+    std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> points;
+    series_points(c, names, 1u << 30, points);
+    std::vector<SeriesPoint> series;
+    series.reserve(points.size());
+    for (auto& [key, v] : points) {
+        auto eq = key.find('=');
+        SeriesPoint p;
+        p.dimension = key.substr(0, eq);
+        p.key = key.substr(eq + 1);
+        p.packets = v.first;
+        p.sources = v.second;
+        series.push_back(std::move(p));
+    }
+    std::vector<VictimObservation> victims;
+    c.victims.for_each([&](uint64_t, const VictimCounts& v) {
+        VictimObservation o;
+        o.addr = v.addr;
+        o.family = v.family;
+        o.packets = v.pb.packets;
+        o.bytes = v.pb.bytes;
+        o.first_s = static_cast<int64_t>(v.first_ns / 1'000'000'000ull);
+        o.last_s = static_cast<int64_t>(v.last_ns / 1'000'000'000ull);
+        o.per_minute_max = v.peak_minute_packets;
+        o.dark_addresses = v.destinations.estimate();
+        o.cls = v.cls;
+        o.proto = v.proto;
+        o.port = v.port;
+        o.tcp_flags = v.tcp_flags;
+        o.icmp_type = v.icmp_type;
+        o.quoted_proto = v.quoted_proto;
+        o.quoted_port = v.quoted_port;
+        o.country = country_code_of(v.country);
+        o.asn = v.asn;
+        victims.push_back(std::move(o));
+    });
+    // Scanners are sought among the top talkers, minus sources whose packets are mostly
+    // backscatter: a DoS victim's replies reach many dark addresses too, but it is not scanning
+    // (a scanner's own few RSTs, as masscan sends, do not make it a victim).
+    std::unordered_map<uint64_t, uint64_t> victim_packets;
+    c.victims.for_each(
+        [&](uint64_t key, const VictimCounts& v) { victim_packets[key] = v.pb.packets; });
+    std::vector<SourceObservation> sources;
+    for (const auto& h : interval_.sources->top(kHeavyCapacity)) {
+        auto victim = victim_packets.find(h.key.hash());
+        if (victim != victim_packets.end() && victim->second * 2 > h.packets) continue;
+        SourceObservation o;
+        o.addr = h.key.address();
+        o.family = h.key.family;
+        o.packets = h.packets;
+        o.dark_addresses = h.distinct_destinations;
+        o.service_count = h.distinct_services;
+        o.flags = h.flags;
+        o.first_s = static_cast<int64_t>(h.first_seen);
+        o.last_s = static_cast<int64_t>(h.last_seen);
+        o.country = country_code_of(h.country);
+        o.asn = h.asn;
+        sources.push_back(std::move(o));
+    }
+    emit_events(events_->observe_interval(start_s, end_s, series, victims, sources));
+}
+
+void Engine::emit_events(const std::vector<Event>& events) {
+    for (const Event& e : events) {
+        RTE_LOG(NOTICE, USER1, "event: %s\n", e.log_line().c_str());
+        std::string json = e.json();
+        if (store_) store_->enqueue(StoredEvent{e.id, e.kind, e.phase, e.time, json});
+        if (hook_) hook_->submit(json);
+    }
+}
+
 void Engine::flush_rollups() {
+    if (events_) emit_events(events_->finish(interval_.end_s));
+    if (hook_) hook_->flush();
     if (!store_) return;
     if (hour_.start_s >= 0 && hour_.counters->packets) store_window(hour_, 1);
     if (day_.start_s >= 0 && day_.counters->packets) store_window(day_, 2);
@@ -566,6 +664,37 @@ void Engine::publish() {
     s->day = day_.publish(kPublishedTop);
     s->total = total_.publish(kPublishedTop);
     s->series = series_;
+    if (events_) {
+        auto lists = std::make_shared<EventLists>();
+        for (const Event& e : events_->recent(50)) {
+            EventSummary summary;
+            summary.kind = e.kind;
+            auto add = [&](const char* k, std::string v) {
+                if (!v.empty()) summary.fields.emplace_back(k, std::move(v));
+            };
+            add("id", e.id);
+            add("kind", e.kind);
+            add("phase", e.phase);
+            add("start", std::to_string(e.start));
+            add("end", std::to_string(e.end));
+            if (e.kind == "surge") add("key", e.dimension + "=" + e.key);
+            add("address", e.address);
+            add("country", e.country);
+            if (e.asn) add("asn", std::to_string(e.asn));
+            add("packets", std::to_string(e.packets));
+            add("sources", e.kind == "surge" ? std::to_string(e.sources) : "");
+            add("destinations", e.destinations ? std::to_string(e.destinations) : "");
+            if (e.kind == "surge") add("peak_packets", std::to_string(e.peak_packets));
+            if (e.kind == "dos") add("peak_ppm", std::to_string(e.peak_ppm));
+            add("vector", e.vector);
+            std::string tools;
+            for (const auto& t : e.tools) tools += (tools.empty() ? "" : " ") + t;
+            add("tools", tools);
+            add("reason", e.reason);
+            lists->events.push_back(std::move(summary));
+        }
+        s->events = std::move(lists);
+    }
     for (unsigned i = 0; i < sensors_.size(); ++i)
         s->sensor_names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     if (store_) {

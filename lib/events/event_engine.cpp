@@ -146,13 +146,15 @@ struct EventEngine::SeriesState {
     // This interval's input (summed over duplicate points).
     uint64_t cur_packets = 0, cur_sources = 0;
     std::vector<const SeriesPoint*> cur_points;
-    // The open surge, if any.
-    bool open = false;
-    unsigned quiet = 0;
-    Event event;
-    uint64_t reported_peak = 0;
-    int64_t last_report = 0;
-    std::map<std::string, uint64_t> countries, sensors;
+    // The open surge, if any; allocated only while open, as most series never surge.
+    struct Open {
+        unsigned quiet = 0;
+        Event event;
+        uint64_t reported_peak = 0;
+        int64_t last_report = 0;
+        std::map<std::string, uint64_t> countries, sensors;
+    };
+    std::unique_ptr<Open> open;
 };
 
 struct EventEngine::VictimState {
@@ -281,11 +283,11 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
             bool have_countries = false, have_sensors = false;
             for (const SeriesPoint* p : s.cur_points) {
                 for (const auto& [name, n] : p->top_countries) {
-                    add_bounded(s.countries, name, n, kMaxContextEntries);
+                    add_bounded(s.open->countries, name, n, kMaxContextEntries);
                     have_countries = true;
                 }
                 for (const auto& [name, n] : p->top_sensors) {
-                    add_bounded(s.sensors, name, n, kMaxContextEntries);
+                    add_bounded(s.open->sensors, name, n, kMaxContextEntries);
                     have_sensors = true;
                 }
             }
@@ -295,17 +297,17 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
             std::string tail = bar == std::string::npos ? "" : s.key.substr(bar + 1);
             if (!have_countries) {
                 if (s.dimension == "country" || s.dimension == "country_service") {
-                    add_bounded(s.countries, head, s.cur_packets, kMaxContextEntries);
+                    add_bounded(s.open->countries, head, s.cur_packets, kMaxContextEntries);
                 } else if (s.dimension == "sensor_country") {
-                    add_bounded(s.countries, tail, s.cur_packets, kMaxContextEntries);
+                    add_bounded(s.open->countries, tail, s.cur_packets, kMaxContextEntries);
                 }
             }
             if (!have_sensors && (s.dimension == "sensor" || s.dimension == "sensor_service" ||
                                   s.dimension == "sensor_country")) {
-                add_bounded(s.sensors, head, s.cur_packets, kMaxContextEntries);
+                add_bounded(s.open->sensors, head, s.cur_packets, kMaxContextEntries);
             }
-            s.event.countries = busiest_first(s.countries);
-            s.event.sensors = busiest_first(s.sensors);
+            s.open->event.countries = busiest_first(s.open->countries);
+            s.open->event.sensors = busiest_first(s.open->sensors);
         };
 
         if (learning) {
@@ -313,11 +315,8 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
             ewma(s.src_level, s.src_spread, xs);
         } else if (!s.open) {
             if (over) {
-                s.open = true;
-                s.quiet = 0;
-                s.countries.clear();
-                s.sensors.clear();
-                Event& e = s.event;
+                s.open = std::make_unique<SeriesState::Open>();
+                Event& e = s.open->event;
                 e = Event{};
                 e.kind = "surge";
                 e.id = "surge:" + s.dimension + ":" + s.key + ":" + std::to_string(start_s);
@@ -338,8 +337,8 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                 e.phase = "start";
                 e.time = end_s;
                 out.push_back(e);
-                s.reported_peak = s.cur_packets;
-                s.last_report = end_s;
+                s.open->reported_peak = s.cur_packets;
+                s.open->last_report = end_s;
             } else {
                 // Clipped to the upper edge of normal so that one interval's outlier (a noisy
                 // host) cannot drag the baseline; a lasting rise still gets in, as the spread
@@ -351,10 +350,10 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
             }
         } else {
             // Open: the baseline stays frozen so the surge cannot become its own baseline.
-            Event& e = s.event;
+            Event& e = s.open->event;
             e.reason.clear();
             if (over) {
-                s.quiet = 0;
+                s.open->quiet = 0;
                 e.end = end_s;
                 ++e.intervals;
                 e.packets += s.cur_packets;
@@ -373,27 +372,27 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                     e.reason = "rebaselined";
                     e.time = end_s;
                     out.push_back(e);
-                    s.open = false;
                     s.level = static_cast<double>(e.packets) / static_cast<double>(e.intervals);
                     s.spread = std::sqrt(s.level);
                     s.src_level = xs;
                     s.src_spread = std::sqrt(xs);
+                    s.open.reset();  // `e` is gone from here on
                 } else if (static_cast<double>(e.peak_packets) >
-                               static_cast<double>(s.reported_peak) * (1 + c.update_growth) ||
-                           end_s - s.last_report >=
+                               static_cast<double>(s.open->reported_peak) * (1 + c.update_growth) ||
+                           end_s - s.open->last_report >=
                                static_cast<int64_t>(c.surge_update_interval_s)) {
                     e.phase = "update";
                     e.time = end_s;
                     out.push_back(e);
-                    s.reported_peak = e.peak_packets;
-                    s.last_report = end_s;
+                    s.open->reported_peak = e.peak_packets;
+                    s.open->last_report = end_s;
                 }
-            } else if (++s.quiet >= c.surge_quiet_intervals) {
+            } else if (++s.open->quiet >= c.surge_quiet_intervals) {
                 e.phase = "end";
                 e.reason = "quiet";
                 e.time = end_s;
                 out.push_back(e);
-                s.open = false;
+                s.open.reset();
             }
         }
 
@@ -708,12 +707,12 @@ std::vector<Event> EventEngine::finish(int64_t end_s) {
     std::vector<Event> out;
     for (auto& [id, s] : series_) {
         if (s->open) {
-            Event e = s->event;
+            Event e = s->open->event;
             e.phase = "end";
             e.reason = "shutdown";
             e.time = end_s;
             out.push_back(std::move(e));
-            s->open = false;
+            s->open.reset();
         }
     }
     for (auto& [address, s] : victims_) {
@@ -742,7 +741,7 @@ void EventEngine::publish(const std::vector<Event>& events) {
     counters_.victims_tracked = victims_.size();
     counters_.sources_tracked = sources_.size();
     counters_.open_surges = static_cast<size_t>(std::count_if(
-        series_.begin(), series_.end(), [](const auto& s) { return s.second->open; }));
+        series_.begin(), series_.end(), [](const auto& s) { return s.second->open != nullptr; }));
     counters_.open_dos = static_cast<size_t>(std::count_if(
         victims_.begin(), victims_.end(), [](const auto& s) { return s.second->reported; }));
     counters_.open_scanners = static_cast<size_t>(std::count_if(

@@ -104,6 +104,9 @@ def main():
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--start-timeout", type=float, default=300.0)
+    p.add_argument("--min-packets", type=int, default=0,
+                   help="running once the counter passes this: give the capture's packet count "
+                        "(net_pcap infinite_rx counts its preload in ipackets, then resets it)")
     args = p.parse_args()
 
     deadline = time.monotonic() + args.start_timeout
@@ -113,7 +116,7 @@ def main():
             sys.exit(f"rate.py: process {args.pid} exited before it received packets")
         try:
             n = received(args.prefix, args.kind)
-            if n:
+            if n and n > args.min_packets:
                 break
         except (OSError, ValueError, KeyError, AttributeError):
             pass

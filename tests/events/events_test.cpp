@@ -516,6 +516,63 @@ TEST(Scanner, ManyDestinationsWithFlags) {
     EXPECT_EQ(engine.stats().sources_tracked, 0u);
 }
 
+TEST(Scanner, VerticalScanOfOneHost) {
+    EventEngine engine{EventConfig{}};
+    std::vector<Event> events;
+    for (int i = 0; i < 90; ++i) {
+        std::vector<SourceObservation> sources;
+        if (i == 3) {
+            // 1001 ports of one dark address within one interval.
+            SourceObservation s = source("192.0.2.77", 1, flag_masscan, {"0/tcp", "1/tcp"}, i);
+            s.service_count = 1001;
+            sources.push_back(s);
+        }
+        if (i >= 2 && i < 40) {
+            // The same 10 services every interval: 380 by a sum, never 64 in one interval.
+            SourceObservation s = source("192.0.2.78", 1, flag_mirai, {"23/tcp"}, i);
+            s.service_count = 10;
+            sources.push_back(s);
+        }
+        auto out =
+            engine.observe_interval(interval_start(i), interval_start(i + 1), {}, {}, sources);
+        events.insert(events.end(), out.begin(), out.end());
+    }
+    all_events().insert(all_events().end(), events.begin(), events.end());
+    auto scanners = EventLog{events}.of_kind("scanner");
+    ASSERT_EQ(scanners.size(), 1u);
+    EXPECT_EQ(scanners[0].address, "192.0.2.77");
+    EXPECT_EQ(scanners[0].scan_type, "vertical");
+    EXPECT_EQ(scanners[0].service_count, 1001u);
+    EXPECT_EQ(scanners[0].tools, std::vector<std::string>{"masscan"});
+}
+
+TEST(Surge, LastingSurgeIsRebaselined) {
+    test::TrafficModel model(16);
+    model.plants.push_back({30, 69, {}, "8080/tcp", {}, 2000, 300});
+    EventConfig config;
+    config.surge_max_duration_s = 10 * kInterval;
+    EventEngine engine(config);
+    EventLog run = run_model(model, 80, engine);
+    std::vector<Event> service_events;
+    for (const Event& e : run.events) {
+        if (series_id(e) == "service=8080/tcp") {
+            service_events.push_back(e);
+        }
+    }
+    ASSERT_GE(service_events.size(), 2u);
+    EXPECT_EQ(service_events.front().phase, "start");
+    EXPECT_EQ(service_events.front().start, interval_start(30));
+    // Ten intervals later it is the new normal: it ends, and the rest of the plant is quiet.
+    const Event& end = service_events.back();
+    EXPECT_EQ(end.phase, "end");
+    EXPECT_EQ(end.reason, "rebaselined");
+    EXPECT_EQ(end.end, interval_start(40));
+    EXPECT_EQ(run.latest().count(end.id), 1u);
+    for (const Event& e : service_events) {
+        EXPECT_EQ(e.id, end.id);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Everything together, then the JSON of every event produced above.
 
@@ -558,6 +615,15 @@ TEST(Json, EveryEventParsesWithTheFieldsTheReportReads) {
     const char* python = std::getenv("PYTHON3");
     if (python == nullptr) {
         GTEST_SKIP() << "PYTHON3 not set (run through meson test)";
+    }
+    if (all_events().empty()) {
+        // Run alone (a gtest filter): produce some events of every kind here.
+        test::TrafficModel model(41);
+        model.plants.push_back({30, 37, {"tokyo-b"}, "21318/tcp", {"JP"}, 300, 40});
+        auto packets = packets_between(interval_start(40) + 3, interval_start(44) + 50, 2.0, 42);
+        EventEngine engine{EventConfig{}};
+        run_model(model, 60, engine,
+                  observe_backscatter(packets, syn_ack_victim("203.0.113.80", 80)));
     }
     ASSERT_FALSE(all_events().empty());
     // One strange key so escaping is exercised too.

@@ -57,6 +57,23 @@ class Env:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def geo_csvs(nets_csv, directory):
+    """Range CSV databases (ip-location-db layout) from the generator's network list, converted
+    here with Python's ipaddress, independently of darkscope: returns the geo arguments."""
+    import csv
+    import ipaddress
+    country_csv = os.path.join(directory, "country.csv")
+    asn_csv = os.path.join(directory, "asn.csv")
+    with open(nets_csv) as f, open(country_csv, "w", newline="") as c, \
+            open(asn_csv, "w", newline="") as a:
+        cw, aw = csv.writer(c), csv.writer(a)
+        for row in csv.reader(f):
+            net = ipaddress.ip_network(row[0])
+            cw.writerow([net[0], net[-1], row[1]])
+            aw.writerow([net[0], net[-1], row[2], row[3] if len(row) > 3 else ""])
+    return ["--geo-country", country_csv, "--geo-asn", asn_csv]
+
+
 def telemetry(prefix, command, timeout=5.0):
     """One request on DPDK's v2 telemetry socket; returns the value under the command name."""
     path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix

@@ -26,6 +26,9 @@ namespace darkscope {
 class Ports;
 class Attribution;
 class HistoryStore;
+class EventEngine;
+class EventHook;
+struct Event;
 struct StoredRow;
 struct WorkerContext;
 
@@ -84,6 +87,8 @@ private:
     void roll_windows(int64_t start_s);
     void store_window(const WindowAccumulator& w, int resolution);
     void flush_rollups();
+    void detect_events(int64_t start_s, int64_t end_s);
+    void emit_events(const std::vector<Event>& events);
     void publish();
     void refresh_status(Snapshot& s) const;
     void drain_offline_rings();
@@ -104,6 +109,8 @@ private:
     WindowAccumulator interval_, hour_, day_, total_;
     std::shared_ptr<SeriesHistory> series_;
     std::unique_ptr<HistoryStore> store_;
+    std::unique_ptr<EventEngine> events_;
+    std::unique_ptr<EventHook> hook_;
     uint64_t intervals_ = 0;
     double start_time_ = 0;
     double last_publish_ = 0;

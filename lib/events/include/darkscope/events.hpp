@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "darkscope/json.hpp"
 #include "darkscope/packet.hpp"
 
 namespace darkscope {
@@ -302,8 +303,5 @@ class EventHook {
 // The attack vector as an analyst writes it: "SYN-ACK from 80/tcp", "ICMP unreachable quoting
 // udp/53", "UDP reflection from 53/udp".
 std::string describe_vector(const VictimObservation& v);
-
-// Text used in event ids and JSON: JSON string escaping (exposed for tests and telemetry).
-std::string json_escape(const std::string& s);
 
 }  // namespace darkscope

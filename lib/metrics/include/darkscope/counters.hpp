@@ -87,6 +87,7 @@ struct VictimCounts {
     uint8_t quoted_proto;
     uint16_t port;  // victim port: source port of TCP/UDP backscatter
     uint16_t quoted_port;
+    uint8_t tcp_flags;
     uint16_t country;
     uint32_t asn;
     void merge(const VictimCounts& o) {
@@ -296,19 +297,24 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
         }
     }
     if (is_backscatter_class(f.cls)) [[unlikely]] {
-        VictimCounts& v = t.victims.at(src_hash);
+        // The victim is the backscatter's source, except for ICMP errors: a router may send
+        // those, and the victim is the destination of the quoted attack packet (as Corsaro).
+        const bool quoted_victim = f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
+        const IpAddress& victim = quoted_victim ? f.quoted_dst : f.src;
+        VictimCounts& v = t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
         const uint64_t minute = now_ns / 60'000'000'000ull;
         if (v.pb.packets == 0) {
             v.first_ns = now_ns;
             v.minute = minute;
-            v.addr = f.src;
+            v.addr = victim;
             v.family = f.ip_version;
             v.cls = f.cls;
             v.proto = f.ip_proto;
+            v.tcp_flags = f.tcp_flags;
             v.icmp_type = f.icmp_type;
             v.quoted_proto = f.quoted_valid ? f.quoted_proto : 0;
             v.port = f.proto == Proto::tcp || f.proto == Proto::udp ? f.src_port : 0;
-            v.quoted_port = f.quoted_valid ? f.quoted_src_port : 0;
+            v.quoted_port = f.quoted_valid ? f.quoted_dst_port : 0;  // the attacked port
             v.country = static_cast<uint16_t>(country);
             v.asn = f.asn;
         }

@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "darkscope/json.hpp"
+
 namespace darkscope {
 
 struct Value;
@@ -40,6 +42,5 @@ std::string to_json(const Value& value, int indent = -1);
 // as a dict keyed by rank ("1", "2", ...) in list order. The summary file uses the same shape so
 // that it holds exactly what the socket answers.
 Value telemetry_shape(const Value& value);
-std::string json_escape(const std::string& s);
 
 }  // namespace darkscope
