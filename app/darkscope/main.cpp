@@ -40,12 +40,12 @@ ds::Value plan_value(const ds::CorePlan& plan) {
     for (const auto& w : plan.workers) {
         std::string queues;
         for (const auto& q : w.queues) {
-            if (!queues.empty()) queues += ' ';
+            if (!queues.empty())
+                queues += ' ';
             queues += std::to_string(q.port) + ":" + std::to_string(q.queue);
         }
-        workers.emplace_back(ds::Dict{{"lcore", w.lcore},
-                                      {"numa_node", int64_t{w.numa_node}},
-                                      {"queues", queues}});
+        workers.emplace_back(
+            ds::Dict{{"lcore", w.lcore}, {"numa_node", int64_t{w.numa_node}}, {"queues", queues}});
     }
     return ds::Dict{{"stats_lcore", plan.stats_lcore},
                     {"stats_numa_node", int64_t{plan.stats_numa_node}},
@@ -55,12 +55,14 @@ ds::Value plan_value(const ds::CorePlan& plan) {
 
 ds::Value config_value(const ds::Config& config) {
     ds::Dict d;
-    for (auto& [k, v] : ds::config_items(config)) d.emplace_back(k, v);
+    for (auto& [k, v] : ds::config_items(config))
+        d.emplace_back(k, v);
     return d;
 }
 
 ds::Value geo_value(const ds::Attribution* attribution) {
-    if (attribution == nullptr) return ds::Dict{{"enabled", 0u}, {"files", ds::Array{}}};
+    if (attribution == nullptr)
+        return ds::Dict{{"enabled", 0u}, {"files", ds::Array{}}};
     auto st = attribution->status();
     ds::Array files;
     for (const auto& f : st.files)
@@ -82,7 +84,8 @@ int main(int argc, char** argv) {
     ds::Config config;
     try {
         auto outcome = ds::parse_config(argc, argv, config, std::cout);
-        if (outcome != ds::ParseOutcome::run) return 0;
+        if (outcome != ds::ParseOutcome::run)
+            return 0;
         ds::validate_config(config);
     } catch (const ds::ConfigError& e) {
         return fail(2, e.what());
@@ -92,7 +95,8 @@ int main(int argc, char** argv) {
     for (const auto& file : config.read_files) {
         char errbuf[PCAP_ERRBUF_SIZE] = {};
         pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
-        if (pc == nullptr) return fail(2, "--read " + file + ": " + errbuf);
+        if (pc == nullptr)
+            return fail(2, "--read " + file + ": " + errbuf);
         pcap_close(pc);
     }
 
@@ -109,7 +113,8 @@ int main(int argc, char** argv) {
     ds::ClassifyConfig classify_config = ds::ClassifyConfig::defaults();
     if (!config.udp_service_ports.empty()) {
         classify_config.udp_service_ports.reset();
-        for (auto p : config.udp_service_ports) classify_config.udp_service_ports.set(p);
+        for (auto p : config.udp_service_ports)
+            classify_config.udp_service_ports.set(p);
     }
     ds::Classifier classifier(classify_config, &sensors);
 
@@ -153,7 +158,8 @@ int main(int argc, char** argv) {
         hooks.reload = []() -> ds::Value {
             std::shared_lock lock(g_control_mutex);
             ds::Engine* eng = g_engine.load();
-            if (eng == nullptr) return ds::Dict{{"ok", 0u}, {"result", "starting up"}};
+            if (eng == nullptr)
+                return ds::Dict{{"ok", 0u}, {"result", "starting up"}};
             std::string message;
             bool ok = eng->reload_attribution(&message);
             return ds::Dict{{"ok", ok ? 1u : 0u}, {"result", message}};
@@ -174,7 +180,8 @@ int main(int argc, char** argv) {
         std::unique_ptr<ds::Attribution> attribution;
         std::unique_ptr<ds::Engine> engine;
         try {
-            if (!config.offline()) ports = std::make_unique<ds::Ports>(config, plan);
+            if (!config.offline())
+                ports = std::make_unique<ds::Ports>(config, plan);
             if (!config.geo_country.empty() || !config.geo_asn.empty()) {
                 ds::GeoConfig geo;
                 geo.country_files = config.geo_country;
@@ -207,7 +214,8 @@ int main(int argc, char** argv) {
         ds::install_signal_handlers();
 
         try {
-            if (ports) ports->start();
+            if (ports)
+                ports->start();
             status = config.offline() ? engine->run_offline() : engine->run_live();
         } catch (const std::exception& e) {
             status = fail(1, e.what());
@@ -225,7 +233,8 @@ int main(int argc, char** argv) {
             g_engine.store(nullptr);
             g_attribution.store(nullptr);
         }
-        if (ports) ports->stop();
+        if (ports)
+            ports->stop();
         engine.reset();
         attribution.reset();
         ports.reset();

@@ -14,6 +14,8 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include <sched.h>
+
 #include <csignal>
 #include <map>
 #include <chrono>
@@ -80,7 +82,7 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
-    SpaceSaving* sources[2] = {nullptr, nullptr};   // top talkers, same epoch as sets[]
+    SpaceSaving* sources[2] = {nullptr, nullptr};  // top talkers, same epoch as sets[]
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
@@ -98,6 +100,15 @@ struct alignas(64) WorkerContext {
 
 namespace {
 
+// The stats core waits for workers by spinning briefly, then yielding: with --share-cpus (or a
+// busy machine) the worker it waits for may need this very CPU.
+inline void spin_wait(unsigned spins) {
+    if (spins < 1000)
+        rte_pause();
+    else
+        sched_yield();
+}
+
 // Relaxed single-writer increment: a load and a store, no read-modify-write instruction.
 inline void bump(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -112,7 +123,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     const uint64_t wall_ns = g_wall_ns.load(std::memory_order_relaxed);
     for (unsigned i = 0; i < n; ++i) {
-        if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+        if (i + kPrefetchAhead < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         rte_mbuf* m = pkts[i];
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         uint32_t caplen = m->data_len;
@@ -131,12 +143,15 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     }
     rte_pktmbuf_free_bulk(pkts, n);
     if (w.offline) {
-        if (table.first_ts_ns == 0 || times_ns[0] < table.first_ts_ns) table.first_ts_ns = times_ns[0];
-        if (times_ns[n - 1] > table.last_ts_ns) table.last_ts_ns = times_ns[n - 1];
+        if (table.first_ts_ns == 0 || times_ns[0] < table.first_ts_ns)
+            table.first_ts_ns = times_ns[0];
+        if (times_ns[n - 1] > table.last_ts_ns)
+            table.last_ts_ns = times_ns[n - 1];
     }
     // Benchmark stages stop early: checked once per burst, so the full path pays nothing.
     if (unlikely(w.stage < PipelineStage::count)) {
-        if (w.stage >= PipelineStage::classify) w.classifier->classify_burst(facts, n);
+        if (w.stage >= PipelineStage::classify)
+            w.classifier->classify_burst(facts, n);
         if (w.stage >= PipelineStage::attribute && w.attribution != nullptr)
             w.attribution->lookup_burst(w.id, facts, n);
         for (unsigned i = 0; i < n; ++i) {
@@ -146,9 +161,11 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         return;
     }
     w.classifier->classify_burst(facts, n);
-    if (w.attribution != nullptr) w.attribution->lookup_burst(w.id, facts, n);
+    if (w.attribution != nullptr)
+        w.attribution->lookup_burst(w.id, facts, n);
     if (unlikely(w.stage == PipelineStage::count)) {
-        for (unsigned i = 0; i < n; ++i) count_packet(table, facts[i], times_ns[i], 0, 0, true);
+        for (unsigned i = 0; i < n; ++i)
+            count_packet(table, facts[i], times_ns[i], 0, 0, true);
         return;
     }
     SpaceSaving& sources = *w.sources[epoch_slot];
@@ -177,11 +194,13 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
 
 int worker_main(void* arg) {
     WorkerContext& w = *static_cast<WorkerContext*>(arg);
-    if (w.attribution != nullptr) w.attribution->register_worker(w.id);
+    if (w.attribution != nullptr)
+        w.attribution->register_worker(w.id);
     rte_mbuf* pkts[kMaxBurst];
     uint32_t my_epoch = w.epoch->load(std::memory_order_acquire);
     w.seen_epoch.store(my_epoch, std::memory_order_release);
     size_t next_queue = 0;
+    unsigned idle_streak = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
         // One relaxed load per loop: the epoch flip costs the data path nothing else.
         uint32_t e = w.epoch->load(std::memory_order_acquire);
@@ -191,8 +210,7 @@ int worker_main(void* arg) {
         }
         unsigned n = 0;
         if (w.offline) {
-            n = rte_ring_sc_dequeue_burst(w.ring, reinterpret_cast<void**>(pkts), w.burst,
-                                          nullptr);
+            n = rte_ring_sc_dequeue_burst(w.ring, reinterpret_cast<void**>(pkts), w.burst, nullptr);
         } else if (!w.queues.empty()) {
             auto [port, queue] = w.queues[next_queue];
             next_queue = next_queue + 1 == w.queues.size() ? 0 : next_queue + 1;
@@ -200,15 +218,23 @@ int worker_main(void* arg) {
         }
         if (n == 0) {
             bump(w.idle_polls, 1);
+            // Offline, an empty ring means the reader is busy (or waiting for an interval to
+            // close): give the CPU away rather than spin against it when they share a core.
+            if (w.offline && ++idle_streak > 64)
+                sched_yield();
         } else {
+            idle_streak = 0;
             process_burst(w, my_epoch & 1, pkts, n);
             bump(w.packets, n);
             bump(w.bursts, 1);
-            if (w.offline) bump(w.dequeued, n);
+            if (w.offline)
+                bump(w.dequeued, n);
         }
-        if (w.attribution != nullptr) w.attribution->quiescent(w.id);
+        if (w.attribution != nullptr)
+            w.attribution->quiescent(w.id);
     }
-    if (w.attribution != nullptr) w.attribution->unregister_worker(w.id);
+    if (w.attribution != nullptr)
+        w.attribution->unregister_worker(w.id);
     w.running.store(false, std::memory_order_release);
     return 0;
 }
@@ -255,7 +281,7 @@ ControlFlags& control_flags() {
 }
 
 void install_signal_handlers() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = signal_handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
@@ -263,9 +289,8 @@ void install_signal_handlers() {
     sigaction(SIGHUP, &sa, nullptr);
 }
 
-Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
-               Attribution* attribution, const SensorTable& sensors,
-               const Classifier& classifier)
+Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribution* attribution,
+               const SensorTable& sensors, const Classifier& classifier)
     : config_(config),
       plan_(plan),
       ports_(ports),
@@ -298,27 +323,28 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
     ec.ipv4_coverage = sensors.ipv4_coverage();
     events_ = std::make_unique<EventEngine>(ec);
     if (!config.event_hook.empty())
-        hook_ = std::make_unique<EventHook>(
-            config.event_hook, config.event_hook_timeout_s,
-            [](int level, const std::string& message) {
-                rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE, RTE_LOGTYPE_USER1,
-                        "USER1: event hook: %s\n", message.c_str());
-            });
+        hook_ = std::make_unique<EventHook>(config.event_hook, config.event_hook_timeout_s,
+                                            [](int level, const std::string& message) {
+                                                rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE,
+                                                        RTE_LOGTYPE_USER1,
+                                                        "USER1: event hook: %s\n", message.c_str());
+                                            });
     if (config.offline()) {
         static const rte_mbuf_dynfield desc = {"darkscope_offline_meta", sizeof(OfflineMeta),
                                                alignof(OfflineMeta), 0};
         g_offline_meta_offset = rte_mbuf_dynfield_register(&desc);
         if (g_offline_meta_offset < 0)
             throw std::runtime_error("cannot register the offline mbuf field");
-        offline_pool_ = create_packet_pool("offline_mbufs", config.mbufs,
-                                           static_cast<int>(rte_socket_id()));
+        offline_pool_ =
+            create_packet_pool("offline_mbufs", config.mbufs, static_cast<int>(rte_socket_id()));
     }
     for (unsigned i = 0; i < plan.workers.size(); ++i) {
         const WorkerPlan& wp = plan.workers[i];
         int socket = wp.numa_node < 0 ? SOCKET_ID_ANY : wp.numa_node;
         void* mem = rte_zmalloc_socket("darkscope_worker", sizeof(WorkerContext),
                                        RTE_CACHE_LINE_SIZE, socket);
-        if (mem == nullptr) throw std::runtime_error("cannot allocate worker context");
+        if (mem == nullptr)
+            throw std::runtime_error("cannot allocate worker context");
         auto* w = new (mem) WorkerContext();
         w->id = i;
         w->lcore = wp.lcore;
@@ -339,18 +365,18 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
             set = static_cast<CounterSet*>(
                 rte_zmalloc_socket("darkscope_counters", sizeof(CounterSet), 64, socket));
             if (set == nullptr)
-                throw std::runtime_error(
-                    "cannot allocate " + std::to_string(sizeof(CounterSet) >> 20) +
-                    " MiB counter table for worker " + std::to_string(i) +
-                    " (reserve more hugepages or raise --memory)");
+                throw std::runtime_error("cannot allocate " +
+                                         std::to_string(sizeof(CounterSet) >> 20) +
+                                         " MiB counter table for worker " + std::to_string(i) +
+                                         " (reserve more hugepages or raise --memory)");
         }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
             for (SpaceSaving** slot : {&w->sources[e], &w->prefixes[e]}) {
                 size_t bytes = SpaceSaving::required_bytes(kHeavyCapacity);
                 void* block = rte_zmalloc_socket("darkscope_heavy", bytes, 64, socket);
-                void* obj = rte_zmalloc_socket("darkscope_heavy_obj", sizeof(SpaceSaving), 64,
-                                               socket);
+                void* obj =
+                    rte_zmalloc_socket("darkscope_heavy_obj", sizeof(SpaceSaving), 64, socket);
                 if (block == nullptr || obj == nullptr)
                     throw std::runtime_error("cannot allocate top-talker tables for worker " +
                                              std::to_string(i));
@@ -362,7 +388,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
             std::string name = "offline_ring_" + std::to_string(i);
             w->ring = rte_ring_create(name.c_str(), kOfflineRingSize, socket,
                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
-            if (w->ring == nullptr) throw std::runtime_error("cannot create " + name);
+            if (w->ring == nullptr)
+                throw std::runtime_error("cannot create " + name);
         }
         workers_.push_back(w);
     }
@@ -370,30 +397,35 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports,
     auto s = std::make_shared<Snapshot>();
     s->interval_s = config.interval_s;
     s->offline = config.offline();
-    for (unsigned i = 0; i < sensors.size(); ++i) s->sensor_names.push_back(sensors.name(
-        static_cast<uint16_t>(i)));
+    for (unsigned i = 0; i < sensors.size(); ++i)
+        s->sensor_names.push_back(sensors.name(static_cast<uint16_t>(i)));
     refresh_status(*s);
     snapshot_ = std::move(s);
 }
 
 Engine::~Engine() {
-    if (workers_running_) stop_workers();
+    if (workers_running_)
+        stop_workers();
     for (auto* w : workers_) {
         rte_free(w->sets[0]);
         rte_free(w->sets[1]);
         for (unsigned e = 0; e < 2; ++e) {
             for (SpaceSaving* ss : {w->sources[e], w->prefixes[e]}) {
-                if (ss == nullptr) continue;
+                if (ss == nullptr)
+                    continue;
                 ss->~SpaceSaving();
                 rte_free(ss);
             }
         }
-        if (w->ring) rte_ring_free(w->ring);
+        if (w->ring)
+            rte_ring_free(w->ring);
         w->~WorkerContext();
         rte_free(w);
     }
-    for (void* block : heavy_blocks_) rte_free(block);
-    if (offline_pool_) rte_mempool_free(offline_pool_);
+    for (void* block : heavy_blocks_)
+        rte_free(block);
+    if (offline_pool_)
+        rte_mempool_free(offline_pool_);
 }
 
 void Engine::launch_workers() {
@@ -427,10 +459,12 @@ void Engine::refresh_status(Snapshot& s) const {
         ws.lcore = w->lcore;
         ws.numa_node = w->numa_node;
         for (auto& [port, queue] : w->queues) {
-            if (!ws.queues.empty()) ws.queues += ' ';
+            if (!ws.queues.empty())
+                ws.queues += ' ';
             ws.queues += std::to_string(port) + ":" + std::to_string(queue);
         }
-        if (w->offline) ws.queues = "offline";
+        if (w->offline)
+            ws.queues = "offline";
         ws.packets = w->packets.load(std::memory_order_relaxed);
         ws.bursts = w->bursts.load(std::memory_order_relaxed);
         ws.idle_polls = w->idle_polls.load(std::memory_order_relaxed);
@@ -462,7 +496,8 @@ void WindowAccumulator::reset(int64_t start) {
 }
 
 void WindowAccumulator::add(const WindowAccumulator& interval) {
-    if (start_s < 0) start_s = interval.start_s;
+    if (start_s < 0)
+        start_s = interval.start_s;
     counters->merge(*interval.counters);
     sources->merge(*interval.sources);
     prefixes->merge(*interval.prefixes);
@@ -494,17 +529,20 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     if (workers_stopped) {
         // Workers are gone: their current tables hold the final partial interval.
         uint32_t e = epoch_.load(std::memory_order_relaxed);
-        for (auto* w : workers_) take(w, e & 1);
+        for (auto* w : workers_)
+            take(w, e & 1);
     } else {
         uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
         epoch_.store(e, std::memory_order_release);
         for (auto* w : workers_) {
             // Each worker acknowledges at its next loop iteration (a burst at most).
-            while (w->seen_epoch.load(std::memory_order_acquire) != e &&
-                   w->running.load(std::memory_order_acquire))
-                rte_pause();
+            for (unsigned spins = 0; w->seen_epoch.load(std::memory_order_acquire) != e &&
+                                     w->running.load(std::memory_order_acquire);
+                 ++spins)
+                spin_wait(spins);
         }
-        for (auto* w : workers_) take(w, (e - 1) & 1);
+        for (auto* w : workers_)
+            take(w, (e - 1) & 1);
     }
     roll_windows(start_s);
     hour_.add(interval_);
@@ -521,10 +559,12 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     series_points(*interval_.counters, names, kSeriesKeysPerDimension, points->points);
     auto series = std::make_shared<SeriesHistory>(*series_);
     series->intervals.push_back(std::move(points));
-    while (series->intervals.size() > kSeriesIntervals) series->intervals.pop_front();
+    while (series->intervals.size() > kSeriesIntervals)
+        series->intervals.pop_front();
     series_ = std::move(series);
 
-    if (store_) store_window(interval_, 0);
+    if (store_)
+        store_window(interval_, 0);
     detect_events(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every
     // window) at most every 200 ms of wall time there; the last interval is always published.
@@ -542,14 +582,17 @@ void Engine::roll_windows(int64_t start_s) {
     const int64_t hour = start_s - ((start_s % 3600) + 3600) % 3600;
     const int64_t day = start_s - ((start_s % 86400) + 86400) % 86400;
     if (hour_.start_s != hour) {
-        if (store_ && hour_.start_s >= 0 && hour_.counters->packets) store_window(hour_, 1);
+        if (store_ && hour_.start_s >= 0 && hour_.counters->packets)
+            store_window(hour_, 1);
         hour_.reset(hour);
     }
     if (day_.start_s != day) {
-        if (store_ && day_.start_s >= 0 && day_.counters->packets) store_window(day_, 2);
+        if (store_ && day_.start_s >= 0 && day_.counters->packets)
+            store_window(day_, 2);
         day_.reset(day);
     }
-    if (total_.start_s < 0) total_.start_s = start_s;
+    if (total_.start_s < 0)
+        total_.start_s = start_s;
 }
 
 void Engine::detect_events(int64_t start_s, int64_t end_s) {
@@ -602,7 +645,8 @@ void Engine::detect_events(int64_t start_s, int64_t end_s) {
     std::vector<SourceObservation> sources;
     for (const auto& h : interval_.sources->top(kHeavyCapacity)) {
         auto victim = victim_packets.find(h.key.hash());
-        if (victim != victim_packets.end() && victim->second * 2 > h.packets) continue;
+        if (victim != victim_packets.end() && victim->second * 2 > h.packets)
+            continue;
         SourceObservation o;
         o.addr = h.key.address();
         o.family = h.key.family;
@@ -623,17 +667,24 @@ void Engine::emit_events(const std::vector<Event>& events) {
     for (const Event& e : events) {
         RTE_LOG(NOTICE, USER1, "event: %s\n", e.log_line().c_str());
         std::string json = e.json();
-        if (store_) store_->enqueue(StoredEvent{e.id, e.kind, e.phase, e.time, json});
-        if (hook_) hook_->submit(json);
+        if (store_)
+            store_->enqueue(StoredEvent{e.id, e.kind, e.phase, e.time, json});
+        if (hook_)
+            hook_->submit(json);
     }
 }
 
 void Engine::flush_rollups() {
-    if (events_) emit_events(events_->finish(interval_.end_s));
-    if (hook_) hook_->flush();
-    if (!store_) return;
-    if (hour_.start_s >= 0 && hour_.counters->packets) store_window(hour_, 1);
-    if (day_.start_s >= 0 && day_.counters->packets) store_window(day_, 2);
+    if (events_)
+        emit_events(events_->finish(interval_.end_s));
+    if (hook_)
+        hook_->flush();
+    if (!store_)
+        return;
+    if (hour_.start_s >= 0 && hour_.counters->packets)
+        store_window(hour_, 1);
+    if (day_.start_s >= 0 && day_.counters->packets)
+        store_window(day_, 2);
     store_->flush();
 }
 
@@ -648,7 +699,8 @@ void Engine::store_window(const WindowAccumulator& w, int resolution) {
         names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     period.rows = period_rows(*w.counters, w.sources->top(config_.top_k),
                               w.prefixes->top(config_.top_k), names, config_.top_k);
-    if (resolution != 0) w.counters->total_sources.serialize(period.source_sketch);
+    if (resolution != 0)
+        w.counters->total_sources.serialize(period.source_sketch);
     store_->enqueue(std::move(period));
 }
 
@@ -670,25 +722,31 @@ void Engine::publish() {
             EventSummary summary;
             summary.kind = e.kind;
             auto add = [&](const char* k, std::string v) {
-                if (!v.empty()) summary.fields.emplace_back(k, std::move(v));
+                if (!v.empty())
+                    summary.fields.emplace_back(k, std::move(v));
             };
             add("id", e.id);
             add("kind", e.kind);
             add("phase", e.phase);
             add("start", std::to_string(e.start));
             add("end", std::to_string(e.end));
-            if (e.kind == "surge") add("key", e.dimension + "=" + e.key);
+            if (e.kind == "surge")
+                add("key", e.dimension + "=" + e.key);
             add("address", e.address);
             add("country", e.country);
-            if (e.asn) add("asn", std::to_string(e.asn));
+            if (e.asn)
+                add("asn", std::to_string(e.asn));
             add("packets", std::to_string(e.packets));
             add("sources", e.kind == "surge" ? std::to_string(e.sources) : "");
             add("destinations", e.destinations ? std::to_string(e.destinations) : "");
-            if (e.kind == "surge") add("peak_packets", std::to_string(e.peak_packets));
-            if (e.kind == "dos") add("peak_ppm", std::to_string(e.peak_ppm));
+            if (e.kind == "surge")
+                add("peak_packets", std::to_string(e.peak_packets));
+            if (e.kind == "dos")
+                add("peak_ppm", std::to_string(e.peak_ppm));
             add("vector", e.vector);
             std::string tools;
-            for (const auto& t : e.tools) tools += (tools.empty() ? "" : " ") + t;
+            for (const auto& t : e.tools)
+                tools += (tools.empty() ? "" : " ") + t;
             add("tools", tools);
             add("reason", e.reason);
             lists->events.push_back(std::move(summary));
@@ -719,25 +777,30 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
     row("total", "all", c.packets, c.bytes, c.total_sources.estimate(),
         c.total_destinations.estimate(), c.total_asns.estimate());
     for (unsigned i = 0; i < static_cast<unsigned>(Proto::count_); ++i)
-        if (c.proto[i]) row("proto", i == 0 ? "none" : proto_name(static_cast<Proto>(i)), c.proto[i], 0);
+        if (c.proto[i])
+            row("proto", i == 0 ? "none" : proto_name(static_cast<Proto>(i)), c.proto[i], 0);
     for (unsigned i = 0; i < static_cast<unsigned>(TrafficClass::count_); ++i)
         if (c.classes[i].packets)
             row("class", traffic_class_name(static_cast<TrafficClass>(i)), c.classes[i].packets,
                 c.classes[i].bytes);
     for (unsigned i = 0; i < kFlagCount; ++i)
-        if (c.flags[i]) row("flag", flag_name(i), c.flags[i], 0);
+        if (c.flags[i])
+            row("flag", flag_name(i), c.flags[i], 0);
     for (unsigned i = 1; i < static_cast<unsigned>(DecodeError::count_); ++i)
-        if (c.errors[i]) row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);
+        if (c.errors[i])
+            row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);
     // Services ranked by the probe classes (what the reports rank); "none" holds the rest.
     {
         std::map<std::string, ServiceCounts> agg;
         uint64_t packets = 0, bytes = 0;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-            if (c.services_probe[slot].packets == 0) continue;
+            if (c.services_probe[slot].packets == 0)
+                continue;
             agg[service_name(slot)].pb.merge(c.services_probe[slot]);
         }
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
-            if ((key & kProbeServiceBit) == 0) return;
+            if ((key & kProbeServiceBit) == 0)
+                return;
             ServiceCounts& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.sources.merge(v.sources);
             a.destinations.merge(v.destinations);
@@ -749,7 +812,8 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             packets += v.pb.packets;
             bytes += v.pb.bytes;
         }
-        if (c.packets > packets) row("service", "none", c.packets - packets, c.bytes - bytes);
+        if (c.packets > packets)
+            row("service", "none", c.packets - packets, c.bytes - bytes);
     }
     auto sensor_name = [&](uint64_t slot) {
         return slot == kSensorSlotUnmatched ? std::string("unmatched")
@@ -758,7 +822,8 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
     };
     uint64_t ip_packets = 0, ip_bytes = 0;
     for (unsigned i = 0; i <= kMaxSensors; ++i) {
-        if (c.sensors[i].packets == 0) continue;
+        if (c.sensors[i].packets == 0)
+            continue;
         ip_packets += c.sensors[i].packets;
         ip_bytes += c.sensors[i].bytes;
         row("sensor", sensor_name(i), c.sensors[i].packets, c.sensors[i].bytes,
@@ -766,26 +831,30 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             c.sensor_asns[i].estimate());
     }
     const uint64_t non_ip_packets = c.packets - ip_packets, non_ip_bytes = c.bytes - ip_bytes;
-    if (non_ip_packets) row("sensor", "none", non_ip_packets, non_ip_bytes);
+    if (non_ip_packets)
+        row("sensor", "none", non_ip_packets, non_ip_bytes);
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
             row("country", country_code_of(i), c.countries[i].packets, c.countries[i].bytes,
                 c.country_sources[i].estimate(), c.country_destinations[i].estimate(),
                 c.country_asns[i].estimate());
-    if (non_ip_packets) row("country", "none", non_ip_packets, non_ip_bytes);
+    if (non_ip_packets)
+        row("country", "none", non_ip_packets, non_ip_bytes);
     c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
         row("asn", std::to_string(asn), v.pb.packets, v.pb.bytes, v.sources.estimate());
     });
     if (c.asns.other.pb.packets)
         row("asn", "other", c.asns.other.pb.packets, c.asns.other.pb.bytes,
             c.asns.other.sources.estimate());
-    if (non_ip_packets) row("asn", "none", non_ip_packets, non_ip_bytes);
+    if (non_ip_packets)
+        row("asn", "none", non_ip_packets, non_ip_bytes);
     auto cross = [&](const char* dim, const CrossTable& t, auto left, auto right) {
         std::map<std::string, SourceCounts> agg;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
             agg[left(key >> 32) + "|" + right(key & 0xffffffffu)].merge(v);
         });
-        for (auto& [k, v] : agg) row(dim, k, v.pb.packets, v.pb.bytes, v.sources.estimate());
+        for (auto& [k, v] : agg)
+            row(dim, k, v.pb.packets, v.pb.bytes, v.sources.estimate());
         if (t.other.pb.packets)
             row(dim, "other", t.other.pb.packets, t.other.pb.bytes, t.other.sources.estimate());
     };
@@ -808,12 +877,14 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
 bool Engine::reload_attribution(std::string* message) {
     std::lock_guard lock(reload_mutex_);
     if (attribution_ == nullptr) {
-        if (message) *message = "attribution is off: no --geo-country or --geo-asn file";
+        if (message)
+            *message = "attribution is off: no --geo-country or --geo-asn file";
         return false;
     }
     std::string error;
     bool ok = attribution_->reload(&error);
-    if (message) *message = ok ? "reloaded" : error;
+    if (message)
+        *message = ok ? "reloaded" : error;
     RTE_LOG(NOTICE, USER1, "attribution reload: %s\n", ok ? "ok" : error.c_str());
     return ok;
 }
@@ -834,7 +905,8 @@ int Engine::run_live() {
     while (!control_flags().stop.load()) {
         double now = now_seconds();
         g_wall_ns.store(static_cast<uint64_t>(now * 1e9), std::memory_order_relaxed);
-        if (config_.duration_s && now - started >= *config_.duration_s) break;
+        if (config_.duration_s && now - started >= *config_.duration_s)
+            break;
         if (now >= static_cast<double>(next_boundary)) {
             close_interval(start_s, next_boundary, false);
             start_s = next_boundary;
@@ -849,13 +921,6 @@ int Engine::run_live() {
     return 0;
 }
 
-void Engine::drain_offline_rings() {
-    // Wait until every worker has counted everything it was given.
-    for (auto* w : workers_) {
-        while (rte_ring_count(w->ring) != 0 || !rte_ring_empty(w->ring)) rte_pause();
-    }
-}
-
 int Engine::run_offline() {
     launch_workers();
     const int64_t interval = config_.interval_s;
@@ -865,20 +930,26 @@ int Engine::run_offline() {
     std::vector<uint64_t> enqueued(workers_.size(), 0);
     auto wait_counted = [&] {
         for (size_t i = 0; i < workers_.size(); ++i)
-            while (workers_[i]->dequeued.load(std::memory_order_acquire) != enqueued[i])
-                rte_pause();
+            for (unsigned spins = 0;
+                 workers_[i]->dequeued.load(std::memory_order_acquire) != enqueued[i]; ++spins)
+                spin_wait(spins);
     };
     // Packets go to workers in chunks of a burst, round robin.
     std::vector<rte_mbuf*> chunk;
     chunk.reserve(kMaxBurst);
     size_t next_worker = 0;
     auto flush_chunk = [&] {
-        if (chunk.empty()) return;
+        if (chunk.empty())
+            return;
         WorkerContext* w = workers_[next_worker];
         unsigned done = 0;
-        while (done < chunk.size())
-            done += rte_ring_sp_enqueue_burst(w->ring, reinterpret_cast<void**>(chunk.data() + done),
-                                              static_cast<unsigned>(chunk.size() - done), nullptr);
+        for (unsigned spins = 0; done < chunk.size(); ++spins) {
+            if (spins)
+                spin_wait(spins);
+            done +=
+                rte_ring_sp_enqueue_burst(w->ring, reinterpret_cast<void**>(chunk.data() + done),
+                                          static_cast<unsigned>(chunk.size() - done), nullptr);
+        }
         enqueued[next_worker] += chunk.size();
         chunk.clear();
         next_worker = (next_worker + 1) % workers_.size();
@@ -891,7 +962,8 @@ int Engine::run_offline() {
 
     char errbuf[PCAP_ERRBUF_SIZE];
     for (const auto& file : config_.read_files) {
-        if (control_flags().stop.load()) break;
+        if (control_flags().stop.load())
+            break;
         pcap_t* pc = pcap_open_offline_with_tstamp_precision(file.c_str(),
                                                              PCAP_TSTAMP_PRECISION_NANO, errbuf);
         if (pc == nullptr) {
@@ -932,10 +1004,12 @@ int Engine::run_offline() {
             meta->wire_len = std::max<uint32_t>(hdr->len, copy);
             meta->link = link;
             chunk.push_back(m);
-            if (chunk.size() == workers_[next_worker]->burst) flush_chunk();
+            if (chunk.size() == workers_[next_worker]->burst)
+                flush_chunk();
             if ((++file_packets & 1023) == 0) {
                 poll_control();
-                if (control_flags().stop.load()) break;
+                if (control_flags().stop.load())
+                    break;
             }
         }
         if (rc == -1) {
@@ -982,9 +1056,11 @@ void write_summary(const std::string& path, const Snapshot& s,
     {
         std::ofstream out(tmp);
         Dict shaped;
-        for (auto& [k, v] : d) shaped.emplace_back(k, telemetry_shape(v));
+        for (auto& [k, v] : d)
+            shaped.emplace_back(k, telemetry_shape(v));
         out << to_json(Value(std::move(shaped)), 1) << '\n';
-        if (!out) throw std::runtime_error("--summary " + path + ": cannot write");
+        if (!out)
+            throw std::runtime_error("--summary " + path + ": cannot write");
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0)
         throw std::runtime_error("--summary " + path + ": cannot rename " + tmp);

@@ -47,15 +47,18 @@ std::optional<IpAddress> parse_address(std::string_view text, uint8_t* family) {
 
 std::optional<IpPrefix> parse_prefix(std::string_view text, std::string* error) {
     auto fail = [&](std::string why) -> std::optional<IpPrefix> {
-        if (error) *error = std::move(why);
+        if (error)
+            *error = std::move(why);
         return std::nullopt;
     };
-    if (text.empty()) return fail("empty prefix");
+    if (text.empty())
+        return fail("empty prefix");
     auto slash = text.find('/');
     std::string_view addr_part = text.substr(0, slash);
     IpPrefix p;
     auto addr = parse_address(addr_part, &p.family);
-    if (!addr) return fail("'" + std::string(addr_part) + "' is not an IPv4 or IPv6 address");
+    if (!addr)
+        return fail("'" + std::string(addr_part) + "' is not an IPv4 or IPv6 address");
     p.addr = *addr;
     unsigned max_len = p.family == 4 ? 32 : 128;
     if (slash == std::string_view::npos) {
@@ -68,22 +71,24 @@ std::optional<IpPrefix> parse_prefix(std::string_view text, std::string* error) 
     if (len_part.empty() || ec != std::errc() || ptr != len_part.data() + len_part.size())
         return fail("prefix length '" + std::string(len_part) + "' is not a number");
     if (len > max_len)
-        return fail("prefix length " + std::to_string(len) + " is over " +
-                    std::to_string(max_len));
+        return fail("prefix length " + std::to_string(len) + " is over " + std::to_string(max_len));
     p.length = static_cast<uint8_t>(len);
     clear_host_bits(p);
     return p;
 }
 
 bool IpPrefix::contains(const IpAddress& a, uint8_t fam) const {
-    if (fam != family) return false;
+    if (fam != family)
+        return false;
     if (family == 4) {
         uint32_t mask = length == 0 ? 0 : ~uint32_t{0} << (32 - length);
         return (a.v4 & mask) == addr.v4;
     }
     unsigned full = length / 8, rest = length % 8;
-    if (std::memcmp(a.v6, addr.v6, full) != 0) return false;
-    if (rest == 0) return true;
+    if (std::memcmp(a.v6, addr.v6, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
     uint8_t m = static_cast<uint8_t>(0xff00u >> rest);
     return (a.v6[full] & m) == addr.v6[full];
 }

@@ -37,13 +37,15 @@ void CounterSet::merge(const CounterSet& o) {
     total_destinations.merge(o.total_destinations);
     total_asns.merge(o.total_asns);
     for (unsigned i = 0; i <= kMaxSensors; ++i) {
-        if (o.sensors[i].packets == 0) continue;
+        if (o.sensors[i].packets == 0)
+            continue;
         sensor_sources[i].merge(o.sensor_sources[i]);
         sensor_destinations[i].merge(o.sensor_destinations[i]);
         sensor_asns[i].merge(o.sensor_asns[i]);
     }
     for (unsigned i = 0; i < kCountrySlots; ++i) {
-        if (o.countries[i].packets == 0) continue;
+        if (o.countries[i].packets == 0)
+            continue;
         country_sources[i].merge(o.country_sources[i]);
         country_destinations[i].merge(o.country_destinations[i]);
         country_asns[i].merge(o.country_asns[i]);

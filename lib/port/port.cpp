@@ -39,23 +39,30 @@ std::vector<std::string> build_eal_args(const Config& config, const CorePlan& pl
         }
     }
     // Never probe the machine's own NICs when every port is virtual.
-    if (!any_pci) args.push_back("--no-pci");
-    if (config.no_huge) args.push_back("--no-huge");
+    if (!any_pci)
+        args.push_back("--no-pci");
+    if (config.no_huge)
+        args.push_back("--no-huge");
     if (config.memory_mb != 0) {
         args.push_back("-m");
         args.push_back(std::to_string(config.memory_mb));
     }
-    if (!config.telemetry) args.push_back("--no-telemetry");
+    if (!config.telemetry)
+        args.push_back("--no-telemetry");
     const char* level = "notice";
-    if (config.log_level == "error") level = "error";
-    if (config.log_level == "warning") level = "warning";
-    if (config.log_level == "debug") level = "debug";
+    if (config.log_level == "error")
+        level = "error";
+    if (config.log_level == "warning")
+        level = "warning";
+    if (config.log_level == "debug")
+        level = "debug";
     args.push_back(std::string("--log-level=") + level);
     // --eal "ARGS": split on blanks, for the rare EAL flag darkscope has no option for.
     std::string word;
     for (char c : config.eal_args + " ") {
         if (c == ' ' || c == '\t') {
-            if (!word.empty()) args.push_back(word);
+            if (!word.empty())
+                args.push_back(word);
             word.clear();
         } else {
             word += c;
@@ -68,18 +75,21 @@ void eal_start(const std::vector<std::string>& args) {
     std::vector<char*> argv;
     static std::vector<std::string> keep;  // EAL keeps pointers into argv
     keep = args;
-    for (auto& a : keep) argv.push_back(a.data());
+    for (auto& a : keep)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     if (rte_eal_init(static_cast<int>(keep.size()), argv.data()) < 0)
         throw std::runtime_error(std::string("EAL initialisation failed: ") +
                                  rte_strerror(rte_errno));
 }
 
-void eal_stop() { rte_eal_cleanup(); }
+void eal_stop() {
+    rte_eal_cleanup();
+}
 
 rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int socket) {
-    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0,
-                                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (pool == nullptr)
         throw std::runtime_error("cannot create mempool " + name + " with " +
                                  std::to_string(mbufs) + " mbufs on socket " +
@@ -90,7 +100,8 @@ rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int soc
 
 rte_mempool* Ports::pool_for_socket(int socket) {
     for (auto& [s, p] : pools_)
-        if (s == socket) return p;
+        if (s == socket)
+            return p;
     auto* pool = create_packet_pool("mbufs_s" + std::to_string(socket < 0 ? 0 : socket),
                                     config_.mbufs, socket < 0 ? SOCKET_ID_ANY : socket);
     pools_.emplace_back(socket, pool);
@@ -132,17 +143,15 @@ Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
         }
         int rc = rte_eth_dev_configure(p.port_id, static_cast<uint16_t>(p.rx_queues), 0, &conf);
         if (rc != 0)
-            throw std::runtime_error("--port " + spec + ": configure failed: " +
-                                     rte_strerror(-rc));
+            throw std::runtime_error("--port " + spec + ": configure failed: " + rte_strerror(-rc));
         uint16_t rx_desc = static_cast<uint16_t>(config.rx_desc);
         uint16_t tx_desc = 0;
         rte_eth_dev_adjust_nb_rx_tx_desc(p.port_id, &rx_desc, &tx_desc);
         rte_mempool* pool = pool_for_socket(p.socket);
         for (unsigned q = 0; q < p.rx_queues; ++q) {
-            rc = rte_eth_rx_queue_setup(p.port_id, static_cast<uint16_t>(q), rx_desc,
-                                        static_cast<unsigned>(p.socket < 0 ? SOCKET_ID_ANY
-                                                                           : p.socket),
-                                        nullptr, pool);
+            rc = rte_eth_rx_queue_setup(
+                p.port_id, static_cast<uint16_t>(q), rx_desc,
+                static_cast<unsigned>(p.socket < 0 ? SOCKET_ID_ANY : p.socket), nullptr, pool);
             if (rc != 0)
                 throw std::runtime_error("--port " + spec + ": rx queue " + std::to_string(q) +
                                          " setup failed: " + rte_strerror(-rc));
@@ -151,7 +160,9 @@ Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
     }
 }
 
-Ports::~Ports() { stop(); }
+Ports::~Ports() {
+    stop();
+}
 
 void Ports::start() {
     for (auto& p : ports_) {
@@ -189,8 +200,10 @@ void Ports::start() {
 }
 
 void Ports::stop() {
-    if (!started_) return;
-    for (auto& p : ports_) rte_eth_dev_stop(p.port_id);
+    if (!started_)
+        return;
+    for (auto& p : ports_)
+        rte_eth_dev_stop(p.port_id);
     started_ = false;
 }
 

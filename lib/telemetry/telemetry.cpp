@@ -73,7 +73,8 @@ using ViewFn = Value (*)(const Snapshot&, const char* params);
 template <ViewFn F>
 int snapshot_command(const char*, const char* params, rte_tel_data* d) {
     auto snap = hooks().snapshot ? hooks().snapshot() : nullptr;
-    if (!snap) return reply_error(d, "no snapshot published yet");
+    if (!snap)
+        return reply_error(d, "no snapshot published yet");
     try {
         fill_tel_data(d, F(*snap, params ? params : ""));
     } catch (const RequestError& e) {
@@ -82,13 +83,27 @@ int snapshot_command(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-Value view_stats(const Snapshot& s, const char*) { return stats_view(s); }
-Value view_classes(const Snapshot& s, const char*) { return classes_view(s); }
-Value view_flags(const Snapshot& s, const char*) { return flags_view(s); }
-Value view_errors(const Snapshot& s, const char*) { return errors_view(s); }
-Value view_sensors(const Snapshot& s, const char*) { return sensors_view(s); }
-Value view_workers(const Snapshot& s, const char*) { return workers_view(s); }
-Value view_ports(const Snapshot& s, const char*) { return ports_view(s); }
+Value view_stats(const Snapshot& s, const char*) {
+    return stats_view(s);
+}
+Value view_classes(const Snapshot& s, const char*) {
+    return classes_view(s);
+}
+Value view_flags(const Snapshot& s, const char*) {
+    return flags_view(s);
+}
+Value view_errors(const Snapshot& s, const char*) {
+    return errors_view(s);
+}
+Value view_sensors(const Snapshot& s, const char*) {
+    return sensors_view(s);
+}
+Value view_workers(const Snapshot& s, const char*) {
+    return workers_view(s);
+}
+Value view_ports(const Snapshot& s, const char*) {
+    return ports_view(s);
+}
 template <const char* Dim>
 Value view_top(const Snapshot& s, const char* params) {
     return top_view(s, parse_top_request(Dim, params, kTopCapTelemetry), hooks().asn_name);
@@ -99,9 +114,15 @@ constexpr char kAsns[] = "asns";
 constexpr char kSensors[] = "sensors";
 constexpr char kSources[] = "sources";
 constexpr char kPrefixes[] = "prefixes";
-Value view_series(const Snapshot& s, const char* params) { return series_view(s, params); }
-Value view_events(const Snapshot& s, const char* params) { return events_view(s, params, ""); }
-Value view_dos(const Snapshot& s, const char* params) { return events_view(s, params, "dos"); }
+Value view_series(const Snapshot& s, const char* params) {
+    return series_view(s, params);
+}
+Value view_events(const Snapshot& s, const char* params) {
+    return events_view(s, params, "");
+}
+Value view_dos(const Snapshot& s, const char* params) {
+    return events_view(s, params, "dos");
+}
 Value view_scanners(const Snapshot& s, const char* params) {
     return events_view(s, params, "scanner");
 }
@@ -109,7 +130,8 @@ Value view_scanners(const Snapshot& s, const char* params) {
 template <std::function<Value()> TelemetryHooks::*Member>
 int hook_command(const char*, const char*, rte_tel_data* d) {
     const auto& fn = hooks().*Member;
-    if (!fn) return reply_error(d, "not available in this run");
+    if (!fn)
+        return reply_error(d, "not available in this run");
     fill_tel_data(d, fn());
     return 0;
 }
@@ -123,7 +145,8 @@ void fill_tel_data(rte_tel_data* d, const Value& raw) {
         for (const auto& [k, item] : value.dict()) {
             if (item.is_dict() || item.is_array()) {
                 rte_tel_data* c = rte_tel_data_alloc();
-                if (c == nullptr) continue;
+                if (c == nullptr)
+                    continue;
                 fill_flat(c, item);
                 rte_tel_data_add_dict_container(d, k.c_str(), c, 0);
             } else {
@@ -142,7 +165,8 @@ void fill_tel_data(rte_tel_data* d, const Value& raw) {
         rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
         for (const auto& item : a) {
             rte_tel_data* c = rte_tel_data_alloc();
-            if (c == nullptr) continue;
+            if (c == nullptr)
+                continue;
             fill_flat(c, item);
             rte_tel_data_add_array_container(d, c, 0);
         }
@@ -163,7 +187,8 @@ void register_telemetry(TelemetryHooks h) {
     std::string failed;
     auto rte_telemetry_register_cmd = [&failed](const char* cmd, telemetry_cb fn,
                                                 const char* help) {
-        if (::rte_telemetry_register_cmd(cmd, fn, help) != 0) failed += std::string(" ") + cmd;
+        if (::rte_telemetry_register_cmd(cmd, fn, help) != 0)
+            failed += std::string(" ") + cmd;
     };
     rte_telemetry_register_cmd(
         "/darkscope/stats", snapshot_command<view_stats>,
@@ -207,7 +232,8 @@ void register_telemetry(TelemetryHooks h) {
     rte_telemetry_register_cmd("/darkscope/ports", snapshot_command<view_ports>,
                                "Per port ethdev counters: ipackets, ibytes, imissed, ierrors, "
                                "rx_nombuf, link.");
-    if (!failed.empty()) throw std::runtime_error("telemetry: cannot register" + failed);
+    if (!failed.empty())
+        throw std::runtime_error("telemetry: cannot register" + failed);
     rte_telemetry_register_cmd("/darkscope/plan", hook_command<&TelemetryHooks::plan>,
                                "The core plan: stats core, workers and their queues.");
     rte_telemetry_register_cmd("/darkscope/config", hook_command<&TelemetryHooks::config>,

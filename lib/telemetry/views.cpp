@@ -36,16 +36,19 @@ struct Ranked {
 Array ranked_array(std::vector<Ranked> rows, unsigned n) {
     // By packets, then name: a stable order two runs agree on.
     std::sort(rows.begin(), rows.end(), [](const Ranked& a, const Ranked& b) {
-        if (a.counts.packets != b.counts.packets) return a.counts.packets > b.counts.packets;
+        if (a.counts.packets != b.counts.packets)
+            return a.counts.packets > b.counts.packets;
         return a.name < b.name;
     });
-    if (rows.size() > n) rows.resize(n);
+    if (rows.size() > n)
+        rows.resize(n);
     Array out;
     for (auto& r : rows) {
         Dict d = std::move(r.extra);
         d.emplace_back("packets", r.counts.packets);
         d.emplace_back("bytes", r.counts.bytes);
-        for (auto& kv : r.after) d.push_back(std::move(kv));
+        for (auto& kv : r.after)
+            d.push_back(std::move(kv));
         out.emplace_back(std::move(d));
     }
     return out;
@@ -53,27 +56,35 @@ Array ranked_array(std::vector<Ranked> rows, unsigned n) {
 
 // A service name from the views ("445/tcp", "icmp", "icmpv6") as (family, port or -1 for all).
 std::optional<std::pair<ServiceFamily, int>> parse_service(const std::string& name) {
-    if (name == "icmp") return std::make_pair(ServiceFamily::icmp, -1);
-    if (name == "icmpv6") return std::make_pair(ServiceFamily::icmpv6, -1);
+    if (name == "icmp")
+        return std::make_pair(ServiceFamily::icmp, -1);
+    if (name == "icmpv6")
+        return std::make_pair(ServiceFamily::icmpv6, -1);
     auto slash = name.find('/');
-    if (slash == std::string::npos) return std::nullopt;
+    if (slash == std::string::npos)
+        return std::nullopt;
     unsigned port = 0;
     auto [p, ec] = std::from_chars(name.data(), name.data() + slash, port);
-    if (ec != std::errc() || p != name.data() + slash || port > 65535) return std::nullopt;
+    if (ec != std::errc() || p != name.data() + slash || port > 65535)
+        return std::nullopt;
     std::string proto = name.substr(slash + 1);
-    if (proto == "tcp") return std::make_pair(ServiceFamily::tcp, static_cast<int>(port));
-    if (proto == "udp") return std::make_pair(ServiceFamily::udp, static_cast<int>(port));
+    if (proto == "tcp")
+        return std::make_pair(ServiceFamily::tcp, static_cast<int>(port));
+    if (proto == "udp")
+        return std::make_pair(ServiceFamily::udp, static_cast<int>(port));
     return std::nullopt;
 }
 
 bool slot_matches(uint32_t slot, const std::pair<ServiceFamily, int>& svc) {
-    if (static_cast<ServiceFamily>(slot >> 16) != svc.first) return false;
+    if (static_cast<ServiceFamily>(slot >> 16) != svc.first)
+        return false;
     return svc.second < 0 || static_cast<int>(slot & 0xffff) == svc.second;
 }
 
 Dict service_fields(const std::string& name) {
     auto svc = parse_service(name);
-    if (!svc) return Dict{{"service", name}, {"proto", name}, {"port", 0u}};
+    if (!svc)
+        return Dict{{"service", name}, {"proto", name}, {"port", 0u}};
     return Dict{{"service", name},
                 {"proto", service_family_name(svc->first)},
                 {"port", static_cast<unsigned>(svc->second < 0 ? 0 : svc->second)}};
@@ -87,14 +98,17 @@ struct ServiceAgg {
 };
 
 int sensor_slot_of(const Snapshot& s, const std::string& name) {
-    if (name == "unmatched") return static_cast<int>(kSensorSlotUnmatched);
+    if (name == "unmatched")
+        return static_cast<int>(kSensorSlotUnmatched);
     for (unsigned i = 0; i < s.sensor_names.size(); ++i)
-        if (s.sensor_names[i] == name) return static_cast<int>(i);
+        if (s.sensor_names[i] == name)
+            return static_cast<int>(i);
     return -1;
 }
 
 std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
-    if (slot == kSensorSlotUnmatched) return "unmatched";
+    if (slot == kSensorSlotUnmatched)
+        return "unmatched";
     return slot < s.sensor_names.size() ? s.sensor_names[slot] : "sensor" + std::to_string(slot);
 }
 
@@ -103,12 +117,14 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
     if (r.filter_kind.empty()) {
         const PacketsBytes* dense = r.all_classes ? c.services_all : c.services_probe;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-            if (dense[slot].packets == 0) continue;
+            if (dense[slot].packets == 0)
+                continue;
             agg[service_name(slot)].pb.merge(dense[slot]);
         }
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             bool probe = (key & kProbeServiceBit) != 0;
-            if (!probe && !r.all_classes) return;
+            if (!probe && !r.all_classes)
+                return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.sources.merge(v.sources);
             a.has_sources = true;
@@ -127,22 +143,27 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             throw RequestError("unknown " + r.filter_kind + " '" + r.filter_value + "'");
         const CrossTable& t = r.filter_kind == "sensor" ? c.sensor_service : c.country_service;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
-            if ((key >> 32) != static_cast<uint64_t>(index)) return;
+            if ((key >> 32) != static_cast<uint64_t>(index))
+                return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.pb.merge(v.pb);
             a.sources.merge(v.sources);
             a.has_sources = true;
         });
-        if (r.all_classes) throw RequestError("'all' cannot be combined with a filter");
+        if (r.all_classes)
+            throw RequestError("'all' cannot be combined with a filter");
     } else {
         throw RequestError("top/ports takes the filters sensor= and country=");
     }
     std::vector<Ranked> rows;
     for (auto& [name, a] : agg) {
-        if (a.pb.packets == 0 && name != "other") continue;
+        if (a.pb.packets == 0 && name != "other")
+            continue;
         Dict after;
-        if (a.has_sources) after.emplace_back("sources", a.sources.estimate());
-        if (name == "other" && a.pb.packets == 0) continue;
+        if (a.has_sources)
+            after.emplace_back("sources", a.sources.estimate());
+        if (name == "other" && a.pb.packets == 0)
+            continue;
         rows.push_back({name, a.pb, service_fields(name), std::move(after)});
     }
     return rows;
@@ -152,7 +173,8 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
     std::vector<Ranked> rows;
     if (r.filter_kind.empty()) {
         for (uint16_t i = 0; i < kCountrySlots; ++i) {
-            if (c.countries[i].packets == 0) continue;
+            if (c.countries[i].packets == 0)
+                continue;
             std::string code = country_code_of(i);
             rows.push_back({code, c.countries[i], Dict{{"country", code}},
                             Dict{{"sources", c.country_sources[i].estimate()},
@@ -164,14 +186,16 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "sensor") {
         int slot = sensor_slot_of(s, r.filter_value);
-        if (slot < 0) throw RequestError("unknown sensor '" + r.filter_value + "'");
+        if (slot < 0)
+            throw RequestError("unknown sensor '" + r.filter_value + "'");
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key >> 32) == static_cast<uint64_t>(slot))
                 agg[static_cast<uint32_t>(key & 0xffffffffu)].merge(v);
         });
     } else if (r.filter_kind == "service") {
         auto svc = parse_service(r.filter_value);
-        if (!svc) throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        if (!svc)
+            throw RequestError("service must look like 445/tcp, 53/udp or icmp");
         c.country_service.for_each([&](uint64_t key, const SourceCounts& v) {
             if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
                 agg[static_cast<uint32_t>(key >> 32)].merge(v);
@@ -181,8 +205,8 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
     }
     for (auto& [index, v] : agg) {
         std::string code = country_code_of(static_cast<uint16_t>(index));
-        rows.push_back({code, v.pb, Dict{{"country", code}},
-                        Dict{{"sources", v.sources.estimate()}}});
+        rows.push_back(
+            {code, v.pb, Dict{{"country", code}}, Dict{{"sources", v.sources.estimate()}}});
     }
     return rows;
 }
@@ -191,7 +215,8 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
     std::vector<Ranked> rows;
     if (r.filter_kind.empty()) {
         for (unsigned i = 0; i <= kMaxSensors; ++i) {
-            if (c.sensors[i].packets == 0) continue;
+            if (c.sensors[i].packets == 0)
+                continue;
             std::string name = sensor_name_of(s, i);
             rows.push_back({name, c.sensors[i], Dict{{"sensor", name}},
                             Dict{{"sources", c.sensor_sources[i].estimate()},
@@ -204,11 +229,13 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
     if (r.filter_kind == "country") {
         uint16_t country = country_index_of(r.filter_value);
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
-            if ((key & 0xffffffffu) == country) agg[static_cast<uint32_t>(key >> 32)].merge(v);
+            if ((key & 0xffffffffu) == country)
+                agg[static_cast<uint32_t>(key >> 32)].merge(v);
         });
     } else if (r.filter_kind == "service") {
         auto svc = parse_service(r.filter_value);
-        if (!svc) throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        if (!svc)
+            throw RequestError("service must look like 445/tcp, 53/udp or icmp");
         c.sensor_service.for_each([&](uint64_t key, const SourceCounts& v) {
             if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
                 agg[static_cast<uint32_t>(key >> 32)].merge(v);
@@ -218,7 +245,8 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
     }
     for (auto& [slot, v] : agg) {
         std::string name = sensor_name_of(s, slot);
-        rows.push_back({name, v.pb, Dict{{"sensor", name}}, Dict{{"sources", v.sources.estimate()}}});
+        rows.push_back(
+            {name, v.pb, Dict{{"sensor", name}}, Dict{{"sources", v.sources.estimate()}}});
     }
     return rows;
 }
@@ -226,8 +254,9 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
 std::vector<Ranked> asn_rows(const CounterSet& c, const AsnNamer& asn_name) {
     std::vector<Ranked> rows;
     c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
-        std::string name = asn == 0 ? "unknown" : (asn_name ? asn_name(static_cast<uint32_t>(asn))
-                                                            : std::string());
+        std::string name = asn == 0
+                               ? "unknown"
+                               : (asn_name ? asn_name(static_cast<uint32_t>(asn)) : std::string());
         rows.push_back({std::to_string(asn), v.pb, Dict{{"asn", asn}, {"name", name}},
                         Dict{{"sources", v.sources.estimate()}}});
     });
@@ -242,13 +271,14 @@ std::vector<Ranked> heavy_rows(const std::vector<HeavyHitter>& hitters, const ch
     std::vector<Ranked> rows;
     for (const auto& h : hitters) {
         IpAddress a = h.key.address();
-        std::string name = h.key.length == (h.key.family == 4 ? 32 : 128)
-                               ? format_address(a, h.key.family)
-                               : format_address(a, h.key.family) + "/" +
-                                     std::to_string(h.key.length);
+        std::string name =
+            h.key.length == (h.key.family == 4 ? 32 : 128)
+                ? format_address(a, h.key.family)
+                : format_address(a, h.key.family) + "/" + std::to_string(h.key.length);
         std::string flags;
         for (unsigned bit = 0; bit < kFlagCount; ++bit)
-            if (h.flags & (1u << bit)) flags += std::string(flags.empty() ? "" : " ") + flag_name(bit);
+            if (h.flags & (1u << bit))
+                flags += std::string(flags.empty() ? "" : " ") + flag_name(bit);
         rows.push_back({name, PacketsBytes{h.packets, h.bytes}, Dict{{key_name, name}},
                         Dict{{"error", h.error},
                              {"destinations", h.distinct_destinations},
@@ -279,7 +309,8 @@ const char* window_name(Window w) {
 }
 
 std::string country_code_of(uint16_t index) {
-    if (index == 0 || index >= kCountrySlots) return "??";
+    if (index == 0 || index >= kCountrySlots)
+        return "??";
     unsigned i = index - 1u;
     return std::string{static_cast<char>('A' + i / 26), static_cast<char>('A' + i % 26)};
 }
@@ -304,7 +335,8 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
             cur += ch;
         }
     }
-    if (!params.empty()) parts.push_back(cur);
+    if (!params.empty())
+        parts.push_back(cur);
     if (parts.size() > 4)
         throw RequestError("expected N[,WINDOW[,FILTER]], got '" + params + "'");
     if (!parts.empty() && !parts[0].empty()) {
@@ -332,7 +364,8 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
     for (size_t i = 2; i < parts.size(); ++i) {
         const std::string& f = parts[i];
         if (f == "all") {
-            if (dimension != "ports") throw RequestError("'all' applies to top/ports only");
+            if (dimension != "ports")
+                throw RequestError("'all' applies to top/ports only");
             r.all_classes = true;
         } else if (f == "probes" || f.empty()) {
         } else if (auto eq = f.find('='); eq != std::string::npos && r.filter_kind.empty()) {
@@ -340,8 +373,10 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
             r.filter_value = f.substr(eq + 1);
             if (r.filter_kind != "sensor" && r.filter_kind != "country" &&
                 r.filter_kind != "service")
-                throw RequestError("FILTER must be sensor=NAME, country=CC or service=PORT/PROTO, "
-                                   "got '" + f + "'");
+                throw RequestError(
+                    "FILTER must be sensor=NAME, country=CC or service=PORT/PROTO, "
+                    "got '" +
+                    f + "'");
         } else {
             throw RequestError("unexpected parameter '" + f + "'");
         }
@@ -396,19 +431,22 @@ Value stats_view(const Snapshot& s) {
 Value top_view(const Snapshot& s, const TopRequest& r, const AsnNamer& asn_name) {
     const WindowData& w = window_of(s, r.window);
     const CounterSet* c = w.counters.get();
-    if (c == nullptr) return Array{};
+    if (c == nullptr)
+        return Array{};
     std::vector<Ranked> rows;
     if (r.dimension == "ports") {
         rows = port_rows(s, *c, r);
     } else if (r.dimension == "countries") {
         rows = country_rows(s, *c, r);
     } else if (r.dimension == "asns") {
-        if (!r.filter_kind.empty()) throw RequestError("top/asns takes no filter");
+        if (!r.filter_kind.empty())
+            throw RequestError("top/asns takes no filter");
         rows = asn_rows(*c, asn_name);
     } else if (r.dimension == "sensors") {
         rows = sensor_rows(s, *c, r);
     } else if (r.dimension == "sources" || r.dimension == "prefixes") {
-        if (!r.filter_kind.empty()) throw RequestError("top/" + r.dimension + " takes no filter");
+        if (!r.filter_kind.empty())
+            throw RequestError("top/" + r.dimension + " takes no filter");
         rows = heavy_rows(r.dimension == "sources" ? w.sources : w.prefixes,
                           r.dimension == "sources" ? "source" : "prefix");
     } else {
@@ -494,37 +532,42 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
                    std::unordered_map<std::string, std::pair<uint64_t, uint64_t>>& out) {
     Snapshot names;
     names.sensor_names = sensor_names;
-    auto keep = [&](const std::string& prefix, std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows) {
+    auto keep = [&](const std::string& prefix,
+                    std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows) {
         std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
             return a.second.first != b.second.first ? a.second.first > b.second.first
                                                     : a.first < b.first;
         });
-        if (rows.size() > per_dimension) rows.resize(per_dimension);
-        for (auto& [k, v] : rows) out[prefix + "=" + k] = v;
+        if (rows.size() > per_dimension)
+            rows.resize(per_dimension);
+        for (auto& [k, v] : rows)
+            out[prefix + "=" + k] = v;
     };
     std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows;
     {
         std::map<std::string, ServiceAgg> agg;
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
-            if ((key & kProbeServiceBit) == 0) return;
+            if ((key & kProbeServiceBit) == 0)
+                return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.pb.merge(v.pb);
             a.sources.merge(v.sources);
         });
-        for (auto& [k, a] : agg) rows.push_back({k, {a.pb.packets, a.sources.estimate()}});
+        for (auto& [k, a] : agg)
+            rows.push_back({k, {a.pb.packets, a.sources.estimate()}});
         keep("service", std::move(rows));
     }
     rows.clear();
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
-            rows.push_back({country_code_of(i),
-                            {c.countries[i].packets, c.country_sources[i].estimate()}});
+            rows.push_back(
+                {country_code_of(i), {c.countries[i].packets, c.country_sources[i].estimate()}});
     keep("country", std::move(rows));
     rows.clear();
     for (unsigned i = 0; i <= kMaxSensors; ++i)
         if (c.sensors[i].packets)
-            rows.push_back({sensor_name_of(names, i),
-                            {c.sensors[i].packets, c.sensor_sources[i].estimate()}});
+            rows.push_back(
+                {sensor_name_of(names, i), {c.sensors[i].packets, c.sensor_sources[i].estimate()}});
     keep("sensor", std::move(rows));
     for (int cross = 0; cross < 2; ++cross) {
         std::map<std::string, SourceCounts> agg;
@@ -536,7 +579,8 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
             agg[l + "|" + service_name(static_cast<uint32_t>(key & 0xffffffffu))].merge(v);
         });
         rows.clear();
-        for (auto& [k, v] : agg) rows.push_back({k, {v.pb.packets, v.sources.estimate()}});
+        for (auto& [k, v] : agg)
+            rows.push_back({k, {v.pb.packets, v.sources.estimate()}});
         keep(cross == 0 ? "sensor_service" : "country_service", std::move(rows));
     }
 }
@@ -552,8 +596,9 @@ Value series_view(const Snapshot& s, const std::string& params) {
             throw RequestError("K must be a whole number from 1 to 240, got '" + ks + "'");
     }
     if (key.find('=') == std::string::npos)
-        throw RequestError("KEY must look like service=21318/tcp, country=JP, sensor=tokyo-b, "
-                           "sensor_service=tokyo-b|445/tcp or country_service=JP|445/tcp");
+        throw RequestError(
+            "KEY must look like service=21318/tcp, country=JP, sensor=tokyo-b, "
+            "sensor_service=tokyo-b|445/tcp or country_service=JP|445/tcp");
     Array starts, packets, sources;
     if (s.series) {
         const auto& iv = s.series->intervals;
@@ -579,7 +624,8 @@ Value events_view(const Snapshot& s, const std::string& params, const std::strin
     std::string np = params;
     if (auto comma = params.find(','); comma != std::string::npos) {
         np = params.substr(0, comma);
-        if (!fixed_kind.empty()) throw RequestError("expected N");
+        if (!fixed_kind.empty())
+            throw RequestError("expected N");
         kind = params.substr(comma + 1);
         if (kind != "surge" && kind != "dos" && kind != "scanner")
             throw RequestError("KIND must be surge, dos or scanner, got '" + kind + "'");
@@ -592,10 +638,13 @@ Value events_view(const Snapshot& s, const std::string& params, const std::strin
     Array out;
     if (s.events) {
         for (const auto& e : s.events->events) {
-            if (out.size() >= n) break;
-            if (!kind.empty() && e.kind != kind) continue;
+            if (out.size() >= n)
+                break;
+            if (!kind.empty() && e.kind != kind)
+                continue;
             Dict d;
-            for (const auto& [k, v] : e.fields) d.emplace_back(k, v);
+            for (const auto& [k, v] : e.fields)
+                d.emplace_back(k, v);
             out.emplace_back(std::move(d));
         }
     }

@@ -60,7 +60,7 @@ ControlFlags& control_flags();
 void install_signal_handlers();  // SIGINT/SIGTERM stop, SIGHUP reload
 
 class Engine {
-public:
+  public:
     Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribution* attribution,
            const SensorTable& sensors, const Classifier& classifier);
     ~Engine();
@@ -78,7 +78,7 @@ public:
     // Reloads the attribution databases (telemetry thread or SIGHUP); returns the result.
     bool reload_attribution(std::string* message);
 
-private:
+  private:
     void launch_workers();
     void stop_workers();
     // Flip epochs, merge every worker's retired table, publish. When the workers have stopped,
@@ -91,7 +91,6 @@ private:
     void emit_events(const std::vector<Event>& events);
     void publish();
     void refresh_status(Snapshot& s) const;
-    void drain_offline_rings();
     void poll_control();
 
     const Config& config_;

@@ -87,9 +87,9 @@ struct Config {
     unsigned memory_mb = 0;                 // --memory MB (EAL -m), 0 = EAL default
     std::optional<double> duration_s;       // --duration SECONDS: stop after this long (live)
     PipelineStage pipeline = PipelineStage::full;  // --pipeline STAGE (benchmarks)
-    bool plan_only = false;                 // --plan: print the core plan and exit
-    std::string topology_xml;               // --topology-xml FILE: plan on this hwloc XML
-    std::string config_file;                // --config FILE
+    bool plan_only = false;                        // --plan: print the core plan and exit
+    std::string topology_xml;                      // --topology-xml FILE: plan on this hwloc XML
+    std::string config_file;                       // --config FILE
 
     bool offline() const { return !read_files.empty(); }
 };

@@ -91,7 +91,8 @@ struct VictimCounts {
     uint16_t country;
     uint32_t asn;
     void merge(const VictimCounts& o) {
-        if (o.pb.packets == 0) return;
+        if (o.pb.packets == 0)
+            return;
         if (pb.packets == 0) {
             *this = o;
             return;
@@ -106,7 +107,8 @@ struct VictimCounts {
             minute = o.minute;
             minute_packets = o.minute_packets;
         }
-        peak_minute_packets = std::max({peak_minute_packets, o.peak_minute_packets, minute_packets});
+        peak_minute_packets =
+            std::max({peak_minute_packets, o.peak_minute_packets, minute_packets});
     }
 };
 
@@ -127,7 +129,8 @@ struct KeyedTable {
         unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
         for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
             const unsigned s = (slot + probe) & (Capacity - 1);
-            if (keys[s] == stored) return &values[s];
+            if (keys[s] == stored)
+                return &values[s];
             if (keys[s] == 0) [[unlikely]] {
                 keys[s] = stored;
                 ++used;
@@ -145,30 +148,36 @@ struct KeyedTable {
         unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
         for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
             const unsigned s = (slot + probe) & (Capacity - 1);
-            if (keys[s] == stored) return &values[s];
-            if (keys[s] == 0) return nullptr;
+            if (keys[s] == stored)
+                return &values[s];
+            if (keys[s] == 0)
+                return nullptr;
         }
         return nullptr;
     }
     template <typename F>
     void for_each(F&& f) const {
         for (unsigned s = 0; s < Capacity; ++s)
-            if (keys[s] != 0) f(keys[s] - 1, values[s]);
+            if (keys[s] != 0)
+                f(keys[s] - 1, values[s]);
     }
     void merge(const KeyedTable& o) {
         for (unsigned s = 0; s < Capacity; ++s)
-            if (o.keys[s] != 0) at(o.keys[s] - 1).merge(o.values[s]);
+            if (o.keys[s] != 0)
+                at(o.keys[s] - 1).merge(o.values[s]);
         other.merge(o.other);
     }
 };
 
-using AsnTable = KeyedTable<SourceCounts, 4096>;            // key: AS number (0 = unknown)
-using ServiceTable = KeyedTable<ServiceCounts, 8192>;      // key: service slot | probe bit
-using CrossTable = KeyedTable<SourceCounts, 4096>;         // key: two indices, see cross_key
-using VictimTable = KeyedTable<VictimCounts, 4096>;        // key: victim address hash
+using AsnTable = KeyedTable<SourceCounts, 4096>;       // key: AS number (0 = unknown)
+using ServiceTable = KeyedTable<ServiceCounts, 8192>;  // key: service slot | probe bit
+using CrossTable = KeyedTable<SourceCounts, 4096>;     // key: two indices, see cross_key
+using VictimTable = KeyedTable<VictimCounts, 4096>;    // key: victim address hash
 
 inline constexpr uint64_t kProbeServiceBit = uint64_t{1} << 32;
-inline constexpr uint64_t cross_key(uint32_t a, uint32_t b) { return uint64_t{a} << 32 | b; }
+inline constexpr uint64_t cross_key(uint32_t a, uint32_t b) {
+    return uint64_t{a} << 32 | b;
+}
 
 struct alignas(64) CounterSet {
     uint64_t packets;
@@ -255,8 +264,10 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
     ++t.proto[static_cast<unsigned>(f.proto)];
     t.classes[static_cast<unsigned>(f.cls)].add(len);
     ++t.errors[static_cast<unsigned>(f.error)];
-    for (unsigned bits = f.flags; bits != 0; bits &= bits - 1) ++t.flags[__builtin_ctz(bits)];
-    if (f.ip_version == 0) return;
+    for (unsigned bits = f.flags; bits != 0; bits &= bits - 1)
+        ++t.flags[__builtin_ctz(bits)];
+    if (f.ip_version == 0)
+        return;
     const bool unmatched = f.sensor >= kMaxSensors;
     const unsigned sensor = unmatched ? kSensorSlotUnmatched : f.sensor;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
@@ -267,9 +278,11 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
     const bool probe = is_probe_class(f.cls);
     if (slot >= 0) {
         t.services_all[slot].add(len);
-        if (probe) t.services_probe[slot].add(len);
+        if (probe)
+            t.services_probe[slot].add(len);
     }
-    if (dense_only) return;
+    if (dense_only)
+        return;
 
     const uint64_t asn_hash = hash_value(f.asn);
     t.asns.at(f.asn).add(len, src_hash);
@@ -301,7 +314,8 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
         // those, and the victim is the destination of the quoted attack packet (as Corsaro).
         const bool quoted_victim = f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
         const IpAddress& victim = quoted_victim ? f.quoted_dst : f.src;
-        VictimCounts& v = t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
+        VictimCounts& v =
+            t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
         const uint64_t minute = now_ns / 60'000'000'000ull;
         if (v.pb.packets == 0) {
             v.first_ns = now_ns;
@@ -323,10 +337,12 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
             v.minute_packets = 0;
         }
         ++v.minute_packets;
-        if (v.minute_packets > v.peak_minute_packets) v.peak_minute_packets = v.minute_packets;
+        if (v.minute_packets > v.peak_minute_packets)
+            v.peak_minute_packets = v.minute_packets;
         v.pb.add(len);
         v.destinations.add_hash(dst_hash);
-        if (now_ns > v.last_ns) v.last_ns = now_ns;
+        if (now_ns > v.last_ns)
+            v.last_ns = now_ns;
     }
 }
 

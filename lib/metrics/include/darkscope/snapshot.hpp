@@ -61,8 +61,8 @@ struct EventLists {
 };
 
 struct Snapshot {
-    uint64_t intervals = 0;      // completed intervals merged so far
-    int64_t last_start_s = 0;    // the last completed interval [start, end), epoch seconds
+    uint64_t intervals = 0;    // completed intervals merged so far
+    int64_t last_start_s = 0;  // the last completed interval [start, end), epoch seconds
     int64_t last_end_s = 0;
     uint32_t interval_s = 60;
     double uptime_s = 0;

@@ -41,7 +41,7 @@ struct PortInfo {
 };
 
 class Ports {
-public:
+  public:
     // Finds every configured port (error: "--port net_pcap0,...: no such device"), creates a
     // mempool on each port's socket, configures queues and RSS, enables promiscuous mode.
     Ports(const Config& config, const CorePlan& plan);
@@ -58,7 +58,7 @@ public:
     // A mempool for a socket (created on demand), e.g. for the offline reader.
     rte_mempool* pool_for_socket(int socket);
 
-private:
+  private:
     const Config& config_;
     std::vector<PortInfo> ports_;
     std::vector<std::pair<int, rte_mempool*>> pools_;

@@ -16,11 +16,11 @@ namespace darkscope {
 
 struct TelemetryHooks {
     std::function<std::shared_ptr<const Snapshot>()> snapshot;  // latest published snapshot
-    std::function<Value()> plan;                                 // /darkscope/plan
-    std::function<Value()> config;                               // /darkscope/config
-    AsnNamer asn_name;                                           // may be empty
-    std::function<Value()> geo;                                  // /darkscope/geo, may be empty
-    std::function<Value()> reload;                               // /darkscope/reload, may be empty
+    std::function<Value()> plan;                                // /darkscope/plan
+    std::function<Value()> config;                              // /darkscope/config
+    AsnNamer asn_name;                                          // may be empty
+    std::function<Value()> geo;                                 // /darkscope/geo, may be empty
+    std::function<Value()> reload;                              // /darkscope/reload, may be empty
 };
 
 // Registers every /darkscope/* command. Call once, before or after rte_eal_init.

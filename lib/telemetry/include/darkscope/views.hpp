@@ -28,14 +28,13 @@ struct TopRequest {
 
 // Bad request parameters: what() is the message sent back as {"error": ...}.
 class RequestError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Parses "N[,WINDOW[,FILTER]]" for /darkscope/top/<dimension>: WINDOW last, hour, day or total;
 // FILTER sensor=NAME, country=CC, service=PORT/PROTO, or `all` (ports: every class). cap bounds N.
-TopRequest parse_top_request(const std::string& dimension, const std::string& params,
-                             unsigned cap);
+TopRequest parse_top_request(const std::string& dimension, const std::string& params, unsigned cap);
 
 using AsnNamer = std::function<std::string(uint32_t)>;
 
@@ -52,7 +51,7 @@ Value series_view(const Snapshot& s, const std::string& params);
 Value events_view(const Snapshot& s, const std::string& params, const std::string& fixed_kind);
 Value ports_view(const Snapshot& s);
 
-std::string country_code_of(uint16_t index);  // 0 -> "??"
+std::string country_code_of(uint16_t index);         // 0 -> "??"
 uint16_t country_index_of(const std::string& code);  // "??" or invalid -> 0
 const char* window_name(Window w);
 // The series keys darkscope keeps per interval, for one counter set (top `per_dimension` keys of
