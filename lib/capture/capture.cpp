@@ -452,6 +452,23 @@ std::shared_ptr<const Snapshot> Engine::snapshot() const {
 
 void Engine::refresh_status(Snapshot& s) const {
     s.uptime_s = now_seconds() - start_time_;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        unsigned long kb = 0;
+        while (std::fgets(line, sizeof line, f)) {
+            if (std::sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+                s.rss_bytes = kb * 1024ull;
+            if (std::sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+                s.rss_peak_bytes = kb * 1024ull;
+        }
+        std::fclose(f);
+    }
+    s.dpdk_heap_bytes = 0;
+    for (unsigned socket = 0; socket < rte_socket_count(); ++socket) {
+        rte_malloc_socket_stats st{};
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(socket), &st) == 0)
+            s.dpdk_heap_bytes += st.heap_allocsz_bytes;
+    }
     s.workers.clear();
     for (auto* w : workers_) {
         WorkerStatus ws;

@@ -76,6 +76,9 @@ struct Snapshot {
     std::vector<std::string> sensor_names;  // index = sensor slot
     std::shared_ptr<const SeriesHistory> series;
     std::shared_ptr<const EventLists> events;
+    // Memory, for /darkscope/stats and the bounded-memory test: process resident set (now and
+    // peak) and DPDK heap bytes allocated (hugepages, or ordinary memory with --no-huge).
+    uint64_t rss_bytes = 0, rss_peak_bytes = 0, dpdk_heap_bytes = 0;
     // Store state, for /darkscope/stats.
     uint64_t store_written = 0, store_dropped = 0, store_errors = 0;
 };
