@@ -170,25 +170,35 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     }
     SpaceSaving& sources = *w.sources[epoch_slot];
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
+    // Pass 1: one hash per address, reused by every sketch and table, and a prefetch of every
+    // line the counting pass will touch. Pass 2 then finds them in cache.
+    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst];
+    HeavyKey prefix_key[kMaxBurst];
+    for (unsigned i = 0; i < n; ++i) {
+        const PacketFacts& f = facts[i];
+        if (f.ip_version == 0) continue;
+        src_hash[i] = hash_address(f.src, f.ip_version);
+        dst_hash[i] = hash_address(f.dst, f.ip_version);
+        prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
+        prefix_hash[i] = prefix_key[i].hash();
+        prefetch_packet(table, f, src_hash[i], dst_hash[i]);
+        sources.prefetch(src_hash[i]);
+        prefixes.prefetch(prefix_hash[i]);
+    }
     for (unsigned i = 0; i < n; ++i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0) {
             count_packet(table, f, times_ns[i], 0, 0);
             continue;
         }
-        // One hash per address, reused by every sketch and table.
-        const uint64_t src_hash = hash_address(f.src, f.ip_version);
-        const uint64_t dst_hash = hash_address(f.dst, f.ip_version);
-        sources.prefetch(src_hash);
-        count_packet(table, f, times_ns[i], src_hash, dst_hash);
+        count_packet(table, f, times_ns[i], src_hash[i], dst_hash[i]);
         const int32_t slot = service_slot_of(f);
         const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash, f.frame_len, dst_hash,
-                       service, now_s, f.country, f.asn, f.flags);
-        const HeavyKey prefix = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
-        prefixes.update(prefix, prefix.hash(), f.frame_len, dst_hash, service, now_s, f.country,
-                        f.asn, f.flags);
+        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len,
+                       dst_hash[i], service, now_s, f.country, f.asn, f.flags);
+        prefixes.update(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service, now_s,
+                        f.country, f.asn, f.flags);
     }
 }
 

@@ -445,7 +445,7 @@ TEST_F(ConfigTest, ShippedConfigFilesParse) {
     EXPECT_FALSE(appliance.no_pci);
     EXPECT_FALSE(appliance.sensors.empty());
     EXPECT_EQ(appliance.geo_country,
-              std::vector<std::string>{"/var/lib/darkscope/geo/country.mmdb"});
+              std::vector<std::string>{"/var/lib/darkscope/geo/geo-whois-asn-country.mmdb"});
     EXPECT_EQ(appliance.geo_asn, (std::vector<std::string>{"/var/lib/darkscope/geo/asn-ipv4.csv",
                                                            "/var/lib/darkscope/geo/asn-ipv6.csv"}));
     EXPECT_EQ(appliance.db_file, "/var/lib/darkscope/history.sqlite");
@@ -459,7 +459,7 @@ TEST_F(ConfigTest, ShippedConfigFilesParse) {
     Config demo = parse({"--config", root + "/conf/demo.conf", "--read", pcap_});
     EXPECT_NO_THROW(validate_config(demo));
     EXPECT_TRUE(demo.no_huge);
-    EXPECT_EQ(demo.memory_mb, 512u);
+    EXPECT_EQ(demo.memory_mb, 2048u);
     EXPECT_EQ(demo.interval_s, 60u);
     EXPECT_TRUE(demo.ports.empty());
     std::vector<std::string> names;
