@@ -176,7 +176,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     HeavyKey prefix_key[kMaxBurst];
     for (unsigned i = 0; i < n; ++i) {
         const PacketFacts& f = facts[i];
-        if (f.ip_version == 0) continue;
+        if (f.ip_version == 0)
+            continue;
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
@@ -195,8 +196,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         const int32_t slot = service_slot_of(f);
         const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len,
-                       dst_hash[i], service, now_s, f.country, f.asn, f.flags);
+        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
+                       service, now_s, f.country, f.asn, f.flags);
         prefixes.update(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service, now_s,
                         f.country, f.asn, f.flags);
     }
@@ -577,13 +578,29 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     total_.add(interval_);
     ++intervals_;
 
-    // Series of the busiest keys, for /darkscope/series (and the surge detector).
+    // Events first: the interval's active scanners per service and per country become series
+    // and history rows of their own.
+    std::vector<StoredRow> scanner_rows;
+    if (events_) {
+        detect_events(start_s, end_s);
+        for (const ScannerActivity& a : events_->scanner_activity(1)) {
+            if (a.start != start_s)
+                continue;
+            for (const auto& [service, n] : a.services)
+                scanner_rows.push_back(StoredRow{"scanner_service", service, n, 0, n});
+            for (const auto& [country, n] : a.countries)
+                scanner_rows.push_back(StoredRow{"scanner_country", country, n, 0, n});
+        }
+    }
+    // Series of the busiest keys, for /darkscope/series.
     auto points = std::make_shared<SeriesHistory::Interval>();
     points->start_s = start_s;
     std::vector<std::string> names;
     for (unsigned i = 0; i < sensors_.size(); ++i)
         names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     series_points(*interval_.counters, names, kSeriesKeysPerDimension, points->points);
+    for (const StoredRow& r : scanner_rows)
+        points->points[r.dimension + "=" + r.key] = {r.packets, r.sources};
     auto series = std::make_shared<SeriesHistory>(*series_);
     series->intervals.push_back(std::move(points));
     while (series->intervals.size() > kSeriesIntervals)
@@ -591,8 +608,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     series_ = std::move(series);
 
     if (store_)
-        store_window(interval_, 0);
-    detect_events(start_s, end_s);
+        store_window(interval_, 0, scanner_rows);
     // Offline replays close intervals far faster than real time: publish (which copies every
     // window) at most every 200 ms of wall time there; the last interval is always published.
     const double now = now_seconds();
@@ -715,7 +731,8 @@ void Engine::flush_rollups() {
     store_->flush();
 }
 
-void Engine::store_window(const WindowAccumulator& w, int resolution) {
+void Engine::store_window(const WindowAccumulator& w, int resolution,
+                          const std::vector<StoredRow>& extra_rows) {
     StoredPeriod period;
     period.resolution = static_cast<Resolution>(resolution);
     period.start = w.start_s;
@@ -726,6 +743,7 @@ void Engine::store_window(const WindowAccumulator& w, int resolution) {
         names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     period.rows = period_rows(*w.counters, w.sources->top(config_.top_k),
                               w.prefixes->top(config_.top_k), names, config_.top_k);
+    period.rows.insert(period.rows.end(), extra_rows.begin(), extra_rows.end());
     if (resolution != 0)
         w.counters->total_sources.serialize(period.source_sketch);
     store_->enqueue(std::move(period));

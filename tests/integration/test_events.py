@@ -20,8 +20,11 @@ pcap, truth = env.generate("events", "--seed", "1", "--profile", "events", "--wr
 interval = truth["generator"]["interval"]
 db = os.path.join(env.tmp, "history.sqlite")
 summary = os.path.join(env.tmp, "events.json")
+hook_out = os.path.join(env.tmp, "hook.jsonl")
 env.run(env.base_args() + ["--config", conf, "--read", pcap, "--db", db, "--summary", summary,
-                           "--interval", str(interval)] + h.geo_csvs(nets, env.tmp))
+                           "--interval", str(interval),
+                           "--event-hook", "cat >> %s; echo >> %s" % (hook_out, hook_out)] +
+        h.geo_csvs(nets, env.tmp))
 
 
 def ended(db_path, kinds=("surge", "dos")):
@@ -83,6 +86,16 @@ with open(summary) as f:
     recent = h.ranked(json.load(f)["/darkscope/events,50"])
 if not any(r.get("kind") == "dos" for r in recent):
     errors.append("the summary's /darkscope/events lists no dos event")
+
+# The hook got every event phase as JSON on stdin, the DoS attack among them.
+with open(hook_out) as f:
+    hooked = [json.loads(line) for line in f if line.strip()]
+con = sqlite3.connect(db)
+stored = con.execute("select count(*) from events").fetchone()[0]
+con.close()
+if len(hooked) != stored or not any(e["kind"] == "dos" for e in hooked):
+    errors.append("hook received %d events (%s), the history holds %d" % (
+        len(hooked), sorted({e["kind"] for e in hooked}), stored))
 
 # The period report from this history: the top 5 services and regions in order, with the
 # generator's exact packet counts.

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
         ip[8] = 64;
         ip[9] = 6;
         uint32_t src = static_cast<uint32_t>(r >> 32);
-        if ((src >> 24) == 0 || (src >> 24) >= 224) src ^= 0x40000000;
+        if ((src >> 24) == 0 || (src >> 24) >= 224)
+            src ^= 0x40000000;
         put32(ip + 12, src);
         put32(ip + 16, 0xcb007100u | static_cast<uint32_t>((r >> 8) & 0xff));  // 203.0.113.x
         uint8_t* tcp = ip + 20;

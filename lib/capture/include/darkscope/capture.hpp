@@ -85,7 +85,8 @@ class Engine {
     // merges their current tables instead (the final partial interval).
     void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
     void roll_windows(int64_t start_s);
-    void store_window(const WindowAccumulator& w, int resolution);
+    void store_window(const WindowAccumulator& w, int resolution,
+                      const std::vector<StoredRow>& extra_rows = {});
     void flush_rollups();
     void detect_events(int64_t start_s, int64_t end_s);
     void emit_events(const std::vector<Event>& events);

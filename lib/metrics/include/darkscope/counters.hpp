@@ -257,14 +257,16 @@ inline int32_t service_slot_of(const PacketFacts& f) {
 // stalling one after another.
 inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t src_hash,
                             uint64_t dst_hash) {
-    if (f.ip_version == 0) return;
+    if (f.ip_version == 0)
+        return;
     const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
     const int32_t slot = service_slot_of(f);
     const bool probe = is_probe_class(f.cls);
     if (slot >= 0) {
         __builtin_prefetch(&t.services_all[slot], 1);
-        if (probe) __builtin_prefetch(&t.services_probe[slot], 1);
+        if (probe)
+            __builtin_prefetch(&t.services_probe[slot], 1);
         t.services.prefetch(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
         if (probe) {
             t.sensor_service.prefetch(cross_key(sensor, static_cast<uint32_t>(slot)));
