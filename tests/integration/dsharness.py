@@ -113,6 +113,18 @@ def wait_socket(prefix, proc, timeout=60):
     fail("telemetry socket %s did not appear" % path)
 
 
+def wait_packets(prefix, packets, timeout=120):
+    """Polls /darkscope/stats until it has counted `packets` (or the time is up); returns it."""
+    deadline = time.time() + timeout
+    stats = {}
+    while time.time() < deadline:
+        stats = telemetry(prefix, "/darkscope/stats")
+        if stats.get("packets") == packets:
+            break
+        time.sleep(0.5)
+    return stats
+
+
 def stop(proc, timeout=60):
     proc.send_signal(signal.SIGINT)
     try:

@@ -4,7 +4,6 @@ cleanly (exit 0) and flushes the last partial interval into the summary."""
 import json
 import os
 import sys
-import time
 
 import dsharness as h
 
@@ -16,13 +15,7 @@ proc = env.start(env.base_args() + [
     "--port", "net_pcap0,rx_pcap=" + pcap, "--interval", "1", "--link-wait", "0",
     "--summary", summary])
 h.wait_socket(env.prefix, proc)
-deadline = time.time() + 90
-stats = {}
-while time.time() < deadline:
-    stats = h.telemetry(env.prefix, "/darkscope/stats")
-    if stats.get("packets") == truth["packets"]:
-        break
-    time.sleep(0.5)
+stats = h.wait_packets(env.prefix, truth["packets"], timeout=90)
 errors = h.compare_stats(stats, truth, "live stats")
 top = h.telemetry(env.prefix, "/darkscope/top/ports,20")
 errors += h.compare_top_ports(top, truth["services"], "live top 20", n=20)

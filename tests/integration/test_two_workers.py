@@ -5,7 +5,6 @@ summary written on SIGINT."""
 import json
 import os
 import sys
-import time
 
 import dsharness as h
 
@@ -26,13 +25,7 @@ proc = env.start(env.base_args() + [
     "--workers", "2", "--share-cpus", "--interval", "1", "--link-wait", "0",
     "--summary", summary])
 h.wait_socket(env.prefix, proc)
-deadline = time.time() + 120
-stats = {}
-while time.time() < deadline:
-    stats = h.telemetry(env.prefix, "/darkscope/stats")
-    if stats.get("packets") == truth["packets"]:
-        break
-    time.sleep(0.5)
+stats = h.wait_packets(env.prefix, truth["packets"], timeout=120)
 errors = h.compare_stats(stats, truth, "two workers")
 workers = h.ranked(h.telemetry(env.prefix, "/darkscope/workers"))
 if len(workers) != 2 or any(w["packets"] == 0 for w in workers):
