@@ -1,0 +1,152 @@
+// CounterSet: counting, merging and bounded tables, on hand-built PacketFacts. The truth is
+// computed here by plain loops over the same facts, not by the code under test.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <random>
+
+#include "darkscope/counters.hpp"
+#include "darkscope/hash.hpp"
+
+namespace darkscope {
+namespace {
+
+PacketFacts make_syn(uint32_t src, uint32_t dst, uint16_t port, uint16_t sensor, uint16_t country,
+                    uint32_t asn, uint32_t len = 60) {
+    PacketFacts f;
+    clear(f);
+    f.frame_len = len;
+    f.ip_version = 4;
+    f.proto = Proto::tcp;
+    f.ip_proto = 6;
+    f.l4_valid = true;
+    f.src.v4 = src;
+    f.dst.v4 = dst;
+    f.dst_port = port;
+    f.tcp_flags = tcp_syn;
+    f.cls = TrafficClass::tcp_scan;
+    f.sensor = sensor;
+    f.country = country;
+    f.asn = asn;
+    return f;
+}
+
+void count(CounterSet& t, const PacketFacts& f) {
+    count_packet(t, f, 1'000'000'000ull, hash_address(f.src, f.ip_version),
+                 hash_address(f.dst, f.ip_version));
+}
+
+std::unique_ptr<CounterSet> fresh() {
+    auto t = std::make_unique<CounterSet>();
+    t->clear();
+    return t;
+}
+
+TEST(Counters, CountsEveryDimension) {
+    auto t = fresh();
+    count(*t, make_syn(0x01020304, 0xcb007101, 445, 0, 10, 4134, 60));
+    count(*t, make_syn(0x01020305, 0xcb007102, 445, 1, 10, 4134, 66));
+    PacketFacts arp;
+    clear(arp);
+    arp.frame_len = 42;
+    arp.error = DecodeError::non_ip;
+    arp.cls = TrafficClass::non_ip;
+    arp.sensor = kSensorUnmatched;
+    count(*t, arp);
+    EXPECT_EQ(t->packets, 3u);
+    EXPECT_EQ(t->bytes, 168u);
+    EXPECT_EQ(t->ipv4, 2u);
+    EXPECT_EQ(t->proto[static_cast<unsigned>(Proto::tcp)], 2u);
+    EXPECT_EQ(t->classes[static_cast<unsigned>(TrafficClass::tcp_scan)].packets, 2u);
+    EXPECT_EQ(t->classes[static_cast<unsigned>(TrafficClass::non_ip)].packets, 1u);
+    EXPECT_EQ(t->sensors[0].packets, 1u);
+    EXPECT_EQ(t->sensors[1].bytes, 66u);
+    EXPECT_EQ(t->countries[10].packets, 2u);
+    const uint32_t slot = service_slot(ServiceFamily::tcp, 445);
+    EXPECT_EQ(t->services_probe[slot].packets, 2u);
+    EXPECT_EQ(t->services_all[slot].bytes, 126u);
+    EXPECT_EQ(t->asns.find(4134)->pb.packets, 2u);
+    EXPECT_EQ(t->total_sources.estimate(), 2u);  // exact while sparse
+    EXPECT_EQ(t->sensor_service.find(cross_key(1, slot))->pb.packets, 1u);
+    EXPECT_EQ(t->country_service.find(cross_key(10, slot))->sources.estimate(), 2u);
+}
+
+TEST(Counters, BackscatterIsNotAProbeAndFindsItsVictim) {
+    auto t = fresh();
+    PacketFacts f = make_syn(0x0a000001, 0xcb007101, 51000, 0, 0, 0);
+    f.src_port = 80;
+    f.tcp_flags = tcp_syn | tcp_ack;
+    f.cls = TrafficClass::tcp_backscatter;
+    for (int i = 0; i < 5; ++i) count(*t, f);
+    const uint32_t slot = service_slot(ServiceFamily::tcp, 51000);
+    EXPECT_EQ(t->services_probe[slot].packets, 0u);
+    EXPECT_EQ(t->services_all[slot].packets, 5u);
+    const VictimCounts* v = t->victims.find(hash_address(f.src, 4));
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->pb.packets, 5u);
+    EXPECT_EQ(v->port, 80);
+    EXPECT_EQ(v->peak_minute_packets, 5u);
+}
+
+// Counting a stream in two halves and merging equals counting it whole, for every counter.
+TEST(Counters, MergeOfHalvesEqualsTheWhole) {
+    std::mt19937 rng(7);
+    auto whole = fresh(), a = fresh(), b = fresh();
+    for (int i = 0; i < 20000; ++i) {
+        PacketFacts f = make_syn(rng(), 0xcb007100 | (rng() & 0xff), rng() % 2000, rng() % 3,
+                                rng() % 50, rng() % 300, 60 + rng() % 20);
+        count(*whole, f);
+        count(i % 2 ? *a : *b, f);
+    }
+    a->merge(*b);
+    EXPECT_EQ(a->packets, whole->packets);
+    EXPECT_EQ(a->bytes, whole->bytes);
+    for (unsigned s = 0; s < kServiceSlots; ++s)
+        ASSERT_EQ(a->services_all[s].packets, whole->services_all[s].packets) << s;
+    for (unsigned c = 0; c < kCountrySlots; ++c)
+        ASSERT_EQ(a->countries[c].bytes, whole->countries[c].bytes) << c;
+    // Sketch union: the same registers, so the same estimate.
+    EXPECT_EQ(a->total_sources.estimate(), whole->total_sources.estimate());
+    EXPECT_EQ(a->sensor_sources[1].estimate(), whole->sensor_sources[1].estimate());
+    uint64_t asn_sum = 0;
+    a->asns.for_each([&](uint64_t, const SourceCounts& v) { asn_sum += v.pb.packets; });
+    EXPECT_EQ(asn_sum + a->asns.other.pb.packets, whole->packets);
+}
+
+// A bounded table that overflows still sums to the total through `other`.
+TEST(Counters, BoundedTablesSumToTheTotalThroughOther) {
+    auto t = fresh();
+    std::map<uint32_t, uint64_t> truth;
+    for (uint32_t i = 0; i < 20000; ++i) {
+        const uint32_t asn = 1 + i % 9000;  // more ASNs than the table holds
+        count(*t, make_syn(i, 0xcb007101, 23, 0, 1, asn));
+        ++truth[asn];
+    }
+    uint64_t held = 0;
+    t->asns.for_each([&](uint64_t asn, const SourceCounts& v) {
+        EXPECT_EQ(v.pb.packets, truth[static_cast<uint32_t>(asn)]) << asn;
+        held += v.pb.packets;
+    });
+    EXPECT_GT(t->asns.other.pb.packets, 0u);
+    EXPECT_EQ(held + t->asns.other.pb.packets, 20000u);
+}
+
+TEST(Counters, ClearSkipsUntouchedAndResetsTouched) {
+    auto t = fresh();
+    count(*t, make_syn(1, 2, 3, 0, 0, 0));
+    t->clear();
+    EXPECT_EQ(t->packets, 0u);
+    EXPECT_EQ(t->services_all[service_slot(ServiceFamily::tcp, 3)].packets, 0u);
+    EXPECT_EQ(t->total_sources.estimate(), 0u);
+}
+
+TEST(Counters, ServiceNames) {
+    EXPECT_EQ(service_name(service_slot(ServiceFamily::tcp, 445)), "445/tcp");
+    EXPECT_EQ(service_name(service_slot(ServiceFamily::udp, 53)), "53/udp");
+    EXPECT_EQ(service_name(service_slot(ServiceFamily::icmp, 8 << 8)), "icmp");
+    EXPECT_EQ(service_detail_name(service_slot(ServiceFamily::icmpv6, 128 << 8)), "icmpv6/128/0");
+}
+
+}  // namespace
+}  // namespace darkscope
