@@ -193,20 +193,11 @@ void BasicHyperLogLog<P>::add_sparse(uint64_t h) {
         words_[slot] = h;
         ++sparse_count_;
     } else {
-        // Slots past the fill hold copies of the first hash (see below), so a scan of every
-        // slot, with a fixed trip count the compiler turns into a few vector compares, finds
-        // exactly the hashes held.
-        if (sparse_count_ == 0) [[unlikely]] {
-            std::fill(words_, words_ + kSparseSlots, h);
-            sparse_count_ = 1;
-            return;
-        }
-        uint64_t seen = 0;
-        for (uint32_t i = 0; i < kSparseSlots; ++i) {
-            seen |= words_[i] == h ? ~uint64_t{0} : 0;
-        }
-        if (seen != 0) {
-            return;
+        // Only the filled slots are read: a per-key sketch in a large table usually holds a few
+        // hashes, and touching its first cache line instead of all four is what keeps the
+        // per-packet cost of the bounded tables down.
+        for (uint32_t i = 0; i < sparse_count_; ++i) {
+            if (words_[i] == h) return;
         }
         if (sparse_count_ >= kSparseLimit) [[unlikely]] {
             to_dense();
