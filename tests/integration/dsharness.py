@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Shared helpers for the integration tests: run the real darkscope binary, talk to its
 telemetry socket, compare what it reports with the generator's truth."""
+import atexit
 import json
 import os
 import signal
@@ -54,7 +55,10 @@ class Env:
     def start(self, args):
         cmd = [self.darkscope] + args
         print("+ " + " ".join(cmd), flush=True)
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Whatever happens to the test, no darkscope is left polling behind it.
+        atexit.register(lambda: proc.poll() is None and proc.kill())
+        return proc
 
 
 def geo_csvs(nets_csv, directory):

@@ -81,5 +81,7 @@ try:
     if h.stop(proc) != 0:
         errors.append("af_packet run did not exit 0")
 finally:
+    if "proc" in dir() and proc.poll() is None:
+        proc.kill()
     sh("ip", "netns", "del", ns, check=False)
 h.report(errors)
