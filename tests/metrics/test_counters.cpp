@@ -13,7 +13,7 @@ namespace darkscope {
 namespace {
 
 PacketFacts make_syn(uint32_t src, uint32_t dst, uint16_t port, uint16_t sensor, uint16_t country,
-                    uint32_t asn, uint32_t len = 60) {
+                     uint32_t asn, uint32_t len = 60) {
     PacketFacts f;
     clear(f);
     f.frame_len = len;
@@ -78,7 +78,8 @@ TEST(Counters, BackscatterIsNotAProbeAndFindsItsVictim) {
     f.src_port = 80;
     f.tcp_flags = tcp_syn | tcp_ack;
     f.cls = TrafficClass::tcp_backscatter;
-    for (int i = 0; i < 5; ++i) count(*t, f);
+    for (int i = 0; i < 5; ++i)
+        count(*t, f);
     const uint32_t slot = service_slot(ServiceFamily::tcp, 51000);
     EXPECT_EQ(t->services_probe[slot].packets, 0u);
     EXPECT_EQ(t->services_all[slot].packets, 5u);
@@ -95,7 +96,7 @@ TEST(Counters, MergeOfHalvesEqualsTheWhole) {
     auto whole = fresh(), a = fresh(), b = fresh();
     for (int i = 0; i < 20000; ++i) {
         PacketFacts f = make_syn(rng(), 0xcb007100 | (rng() & 0xff), rng() % 2000, rng() % 3,
-                                rng() % 50, rng() % 300, 60 + rng() % 20);
+                                 rng() % 50, rng() % 300, 60 + rng() % 20);
         count(*whole, f);
         count(i % 2 ? *a : *b, f);
     }

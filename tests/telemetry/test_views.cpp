@@ -51,7 +51,8 @@ std::vector<std::string> column(const Value& v, const char* key) {
     std::vector<std::string> out;
     for (const auto& row : v.array())
         for (const auto& [k, item] : row.dict())
-            if (k == key) out.push_back(std::get<std::string>(item.v));
+            if (k == key)
+                out.push_back(std::get<std::string>(item.v));
     return out;
 }
 
@@ -95,7 +96,8 @@ TEST(Views, StatsAndShapes) {
     Value stats = stats_view(*s);
     uint64_t packets = 0;
     for (const auto& [k, v] : stats.dict())
-        if (k == "packets") packets = std::get<uint64_t>(v.v);
+        if (k == "packets")
+            packets = std::get<uint64_t>(v.v);
     EXPECT_EQ(packets, 95u);
     // Ranked lists become dicts keyed "1", "2", ... (22.11 cannot put dicts in arrays).
     Value shaped = telemetry_shape(top_view(*s, parse_top_request("ports", "2", 100)));

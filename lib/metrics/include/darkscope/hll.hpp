@@ -197,7 +197,8 @@ void BasicHyperLogLog<P>::add_sparse(uint64_t h) {
         // hashes, and touching its first cache line instead of all four is what keeps the
         // per-packet cost of the bounded tables down.
         for (uint32_t i = 0; i < sparse_count_; ++i) {
-            if (words_[i] == h) return;
+            if (words_[i] == h)
+                return;
         }
         if (sparse_count_ >= kSparseLimit) [[unlikely]] {
             to_dense();
