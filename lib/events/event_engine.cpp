@@ -412,6 +412,35 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
 // ---------------------------------------------------------------------------------------------
 // DoS attacks
 
+// Finds or starts the tracked state of one address (a victim or a source) and adds the
+// observation's times and packets; nullptr when the map is at its bound (counted in `skipped`).
+template <typename Map, typename Observation>
+auto track(Map& map, const Observation& o, size_t limit, uint64_t& skipped) ->
+    typename Map::mapped_type::element_type* {
+    using State = typename Map::mapped_type::element_type;
+    std::string address = format_address(o.addr, o.family);
+    auto it = map.find(address);
+    if (it == map.end()) {
+        if (map.size() >= limit) {
+            ++skipped;
+            return nullptr;
+        }
+        auto s = std::make_unique<State>();
+        s->addr = o.addr;
+        s->family = o.family;
+        s->address = address;
+        s->first_s = o.first_s;
+        s->last_s = o.last_s;
+        it = map.emplace(address, std::move(s)).first;
+    }
+    State& s = *it->second;
+    s.seen = true;
+    s.first_s = std::min(s.first_s, o.first_s);
+    s.last_s = std::max(s.last_s, o.last_s);
+    s.packets += o.packets;
+    return &s;
+}
+
 void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
                                   const std::vector<VictimObservation>& victims,
                                   std::vector<Event>& out) {
@@ -420,26 +449,11 @@ void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
         if (v.packets == 0) {
             continue;
         }
-        std::string address = format_address(v.addr, v.family);
-        auto it = victims_.find(address);
-        if (it == victims_.end()) {
-            if (victims_.size() >= c.dos_max_victims) {
-                ++counters_.victims_skipped;
-                continue;
-            }
-            auto s = std::make_unique<VictimState>();
-            s->addr = v.addr;
-            s->family = v.family;
-            s->address = address;
-            s->first_s = v.first_s;
-            s->last_s = v.last_s;
-            it = victims_.emplace(address, std::move(s)).first;
+        VictimState* tracked = track(victims_, v, c.dos_max_victims, counters_.victims_skipped);
+        if (tracked == nullptr) {
+            continue;
         }
-        VictimState& s = *it->second;
-        s.seen = true;
-        s.first_s = std::min(s.first_s, v.first_s);
-        s.last_s = std::max(s.last_s, v.last_s);
-        s.packets += v.packets;
+        VictimState& s = *tracked;
         s.bytes += v.bytes;
         s.cur_packets += v.packets;
         s.cur_ppm = std::max(s.cur_ppm, v.per_minute_max);
@@ -548,26 +562,11 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
                                   std::vector<Event>& out) {
     const EventConfig& c = config_;
     for (const SourceObservation& o : sources) {
-        std::string address = format_address(o.addr, o.family);
-        auto it = sources_.find(address);
-        if (it == sources_.end()) {
-            if (sources_.size() >= c.scanner_max_sources) {
-                ++counters_.sources_skipped;
-                continue;
-            }
-            auto s = std::make_unique<SourceState>();
-            s->addr = o.addr;
-            s->family = o.family;
-            s->address = address;
-            s->first_s = o.first_s;
-            s->last_s = o.last_s;
-            it = sources_.emplace(address, std::move(s)).first;
+        SourceState* tracked = track(sources_, o, c.scanner_max_sources, counters_.sources_skipped);
+        if (tracked == nullptr) {
+            continue;
         }
-        SourceState& s = *it->second;
-        s.seen = true;
-        s.first_s = std::min(s.first_s, o.first_s);
-        s.last_s = std::max(s.last_s, o.last_s);
-        s.packets += o.packets;
+        SourceState& s = *tracked;
         s.cur_destinations += o.dark_addresses;
         s.cur_service_count += o.service_count;
         s.flags |= o.flags;

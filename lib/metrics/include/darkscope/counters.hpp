@@ -124,21 +124,7 @@ struct KeyedTable {
     Payload other;
     uint32_t used;
 
-    Payload* find_or_insert(uint64_t key) {
-        const uint64_t stored = key + 1;
-        unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
-        for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
-            const unsigned s = (slot + probe) & (Capacity - 1);
-            if (keys[s] == stored)
-                return &values[s];
-            if (keys[s] == 0) [[unlikely]] {
-                keys[s] = stored;
-                ++used;
-                return &values[s];
-            }
-        }
-        return nullptr;
-    }
+    Payload* find_or_insert(uint64_t key) { return this->template probe<true>(key); }
     // The key's home slot, ahead of at(): lets a burst's cache misses overlap.
     void prefetch(uint64_t key) const {
         const unsigned slot = static_cast<unsigned>(hash_value(key + 1)) & (Capacity - 1);
@@ -150,16 +136,7 @@ struct KeyedTable {
         return p != nullptr ? *p : other;
     }
     const Payload* find(uint64_t key) const {
-        const uint64_t stored = key + 1;
-        unsigned slot = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
-        for (unsigned probe = 0; probe < kMaxProbe; ++probe) {
-            const unsigned s = (slot + probe) & (Capacity - 1);
-            if (keys[s] == stored)
-                return &values[s];
-            if (keys[s] == 0)
-                return nullptr;
-        }
-        return nullptr;
+        return const_cast<KeyedTable*>(this)->template probe<false>(key);
     }
     template <typename F>
     void for_each(F&& f) const {
@@ -172,6 +149,28 @@ struct KeyedTable {
             if (o.keys[s] != 0)
                 at(o.keys[s] - 1).merge(o.values[s]);
         other.merge(o.other);
+    }
+
+  private:
+    // Linear probing from the key's home slot, at most kMaxProbe slots; Insert claims the first
+    // empty slot on the way.
+    template <bool Insert>
+    Payload* probe(uint64_t key) {
+        const uint64_t stored = key + 1;
+        const unsigned home = static_cast<unsigned>(hash_value(stored)) & (Capacity - 1);
+        for (unsigned step = 0; step < kMaxProbe; ++step) {
+            const unsigned s = (home + step) & (Capacity - 1);
+            if (keys[s] == stored)
+                return &values[s];
+            if (keys[s] == 0) {
+                if constexpr (!Insert)
+                    return nullptr;
+                keys[s] = stored;
+                ++used;
+                return &values[s];
+            }
+        }
+        return nullptr;
     }
 };
 
