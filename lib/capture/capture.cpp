@@ -1075,6 +1075,11 @@ int Engine::run_offline() {
     return status;
 }
 
+size_t worker_table_bytes() {
+    return 2 * sizeof(CounterSet) +
+           4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
+}
+
 void write_summary(const std::string& path, const Snapshot& s,
                    const std::function<std::string(uint32_t)>& asn_name) {
     constexpr unsigned kCap = 100000;

@@ -38,8 +38,8 @@ std::vector<std::string> build_eal_args(const Config& config, const CorePlan& pl
             args.push_back(spec);
         }
     }
-    // Never probe the machine's own NICs when every port is virtual.
-    if (!any_pci)
+    // Never probe the machine's own NICs when every port is virtual (or when asked not to).
+    if (!any_pci || config.no_pci)
         args.push_back("--no-pci");
     if (config.no_huge)
         args.push_back("--no-huge");

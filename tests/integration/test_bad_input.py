@@ -23,6 +23,7 @@ cases = [
     (["--read", notpcap], "not-a-capture.pcap"),
     (["--port", "net_pcap0,rx_pcap=/nonexistent/y.pcap"], "net_pcap0"),
     (["--read", good, "--geo-country", "/nonexistent/c.mmdb"], "/nonexistent/c.mmdb"),
+    (["--read", good, "--memory-budget-mb", "32"], "--memory-budget-mb"),
 ]
 errors = []
 for args, needle in cases:

@@ -123,6 +123,10 @@ class Engine {
     std::vector<void*> heavy_blocks_;
 };
 
+// Bytes one worker's tables take (two counter sets for the epoch flip, four top-talker
+// summaries): checked against --memory-budget-mb before anything starts.
+size_t worker_table_bytes();
+
 // Writes the offline/live summary: every view under its command name.
 void write_summary(const std::string& path, const Snapshot& snapshot,
                    const std::function<std::string(uint32_t)>& asn_name);
