@@ -522,11 +522,13 @@ void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
     }
 }
 
-Event EventEngine::victim_event(const VictimState& s, int64_t end_s, const char* phase) const {
-    const EventConfig& c = config_;
+// The fields a DoS and a scanner event share: one tracked address over its first and last packet.
+template <typename State>
+Event address_event(const char* kind, std::string id, const State& s, int64_t end_s,
+                    const char* phase) {
     Event e;
-    e.kind = "dos";
-    e.id = "dos:" + s.address + ":" + std::to_string(s.first_s);
+    e.kind = kind;
+    e.id = std::move(id);
     e.phase = phase;
     e.time = end_s;
     e.start = s.first_s;
@@ -536,6 +538,13 @@ Event EventEngine::victim_event(const VictimState& s, int64_t end_s, const char*
     e.country = s.country;
     e.asn = s.asn;
     e.packets = s.packets;
+    return e;
+}
+
+Event EventEngine::victim_event(const VictimState& s, int64_t end_s, const char* phase) const {
+    const EventConfig& c = config_;
+    Event e =
+        address_event("dos", "dos:" + s.address + ":" + std::to_string(s.first_s), s, end_s, phase);
     e.bytes = s.bytes;
     e.peak_ppm = s.peak_ppm;
     e.destinations = s.dark_max;
@@ -668,18 +677,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
 }
 
 Event EventEngine::scanner_event(const SourceState& s, int64_t end_s, const char* phase) const {
-    Event e;
-    e.kind = "scanner";
-    e.id = s.event_id;
-    e.phase = phase;
-    e.time = end_s;
-    e.start = s.first_s;
-    e.end = s.last_s;
-    e.address = s.address;
-    e.family = s.family;
-    e.country = s.country;
-    e.asn = s.asn;
-    e.packets = s.packets;
+    Event e = address_event("scanner", s.event_id, s, end_s, phase);
     e.destinations = s.destinations;
     e.service_count = s.service_count;
     e.scan_type = s.horizontal && s.vertical ? "both" : s.vertical ? "vertical" : "horizontal";
