@@ -250,6 +250,13 @@ int worker_main(void* arg) {
     return 0;
 }
 
+// The store and the event hook report with syslog levels (3 error, 4 warning, 6 info), from their
+// own threads, never per packet.
+void control_log(int level, const std::string& message) {
+    rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "USER1: %s\n",
+            message.c_str());
+}
+
 void signal_handler(int sig) {
     if (sig == SIGHUP)
         control_flags().reload.store(true);
@@ -310,16 +317,15 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
       classifier_(classifier),
       series_(std::make_shared<SeriesHistory>()) {
     start_time_ = now_seconds();
+    for (unsigned i = 0; i < sensors.size(); ++i)
+        sensor_names_.push_back(sensors.name(static_cast<uint16_t>(i)));
     g_wall_ns.store(static_cast<uint64_t>(start_time_ * 1e9), std::memory_order_relaxed);
     if (!config.db_file.empty()) {
         StoreOptions options;
         options.path = config.db_file;
         options.retention_interval_days = config.retention_intervals_days;
         options.retention_hour_days = config.retention_hours_days;
-        options.log = [](int level, const std::string& message) {
-            rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "USER1: %s\n",
-                    message.c_str());
-        };
+        options.log = control_log;
         store_ = std::make_unique<HistoryStore>(options);
     }
     EventConfig ec;
@@ -335,11 +341,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     events_ = std::make_unique<EventEngine>(ec);
     if (!config.event_hook.empty())
         hook_ = std::make_unique<EventHook>(config.event_hook, config.event_hook_timeout_s,
-                                            [](int level, const std::string& message) {
-                                                rte_log(level <= 3 ? RTE_LOG_ERR : RTE_LOG_NOTICE,
-                                                        RTE_LOGTYPE_USER1,
-                                                        "USER1: event hook: %s\n", message.c_str());
-                                            });
+                                            control_log);
     if (config.offline()) {
         static const rte_mbuf_dynfield desc = {"darkscope_offline_meta", sizeof(OfflineMeta),
                                                alignof(OfflineMeta), 0};
@@ -408,8 +410,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     auto s = std::make_shared<Snapshot>();
     s->interval_s = config.interval_s;
     s->offline = config.offline();
-    for (unsigned i = 0; i < sensors.size(); ++i)
-        s->sensor_names.push_back(sensors.name(static_cast<uint16_t>(i)));
+    s->sensor_names = sensor_names_;
     refresh_status(*s);
     snapshot_ = std::move(s);
 }
@@ -595,10 +596,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     // Series of the busiest keys, for /darkscope/series.
     auto points = std::make_shared<SeriesHistory::Interval>();
     points->start_s = start_s;
-    std::vector<std::string> names;
-    for (unsigned i = 0; i < sensors_.size(); ++i)
-        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
-    series_points(*interval_.counters, names, kSeriesKeysPerDimension, points->points);
+    series_points(*interval_.counters, sensor_names_, kSeriesKeysPerDimension, points->points);
     for (const StoredRow& r : scanner_rows)
         points->points[r.dimension + "=" + r.key] = {r.packets, r.sources};
     auto series = std::make_shared<SeriesHistory>(*series_);
@@ -640,12 +638,9 @@ void Engine::roll_windows(int64_t start_s) {
 
 void Engine::detect_events(int64_t start_s, int64_t end_s) {
     const CounterSet& c = *interval_.counters;
-    std::vector<std::string> names;
-    for (unsigned i = 0; i < sensors_.size(); ++i)
-        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     // Every key counted in the interval (a key absent from an interval counts as 0 there).
     std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> points;
-    series_points(c, names, 1u << 30, points);
+    series_points(c, sensor_names_, 1u << 30, points);
     std::vector<SeriesPoint> series;
     series.reserve(points.size());
     for (auto& [key, v] : points) {
@@ -742,11 +737,8 @@ void Engine::store_window(const WindowAccumulator& w, int resolution,
     period.start = w.start_s;
     period.length_s = static_cast<uint32_t>(resolution == 0 ? w.end_s - w.start_s
                                                             : (resolution == 1 ? 3600 : 86400));
-    std::vector<std::string> names;
-    for (unsigned i = 0; i < sensors_.size(); ++i)
-        names.push_back(sensors_.name(static_cast<uint16_t>(i)));
     period.rows = period_rows(*w.counters, w.sources->top(config_.top_k),
-                              w.prefixes->top(config_.top_k), names, config_.top_k);
+                              w.prefixes->top(config_.top_k), sensor_names_, config_.top_k);
     period.rows.insert(period.rows.end(), extra_rows.begin(), extra_rows.end());
     if (resolution != 0)
         w.counters->total_sources.serialize(period.source_sketch);
@@ -802,8 +794,7 @@ void Engine::publish() {
         }
         s->events = std::move(lists);
     }
-    for (unsigned i = 0; i < sensors_.size(); ++i)
-        s->sensor_names.push_back(sensors_.name(static_cast<uint16_t>(i)));
+    s->sensor_names = sensor_names_;
     if (store_) {
         auto st = store_->stats();
         s->store_written = st.periods_written;

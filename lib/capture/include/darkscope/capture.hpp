@@ -100,6 +100,7 @@ class Engine {
     Attribution* attribution_;
     const SensorTable& sensors_;
     const Classifier& classifier_;
+    std::vector<std::string> sensor_names_;  // index = sensor slot; fixed for the run
 
     std::vector<WorkerContext*> workers_;
     std::atomic<uint32_t> epoch_{0};
