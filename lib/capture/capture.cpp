@@ -82,6 +82,7 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
+    SketchPool* pools[2] = {nullptr, nullptr};     // precise per-key sketches of sets[]
     SpaceSaving* sources[2] = {nullptr, nullptr};  // top talkers, same epoch as sets[]
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
@@ -198,8 +199,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
         sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
                        service, now_s, f.country, f.asn, f.flags);
-        prefixes.update(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service, now_s,
-                        f.country, f.asn, f.flags);
+        prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service,
+                               now_s, f.country, f.asn, f.flags, f.src, src_hash[i]);
     }
 }
 
@@ -315,6 +316,10 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
       attribution_(attribution),
       sensors_(sensors),
       classifier_(classifier),
+      interval_(kWindowPreciseFactor * config.precise_sketches),
+      hour_(kWindowPreciseFactor * config.precise_sketches),
+      day_(kWindowPreciseFactor * config.precise_sketches),
+      total_(kWindowPreciseFactor * config.precise_sketches),
       series_(std::make_shared<SeriesHistory>()) {
     start_time_ = now_seconds();
     for (unsigned i = 0; i < sensors.size(); ++i)
@@ -383,6 +388,22 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
                                          " MiB counter table for worker " + std::to_string(i) +
                                          " (reserve more hugepages or raise --memory)");
         }
+        // Their precise per-key sketches, likewise.
+        for (unsigned e = 0; e < 2; ++e) {
+            const uint32_t n = config.precise_sketches;
+            void* storage =
+                rte_zmalloc_socket("darkscope_sketches",
+                                   std::max<size_t>(SketchPool::storage_bytes(n), 64), 64, socket);
+            void* obj = rte_zmalloc_socket("darkscope_sketch_pool", sizeof(SketchPool), 64, socket);
+            if (storage == nullptr || obj == nullptr)
+                throw std::runtime_error(
+                    "cannot allocate " + std::to_string(SketchPool::storage_bytes(n) >> 20) +
+                    " MiB of precise sketches for worker " + std::to_string(i) +
+                    " (reserve more hugepages, raise --memory or lower --precise-sketches)");
+            heavy_blocks_.push_back(storage);
+            w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
+            w->sets[e]->pool = w->pools[e];
+        }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
             for (SpaceSaving** slot : {&w->sources[e], &w->prefixes[e]}) {
@@ -421,6 +442,12 @@ Engine::~Engine() {
     for (auto* w : workers_) {
         rte_free(w->sets[0]);
         rte_free(w->sets[1]);
+        for (SketchPool* pool : w->pools) {
+            if (pool == nullptr)
+                continue;
+            pool->~SketchPool();
+            rte_free(pool);
+        }
         for (unsigned e = 0; e < 2; ++e) {
             for (SpaceSaving* ss : {w->sources[e], w->prefixes[e]}) {
                 if (ss == nullptr)
@@ -511,10 +538,13 @@ void Engine::refresh_status(Snapshot& s) const {
     }
 }
 
-WindowAccumulator::WindowAccumulator()
+WindowAccumulator::WindowAccumulator(uint32_t precise_sketches)
     : counters(std::make_unique<CounterSet>()),
+      pool(std::make_unique<SketchPool>(precise_sketches)),
       sources(std::make_unique<SpaceSaving>(kHeavyCapacity)),
-      prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {}
+      prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {
+    counters->pool = pool.get();
+}
 
 void WindowAccumulator::reset(int64_t start) {
     counters->clear();
@@ -535,7 +565,7 @@ void WindowAccumulator::add(const WindowAccumulator& interval) {
 
 WindowData WindowAccumulator::publish(size_t top_n) const {
     WindowData w;
-    w.counters = std::make_shared<const CounterSet>(*counters);
+    w.counters = copy_counters(*counters);
     w.sources = sources->top(top_n);
     w.prefixes = prefixes->top(top_n);
     w.heavy_error_bound = sources->error_bound();
@@ -831,6 +861,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);
     // Services ranked by the probe classes (what the reports rank); "none" holds the rest.
     {
+        SketchPool scratch(1u << 20);  // unions of keys sharing a name; before agg
         std::map<std::string, ServiceCounts> agg;
         uint64_t packets = 0, bytes = 0;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
@@ -842,13 +873,13 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             if ((key & kProbeServiceBit) == 0)
                 return;
             ServiceCounts& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
-            a.sources.merge(v.sources);
-            a.destinations.merge(v.destinations);
-            a.asns.merge(v.asns);
+            a.sources.merge(v.sources, &scratch, c.pool);
+            a.destinations.merge(v.destinations, &scratch, c.pool);
+            a.asns.merge(v.asns, &scratch, c.pool);
         });
         for (auto& [k, v] : agg) {
-            row("service", k, v.pb.packets, v.pb.bytes, v.sources.estimate(),
-                v.destinations.estimate(), v.asns.estimate());
+            row("service", k, v.pb.packets, v.pb.bytes, v.sources.estimate(&scratch),
+                v.destinations.estimate(&scratch), v.asns.estimate(&scratch));
             packets += v.pb.packets;
             bytes += v.pb.bytes;
         }
@@ -876,27 +907,28 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
             row("country", country_code_of(i), c.countries[i].packets, c.countries[i].bytes,
-                c.country_sources[i].estimate(), c.country_destinations[i].estimate(),
-                c.country_asns[i].estimate());
+                c.uniques(c.country_sources[i]), c.uniques(c.country_destinations[i]),
+                c.uniques(c.country_asns[i]));
     if (non_ip_packets)
         row("country", "none", non_ip_packets, non_ip_bytes);
     c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
-        row("asn", std::to_string(asn), v.pb.packets, v.pb.bytes, v.sources.estimate());
+        row("asn", std::to_string(asn), v.pb.packets, v.pb.bytes, c.uniques(v.sources));
     });
     if (c.asns.other.pb.packets)
         row("asn", "other", c.asns.other.pb.packets, c.asns.other.pb.bytes,
-            c.asns.other.sources.estimate());
+            c.uniques(c.asns.other.sources));
     if (non_ip_packets)
         row("asn", "none", non_ip_packets, non_ip_bytes);
     auto cross = [&](const char* dim, const CrossTable& t, auto left, auto right) {
+        SketchPool scratch(1u << 20);
         std::map<std::string, SourceCounts> agg;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
-            agg[left(key >> 32) + "|" + right(key & 0xffffffffu)].merge(v);
+            agg[left(key >> 32) + "|" + right(key & 0xffffffffu)].merge(v, &scratch, c.pool);
         });
         for (auto& [k, v] : agg)
-            row(dim, k, v.pb.packets, v.pb.bytes, v.sources.estimate());
+            row(dim, k, v.pb.packets, v.pb.bytes, v.sources.estimate(&scratch));
         if (t.other.pb.packets)
-            row(dim, "other", t.other.pb.packets, t.other.pb.bytes, t.other.sources.estimate());
+            row(dim, "other", t.other.pb.packets, t.other.pb.bytes, c.uniques(t.other.sources));
     };
     auto country = [](uint64_t i) { return country_code_of(static_cast<uint16_t>(i)); };
     auto service = [](uint64_t slot) { return service_name(static_cast<uint32_t>(slot)); };
@@ -909,7 +941,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
     for (const auto& h : prefixes)
         row("prefix",
             format_address(h.key.address(), h.key.family) + "/" + std::to_string(h.key.length),
-            h.packets, h.bytes, 0, h.distinct_destinations);
+            h.packets, h.bytes, h.distinct_sources, h.distinct_destinations);
     keep_top_rows(rows, top_k);
     return rows;
 }
@@ -1070,8 +1102,8 @@ int Engine::run_offline() {
     return status;
 }
 
-size_t worker_table_bytes() {
-    return 2 * sizeof(CounterSet) +
+size_t worker_table_bytes(uint32_t precise_sketches) {
+    return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches)) +
            4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
 }
 

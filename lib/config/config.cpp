@@ -310,6 +310,13 @@ const std::vector<OptionSpec>& options() {
              c.memory_budget_mb = to_unsigned("memory-budget-mb", v[0]);
          },
          [](const Config& c) { return std::to_string(c.memory_budget_mb); }},
+        {"precise-sketches", Group::capture, Kind::value, "N",
+         "Precise (P=14, 16 KiB) unique-count sketches per worker table for keys past 32 sources; "
+         "the stats core's windows get 4x. Keys beyond fall back to 6.5% error and are reported",
+         [](Config& c, const Values& v) {
+             c.precise_sketches = to_unsigned("precise-sketches", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.precise_sketches); }},
 
         // ---- Sensors
         {"sensor", Group::sensors, Kind::list, "NAME=PREFIX[,PREFIX...]",
@@ -956,6 +963,7 @@ void validate_config(const Config& c) {
     check_range("mbufs", c.mbufs, 255, 1u << 26);
     check_range("link-wait", c.link_wait_s, 0, 3600);
     check_range("memory-budget-mb", c.memory_budget_mb, 16, 1u << 20);
+    check_range("precise-sketches", c.precise_sketches, 0, 65536);
 
     // Sensors
     std::set<std::string> names;

@@ -5,7 +5,46 @@
 namespace darkscope {
 
 void CounterSet::clear() {
+    SketchPool* const keep = pool;
     std::memset(static_cast<void*>(this), 0, sizeof *this);
+    pool = keep;
+    if (pool != nullptr)
+        pool->clear();
+}
+
+uint64_t CounterSet::degraded_keys() const {
+    uint64_t n = 0;
+    auto count = [&](const PooledUniques& u) { n += u.degraded(); };
+    for (unsigned i = 0; i < kCountrySlots; ++i) {
+        count(country_sources[i]);
+        count(country_destinations[i]);
+        count(country_asns[i]);
+    }
+    asns.for_each([&](uint64_t, const SourceCounts& v) { count(v.sources); });
+    services.for_each([&](uint64_t, const ServiceCounts& v) {
+        count(v.sources);
+        count(v.destinations);
+        count(v.asns);
+    });
+    for (const CrossTable* t : {&sensor_service, &country_service, &sensor_country})
+        t->for_each([&](uint64_t, const SourceCounts& v) { count(v.sources); });
+    return n;
+}
+
+namespace {
+struct CounterSetCopy {
+    CounterSet set;
+    SketchPool pool;
+    explicit CounterSetCopy(const CounterSet& c)
+        : set(c), pool(c.pool != nullptr ? *c.pool : SketchPool()) {
+        set.pool = &pool;
+    }
+};
+}  // namespace
+
+std::shared_ptr<const CounterSet> copy_counters(const CounterSet& c) {
+    auto holder = std::make_shared<CounterSetCopy>(c);
+    return std::shared_ptr<const CounterSet>(holder, &holder->set);
 }
 
 void CounterSet::merge(const CounterSet& o) {
@@ -32,7 +71,7 @@ void CounterSet::merge(const CounterSet& o) {
         sensors[i].merge(o.sensors[i]);
     for (unsigned i = 0; i < std::size(countries); ++i)
         countries[i].merge(o.countries[i]);
-    asns.merge(o.asns);
+    asns.merge(o.asns, pool, o.pool);
     total_sources.merge(o.total_sources);
     total_destinations.merge(o.total_destinations);
     total_asns.merge(o.total_asns);
@@ -46,15 +85,15 @@ void CounterSet::merge(const CounterSet& o) {
     for (unsigned i = 0; i < kCountrySlots; ++i) {
         if (o.countries[i].packets == 0)
             continue;
-        country_sources[i].merge(o.country_sources[i]);
-        country_destinations[i].merge(o.country_destinations[i]);
-        country_asns[i].merge(o.country_asns[i]);
+        country_sources[i].merge(o.country_sources[i], pool, o.pool);
+        country_destinations[i].merge(o.country_destinations[i], pool, o.pool);
+        country_asns[i].merge(o.country_asns[i], pool, o.pool);
     }
-    services.merge(o.services);
-    sensor_service.merge(o.sensor_service);
-    country_service.merge(o.country_service);
-    sensor_country.merge(o.sensor_country);
-    victims.merge(o.victims);
+    services.merge(o.services, pool, o.pool);
+    sensor_service.merge(o.sensor_service, pool, o.pool);
+    country_service.merge(o.country_service, pool, o.pool);
+    sensor_country.merge(o.sensor_country, pool, o.pool);
+    victims.merge(o.victims, pool, o.pool);
     // The service arrays are large and mostly zero: skip empty slots cheaply.
     for (unsigned i = 0; i < kServiceSlots; ++i) {
         if (o.services_all[i].packets != 0) {

@@ -53,6 +53,7 @@ struct SpaceSaving::Layout {
     size_t index = 0;
     size_t destinations = 0;
     size_t services = 0;
+    size_t sources = 0;
     size_t total = 0;
     uint32_t index_size = 0;
 
@@ -75,6 +76,8 @@ struct SpaceSaving::Layout {
         at = round_up(at + sizeof(DestinationSketch) * capacity);
         l.services = at;
         at = round_up(at + sizeof(ServiceSketch) * capacity);
+        l.sources = at;
+        at = round_up(at + sizeof(PrefixSources) * capacity);
         l.total = at;
         return l;
     }
@@ -122,6 +125,7 @@ void SpaceSaving::bind(void* memory) {
     index_ = new (base + l.index) uint64_t[l.index_size]{};
     destinations_ = new (base + l.destinations) DestinationSketch[capacity_];
     services_ = new (base + l.services) ServiceSketch[capacity_];
+    sources_ = new (base + l.sources) PrefixSources[capacity_]{};
     clear();
 }
 
@@ -306,6 +310,7 @@ void SpaceSaving::init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash,
     x.flags = 0;
     destinations_[e].clear();
     services_[e].clear();
+    sources_[e].clear();
 }
 
 // ---- per packet ----
@@ -313,6 +318,12 @@ void SpaceSaving::init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash,
 void SpaceSaving::update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
                          uint32_t service, uint64_t now, uint16_t country, uint32_t asn,
                          uint16_t flags) {
+    update_entry(key, key_hash, bytes, dst_hash, service, now, country, asn, flags);
+}
+
+uint32_t SpaceSaving::update_entry(const HeavyKey& key, uint64_t key_hash, uint32_t bytes,
+                                   uint64_t dst_hash, uint32_t service, uint64_t now,
+                                   uint16_t country, uint32_t asn, uint16_t flags) {
     assert(key_hash == key.hash());
     ++total_;
     uint32_t e = find(key, key_hash);
@@ -349,6 +360,7 @@ void SpaceSaving::update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes,
     x.flags |= flags;
     destinations_[e].add_hash(dst_hash);
     services_[e].add_hash(hash_value(service));
+    return e;
 }
 
 // ---- reading ----
@@ -389,6 +401,8 @@ std::vector<HeavyHitter> SpaceSaving::top(size_t n) const {
         h.bytes = x.bytes;
         h.distinct_destinations = destinations_[e].estimate();
         h.distinct_services = services_[e].estimate();
+        const bool host = x.key.length == (x.key.family == 4 ? 32 : 128);
+        h.distinct_sources = host ? 1 : sources_[e].estimate();
         h.first_seen = x.first_seen;
         h.last_seen = x.last_seen;
         h.country = x.country;
@@ -479,9 +493,11 @@ void SpaceSaving::merge(const SpaceSaving& other) {
         x.flags = static_cast<uint16_t>((a ? a->flags : 0) | (b ? b->flags : 0));
         merged.destinations_[e] = a ? destinations_[c.mine] : other.destinations_[c.theirs];
         merged.services_[e] = a ? services_[c.mine] : other.services_[c.theirs];
+        merged.sources_[e] = a ? sources_[c.mine] : other.sources_[c.theirs];
         if (a && b) {
             merged.destinations_[e].merge(other.destinations_[c.theirs]);
             merged.services_[e].merge(other.services_[c.theirs]);
+            merged.sources_[e].merge(other.sources_[c.theirs]);
         }
         merged.index_insert(e);
         if (last_bucket == kNil || merged.buckets_[last_bucket].count != c.count) {

@@ -91,9 +91,14 @@ Dict service_fields(const std::string& name) {
 }
 
 // Rows keyed by service name, merging ICMP type/code slots into "icmp"/"icmpv6".
+// Aggregates over table keys (a filter, a name shared by several keys) union their unique
+// counters in a scratch pool of precise sketches; owned and grown on demand, it holds at most one
+// sketch per aggregate, and the aggregates are bounded by the tables they come from.
+constexpr uint32_t kScratchSketches = 1u << 20;
+
 struct ServiceAgg {
     PacketsBytes pb{};
-    TinyHyperLogLog sources;
+    PooledUniques sources{};
     bool has_sources = false;
 };
 
@@ -113,6 +118,7 @@ std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
 }
 
 std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
+    SketchPool scratch(kScratchSketches);  // declared before agg: outlives its handles
     std::map<std::string, ServiceAgg> agg;
     if (r.filter_kind.empty()) {
         const PacketsBytes* dense = r.all_classes ? c.services_all : c.services_probe;
@@ -126,14 +132,14 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             if (!probe && !r.all_classes)
                 return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
-            a.sources.merge(v.sources);
+            a.sources.merge(v.sources, &scratch, c.pool);
             a.has_sources = true;
         });
         if (c.services.other.pb.packets) {
             // Services whose unique counts did not fit the bounded table: packets and bytes
             // above are still exact (dense arrays); only their sources are pooled here.
             ServiceAgg& a = agg["other"];
-            a.sources.merge(c.services.other.sources);
+            a.sources.merge(c.services.other.sources, &scratch, c.pool);
             a.has_sources = true;
         }
     } else if (r.filter_kind == "sensor" || r.filter_kind == "country") {
@@ -147,7 +153,7 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
                 return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.pb.merge(v.pb);
-            a.sources.merge(v.sources);
+            a.sources.merge(v.sources, &scratch, c.pool);
             a.has_sources = true;
         });
         if (r.all_classes)
@@ -161,7 +167,7 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             continue;
         Dict after;
         if (a.has_sources)
-            after.emplace_back("sources", a.sources.estimate());
+            after.emplace_back("sources", a.sources.estimate(&scratch));
         if (name == "other" && a.pb.packets == 0)
             continue;
         rows.push_back({name, a.pb, service_fields(name), std::move(after)});
@@ -177,12 +183,13 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
                 continue;
             std::string code = country_code_of(i);
             rows.push_back({code, c.countries[i], Dict{{"country", code}},
-                            Dict{{"sources", c.country_sources[i].estimate()},
-                                 {"destinations", c.country_destinations[i].estimate()},
-                                 {"asns", c.country_asns[i].estimate()}}});
+                            Dict{{"sources", c.uniques(c.country_sources[i])},
+                                 {"destinations", c.uniques(c.country_destinations[i])},
+                                 {"asns", c.uniques(c.country_asns[i])}}});
         }
         return rows;
     }
+    SketchPool scratch(kScratchSketches);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "sensor") {
         int slot = sensor_slot_of(s, r.filter_value);
@@ -190,7 +197,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
             throw RequestError("unknown sensor '" + r.filter_value + "'");
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key >> 32) == static_cast<uint64_t>(slot))
-                agg[static_cast<uint32_t>(key & 0xffffffffu)].merge(v);
+                agg[static_cast<uint32_t>(key & 0xffffffffu)].merge(v, &scratch, c.pool);
         });
     } else if (r.filter_kind == "service") {
         auto svc = parse_service(r.filter_value);
@@ -198,7 +205,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
             throw RequestError("service must look like 445/tcp, 53/udp or icmp");
         c.country_service.for_each([&](uint64_t key, const SourceCounts& v) {
             if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
-                agg[static_cast<uint32_t>(key >> 32)].merge(v);
+                agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else {
         throw RequestError("top/countries takes the filters sensor= and service=");
@@ -206,7 +213,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
     for (auto& [index, v] : agg) {
         std::string code = country_code_of(static_cast<uint16_t>(index));
         rows.push_back(
-            {code, v.pb, Dict{{"country", code}}, Dict{{"sources", v.sources.estimate()}}});
+            {code, v.pb, Dict{{"country", code}}, Dict{{"sources", v.sources.estimate(&scratch)}}});
     }
     return rows;
 }
@@ -225,12 +232,13 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
         }
         return rows;
     }
+    SketchPool scratch(kScratchSketches);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "country") {
         uint16_t country = country_index_of(r.filter_value);
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key & 0xffffffffu) == country)
-                agg[static_cast<uint32_t>(key >> 32)].merge(v);
+                agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else if (r.filter_kind == "service") {
         auto svc = parse_service(r.filter_value);
@@ -238,7 +246,7 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
             throw RequestError("service must look like 445/tcp, 53/udp or icmp");
         c.sensor_service.for_each([&](uint64_t key, const SourceCounts& v) {
             if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
-                agg[static_cast<uint32_t>(key >> 32)].merge(v);
+                agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else {
         throw RequestError("top/sensors takes the filters country= and service=");
@@ -246,7 +254,7 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
     for (auto& [slot, v] : agg) {
         std::string name = sensor_name_of(s, slot);
         rows.push_back(
-            {name, v.pb, Dict{{"sensor", name}}, Dict{{"sources", v.sources.estimate()}}});
+            {name, v.pb, Dict{{"sensor", name}}, Dict{{"sources", v.sources.estimate(&scratch)}}});
     }
     return rows;
 }
@@ -258,12 +266,12 @@ std::vector<Ranked> asn_rows(const CounterSet& c, const AsnNamer& asn_name) {
                                ? "unknown"
                                : (asn_name ? asn_name(static_cast<uint32_t>(asn)) : std::string());
         rows.push_back({std::to_string(asn), v.pb, Dict{{"asn", asn}, {"name", name}},
-                        Dict{{"sources", v.sources.estimate()}}});
+                        Dict{{"sources", c.uniques(v.sources)}}});
     });
     if (c.asns.other.pb.packets)
         rows.push_back({"other", c.asns.other.pb,
                         Dict{{"asn", "other"}, {"name", "ASNs beyond the table's bound"}},
-                        Dict{{"sources", c.asns.other.sources.estimate()}}});
+                        Dict{{"sources", c.uniques(c.asns.other.sources)}}});
     return rows;
 }
 
@@ -280,7 +288,8 @@ std::vector<Ranked> heavy_rows(const std::vector<HeavyHitter>& hitters, const ch
             if (h.flags & (1u << bit))
                 flags += std::string(flags.empty() ? "" : " ") + flag_name(bit);
         rows.push_back({name, PacketsBytes{h.packets, h.bytes}, Dict{{key_name, name}},
-                        Dict{{"error", h.error},
+                        Dict{{"sources", h.distinct_sources},
+                             {"error", h.error},
                              {"destinations", h.distinct_destinations},
                              {"services", h.distinct_services},
                              {"country", country_code_of(h.country)},
@@ -386,7 +395,7 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
 
 Value stats_view(const Snapshot& s) {
     static const CounterSet* empty = [] {
-        auto* c = new CounterSet;
+        auto* c = new CounterSet();  // value-initialised: no pool
         c->clear();
         return c;
     }();
@@ -414,6 +423,10 @@ Value stats_view(const Snapshot& s) {
         {"sources", t.total_sources.estimate()},
         {"destinations", t.total_destinations.estimate()},
         {"asns", t.total_asns.estimate()},
+        // Per-key unique counts: precise sketches in use for the run's window, and keys counted
+        // at 6.5 % error because a pool ran out (0 unless --precise-sketches is too small).
+        {"precise_sketches", uint64_t{t.pool != nullptr ? t.pool->used() : 0u}},
+        {"degraded_keys", t.degraded_keys()},
         {"uptime_s", static_cast<uint64_t>(s.uptime_s)},
         {"intervals", s.intervals},
         {"interval_s", uint64_t{s.interval_s}},
@@ -548,23 +561,24 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
     };
     std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows;
     {
+        SketchPool scratch(kScratchSketches);
         std::map<std::string, ServiceAgg> agg;
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             if ((key & kProbeServiceBit) == 0)
                 return;
             ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
             a.pb.merge(v.pb);
-            a.sources.merge(v.sources);
+            a.sources.merge(v.sources, &scratch, c.pool);
         });
         for (auto& [k, a] : agg)
-            rows.push_back({k, {a.pb.packets, a.sources.estimate()}});
+            rows.push_back({k, {a.pb.packets, a.sources.estimate(&scratch)}});
         keep("service", std::move(rows));
     }
     rows.clear();
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
             rows.push_back(
-                {country_code_of(i), {c.countries[i].packets, c.country_sources[i].estimate()}});
+                {country_code_of(i), {c.countries[i].packets, c.uniques(c.country_sources[i])}});
     keep("country", std::move(rows));
     rows.clear();
     for (unsigned i = 0; i <= kMaxSensors; ++i)
@@ -573,17 +587,19 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
                 {sensor_name_of(names, i), {c.sensors[i].packets, c.sensor_sources[i].estimate()}});
     keep("sensor", std::move(rows));
     for (int cross = 0; cross < 2; ++cross) {
+        SketchPool scratch(kScratchSketches);
         std::map<std::string, SourceCounts> agg;
         const CrossTable& t = cross == 0 ? c.sensor_service : c.country_service;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
             uint32_t left = static_cast<uint32_t>(key >> 32);
             std::string l = cross == 0 ? sensor_name_of(names, left)
                                        : country_code_of(static_cast<uint16_t>(left));
-            agg[l + "|" + service_name(static_cast<uint32_t>(key & 0xffffffffu))].merge(v);
+            agg[l + "|" + service_name(static_cast<uint32_t>(key & 0xffffffffu))].merge(v, &scratch,
+                                                                                        c.pool);
         });
         rows.clear();
         for (auto& [k, v] : agg)
-            rows.push_back({k, {v.pb.packets, v.sources.estimate()}});
+            rows.push_back({k, {v.pb.packets, v.sources.estimate(&scratch)}});
         keep(cross == 0 ? "sensor_service" : "country_service", std::move(rows));
     }
 }

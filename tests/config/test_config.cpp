@@ -138,7 +138,9 @@ TEST_F(ConfigTest, CommandLineValues) {
                                    "--event-hook",
                                    "logger -t ds",
                                    "--memory-budget-mb",
-                                   "64"});
+                                   "64",
+                                   "--precise-sketches",
+                                   "100"});
     EXPECT_EQ(c.ports, (std::vector<std::string>{"0000:3b:00.0", "3b:00.1"}));
     EXPECT_FALSE(c.no_pci);
     EXPECT_EQ(c.rx_queues, 4u);
@@ -147,6 +149,7 @@ TEST_F(ConfigTest, CommandLineValues) {
     EXPECT_EQ(c.burst, 64u);
     EXPECT_EQ(c.mbufs, 65535u);
     EXPECT_EQ(c.interval_s, 30u);
+    EXPECT_EQ(c.precise_sketches, 100u);
     ASSERT_EQ(c.sensors.size(), 2u);
     EXPECT_EQ(sensor_text(c.sensors[0]), "tokyo=203.0.113.0/24,2001:db8::/32");
     EXPECT_EQ(sensor_text(c.sensors[1]), "osaka=192.0.2.0/24");
@@ -371,6 +374,7 @@ TEST_F(ConfigTest, BadInputMessages) {
         {{rp, "--interval", "0"}, "--interval: '0': must be 1..86400"},
         {{rp, "--workers", "0"}, "--workers: '0': must be 1..127"},
         {{rp, "--rx-desc", "1000"}, "--rx-desc: '1000': must be a power of two from 32 to 32768"},
+        {{rp, "--precise-sketches", "70000"}, "--precise-sketches: '70000': must be 0..65536"},
         {{rp, "--port", "0000:3b:00.0"},
          "--read: cannot be combined with --port (offline mode reads files, not ports)"},
         {{}, "--port: nothing to capture: give --port SPEC (live) or --read FILE (offline)"},

@@ -37,6 +37,8 @@ std::vector<PacketFacts> make_mix(size_t n) {
 
 void BM_CountPacket(benchmark::State& state) {
     auto table = std::make_unique<CounterSet>();
+    SketchPool pool(512);
+    table->pool = &pool;
     table->clear();
     const auto mix = make_mix(1 << 16);
     size_t i = 0;
@@ -63,10 +65,13 @@ BENCHMARK(BM_CountPacketDenseOnly);
 // One interval of one worker (1e5 packets) merged into the interval table.
 void BM_CounterSetMerge(benchmark::State& state) {
     auto worker = std::make_unique<CounterSet>();
+    SketchPool worker_pool(512), merged_pool(2048);
+    worker->pool = &worker_pool;
     worker->clear();
     for (const auto& f : make_mix(100000))
         count_packet(*worker, f, 0, hash_address(f.src, 4), hash_address(f.dst, 4));
     auto merged = std::make_unique<CounterSet>();
+    merged->pool = &merged_pool;
     for (auto _ : state) {
         merged->clear();
         merged->merge(*worker);

@@ -37,9 +37,18 @@ void count(CounterSet& t, const PacketFacts& f) {
                  hash_address(f.dst, f.ip_version));
 }
 
-std::unique_ptr<CounterSet> fresh() {
-    auto t = std::make_unique<CounterSet>();
-    t->clear();
+// A counter set with its own pool of precise sketches, as the worker and stats core attach them.
+struct OwnedSet {
+    std::unique_ptr<SketchPool> pool;
+    std::unique_ptr<CounterSet> set;
+    CounterSet* operator->() { return set.get(); }
+    CounterSet& operator*() { return *set; }
+};
+
+OwnedSet fresh(uint32_t precise_sketches = 512) {
+    OwnedSet t{std::make_unique<SketchPool>(precise_sketches), std::make_unique<CounterSet>()};
+    t.set->pool = t.pool.get();
+    t.set->clear();
     return t;
 }
 
@@ -69,7 +78,7 @@ TEST(Counters, CountsEveryDimension) {
     EXPECT_EQ(t->asns.find(4134)->pb.packets, 2u);
     EXPECT_EQ(t->total_sources.estimate(), 2u);  // exact while sparse
     EXPECT_EQ(t->sensor_service.find(cross_key(1, slot))->pb.packets, 1u);
-    EXPECT_EQ(t->country_service.find(cross_key(10, slot))->sources.estimate(), 2u);
+    EXPECT_EQ(t->uniques(t->country_service.find(cross_key(10, slot))->sources), 2u);
 }
 
 TEST(Counters, BackscatterIsNotAProbeAndFindsItsVictim) {
@@ -140,6 +149,112 @@ TEST(Counters, ClearSkipsUntouchedAndResetsTouched) {
     EXPECT_EQ(t->packets, 0u);
     EXPECT_EQ(t->services_all[service_slot(ServiceFamily::tcp, 3)].packets, 0u);
     EXPECT_EQ(t->total_sources.estimate(), 0u);
+}
+
+// Per-key unique sources, the way the appliance gets them: two workers see overlapping halves of
+// the sources (so adding their counts would overshoot by 20 %), the stats core unions them into
+// an interval, and two intervals into an hour. The truth is the number of distinct addresses the
+// test generated. Every per-key counter must be exact up to 1024 (32 inline, then a precise
+// sketch's exact range) and within 2 % beyond, through every merge.
+void check_per_key_uniques(uint32_t n) {
+    SCOPED_TRACE("sources " + std::to_string(n));
+    const uint16_t sensor = 1, country = 42;
+    const uint32_t asn = 4134, port = 21318;
+    auto worker_a = fresh(), worker_b = fresh(), interval1 = fresh(2048), interval2 = fresh(2048),
+         hour = fresh(2048);
+    // Sources spread over the address space (a multiplicative step), not one block.
+    auto source = [](uint32_t i) { return 0x01000000u + i * 2654435761u; };
+    const uint32_t overlap_from = n * 2 / 5, overlap_to = n * 3 / 5;
+    for (uint32_t i = 0; i < n; ++i) {
+        const PacketFacts f =
+            make_syn(source(i), 0xcb007100 | (i & 0xff), port, sensor, country, asn);
+        if (i < overlap_to)
+            count(*worker_a, f);
+        if (i >= overlap_from)
+            count(*worker_b, f);
+    }
+    interval1->merge(*worker_a);
+    interval1->merge(*worker_b);
+    // A second interval sees the first tenth of the sources again: the hour's count is the union.
+    auto worker_c = fresh();
+    for (uint32_t i = 0; i < n / 10; ++i)
+        count(*worker_c, make_syn(source(i), 0xcb007101, port, sensor, country, asn));
+    interval2->merge(*worker_c);
+    hour->merge(*interval1);
+    hour->merge(*interval2);
+    const uint32_t slot = service_slot(ServiceFamily::tcp, port);
+    for (OwnedSet* t : {&interval1, &hour}) {
+        CounterSet& c = **t;
+        const uint64_t got[] = {
+            c.uniques(c.services.find(slot | kProbeServiceBit)->sources),
+            c.uniques(c.country_sources[country]),
+            c.uniques(c.asns.find(asn)->sources),
+            c.uniques(c.sensor_service.find(cross_key(sensor, slot))->sources),
+            c.uniques(c.country_service.find(cross_key(country, slot))->sources),
+            c.uniques(c.sensor_country.find(cross_key(sensor, country))->sources),
+            c.sensor_sources[sensor].estimate(),
+            c.total_sources.estimate(),
+        };
+        const char* names[] = {
+            "service",           "country",          "asn",    "sensor x service",
+            "country x service", "sensor x country", "sensor", "total"};
+        for (size_t k = 0; k < std::size(got); ++k) {
+            if (n <= 1024)
+                EXPECT_EQ(got[k], n) << names[k];
+            else
+                EXPECT_NEAR(static_cast<double>(got[k]), n, 0.02 * n) << names[k];
+        }
+        EXPECT_EQ(c.degraded_keys(), 0u);
+    }
+}
+
+TEST(Counters, PerKeyUniquesExactThenWithinTwoPercent) {
+    for (uint32_t n : {1u, 10u, 32u, 33u, 1000u, 1024u, 1025u, 100000u})
+        check_per_key_uniques(n);
+}
+
+TEST(Counters, PerKeyUniquesOfTenMillionSources) {
+    check_per_key_uniques(10'000'000);
+}
+
+// When the pool is exhausted a key keeps counting in its inline P = 8 sketch, and says so.
+TEST(Counters, ExhaustedPoolDegradesAndReports) {
+    auto t = fresh(2);
+    for (uint32_t key = 0; key < 3; ++key)
+        for (uint32_t i = 0; i < 5000; ++i)
+            count(*t, make_syn(key << 24 | i, 0xcb007101, static_cast<uint16_t>(100 + key), 0,
+                               static_cast<uint16_t>(1 + key), 0));
+    EXPECT_EQ(t.pool->used(), 2u);
+    EXPECT_GT(t.pool->refused(), 0u);
+    // Countries 1 and 2 took the two sketches; everything after is degraded: country 3, each
+    // service key (their sources) and so on. The counts stay estimates of the right size.
+    EXPECT_NEAR(static_cast<double>(t->uniques(t->country_sources[1])), 5000, 100);
+    EXPECT_TRUE(t->country_sources[3].degraded());
+    EXPECT_NEAR(static_cast<double>(t->uniques(t->country_sources[3])), 5000, 0.3 * 5000);
+    EXPECT_GT(t->degraded_keys(), 0u);
+    // A degraded input degrades the union: precision lost upstream cannot come back.
+    auto window = fresh(16);
+    window->merge(*t);
+    EXPECT_TRUE(window->country_sources[3].degraded());
+    EXPECT_FALSE(window->country_sources[1].degraded());
+    t->clear();
+    EXPECT_EQ(t.pool->used(), 0u);
+    EXPECT_EQ(t->degraded_keys(), 0u);
+}
+
+// A published copy owns its sketches: counting on afterwards does not change it.
+TEST(Counters, CopyForSnapshotIsIndependent) {
+    auto t = fresh();
+    for (uint32_t i = 0; i < 3000; ++i)
+        count(*t, make_syn(i * 7919u, 0xcb007101, 445, 0, 5, 0));
+    std::shared_ptr<const CounterSet> copy = copy_counters(*t);
+    const uint64_t before = copy->uniques(copy->country_sources[5]);
+    EXPECT_EQ(before, t->uniques(t->country_sources[5]));
+    for (uint32_t i = 0; i < 3000; ++i)
+        count(*t, make_syn(0x80000000u + i, 0xcb007101, 445, 0, 5, 0));
+    t->clear();
+    EXPECT_EQ(copy->uniques(copy->country_sources[5]), before);
+    EXPECT_NEAR(static_cast<double>(before), 3000, 60);
 }
 
 TEST(Counters, ServiceNames) {

@@ -338,3 +338,45 @@ TEST(SpaceSaving, CallerMemoryAndClear) {
     EXPECT_EQ(s.top(5)[0].packets, 1u);
     EXPECT_THROW(SpaceSaving(128, aligned, bytes - 1), std::invalid_argument);
 }
+
+// Source prefixes carry the distinct addresses seen inside them, counted exactly for IPv4 /24:
+// planted /24s with known host sets among background prefixes, counted in two summaries (two
+// workers) that see overlapping halves, then merged. Truth: the sets this test planted.
+TEST(SpaceSaving, PrefixesCountDistinctSourcesInside) {
+    SpaceSaving a(1024), b(1024);
+    std::mt19937 rng(5);
+    std::map<uint32_t, std::set<uint32_t>> truth;  // /24 -> hosts
+    auto send = [&](SpaceSaving& s, uint32_t src) {
+        const HeavyKey key = HeavyKey::prefix(v4(src), 4, 24);
+        s.update_prefix(key, key.hash(), 60, hash_ipv4(0xcb007101), 6 << 16 | 445, 0, 0, 0, 0,
+                        v4(src), hash_ipv4(src));
+    };
+    for (uint32_t p = 0; p < 10; ++p) {
+        const uint32_t prefix = (0x0a000000u + (p << 8));
+        const uint32_t hosts = 1 + p * 28;  // 1 .. 253 hosts
+        for (int round = 0; round < 50; ++round) {
+            for (uint32_t h = 0; h < hosts; ++h) {
+                const uint32_t src = prefix | ((h * 37 + 1) & 0xff);
+                truth[prefix].insert(src);
+                if (round % 2 == 0 || h % 3 == 0)
+                    send(a, src);
+                if (round % 2 == 1 || h % 3 == 1)
+                    send(b, src);
+            }
+        }
+    }
+    for (int i = 0; i < 20000; ++i)  // background: many small prefixes
+        send(i % 2 ? a : b, 0x50000000u + rng() % 0x01000000u);
+    a.merge(b);
+    const auto top = a.top(10);
+    ASSERT_EQ(top.size(), 10u);
+    for (const auto& h : top) {
+        const uint32_t prefix = static_cast<uint32_t>(h.key.words[0]);
+        ASSERT_TRUE(truth.count(prefix)) << std::hex << prefix;
+        EXPECT_EQ(h.distinct_sources, truth[prefix].size()) << std::hex << prefix;
+    }
+    // A host key is its own single source.
+    SpaceSaving hosts(16);
+    count(hosts, 0x01020304);
+    EXPECT_EQ(hosts.top(1)[0].distinct_sources, 1u);
+}

@@ -466,3 +466,34 @@ TEST(HyperLogLog, MemoryIsInlineAndFixed) {
     EXPECT_LE(TinyHyperLogLog::memory_bytes(), 256u + 8u);
     EXPECT_TRUE(std::is_trivially_copyable_v<HyperLogLog>);
 }
+
+namespace darkscope {
+namespace {
+
+// Folding a precise sketch down equals sketching the same hashes at the lower precision, register
+// for register: the fold loses nothing beyond what the lower precision itself cannot hold.
+TEST(HyperLogLog, FoldEqualsSketchingAtTheLowerPrecision) {
+    std::mt19937_64 rng(99);
+    for (uint32_t n : {5u, 40u, 2000u, 300000u}) {
+        HyperLogLog precise;
+        TinyHyperLogLog direct, folded;
+        BasicHyperLogLog<10> direct10, folded10;
+        for (uint32_t i = 0; i < n; ++i) {
+            const uint64_t h = rng();
+            precise.add_hash(h);
+            direct.add_hash(h);
+            direct10.add_hash(h);
+        }
+        folded.fold_from(precise);
+        folded10.fold_from(precise);
+        EXPECT_EQ(folded.estimate(), direct.estimate()) << n;
+        EXPECT_EQ(folded10.estimate(), direct10.estimate()) << n;
+        if (!direct.is_sparse()) {
+            for (uint32_t r = 0; r < TinyHyperLogLog::kRegisters; ++r)
+                ASSERT_EQ(folded.register_at(r), direct.register_at(r)) << n << " register " << r;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace darkscope

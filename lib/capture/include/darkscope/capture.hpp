@@ -35,12 +35,13 @@ struct WorkerContext;
 // One time window being accumulated on the stats core: counters and top talkers.
 struct WindowAccumulator {
     std::unique_ptr<CounterSet> counters;
+    std::unique_ptr<SketchPool> pool;  // counters' precise per-key sketches
     std::unique_ptr<SpaceSaving> sources;
     std::unique_ptr<SpaceSaving> prefixes;
     int64_t start_s = -1;
     int64_t end_s = 0;
 
-    WindowAccumulator();
+    explicit WindowAccumulator(uint32_t precise_sketches);
     void reset(int64_t start);
     void add(const WindowAccumulator& interval);
     WindowData publish(size_t top_n) const;
@@ -126,7 +127,10 @@ class Engine {
 
 // Bytes one worker's tables take (two counter sets for the epoch flip, four top-talker
 // summaries): checked against --memory-budget-mb before anything starts.
-size_t worker_table_bytes();
+size_t worker_table_bytes(uint32_t precise_sketches);
+// A window of the stats core (interval, hour, day, total) merges many workers' intervals: it
+// gets this many times a worker table's precise sketches.
+inline constexpr uint32_t kWindowPreciseFactor = 4;
 
 // Writes the offline/live summary: every view under its command name.
 void write_summary(const std::string& path, const Snapshot& snapshot,

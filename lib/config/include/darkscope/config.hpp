@@ -45,6 +45,7 @@ struct Config {
     bool no_pci = false;              // --no-pci; also set by parse_config when no port
                                       // is a PCI address (all vdevs, or offline)
     unsigned memory_budget_mb = 256;  // --memory-budget-mb per worker (its tables)
+    unsigned precise_sketches = 512;  // --precise-sketches per worker table (x4 per window)
     bool share_cpus = false;          // --share-cpus: lcores may time-share CPUs (tests, VMs)
 
     // What this box watches

@@ -8,11 +8,13 @@
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "darkscope/hash.hpp"
 #include "darkscope/hll.hpp"
 #include "darkscope/packet.hpp"
+#include "darkscope/sketch_pool.hpp"
 
 namespace darkscope {
 
@@ -43,31 +45,32 @@ inline constexpr uint32_t service_slot(ServiceFamily family, uint16_t index) {
     return static_cast<uint32_t>(family) << 16 | index;
 }
 
-// Packets, bytes and unique sources of one key of a bounded table.
+// Packets, bytes and unique sources of one key of a bounded table. Unique counters take precise
+// sketches from the table owner's pool as they grow (darkscope/sketch_pool.hpp).
 struct SourceCounts {
     PacketsBytes pb;
-    TinyHyperLogLog sources;
-    void add(uint64_t len, uint64_t src_hash) {
+    PooledUniques sources;
+    void add(uint64_t len, uint64_t src_hash, SketchPool* pool) {
         pb.add(len);
-        sources.add_hash(src_hash);
+        sources.add_hash(src_hash, pool);
     }
-    void merge(const SourceCounts& o) {
+    void merge(const SourceCounts& o, SketchPool* pool, const SketchPool* o_pool) {
         pb.merge(o.pb);
-        sources.merge(o.sources);
+        sources.merge(o.sources, pool, o_pool);
     }
 };
 
 // Packets, bytes, unique sources, destinations and source ASNs of one service.
 struct ServiceCounts {
     PacketsBytes pb;
-    TinyHyperLogLog sources;
-    TinyHyperLogLog destinations;
-    TinyHyperLogLog asns;
-    void merge(const ServiceCounts& o) {
+    PooledUniques sources;
+    PooledUniques destinations;
+    PooledUniques asns;
+    void merge(const ServiceCounts& o, SketchPool* pool, const SketchPool* o_pool) {
         pb.merge(o.pb);
-        sources.merge(o.sources);
-        destinations.merge(o.destinations);
-        asns.merge(o.asns);
+        sources.merge(o.sources, pool, o_pool);
+        destinations.merge(o.destinations, pool, o_pool);
+        asns.merge(o.asns, pool, o_pool);
     }
 };
 
@@ -90,7 +93,7 @@ struct VictimCounts {
     uint8_t tcp_flags;
     uint16_t country;
     uint32_t asn;
-    void merge(const VictimCounts& o) {
+    void merge(const VictimCounts& o, SketchPool*, const SketchPool*) {
         if (o.pb.packets == 0)
             return;
         if (pb.packets == 0) {
@@ -144,11 +147,12 @@ struct KeyedTable {
             if (keys[s] != 0)
                 f(keys[s] - 1, values[s]);
     }
-    void merge(const KeyedTable& o) {
+    // Payload merges take the pools that own their sketches (this table's, then o's).
+    void merge(const KeyedTable& o, SketchPool* pool, const SketchPool* o_pool) {
         for (unsigned s = 0; s < Capacity; ++s)
             if (o.keys[s] != 0)
-                at(o.keys[s] - 1).merge(o.values[s]);
-        other.merge(o.other);
+                at(o.keys[s] - 1).merge(o.values[s], pool, o_pool);
+        other.merge(o.other, pool, o_pool);
     }
 
   private:
@@ -200,17 +204,18 @@ struct alignas(64) CounterSet {
     PacketsBytes countries[kCountrySlots];
     AsnTable asns;
     // Unique counts. One 64-bit hash of each address, computed once per packet, feeds them all;
-    // sketches merge by union across workers and windows. Precision by need: the run-wide and
-    // per-sensor counts meet the 2% promise; per-key tables use small sketches (docs/metrics.md).
+    // sketches merge by union across workers and windows. The run-wide counts use P = 16, the
+    // sensors P = 14; per-country and per-key counters are exact up to 32 and then take a P = 14
+    // sketch from `pool` (darkscope/sketch_pool.hpp, docs/metrics.md).
     PreciseHyperLogLog total_sources;
     HyperLogLog total_destinations;
     HyperLogLog total_asns;
     HyperLogLog sensor_sources[kMaxSensors + 1];
-    SmallHyperLogLog sensor_destinations[kMaxSensors + 1];
-    SmallHyperLogLog sensor_asns[kMaxSensors + 1];
-    SmallHyperLogLog country_sources[kCountrySlots];
-    TinyHyperLogLog country_destinations[kCountrySlots];
-    TinyHyperLogLog country_asns[kCountrySlots];
+    HyperLogLog sensor_destinations[kMaxSensors + 1];
+    HyperLogLog sensor_asns[kMaxSensors + 1];
+    PooledUniques country_sources[kCountrySlots];
+    PooledUniques country_destinations[kCountrySlots];
+    PooledUniques country_asns[kCountrySlots];
     ServiceTable services;       // probe classes under slot | kProbeServiceBit, others under slot
     CrossTable sensor_service;   // probe classes: cross_key(sensor slot, service slot)
     CrossTable country_service;  // probe classes: cross_key(country, service slot)
@@ -220,10 +225,21 @@ struct alignas(64) CounterSet {
     alignas(64) PacketsBytes services_probe[kServiceSlots];
     // Services of every packet with valid L4 fields, backscatter included.
     alignas(64) PacketsBytes services_all[kServiceSlots];
+    // The precise sketches of this set's per-key counters. Not owned: the worker (hugepages) or
+    // the stats core (heap) attaches it; clear() clears it too; merge() reads o.pool.
+    SketchPool* pool;
 
     void clear();
     void merge(const CounterSet& o);
+    // Keys counted in a P = 8 sketch because the pool was exhausted (see sketch_pool.hpp).
+    uint64_t degraded_keys() const;
+    // Estimate of one of this set's pooled counters.
+    uint64_t uniques(const PooledUniques& u) const { return u.estimate(pool); }
 };
+
+// A copy of `c` with its own copy of the pool (only the used sketches), for a published
+// snapshot: the copy stays valid and unchanged while `c` goes on counting.
+std::shared_ptr<const CounterSet> copy_counters(const CounterSet& c);
 
 // Is this class one of those `top/ports` ranks by default (interest in a service)?
 inline constexpr bool is_probe_class(TrafficClass c) {
@@ -277,7 +293,7 @@ inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t 
     t.total_sources.prefetch(src_hash);
     t.total_destinations.prefetch(dst_hash);
     t.sensor_sources[sensor].prefetch(src_hash);
-    t.country_sources[country].prefetch(src_hash);
+    t.country_sources[country].prefetch(src_hash, t.pool);
 }
 
 inline bool is_backscatter_class(TrafficClass c) {
@@ -318,29 +334,31 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
     if (dense_only)
         return;
 
+    SketchPool* pool = t.pool;
     const uint64_t asn_hash = hash_value(f.asn);
-    t.asns.at(f.asn).add(len, src_hash);
+    t.asns.at(f.asn).add(len, src_hash, pool);
     t.total_sources.add_hash(src_hash);
     t.total_destinations.add_hash(dst_hash);
     t.total_asns.add_hash(asn_hash);
     t.sensor_sources[sensor].add_hash(src_hash);
     t.sensor_destinations[sensor].add_hash(dst_hash);
     t.sensor_asns[sensor].add_hash(asn_hash);
-    t.country_sources[country].add_hash(src_hash);
-    t.country_destinations[country].add_hash(dst_hash);
-    t.country_asns[country].add_hash(asn_hash);
-    t.sensor_country.at(cross_key(sensor, country)).add(len, src_hash);
+    t.country_sources[country].add_hash(src_hash, pool);
+    t.country_destinations[country].add_hash(dst_hash, pool);
+    t.country_asns[country].add_hash(asn_hash, pool);
+    t.sensor_country.at(cross_key(sensor, country)).add(len, src_hash, pool);
     if (slot >= 0) {
         ServiceCounts& sc =
             t.services.at(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
         sc.pb.add(len);
-        sc.sources.add_hash(src_hash);
-        sc.destinations.add_hash(dst_hash);
-        sc.asns.add_hash(asn_hash);
+        sc.sources.add_hash(src_hash, pool);
+        sc.destinations.add_hash(dst_hash, pool);
+        sc.asns.add_hash(asn_hash, pool);
         if (probe) {
-            t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot))).add(len, src_hash);
+            t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot)))
+                .add(len, src_hash, pool);
             t.country_service.at(cross_key(country, static_cast<uint32_t>(slot)))
-                .add(len, src_hash);
+                .add(len, src_hash, pool);
         }
     }
     if (is_backscatter_class(f.cls)) [[unlikely]] {

@@ -61,13 +61,45 @@ struct HeavyHitter {
     uint64_t bytes = 0;    // bytes since the key took its slot (lower bound)
     uint64_t distinct_destinations = 0;
     uint64_t distinct_services = 0;
-    uint64_t first_seen = 0;  // caller's time unit
+    uint64_t distinct_sources = 0;  // addresses inside a prefix key (1 for a host key)
+    uint64_t first_seen = 0;        // caller's time unit
     uint64_t last_seen = 0;
     uint16_t country = 0;
     uint16_t flags = 0;  // OR of the packets' flag bits (scanner tool fingerprints)
     uint32_t asn = 0;
 
     uint64_t guaranteed_packets() const { return packets - error; }
+};
+
+// Distinct source addresses inside one prefix key: exact for IPv4 (a bit per value of the host
+// byte: a /24 holds 256 addresses), a TinyHyperLogLog of the source hash for IPv6 (exact up to
+// 32 addresses, then 6.5 % standard error; a /48 rarely holds more scanning hosts).
+struct PrefixSources {
+    uint64_t v4_hosts[4];
+    TinyHyperLogLog v6;
+    void clear() {
+        v4_hosts[0] = v4_hosts[1] = v4_hosts[2] = v4_hosts[3] = 0;
+        v6.clear();
+    }
+    void add(const IpAddress& src, uint8_t family, uint64_t src_hash) {
+        if (family == 4) {
+            const uint32_t host = src.v4 & 0xff;
+            v4_hosts[host >> 6] |= uint64_t{1} << (host & 63);
+        } else {
+            v6.add_hash(src_hash);
+        }
+    }
+    void merge(const PrefixSources& o) {
+        for (unsigned i = 0; i < 4; ++i)
+            v4_hosts[i] |= o.v4_hosts[i];
+        v6.merge(o.v6);
+    }
+    uint64_t estimate() const {
+        uint64_t n = 0;
+        for (uint64_t w : v4_hosts)
+            n += static_cast<uint64_t>(__builtin_popcountll(w));
+        return n + v6.estimate();
+    }
 };
 
 class SpaceSaving {
@@ -95,6 +127,15 @@ class SpaceSaving {
     void update(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
                 uint32_t service, uint64_t now, uint16_t country = 0, uint32_t asn = 0,
                 uint16_t flags = 0);
+    // The same for a prefix key (IPv4 of length 24 or more, any IPv6), also counting the
+    // distinct source address `src` (whose hash is src_hash) inside the prefix.
+    void update_prefix(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
+                       uint32_t service, uint64_t now, uint16_t country, uint32_t asn,
+                       uint16_t flags, const IpAddress& src, uint64_t src_hash) {
+        const uint32_t e =
+            update_entry(key, key_hash, bytes, dst_hash, service, now, country, asn, flags);
+        sources_[e].add(src, key.family, src_hash);
+    }
 
     // Optional, a few packets ahead of update(): brings the key's index slot into cache.
     void prefetch(uint64_t key_hash) const {
@@ -165,6 +206,10 @@ class SpaceSaving {
     void bucket_detach(uint32_t e);
     void bucket_attach(uint32_t e, uint32_t b);
     void increment(uint32_t e);
+    // update() without the source set; returns the key's entry.
+    uint32_t update_entry(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
+                          uint32_t service, uint64_t now, uint16_t country, uint32_t asn,
+                          uint16_t flags);
     void init_entry(uint32_t e, const HeavyKey& key, uint64_t key_hash, uint64_t error,
                     uint64_t now);
     uint64_t count_of(uint32_t e) const { return buckets_[links_[e].bucket].count; }
@@ -187,6 +232,7 @@ class SpaceSaving {
     uint64_t* index_ = nullptr;
     DestinationSketch* destinations_ = nullptr;
     ServiceSketch* services_ = nullptr;
+    PrefixSources* sources_ = nullptr;  // distinct addresses per entry (update_prefix)
 };
 
 }  // namespace darkscope

@@ -104,6 +104,23 @@ class BasicHyperLogLog {
     }
 
     bool is_sparse() const { return !dense_; }
+    // Sparse mode: how many distinct hashes are held, whether `h` is one of them, and whether
+    // one more distinct hash would turn the sketch dense.
+    uint32_t sparse_size() const { return sparse_count_; }
+    bool sparse_full() const { return !dense_ && sparse_count_ >= kSparseLimit; }
+    bool sparse_contains(uint64_t h) const;
+    // Calls f(hash) for every hash held (sparse mode only).
+    template <typename F>
+    void for_each_hash(F&& f) const {
+        for_each_sparse(f);
+    }
+
+    // Union with a more precise sketch, folded down to this precision: register i of the
+    // precise sketch covers hashes whose top Q bits equal i >> (Q - P); their rank here follows
+    // from the Q - P index bits dropped (or, when those are all zero, from the precise rank).
+    // The result equals what adding the precise sketch's hashes here would have given.
+    template <unsigned Q>
+    void fold_from(const BasicHyperLogLog<Q>& precise);
     // Bytes this sketch occupies; all of it is inline.
     static constexpr size_t memory_bytes() { return sizeof(BasicHyperLogLog); }
     static double standard_error() { return hll_detail::standard_error(P); }
@@ -142,6 +159,9 @@ class BasicHyperLogLog {
     // Calls f(hash) for every hash held in sparse mode.
     template <typename F>
     void for_each_sparse(F&& f) const;
+
+    template <unsigned>
+    friend class BasicHyperLogLog;
 
     // Register bytes in dense mode, the sparse hashes before that.
     alignas(kRegisters >= 1024 ? 64 : 8) uint64_t words_[kSparseSlots];
@@ -206,6 +226,56 @@ void BasicHyperLogLog<P>::add_sparse(uint64_t h) {
             return;
         }
         words_[sparse_count_++] = h;
+    }
+}
+
+template <unsigned P>
+bool BasicHyperLogLog<P>::sparse_contains(uint64_t h) const {
+    if (dense_)
+        return false;
+    if constexpr (kSparseHashed) {
+        if (h == 0)
+            return sparse_has_zero_;
+        constexpr uint32_t mask = kSparseSlots - 1;
+        for (uint32_t slot = sparse_slot(h);; slot = (slot + 1) & mask) {
+            if (words_[slot] == h)
+                return true;
+            if (words_[slot] == 0)
+                return false;
+        }
+    } else {
+        for (uint32_t i = 0; i < sparse_count_; ++i)
+            if (words_[i] == h)
+                return true;
+        return false;
+    }
+}
+
+template <unsigned P>
+template <unsigned Q>
+void BasicHyperLogLog<P>::fold_from(const BasicHyperLogLog<Q>& precise) {
+    static_assert(Q > P, "fold_from takes a more precise sketch");
+    if (!precise.dense_) {
+        precise.for_each_sparse([&](uint64_t h) { add_hash(h); });
+        return;
+    }
+    if (!dense_)
+        to_dense();
+    constexpr unsigned dropped = Q - P;
+    constexpr uint32_t low_mask = (1u << dropped) - 1;
+    uint8_t* mine = registers();
+    const uint8_t* theirs = precise.registers();
+    for (uint32_t i = 0; i < BasicHyperLogLog<Q>::kRegisters; ++i) {
+        const uint8_t r = theirs[i];
+        if (r == 0)
+            continue;
+        const uint32_t low = i & low_mask;
+        // Leading zeros of the dropped bits, plus one; all zero: they all count, then r.
+        const uint8_t rank = low != 0
+                                 ? static_cast<uint8_t>(dropped - (32 - __builtin_clz(low)) + 1)
+                                 : static_cast<uint8_t>(dropped + r);
+        uint8_t& reg = mine[i >> dropped];
+        reg = std::max(reg, rank);
     }
 }
 

@@ -1,0 +1,94 @@
+#include "darkscope/sketch_pool.hpp"
+
+#include <new>
+
+namespace darkscope {
+
+SketchPool::SketchPool(Sketch* storage, uint32_t capacity)
+    : external_(storage), capacity_(capacity) {
+    for (uint32_t i = 0; i < capacity; ++i)
+        new (&storage[i]) Sketch();
+}
+
+SketchPool::SketchPool(const SketchPool& other)
+    : capacity_(other.capacity_), used_(other.used_), refused_(other.refused_) {
+    owned_.reserve(used_);
+    for (uint32_t h = 1; h <= used_; ++h)
+        owned_.push_back(std::make_unique<Sketch>(other.at(h)));
+}
+
+uint32_t SketchPool::acquire() {
+    if (used_ >= capacity_) {
+        ++refused_;
+        return 0;
+    }
+    if (external_ == nullptr && owned_.size() <= used_)
+        owned_.push_back(std::make_unique<Sketch>());
+    return ++used_;
+}
+
+void SketchPool::clear() {
+    for (uint32_t h = 1; h <= used_; ++h)
+        at(h).clear();
+    used_ = 0;
+    refused_ = 0;
+}
+
+size_t SketchPool::memory_bytes() const {
+    return external_ != nullptr ? storage_bytes(capacity_) : owned_.size() * sizeof(Sketch);
+}
+
+bool PooledUniques::promote(uint64_t h, SketchPool& pool) {
+    if (inline_sketch.sparse_contains(h))
+        return true;  // already counted: nothing changes
+    if (!take_pooled(&pool))
+        return false;
+    pool.at(handle).add_hash(h);
+    return true;
+}
+
+bool PooledUniques::take_pooled(SketchPool* pool) {
+    if (pool == nullptr || !inline_sketch.is_sparse())
+        return false;
+    const uint32_t got = pool->acquire();
+    if (got == 0)
+        return false;
+    SketchPool::Sketch& precise = pool->at(got);
+    inline_sketch.for_each_hash([&](uint64_t x) { precise.add_hash(x); });
+    inline_sketch.clear();
+    handle = got;
+    return true;
+}
+
+void PooledUniques::merge(const PooledUniques& other, SketchPool* pool,
+                          const SketchPool* other_pool) {
+    if (other.handle != 0) {
+        const SketchPool::Sketch& theirs = other_pool->at(other.handle);
+        if (handle == 0 && !take_pooled(pool)) {
+            inline_sketch.fold_from(theirs);  // no pooled sketch left: degrade to P = 8
+            return;
+        }
+        pool->at(handle).merge(theirs);
+        return;
+    }
+    if (other.inline_sketch.is_sparse()) {
+        other.inline_sketch.for_each_hash([&](uint64_t x) { add_hash(x, pool); });
+        return;
+    }
+    // A degraded input: the union can only be as precise as it.
+    if (handle != 0) {
+        TinyHyperLogLog folded;
+        folded.fold_from(pool->at(handle));
+        inline_sketch = folded;
+        handle = 0;  // the pooled sketch stays used until the pool is cleared
+    }
+    inline_sketch.merge(other.inline_sketch);
+}
+
+double PooledUniques::standard_error(const SketchPool* pool) const {
+    if (handle != 0)
+        return pool->at(handle).is_sparse() ? 0.0 : SketchPool::Sketch::standard_error();
+    return inline_sketch.is_sparse() ? 0.0 : TinyHyperLogLog::standard_error();
+}
+
+}  // namespace darkscope
