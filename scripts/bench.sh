@@ -43,6 +43,8 @@ Usage: scripts/bench.sh [options]
   --no-stages           skip the per-stage breakdown
   --no-offline          skip the offline (--read) measurement
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
+  --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
+                        --darkscope-arg --precise-sketches=0 (what precise sketches cost)
 EOF
 }
 
@@ -58,6 +60,7 @@ json_out=
 do_stages=1
 do_offline=1
 wait_idle=0
+extra_args=()
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
@@ -79,6 +82,7 @@ while [ $# -gt 0 ]; do
         --no-stages) do_stages=0 ;;
         --no-offline) do_offline=0 ;;
         --wait-idle) wait_idle=$2; shift ;;
+        --darkscope-arg) extra_args+=("$2"); shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -302,7 +306,8 @@ run_darkscope() { # round stage
     if [ "$has_pipeline" = 1 ]; then stage_args=(--pipeline "$2"); fi
     measure "darkscope-$2" darkscope "dsb_ds_$$_$1_$2" "$1" -- \
         "$darkscope" --config "$conf" --file-prefix "dsb_ds_$$_$1_$2" "${ds_mem_args[@]}" \
-        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${geo_args[@]}" "${stage_args[@]}"
+        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${geo_args[@]}" "${stage_args[@]}" \
+        ${extra_args[@]+"${extra_args[@]}"}
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

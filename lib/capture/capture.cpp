@@ -61,6 +61,12 @@ std::atomic<uint64_t> g_wall_ns{0};
 
 constexpr size_t kPublishedTop = 1000;  // top talkers kept per published window
 constexpr unsigned kHeavyCapacity = 1024;
+// Packets between the worker's pipeline stages (process_burst): far enough for a prefetch to
+// land, near enough that the lines in flight fit the core's miss buffers.
+#ifndef DARKSCOPE_PIPELINE_DISTANCE
+#define DARKSCOPE_PIPELINE_DISTANCE 3
+#endif
+constexpr unsigned kPipelineDistance = DARKSCOPE_PIPELINE_DISTANCE;
 constexpr size_t kSeriesIntervals = 1440;
 constexpr unsigned kSeriesKeysPerDimension = 200;
 
@@ -171,14 +177,19 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     }
     SpaceSaving& sources = *w.sources[epoch_slot];
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
-    // Pass 1: one hash per address, reused by every sketch and table, and a prefetch of every
-    // line the counting pass will touch. Pass 2 then finds them in cache.
+    // A software pipeline over the burst, three stages kPipelineDistance packets apart
+    // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
+    // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
+    // arrive, resolves the bounded tables' slots and prefetches the pooled sketches they point
+    // to; C counts and updates the top talkers. Keeping only a few packets' prefetches in flight
+    // matters: a whole burst's (hundreds of lines) would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
-    for (unsigned i = 0; i < n; ++i) {
+    PacketSlots slots[kMaxBurst];
+    auto stage_a = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
-            continue;
+            return;
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
@@ -186,14 +197,21 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         prefetch_packet(table, f, src_hash[i], dst_hash[i]);
         sources.prefetch(src_hash[i]);
         prefixes.prefetch(prefix_hash[i]);
-    }
-    for (unsigned i = 0; i < n; ++i) {
+    };
+    auto stage_b = [&](unsigned i) {
+        const PacketFacts& f = facts[i];
+        if (f.ip_version == 0)
+            return;
+        resolve_slots(table, f, slots[i]);
+        prefetch_sketches(table, f, slots[i], src_hash[i], dst_hash[i]);
+    };
+    auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0) {
-            count_packet(table, f, times_ns[i], 0, 0);
-            continue;
+            count_dense(table, f);
+            return;
         }
-        count_packet(table, f, times_ns[i], src_hash[i], dst_hash[i]);
+        count_resolved(table, f, slots[i], times_ns[i], src_hash[i], dst_hash[i]);
         const int32_t slot = service_slot_of(f);
         const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
@@ -201,6 +219,15 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
                        service, now_s, f.country, f.asn, f.flags);
         prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service,
                                now_s, f.country, f.asn, f.flags, f.src, src_hash[i]);
+    };
+    constexpr unsigned d = kPipelineDistance;
+    for (unsigned i = 0; i < n + 2 * d; ++i) {
+        if (i < n)
+            stage_a(i);
+        if (i >= d && i - d < n)
+            stage_b(i - d);
+        if (i >= 2 * d)
+            stage_c(i - 2 * d);
     }
 }
 
@@ -531,8 +558,8 @@ void Engine::refresh_status(Snapshot& s) const {
         for (unsigned i = 0; i < ports_->info().size(); ++i) {
             const PortInfo& p = ports_->info()[i];
             PortCounters c = ports_->counters(i);
-            s.ports.push_back(PortStatus{p.name, p.driver, p.socket, p.rx_queues, p.link_up,
-                                         p.link_speed_mbps, c.ipackets, c.ibytes, c.imissed,
+            s.ports.push_back(PortStatus{p.name, p.driver, p.socket, p.rx_queues, c.link_up,
+                                         c.link_speed_mbps, c.ipackets, c.ibytes, c.imissed,
                                          c.ierrors, c.rx_nombuf});
         }
     }
@@ -833,6 +860,13 @@ void Engine::publish() {
     }
     refresh_status(*s);
     std::lock_guard lock(snapshot_mutex_);
+    // Link changes go to the log (a memif or af_packet peer may leave; a cable may be pulled).
+    if (snapshot_ && snapshot_->ports.size() == s->ports.size())
+        for (size_t i = 0; i < s->ports.size(); ++i)
+            if (snapshot_->ports[i].link_up != s->ports[i].link_up)
+                rte_log(s->ports[i].link_up ? RTE_LOG_NOTICE : RTE_LOG_WARNING, RTE_LOGTYPE_USER1,
+                        "USER1: port %s: link %s\n", s->ports[i].name.c_str(),
+                        s->ports[i].link_up ? "up" : "down");
     snapshot_ = std::move(s);
 }
 

@@ -103,6 +103,43 @@ void CounterSet::merge(const CounterSet& o) {
     }
 }
 
+// Backscatter is a small share of darknet traffic: out of line, off the inlined fast path.
+void count_victim(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
+                  uint64_t dst_hash) {
+    // The victim is the backscatter's source, except for ICMP errors: a router may send those,
+    // and the victim is the destination of the quoted attack packet (as Corsaro).
+    const bool quoted_victim = f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
+    const IpAddress& victim = quoted_victim ? f.quoted_dst : f.src;
+    VictimCounts& v = t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
+    const uint64_t minute = now_ns / 60'000'000'000ull;
+    if (v.pb.packets == 0) {
+        v.first_ns = now_ns;
+        v.minute = minute;
+        v.addr = victim;
+        v.family = f.ip_version;
+        v.cls = f.cls;
+        v.proto = f.ip_proto;
+        v.tcp_flags = f.tcp_flags;
+        v.icmp_type = f.icmp_type;
+        v.quoted_proto = f.quoted_valid ? f.quoted_proto : 0;
+        v.port = f.proto == Proto::tcp || f.proto == Proto::udp ? f.src_port : 0;
+        v.quoted_port = f.quoted_valid ? f.quoted_dst_port : 0;  // the attacked port
+        v.country = static_cast<uint16_t>(f.country < kCountrySlots ? f.country : 0);
+        v.asn = f.asn;
+    }
+    if (minute != v.minute) {
+        v.minute = minute;
+        v.minute_packets = 0;
+    }
+    ++v.minute_packets;
+    if (v.minute_packets > v.peak_minute_packets)
+        v.peak_minute_packets = v.minute_packets;
+    v.pb.add(f.frame_len);
+    v.destinations.add_hash(dst_hash);
+    if (now_ns > v.last_ns)
+        v.last_ns = now_ns;
+}
+
 const char* service_family_name(ServiceFamily f) {
     switch (f) {
         case ServiceFamily::tcp:

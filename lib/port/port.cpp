@@ -217,6 +217,11 @@ PortCounters Ports::counters(unsigned index) const {
         c.ierrors = s.ierrors;
         c.rx_nombuf = s.rx_nombuf;
     }
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(ports_[index].port_id, &link) == 0) {
+        c.link_up = link.link_status == RTE_ETH_LINK_UP;
+        c.link_speed_mbps = c.link_up ? link.link_speed : 0;
+    }
     return c;
 }
 

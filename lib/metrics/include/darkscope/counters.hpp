@@ -128,11 +128,13 @@ struct KeyedTable {
     uint32_t used;
 
     Payload* find_or_insert(uint64_t key) { return this->template probe<true>(key); }
-    // The key's home slot, ahead of at(): lets a burst's cache misses overlap.
-    void prefetch(uint64_t key) const {
+    // The key's home slot, ahead of at(): lets a burst's cache misses overlap. Returns the
+    // home payload, whose other lines the caller may prefetch as well.
+    const Payload* prefetch(uint64_t key) const {
         const unsigned slot = static_cast<unsigned>(hash_value(key + 1)) & (Capacity - 1);
         __builtin_prefetch(&keys[slot], 1);
         __builtin_prefetch(&values[slot], 1);
+        return &values[slot];
     }
     Payload& at(uint64_t key) {
         Payload* p = find_or_insert(key);
@@ -282,7 +284,11 @@ inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t 
         __builtin_prefetch(&t.services_all[slot], 1);
         if (probe)
             __builtin_prefetch(&t.services_probe[slot], 1);
-        t.services.prefetch(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+        // A service payload spans lines: each unique counter's first line too.
+        const ServiceCounts* sc =
+            t.services.prefetch(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+        __builtin_prefetch(&sc->destinations, 1);
+        __builtin_prefetch(&sc->asns, 1);
         if (probe) {
             t.sensor_service.prefetch(cross_key(sensor, static_cast<uint32_t>(slot)));
             t.country_service.prefetch(cross_key(country, static_cast<uint32_t>(slot)));
@@ -293,19 +299,66 @@ inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t 
     t.total_sources.prefetch(src_hash);
     t.total_destinations.prefetch(dst_hash);
     t.sensor_sources[sensor].prefetch(src_hash);
-    t.country_sources[country].prefetch(src_hash, t.pool);
+    t.sensor_destinations[sensor].prefetch(dst_hash);
+    __builtin_prefetch(&t.country_sources[country], 1);
+    __builtin_prefetch(&t.country_destinations[country], 1);
+    __builtin_prefetch(&t.country_asns[country], 1);
 }
 
-inline bool is_backscatter_class(TrafficClass c) {
-    return c == TrafficClass::tcp_backscatter || c == TrafficClass::udp_backscatter ||
-           c == TrafficClass::icmp_backscatter;
+// The bounded-table slots one packet counts into. The worker finds them for a whole burst
+// (resolve_slots) before counting any of it: the slots' lines were prefetched by then, and with
+// the slots known the pooled sketches they point to can be prefetched too (prefetch_sketches),
+// so the counting pass meets no dependent cache miss. Slot pointers stay valid: the tables never
+// move an entry.
+struct PacketSlots {
+    SourceCounts* asn;
+    SourceCounts* sensor_country;
+    ServiceCounts* service;        // null: no service (no valid L4)
+    SourceCounts* sensor_service;  // null unless a probe class with a service
+    SourceCounts* country_service;
+};
+
+inline void resolve_slots(CounterSet& t, const PacketFacts& f, PacketSlots& s) {
+    const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
+    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    s.asn = &t.asns.at(f.asn);
+    s.sensor_country = &t.sensor_country.at(cross_key(sensor, country));
+    s.service = nullptr;
+    s.sensor_service = s.country_service = nullptr;
+    const int32_t slot = service_slot_of(f);
+    if (slot < 0)
+        return;
+    const bool probe = is_probe_class(f.cls);
+    s.service = &t.services.at(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+    if (probe) {
+        s.sensor_service = &t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot)));
+        s.country_service = &t.country_service.at(cross_key(country, static_cast<uint32_t>(slot)));
+    }
 }
 
-// Counts one classified, attributed packet at time `now_ns`. Hot path: called per packet by the
-// worker that owns `t`, never concurrently. `dense_only` skips the sketches and bounded tables
-// (the benchmark's `count` stage).
-inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
-                         uint64_t dst_hash, bool dense_only = false) {
+// Prefetches the registers of the pooled sketches count_resolved() will write.
+inline void prefetch_sketches(const CounterSet& t, const PacketFacts& f, const PacketSlots& s,
+                              uint64_t src_hash, uint64_t dst_hash) {
+    const SketchPool* pool = t.pool;
+    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    t.country_sources[country].prefetch(src_hash, pool);
+    s.asn->sources.prefetch(src_hash, pool);
+    s.sensor_country->sources.prefetch(src_hash, pool);
+    if (s.service != nullptr) {
+        s.service->sources.prefetch(src_hash, pool);
+        s.service->destinations.prefetch(dst_hash, pool);
+        s.service->asns.prefetch(hash_value(f.asn), pool);
+    }
+    t.country_destinations[country].prefetch(dst_hash, pool);
+    t.country_asns[country].prefetch(hash_value(f.asn), pool);
+    if (s.sensor_service != nullptr) {
+        s.sensor_service->sources.prefetch(src_hash, pool);
+        s.country_service->sources.prefetch(src_hash, pool);
+    }
+}
+
+// Counts one IP packet's dense counters (everything but the sketches and bounded tables).
+inline void count_dense(CounterSet& t, const PacketFacts& f) {
     const uint64_t len = f.frame_len;
     ++t.packets;
     t.bytes += len;
@@ -325,18 +378,31 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
     t.sensors[sensor].add(len);
     t.countries[country].add(len);
     const int32_t slot = service_slot_of(f);
-    const bool probe = is_probe_class(f.cls);
     if (slot >= 0) {
         t.services_all[slot].add(len);
-        if (probe)
+        if (is_probe_class(f.cls))
             t.services_probe[slot].add(len);
     }
-    if (dense_only)
-        return;
+}
 
+void count_victim(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
+                  uint64_t dst_hash);
+
+inline bool is_backscatter_class(TrafficClass c) {
+    return c == TrafficClass::tcp_backscatter || c == TrafficClass::udp_backscatter ||
+           c == TrafficClass::icmp_backscatter;
+}
+
+// Counts one IP packet (ip_version != 0) into its resolved slots, the sketches and the victims.
+inline void count_resolved(CounterSet& t, const PacketFacts& f, const PacketSlots& s,
+                           uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash) {
+    count_dense(t, f);
+    const uint64_t len = f.frame_len;
+    const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
+    const unsigned country = f.country < kCountrySlots ? f.country : 0;
     SketchPool* pool = t.pool;
     const uint64_t asn_hash = hash_value(f.asn);
-    t.asns.at(f.asn).add(len, src_hash, pool);
+    s.asn->add(len, src_hash, pool);
     t.total_sources.add_hash(src_hash);
     t.total_destinations.add_hash(dst_hash);
     t.total_asns.add_hash(asn_hash);
@@ -346,56 +412,34 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
     t.country_sources[country].add_hash(src_hash, pool);
     t.country_destinations[country].add_hash(dst_hash, pool);
     t.country_asns[country].add_hash(asn_hash, pool);
-    t.sensor_country.at(cross_key(sensor, country)).add(len, src_hash, pool);
-    if (slot >= 0) {
-        ServiceCounts& sc =
-            t.services.at(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+    s.sensor_country->add(len, src_hash, pool);
+    if (s.service != nullptr) {
+        ServiceCounts& sc = *s.service;
         sc.pb.add(len);
         sc.sources.add_hash(src_hash, pool);
         sc.destinations.add_hash(dst_hash, pool);
         sc.asns.add_hash(asn_hash, pool);
-        if (probe) {
-            t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot)))
-                .add(len, src_hash, pool);
-            t.country_service.at(cross_key(country, static_cast<uint32_t>(slot)))
-                .add(len, src_hash, pool);
+        if (s.sensor_service != nullptr) {
+            s.sensor_service->add(len, src_hash, pool);
+            s.country_service->add(len, src_hash, pool);
         }
     }
-    if (is_backscatter_class(f.cls)) [[unlikely]] {
-        // The victim is the backscatter's source, except for ICMP errors: a router may send
-        // those, and the victim is the destination of the quoted attack packet (as Corsaro).
-        const bool quoted_victim = f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
-        const IpAddress& victim = quoted_victim ? f.quoted_dst : f.src;
-        VictimCounts& v =
-            t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
-        const uint64_t minute = now_ns / 60'000'000'000ull;
-        if (v.pb.packets == 0) {
-            v.first_ns = now_ns;
-            v.minute = minute;
-            v.addr = victim;
-            v.family = f.ip_version;
-            v.cls = f.cls;
-            v.proto = f.ip_proto;
-            v.tcp_flags = f.tcp_flags;
-            v.icmp_type = f.icmp_type;
-            v.quoted_proto = f.quoted_valid ? f.quoted_proto : 0;
-            v.port = f.proto == Proto::tcp || f.proto == Proto::udp ? f.src_port : 0;
-            v.quoted_port = f.quoted_valid ? f.quoted_dst_port : 0;  // the attacked port
-            v.country = static_cast<uint16_t>(country);
-            v.asn = f.asn;
-        }
-        if (minute != v.minute) {
-            v.minute = minute;
-            v.minute_packets = 0;
-        }
-        ++v.minute_packets;
-        if (v.minute_packets > v.peak_minute_packets)
-            v.peak_minute_packets = v.minute_packets;
-        v.pb.add(len);
-        v.destinations.add_hash(dst_hash);
-        if (now_ns > v.last_ns)
-            v.last_ns = now_ns;
+    if (is_backscatter_class(f.cls)) [[unlikely]]
+        count_victim(t, f, now_ns, src_hash, dst_hash);
+}
+
+// Counts one classified, attributed packet at time `now_ns`: the three steps above for a single
+// packet (tests, the plain path). Called by the worker that owns `t`, never concurrently.
+// `dense_only` skips the sketches and bounded tables (the benchmark's `count` stage).
+inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
+                         uint64_t dst_hash, bool dense_only = false) {
+    if (dense_only || f.ip_version == 0) {
+        count_dense(t, f);
+        return;
     }
+    PacketSlots slots;
+    resolve_slots(t, f, slots);
+    count_resolved(t, f, slots, now_ns, src_hash, dst_hash);
 }
 
 // "445/tcp", "53/udp", "icmp", "icmpv6" (ICMP ranks as one service, as the public reports do).

@@ -163,11 +163,13 @@ class BasicHyperLogLog {
     template <unsigned>
     friend class BasicHyperLogLog;
 
-    // Register bytes in dense mode, the sparse hashes before that.
-    alignas(kRegisters >= 1024 ? 64 : 8) uint64_t words_[kSparseSlots];
+    // The mode comes first: a small sketch's mode, count and first hashes share a cache line,
+    // so a sparse add of a key with few sources touches one line.
     uint32_t sparse_count_;  // distinct hashes held while sparse (the zero hash included)
     bool dense_;
     bool sparse_has_zero_;  // hashed-sparse mode: 0 marks empty slots, so hash 0 is a flag
+    // Register bytes in dense mode, the sparse hashes before that.
+    alignas(kRegisters >= 1024 ? 64 : 8) uint64_t words_[kSparseSlots];
 };
 
 using PreciseHyperLogLog = BasicHyperLogLog<16>;

@@ -70,8 +70,8 @@ class SketchPool {
 
 // The unique counter of one key: see the top of this file.
 struct PooledUniques {
-    TinyHyperLogLog inline_sketch;
     uint32_t handle;  // 1-based index into the owner's pool; 0 while inline
+    TinyHyperLogLog inline_sketch;
 
     // Per packet. The pooled case is the common one for busy keys: one register write.
     void add_hash(uint64_t h, SketchPool* pool) {
@@ -85,10 +85,13 @@ struct PooledUniques {
         }
         inline_sketch.add_hash(h);
     }
-    // The line add_hash(h) will touch (a hint).
+    // The line add_hash(h) will touch (a hint): the pooled register, or the inline sketch's
+    // first line (mode, count and first hashes). Reads `handle`: call once this line is cached.
     void prefetch(uint64_t h, const SketchPool* pool) const {
         if (handle != 0)
             pool->at(handle).prefetch(h);
+        else
+            __builtin_prefetch(this, 1);
     }
     void merge(const PooledUniques& other, SketchPool* pool, const SketchPool* other_pool);
     uint64_t estimate(const SketchPool* pool) const {

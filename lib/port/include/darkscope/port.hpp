@@ -25,6 +25,8 @@ std::string port_device_name(const std::string& spec);
 
 struct PortCounters {
     uint64_t ipackets = 0, ibytes = 0, imissed = 0, ierrors = 0, rx_nombuf = 0;
+    bool link_up = false;  // the link now (not at start: a peer may come and go)
+    uint32_t link_speed_mbps = 0;
 };
 
 struct PortInfo {
