@@ -88,8 +88,9 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
-    SketchPool* pools[2] = {nullptr, nullptr};     // precise per-key sketches of sets[]
-    SpaceSaving* sources[2] = {nullptr, nullptr};  // top talkers, same epoch as sets[]
+    SketchPool* pools[2] = {nullptr, nullptr};      // precise per-key sketches of sets[]
+    RepeatFilter* repeats[2] = {nullptr, nullptr};  // tuples counted into sets[]
+    SpaceSaving* sources[2] = {nullptr, nullptr};   // top talkers, same epoch as sets[]
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
@@ -183,7 +184,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // arrive, resolves the bounded tables' slots and prefetches the pooled sketches they point
     // to; C counts and updates the top talkers. Keeping only a few packets' prefetches in flight
     // matters: a whole burst's (hundreds of lines) would overflow the core's miss buffers.
-    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst];
+    RepeatFilter& repeats = *w.repeats[epoch_slot];
+    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst], tuple[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     PacketSlots slots[kMaxBurst];
     auto stage_a = [&](unsigned i) {
@@ -194,6 +196,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
         prefix_hash[i] = prefix_key[i].hash();
+        tuple[i] = RepeatFilter::tuple_of(f, src_hash[i]);
+        repeats.prefetch(tuple[i]);
         prefetch_packet(table, f, src_hash[i], dst_hash[i]);
         sources.prefetch(src_hash[i]);
         prefixes.prefetch(prefix_hash[i]);
@@ -211,7 +215,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             count_dense(table, f);
             return;
         }
-        count_resolved(table, f, slots[i], times_ns[i], src_hash[i], dst_hash[i]);
+        count_resolved(table, f, slots[i], times_ns[i], src_hash[i], dst_hash[i],
+                       repeats.seen(tuple[i]));
         const int32_t slot = service_slot_of(f);
         const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
@@ -430,6 +435,11 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
             heavy_blocks_.push_back(storage);
             w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
             w->sets[e]->pool = w->pools[e];
+            w->repeats[e] = static_cast<RepeatFilter*>(
+                rte_zmalloc_socket("darkscope_repeats", sizeof(RepeatFilter), 64, socket));
+            if (w->repeats[e] == nullptr)
+                throw std::runtime_error("cannot allocate the repeat filter of worker " +
+                                         std::to_string(i));
         }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
@@ -469,6 +479,8 @@ Engine::~Engine() {
     for (auto* w : workers_) {
         rte_free(w->sets[0]);
         rte_free(w->sets[1]);
+        rte_free(w->repeats[0]);
+        rte_free(w->repeats[1]);
         for (SketchPool* pool : w->pools) {
             if (pool == nullptr)
                 continue;
@@ -609,6 +621,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         interval_.sources->merge(*w->sources[slot]);
         interval_.prefixes->merge(*w->prefixes[slot]);
         w->sets[slot]->clear();
+        w->repeats[slot]->clear();
         w->sources[slot]->clear();
         w->prefixes[slot]->clear();
     };
@@ -1137,7 +1150,8 @@ int Engine::run_offline() {
 }
 
 size_t worker_table_bytes(uint32_t precise_sketches) {
-    return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches)) +
+    return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches) +
+                sizeof(RepeatFilter)) +
            4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
 }
 

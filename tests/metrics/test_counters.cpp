@@ -2,9 +2,12 @@
 // computed here by plain loops over the same facts, not by the code under test.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
@@ -255,6 +258,47 @@ TEST(Counters, CopyForSnapshotIsIndependent) {
     t->clear();
     EXPECT_EQ(copy->uniques(copy->country_sources[5]), before);
     EXPECT_NEAR(static_cast<double>(before), 3000, 60);
+}
+
+// The worker's repeat filter skips sketch updates that would change nothing. Counting a stream
+// full of repeats (scanners sending many packets to one service, backscatter, a few thousand
+// one-off sources) through the filter must leave every byte of the counters and of every pooled
+// sketch exactly as plain counting does, across promotions to the pool and dense turns.
+TEST(Counters, RepeatFilterChangesNothing) {
+    std::mt19937 rng(11);
+    auto plain = fresh(64), filtered = fresh(64);
+    auto filter = std::make_unique<RepeatFilter>();
+    filter->clear();
+    uint64_t repeats = 0;
+    for (int i = 0; i < 300000; ++i) {
+        const bool heavy = rng() % 4 != 0;
+        const uint32_t src = heavy ? 0x0a000000u + rng() % 200 : rng();
+        const uint16_t port = heavy ? static_cast<uint16_t>(23 + rng() % 3) : rng() % 2000;
+        PacketFacts f = make_syn(src, 0xcb007100 | (rng() & 0xff), port, rng() % 3,
+                                 static_cast<uint16_t>(1 + src % 40), src % 300, 60);
+        if (rng() % 10 == 0) {
+            f.tcp_flags = tcp_syn | tcp_ack;
+            f.cls = TrafficClass::tcp_backscatter;
+        }
+        const uint64_t sh = hash_address(f.src, 4), dh = hash_address(f.dst, 4);
+        count_packet(*plain, f, 1'000'000'000ull, sh, dh);
+        PacketSlots slots;
+        resolve_slots(*filtered, f, slots);
+        const bool repeat = filter->seen(RepeatFilter::tuple_of(f, sh));
+        repeats += repeat;
+        count_resolved(*filtered, f, slots, 1'000'000'000ull, sh, dh, repeat);
+    }
+    EXPECT_GT(repeats, 200000u);  // the filter did skip most packets' source sketches
+    EXPECT_EQ(std::memcmp(plain.set.get(), filtered.set.get(), offsetof(CounterSet, pool)), 0);
+    ASSERT_EQ(plain.pool->used(), filtered.pool->used());
+    EXPECT_GT(plain.pool->used(), 10u);
+    // Same contents: the encodings (sorted hashes or registers) are byte for byte equal.
+    for (uint32_t h = 1; h <= plain.pool->used(); ++h) {
+        std::vector<uint8_t> x, y;
+        plain.pool->at(h).serialize(x);
+        filtered.pool->at(h).serialize(y);
+        ASSERT_EQ(x, y) << "pooled sketch " << h;
+    }
 }
 
 TEST(Counters, ServiceNames) {

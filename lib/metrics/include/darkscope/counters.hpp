@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -394,39 +395,87 @@ inline bool is_backscatter_class(TrafficClass c) {
 }
 
 // Counts one IP packet (ip_version != 0) into its resolved slots, the sketches and the victims.
+// `repeat` says that a packet with the same source, sensor, country, ASN and service (and class
+// group) was already counted into `t`: every sketch fed by the source or its ASN already holds
+// these very hashes, and adding them again would change nothing, so they are skipped (see
+// RepeatFilter). Packets, bytes and the destination sketches are counted either way.
 inline void count_resolved(CounterSet& t, const PacketFacts& f, const PacketSlots& s,
-                           uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash) {
+                           uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash,
+                           bool repeat = false) {
     count_dense(t, f);
     const uint64_t len = f.frame_len;
     const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
     SketchPool* pool = t.pool;
-    const uint64_t asn_hash = hash_value(f.asn);
-    s.asn->add(len, src_hash, pool);
-    t.total_sources.add_hash(src_hash);
     t.total_destinations.add_hash(dst_hash);
-    t.total_asns.add_hash(asn_hash);
-    t.sensor_sources[sensor].add_hash(src_hash);
     t.sensor_destinations[sensor].add_hash(dst_hash);
-    t.sensor_asns[sensor].add_hash(asn_hash);
-    t.country_sources[country].add_hash(src_hash, pool);
     t.country_destinations[country].add_hash(dst_hash, pool);
-    t.country_asns[country].add_hash(asn_hash, pool);
-    s.sensor_country->add(len, src_hash, pool);
+    s.asn->pb.add(len);
+    s.sensor_country->pb.add(len);
     if (s.service != nullptr) {
-        ServiceCounts& sc = *s.service;
-        sc.pb.add(len);
-        sc.sources.add_hash(src_hash, pool);
-        sc.destinations.add_hash(dst_hash, pool);
-        sc.asns.add_hash(asn_hash, pool);
+        s.service->pb.add(len);
+        s.service->destinations.add_hash(dst_hash, pool);
         if (s.sensor_service != nullptr) {
-            s.sensor_service->add(len, src_hash, pool);
-            s.country_service->add(len, src_hash, pool);
+            s.sensor_service->pb.add(len);
+            s.country_service->pb.add(len);
+        }
+    }
+    if (!repeat) {
+        const uint64_t asn_hash = hash_value(f.asn);
+        s.asn->sources.add_hash(src_hash, pool);
+        t.total_sources.add_hash(src_hash);
+        t.total_asns.add_hash(asn_hash);
+        t.sensor_sources[sensor].add_hash(src_hash);
+        t.sensor_asns[sensor].add_hash(asn_hash);
+        t.country_sources[country].add_hash(src_hash, pool);
+        t.country_asns[country].add_hash(asn_hash, pool);
+        s.sensor_country->sources.add_hash(src_hash, pool);
+        if (s.service != nullptr) {
+            s.service->sources.add_hash(src_hash, pool);
+            s.service->asns.add_hash(asn_hash, pool);
+            if (s.sensor_service != nullptr) {
+                s.sensor_service->sources.add_hash(src_hash, pool);
+                s.country_service->sources.add_hash(src_hash, pool);
+            }
         }
     }
     if (is_backscatter_class(f.cls)) [[unlikely]]
         count_victim(t, f, now_ns, src_hash, dst_hash);
 }
+
+// Remembers, per worker and interval, which (source, sensor, country, ASN, service key) tuples
+// were counted, so that a scanner's thousandth packet to the same service skips the dozen
+// source and ASN sketches its first packet already filled (count_resolved's `repeat`). A
+// direct-mapped table of 64-bit tuple hashes: a lookup is one line, prefetched with the rest;
+// a collision of two tuples' slots only evicts (the newcomer counts in full), and a false
+// `repeat` needs two different tuples with the same 64-bit hash. Cleared with the counter set it
+// belongs to (same epoch), so it never carries a tuple into another interval's sketches.
+struct RepeatFilter {
+    static constexpr uint32_t kSlots = 1u << 18;  // 2 MiB
+    uint64_t tuples[kSlots];
+
+    // The tuple of an IP packet, from hashes the worker already has.
+    static uint64_t tuple_of(const PacketFacts& f, uint64_t src_hash) {
+        const int32_t slot = service_slot_of(f);
+        const uint64_t service =
+            slot < 0 ? 0xffffffffu
+                     : static_cast<uint64_t>(slot) | (is_probe_class(f.cls) ? kProbeServiceBit : 0);
+        // Each field in its own bits, then hashed in turn: distinct tuples give distinct inputs.
+        const uint64_t where = uint64_t{f.sensor} << 48 | uint64_t{f.country} << 32 | f.asn;
+        // | 1: 0 marks an empty slot.
+        return hash_value(src_hash ^ hash_value(hash_value(where) ^ service)) | 1;
+    }
+    void prefetch(uint64_t tuple) const { __builtin_prefetch(&tuples[tuple & (kSlots - 1)], 1); }
+    // True when `tuple` was seen; remembers it either way.
+    bool seen(uint64_t tuple) {
+        uint64_t& held = tuples[tuple & (kSlots - 1)];
+        if (held == tuple)
+            return true;
+        held = tuple;
+        return false;
+    }
+    void clear() { std::memset(tuples, 0, sizeof tuples); }
+};
 
 // Counts one classified, attributed packet at time `now_ns`: the three steps above for a single
 // packet (tests, the plain path). Called by the worker that owns `t`, never concurrently.
