@@ -912,9 +912,9 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         std::map<std::string, ServiceCounts> agg;
         uint64_t packets = 0, bytes = 0;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-            if (c.services_probe[slot].packets == 0)
+            if (c.service_slots[slot].probe.packets == 0)
                 continue;
-            agg[service_name(slot)].pb.merge(c.services_probe[slot]);
+            agg[service_name(slot)].pb.merge(c.service_slots[slot].probe);
         }
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             if ((key & kProbeServiceBit) == 0)

@@ -96,9 +96,9 @@ void CounterSet::merge(const CounterSet& o) {
     victims.merge(o.victims, pool, o.pool);
     // The service arrays are large and mostly zero: skip empty slots cheaply.
     for (unsigned i = 0; i < kServiceSlots; ++i) {
-        if (o.services_all[i].packets != 0) {
-            services_all[i].merge(o.services_all[i]);
-            services_probe[i].merge(o.services_probe[i]);
+        if (o.service_slots[i].all.packets != 0) {
+            service_slots[i].all.merge(o.service_slots[i].all);
+            service_slots[i].probe.merge(o.service_slots[i].probe);
         }
     }
 }

@@ -121,11 +121,12 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
     SketchPool scratch(kScratchSketches);  // declared before agg: outlives its handles
     std::map<std::string, ServiceAgg> agg;
     if (r.filter_kind.empty()) {
-        const PacketsBytes* dense = r.all_classes ? c.services_all : c.services_probe;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-            if (dense[slot].packets == 0)
+            const PacketsBytes& dense =
+                r.all_classes ? c.service_slots[slot].all : c.service_slots[slot].probe;
+            if (dense.packets == 0)
                 continue;
-            agg[service_name(slot)].pb.merge(dense[slot]);
+            agg[service_name(slot)].pb.merge(dense);
         }
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             bool probe = (key & kProbeServiceBit) != 0;

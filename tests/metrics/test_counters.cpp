@@ -76,8 +76,8 @@ TEST(Counters, CountsEveryDimension) {
     EXPECT_EQ(t->sensors[1].bytes, 66u);
     EXPECT_EQ(t->countries[10].packets, 2u);
     const uint32_t slot = service_slot(ServiceFamily::tcp, 445);
-    EXPECT_EQ(t->services_probe[slot].packets, 2u);
-    EXPECT_EQ(t->services_all[slot].bytes, 126u);
+    EXPECT_EQ(t->service_slots[slot].probe.packets, 2u);
+    EXPECT_EQ(t->service_slots[slot].all.bytes, 126u);
     EXPECT_EQ(t->asns.find(4134)->pb.packets, 2u);
     EXPECT_EQ(t->total_sources.estimate(), 2u);  // exact while sparse
     EXPECT_EQ(t->sensor_service.find(cross_key(1, slot))->pb.packets, 1u);
@@ -93,8 +93,8 @@ TEST(Counters, BackscatterIsNotAProbeAndFindsItsVictim) {
     for (int i = 0; i < 5; ++i)
         count(*t, f);
     const uint32_t slot = service_slot(ServiceFamily::tcp, 51000);
-    EXPECT_EQ(t->services_probe[slot].packets, 0u);
-    EXPECT_EQ(t->services_all[slot].packets, 5u);
+    EXPECT_EQ(t->service_slots[slot].probe.packets, 0u);
+    EXPECT_EQ(t->service_slots[slot].all.packets, 5u);
     const VictimCounts* v = t->victims.find(hash_address(f.src, 4));
     ASSERT_NE(v, nullptr);
     EXPECT_EQ(v->pb.packets, 5u);
@@ -116,7 +116,7 @@ TEST(Counters, MergeOfHalvesEqualsTheWhole) {
     EXPECT_EQ(a->packets, whole->packets);
     EXPECT_EQ(a->bytes, whole->bytes);
     for (unsigned s = 0; s < kServiceSlots; ++s)
-        ASSERT_EQ(a->services_all[s].packets, whole->services_all[s].packets) << s;
+        ASSERT_EQ(a->service_slots[s].all.packets, whole->service_slots[s].all.packets) << s;
     for (unsigned c = 0; c < kCountrySlots; ++c)
         ASSERT_EQ(a->countries[c].bytes, whole->countries[c].bytes) << c;
     // Sketch union: the same registers, so the same estimate.
@@ -150,7 +150,7 @@ TEST(Counters, ClearSkipsUntouchedAndResetsTouched) {
     count(*t, make_syn(1, 2, 3, 0, 0, 0));
     t->clear();
     EXPECT_EQ(t->packets, 0u);
-    EXPECT_EQ(t->services_all[service_slot(ServiceFamily::tcp, 3)].packets, 0u);
+    EXPECT_EQ(t->service_slots[service_slot(ServiceFamily::tcp, 3)].all.packets, 0u);
     EXPECT_EQ(t->total_sources.estimate(), 0u);
 }
 

@@ -42,6 +42,11 @@ enum class ServiceFamily : uint8_t { tcp = 0, udp = 1, icmp = 2, icmpv6 = 3 };
 inline constexpr unsigned kServiceFamilies = 4;
 inline constexpr unsigned kServiceSlots = kServiceFamilies * 65536;
 
+struct ServicePacketsBytes {
+    PacketsBytes all;
+    PacketsBytes probe;
+};
+
 inline constexpr uint32_t service_slot(ServiceFamily family, uint16_t index) {
     return static_cast<uint32_t>(family) << 16 | index;
 }
@@ -224,10 +229,10 @@ struct alignas(64) CounterSet {
     CrossTable country_service;  // probe classes: cross_key(country, service slot)
     CrossTable sensor_country;   // every IP packet: cross_key(sensor slot, country)
     VictimTable victims;         // backscatter classes, by victim
-    // Services of the probe classes (tcp_scan, udp_probe, icmp_probe): what scanners want.
-    alignas(64) PacketsBytes services_probe[kServiceSlots];
-    // Services of every packet with valid L4 fields, backscatter included.
-    alignas(64) PacketsBytes services_all[kServiceSlots];
+    // Every service's packets and bytes: `all` counts every packet with valid L4 fields
+    // (backscatter included), `probe` the probe classes only (tcp_scan, udp_probe, icmp_probe:
+    // what scanners want). Side by side, so a probe packet touches one line, not two.
+    alignas(64) ServicePacketsBytes service_slots[kServiceSlots];
     // The precise sketches of this set's per-key counters. Not owned: the worker (hugepages) or
     // the stats core (heap) attaches it; clear() clears it too; merge() reads o.pool.
     SketchPool* pool;
@@ -282,9 +287,7 @@ inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t 
     const int32_t slot = service_slot_of(f);
     const bool probe = is_probe_class(f.cls);
     if (slot >= 0) {
-        __builtin_prefetch(&t.services_all[slot], 1);
-        if (probe)
-            __builtin_prefetch(&t.services_probe[slot], 1);
+        __builtin_prefetch(&t.service_slots[slot], 1);
         // A service payload spans lines: each unique counter's first line too.
         const ServiceCounts* sc =
             t.services.prefetch(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
@@ -380,9 +383,9 @@ inline void count_dense(CounterSet& t, const PacketFacts& f) {
     t.countries[country].add(len);
     const int32_t slot = service_slot_of(f);
     if (slot >= 0) {
-        t.services_all[slot].add(len);
+        t.service_slots[slot].all.add(len);
         if (is_probe_class(f.cls))
-            t.services_probe[slot].add(len);
+            t.service_slots[slot].probe.add(len);
     }
 }
 
