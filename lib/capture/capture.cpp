@@ -207,7 +207,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         if (f.ip_version == 0)
             return;
         resolve_slots(table, f, slots[i]);
-        prefetch_sketches(table, f, slots[i], src_hash[i], dst_hash[i]);
+        prefetch_sketches(table, f, slots[i], src_hash[i], dst_hash[i], repeats.holds(tuple[i]));
     };
     auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];

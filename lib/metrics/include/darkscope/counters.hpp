@@ -340,21 +340,26 @@ inline void resolve_slots(CounterSet& t, const PacketFacts& f, PacketSlots& s) {
     }
 }
 
-// Prefetches the registers of the pooled sketches count_resolved() will write.
+// Prefetches the registers of the pooled sketches count_resolved() will write; those fed by the
+// source and its ASN only when the packet is not expected to be a repeat (a hint: RepeatFilter).
 inline void prefetch_sketches(const CounterSet& t, const PacketFacts& f, const PacketSlots& s,
-                              uint64_t src_hash, uint64_t dst_hash) {
+                              uint64_t src_hash, uint64_t dst_hash, bool likely_repeat = false) {
     const SketchPool* pool = t.pool;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    t.country_destinations[country].prefetch(dst_hash, pool);
+    if (s.service != nullptr)
+        s.service->destinations.prefetch(dst_hash, pool);
+    if (likely_repeat)
+        return;
+    const uint64_t asn_hash = hash_value(f.asn);
     t.country_sources[country].prefetch(src_hash, pool);
+    t.country_asns[country].prefetch(asn_hash, pool);
     s.asn->sources.prefetch(src_hash, pool);
     s.sensor_country->sources.prefetch(src_hash, pool);
     if (s.service != nullptr) {
         s.service->sources.prefetch(src_hash, pool);
-        s.service->destinations.prefetch(dst_hash, pool);
-        s.service->asns.prefetch(hash_value(f.asn), pool);
+        s.service->asns.prefetch(asn_hash, pool);
     }
-    t.country_destinations[country].prefetch(dst_hash, pool);
-    t.country_asns[country].prefetch(hash_value(f.asn), pool);
     if (s.sensor_service != nullptr) {
         s.sensor_service->sources.prefetch(src_hash, pool);
         s.country_service->sources.prefetch(src_hash, pool);
@@ -469,6 +474,8 @@ struct RepeatFilter {
         return hash_value(src_hash ^ hash_value(hash_value(where) ^ service)) | 1;
     }
     void prefetch(uint64_t tuple) const { __builtin_prefetch(&tuples[tuple & (kSlots - 1)], 1); }
+    // Whether `tuple` is held now, without remembering it (a prefetch hint).
+    bool holds(uint64_t tuple) const { return tuples[tuple & (kSlots - 1)] == tuple; }
     // True when `tuple` was seen; remembers it either way.
     bool seen(uint64_t tuple) {
         uint64_t& held = tuples[tuple & (kSlots - 1)];
