@@ -167,8 +167,16 @@ Ports::~Ports() {
 void Ports::start() {
     for (auto& p : ports_) {
         int rc = rte_eth_dev_start(p.port_id);
-        if (rc != 0)
-            throw std::runtime_error("--port " + p.spec + ": start failed: " + rte_strerror(-rc));
+        if (rc != 0) {
+            // The memif PMD returns -1 (reads as EPERM) when a client finds no server socket.
+            const bool memif_client = p.driver.find("memif") != std::string::npos &&
+                                      p.spec.find("role=server") == std::string::npos;
+            throw std::runtime_error(
+                "--port " + p.spec + ": start failed: " + rte_strerror(-rc) +
+                (memif_client ? " (a memif client needs its server running first: start the "
+                                "sending side, then darkscope)"
+                              : ""));
+        }
         if (config_.promiscuous) {
             rc = rte_eth_promiscuous_enable(p.port_id);
             if (rc != 0 && rc != -ENOTSUP)

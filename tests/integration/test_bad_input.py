@@ -35,4 +35,14 @@ for args, needle in cases:
         errors.append("%s: want one 'darkscope:' line naming %r, got %r" % (args, needle, p.stderr))
     if os.path.exists("/var/run/dpdk/%s/dpdk_telemetry.v2" % env.prefix):
         pass  # EAL may leave its runtime dir behind; nothing keeps running after exit
+# A memif client with no server: found at start-up, after EAL (so exit 1, not 2), with the
+# driver's bare "Operation not permitted" explained.
+nosock = os.path.join(env.tmp, "no-server.sock")
+p = env.run(env.base_args() + ["--port", "net_memif0,role=client,socket=%s,socket-abstract=no" %
+                               nosock, "--sensor", "a=192.0.2.0/24", "--link-wait", "1"],
+            check=False, timeout=60)
+lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
+if p.returncode == 0 or len(lines) != 1 or "server running first" not in lines[0]:
+    errors.append("memif client without a server: exit %d, want one line explaining it, got %r" % (
+        p.returncode, p.stderr))
 h.report(errors)
