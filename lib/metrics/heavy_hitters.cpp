@@ -19,11 +19,11 @@ HeavyKey HeavyKey::prefix(const IpAddress& address, uint8_t family, uint8_t leng
     key.family = family;
     if (family == 6) {
         key.length = std::min<uint8_t>(length, 128);
-        uint8_t bytes[16];
-        std::memcpy(bytes, address.v6, 16);
-        for (unsigned bit = key.length; bit < 128; ++bit) {
-            bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
-        }
+        uint8_t bytes[16] = {};
+        const unsigned whole = key.length / 8, rest = key.length % 8;
+        std::memcpy(bytes, address.v6, whole);
+        if (rest != 0)
+            bytes[whole] = static_cast<uint8_t>(address.v6[whole] & (0xff00u >> rest));
         std::memcpy(key.words, bytes, 16);
     } else {
         key.length = std::min<uint8_t>(length, 32);

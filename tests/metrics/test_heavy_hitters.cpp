@@ -79,6 +79,16 @@ TEST(HeavyKey, PrefixesClearHostBits) {
     for (int i = 0; i < 16; ++i) {
         EXPECT_EQ(back.v6[i], i < 6 ? a6.v6[i] : 0) << i;
     }
+    // Every length, against a bit-by-bit mask computed here.
+    IpAddress ones;
+    std::memset(ones.v6, 0xff, 16);
+    for (unsigned len = 0; len <= 128; ++len) {
+        const IpAddress got = HeavyKey::prefix(ones, 6, static_cast<uint8_t>(len)).address();
+        for (unsigned bit = 0; bit < 128; ++bit) {
+            const bool set = (got.v6[bit / 8] >> (7 - bit % 8)) & 1;
+            ASSERT_EQ(set, bit < len) << "length " << len << " bit " << bit;
+        }
+    }
     const HeavyKey h6 = HeavyKey::host(a6, 6);
     EXPECT_EQ(h6.hash(), hash_ipv6(a6.v6));
     EXPECT_EQ(host4(0x01020304).hash(), hash_ipv4(0x01020304));
