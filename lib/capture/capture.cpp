@@ -908,7 +908,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);
     // Services ranked by the probe classes (what the reports rank); "none" holds the rest.
     {
-        SketchPool scratch(1u << 20);  // unions of keys sharing a name; before agg
+        SketchPool scratch(SketchPool::kUnbounded);  // unions of keys sharing a name; before agg
         std::map<std::string, ServiceCounts> agg;
         uint64_t packets = 0, bytes = 0;
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
@@ -967,7 +967,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
     if (non_ip_packets)
         row("asn", "none", non_ip_packets, non_ip_bytes);
     auto cross = [&](const char* dim, const CrossTable& t, auto left, auto right) {
-        SketchPool scratch(1u << 20);
+        SketchPool scratch(SketchPool::kUnbounded);
         std::map<std::string, SourceCounts> agg;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
             agg[left(key >> 32) + "|" + right(key & 0xffffffffu)].merge(v, &scratch, c.pool);

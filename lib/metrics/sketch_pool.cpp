@@ -34,10 +34,6 @@ void SketchPool::clear() {
     refused_ = 0;
 }
 
-size_t SketchPool::memory_bytes() const {
-    return external_ != nullptr ? storage_bytes(capacity_) : owned_.size() * sizeof(Sketch);
-}
-
 bool PooledUniques::promote(uint64_t h, SketchPool& pool) {
     if (inline_sketch.sparse_contains(h))
         return true;  // already counted: nothing changes
@@ -83,12 +79,6 @@ void PooledUniques::merge(const PooledUniques& other, SketchPool* pool,
         handle = 0;  // the pooled sketch stays used until the pool is cleared
     }
     inline_sketch.merge(other.inline_sketch);
-}
-
-double PooledUniques::standard_error(const SketchPool* pool) const {
-    if (handle != 0)
-        return pool->at(handle).is_sparse() ? 0.0 : SketchPool::Sketch::standard_error();
-    return inline_sketch.is_sparse() ? 0.0 : TinyHyperLogLog::standard_error();
 }
 
 }  // namespace darkscope

@@ -92,10 +92,7 @@ Dict service_fields(const std::string& name) {
 
 // Rows keyed by service name, merging ICMP type/code slots into "icmp"/"icmpv6".
 // Aggregates over table keys (a filter, a name shared by several keys) union their unique
-// counters in a scratch pool of precise sketches; owned and grown on demand, it holds at most one
-// sketch per aggregate, and the aggregates are bounded by the tables they come from.
-constexpr uint32_t kScratchSketches = 1u << 20;
-
+// counters in a scratch pool of precise sketches (SketchPool::kUnbounded).
 struct ServiceAgg {
     PacketsBytes pb{};
     PooledUniques sources{};
@@ -118,7 +115,7 @@ std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
 }
 
 std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
-    SketchPool scratch(kScratchSketches);  // declared before agg: outlives its handles
+    SketchPool scratch(SketchPool::kUnbounded);  // declared before agg: outlives its handles
     std::map<std::string, ServiceAgg> agg;
     if (r.filter_kind.empty()) {
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
@@ -190,7 +187,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
         }
         return rows;
     }
-    SketchPool scratch(kScratchSketches);
+    SketchPool scratch(SketchPool::kUnbounded);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "sensor") {
         int slot = sensor_slot_of(s, r.filter_value);
@@ -233,7 +230,7 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
         }
         return rows;
     }
-    SketchPool scratch(kScratchSketches);
+    SketchPool scratch(SketchPool::kUnbounded);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "country") {
         uint16_t country = country_index_of(r.filter_value);
@@ -562,7 +559,7 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
     };
     std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> rows;
     {
-        SketchPool scratch(kScratchSketches);
+        SketchPool scratch(SketchPool::kUnbounded);
         std::map<std::string, ServiceAgg> agg;
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             if ((key & kProbeServiceBit) == 0)
@@ -588,7 +585,7 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
                 {sensor_name_of(names, i), {c.sensors[i].packets, c.sensor_sources[i].estimate()}});
     keep("sensor", std::move(rows));
     for (int cross = 0; cross < 2; ++cross) {
-        SketchPool scratch(kScratchSketches);
+        SketchPool scratch(SketchPool::kUnbounded);
         std::map<std::string, SourceCounts> agg;
         const CrossTable& t = cross == 0 ? c.sensor_service : c.country_service;
         t.for_each([&](uint64_t key, const SourceCounts& v) {

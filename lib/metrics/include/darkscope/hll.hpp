@@ -104,9 +104,8 @@ class BasicHyperLogLog {
     }
 
     bool is_sparse() const { return !dense_; }
-    // Sparse mode: how many distinct hashes are held, whether `h` is one of them, and whether
-    // one more distinct hash would turn the sketch dense.
-    uint32_t sparse_size() const { return sparse_count_; }
+    // Sparse mode: whether `h` is one of the hashes held, and whether one more distinct hash
+    // would turn the sketch dense.
     bool sparse_full() const { return !dense_ && sparse_count_ >= kSparseLimit; }
     bool sparse_contains(uint64_t h) const;
     // Calls f(hash) for every hash held (sparse mode only).

@@ -31,6 +31,9 @@ namespace darkscope {
 class SketchPool {
   public:
     using Sketch = HyperLogLog;
+    // Capacity of a scratch pool that unions table keys on the control plane (views, stored
+    // rows): it holds at most one sketch per aggregate, bounded by the tables themselves.
+    static constexpr uint32_t kUnbounded = 0xffffffffu;
 
     SketchPool() = default;
     // Owned storage, allocated one sketch at a time as keys need them, up to `capacity`
@@ -55,8 +58,6 @@ class SketchPool {
     uint32_t used() const { return used_; }
     uint32_t capacity() const { return capacity_; }
     uint64_t refused() const { return refused_; }
-    // Bytes held now (owned) or reserved (external).
-    size_t memory_bytes() const;
     // Bytes the caller provides for the external-storage constructor.
     static size_t storage_bytes(uint32_t capacity) { return size_t{capacity} * sizeof(Sketch); }
 
@@ -99,8 +100,6 @@ struct PooledUniques {
     }
     // Counted in an inline P = 8 sketch past its exact range: precision was lost to the bound.
     bool degraded() const { return handle == 0 && !inline_sketch.is_sparse(); }
-    // Relative standard error of estimate(): 0 while exact.
-    double standard_error(const SketchPool* pool) const;
 
   private:
     // Takes a pooled sketch for this key and moves the inline hashes (and h) into it; false when
