@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
 
     // The per-worker tables are fixed in size: say so now if they cannot fit the budget.
     const size_t table_mb =
-        (ds::worker_table_bytes(config.precise_sketches) + (1u << 20) - 1) >> 20;
+        (ds::worker_table_bytes(config.precise_sketches, config.tuple_entries) + (1u << 20) - 1) >>
+        20;
     if (table_mb > config.memory_budget_mb)
         return fail(2, "--memory-budget-mb " + std::to_string(config.memory_budget_mb) +
                            ": each worker's tables need " + std::to_string(table_mb) + " MiB");

@@ -16,6 +16,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <chrono>
@@ -31,6 +32,7 @@
 #include "darkscope/decode.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/prefix.hpp"
+#include "darkscope/source_tuples.hpp"
 #include "darkscope/views.hpp"
 
 namespace darkscope {
@@ -88,9 +90,9 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
-    SketchPool* pools[2] = {nullptr, nullptr};      // precise per-key sketches of sets[]
-    RepeatFilter* repeats[2] = {nullptr, nullptr};  // tuples counted into sets[]
-    SpaceSaving* sources[2] = {nullptr, nullptr};   // top talkers, same epoch as sets[]
+    SketchPool* pools[2] = {nullptr, nullptr};         // precise per-key sketches of sets[]
+    SourceTupleTable* tuples[2] = {nullptr, nullptr};  // source side of sets[], per tuple
+    SpaceSaving* sources[2] = {nullptr, nullptr};      // top talkers, same epoch as sets[]
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
@@ -178,16 +180,21 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     }
     SpaceSaving& sources = *w.sources[epoch_slot];
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
+    SourceTupleTable& tuples = *w.tuples[epoch_slot];
     // A software pipeline over the burst, three stages kPipelineDistance packets apart
     // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
     // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
-    // arrive, resolves the bounded tables' slots and prefetches the pooled sketches they point
-    // to; C counts and updates the top talkers. Keeping only a few packets' prefetches in flight
-    // matters: a whole burst's (hundreds of lines) would overflow the core's miss buffers.
-    RepeatFilter& repeats = *w.repeats[epoch_slot];
-    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst], tuple[kMaxBurst];
+    // arrive, resolves the service entry and prefetches the pooled sketches it points to; C
+    // counts the destination side, adds the packet to its source tuple (the source side is
+    // counted per tuple by the stats core: darkscope/source_tuples.hpp) and updates the top
+    // talkers. Keeping only a few packets' prefetches in flight matters: a whole burst's would
+    // overflow the core's miss buffers.
+    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
+        tuple_hash[kMaxBurst];
+    SourceTuple tuple[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
-    PacketSlots slots[kMaxBurst];
+    ServiceCounts* service[kMaxBurst];
+    uint64_t spills = 0;
     auto stage_a = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
@@ -196,9 +203,12 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
         prefix_hash[i] = prefix_key[i].hash();
-        tuple[i] = RepeatFilter::tuple_of(f, src_hash[i]);
-        repeats.prefetch(tuple[i]);
-        prefetch_packet(table, f, src_hash[i], dst_hash[i]);
+        if (f.ip_version == 4) [[likely]] {
+            tuple[i] = SourceTupleTable::tuple_of(f);
+            tuple_hash[i] = SourceTupleTable::hash_of(tuple[i], src_hash[i]);
+            tuples.prefetch(tuple_hash[i]);
+        }
+        prefetch_destination_side(table, f, dst_hash[i]);
         sources.prefetch(src_hash[i]);
         prefixes.prefetch(prefix_hash[i]);
     };
@@ -206,8 +216,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
             return;
-        resolve_slots(table, f, slots[i]);
-        prefetch_sketches(table, f, slots[i], src_hash[i], dst_hash[i], repeats.holds(tuple[i]));
+        service[i] = resolve_service(table, f);
+        prefetch_service_sketches(table, f, service[i], dst_hash[i]);
     };
     auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];
@@ -215,15 +225,19 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             count_dense(table, f);
             return;
         }
-        count_resolved(table, f, slots[i], times_ns[i], src_hash[i], dst_hash[i],
-                       repeats.seen(tuple[i]));
+        count_destination_side(table, f, service[i], times_ns[i], src_hash[i], dst_hash[i]);
+        if (f.ip_version != 4 || !tuples.add(tuple[i], tuple_hash[i], f.frame_len)) [[unlikely]] {
+            // IPv6, or no room for a new tuple: the source side of this packet, here and now.
+            spills += f.ip_version == 4;
+            count_source(table, src_hash[i], source_key_of(f), 1, f.frame_len);
+        }
         const int32_t slot = service_slot_of(f);
-        const uint32_t service = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
+        const uint32_t svc = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
         sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
-                       service, now_s, f.country, f.asn, f.flags);
-        prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], service,
-                               now_s, f.country, f.asn, f.flags, f.src, src_hash[i]);
+                       svc, now_s, f.country, f.asn, f.flags);
+        prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], svc, now_s,
+                               f.country, f.asn, f.flags, f.src, src_hash[i]);
     };
     constexpr unsigned d = kPipelineDistance;
     for (unsigned i = 0; i < n + 2 * d; ++i) {
@@ -234,6 +248,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         if (i >= 2 * d)
             stage_c(i - 2 * d);
     }
+    table.source_spills += spills;
 }
 
 int worker_main(void* arg) {
@@ -435,11 +450,17 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
             heavy_blocks_.push_back(storage);
             w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
             w->sets[e]->pool = w->pools[e];
-            w->repeats[e] = static_cast<RepeatFilter*>(
-                rte_zmalloc_socket("darkscope_repeats", sizeof(RepeatFilter), 64, socket));
-            if (w->repeats[e] == nullptr)
-                throw std::runtime_error("cannot allocate the repeat filter of worker " +
-                                         std::to_string(i));
+            const size_t tuple_bytes = SourceTupleTable::storage_bytes(config.tuple_entries);
+            void* tuple_storage = rte_malloc_socket("darkscope_tuples", tuple_bytes, 64, socket);
+            void* tuple_obj =
+                rte_zmalloc_socket("darkscope_tuple_table", sizeof(SourceTupleTable), 64, socket);
+            if (tuple_storage == nullptr || tuple_obj == nullptr)
+                throw std::runtime_error(
+                    "cannot allocate " + std::to_string(tuple_bytes >> 20) +
+                    " MiB of source tuples for worker " + std::to_string(i) +
+                    " (reserve more hugepages, raise --memory or lower --tuple-entries)");
+            heavy_blocks_.push_back(tuple_storage);
+            w->tuples[e] = new (tuple_obj) SourceTupleTable(tuple_storage, config.tuple_entries);
         }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
@@ -479,8 +500,12 @@ Engine::~Engine() {
     for (auto* w : workers_) {
         rte_free(w->sets[0]);
         rte_free(w->sets[1]);
-        rte_free(w->repeats[0]);
-        rte_free(w->repeats[1]);
+        for (SourceTupleTable* t : w->tuples) {
+            if (t == nullptr)
+                continue;
+            t->~SourceTupleTable();
+            rte_free(t);
+        }
         for (SketchPool* pool : w->pools) {
             if (pool == nullptr)
                 continue;
@@ -617,11 +642,14 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     interval_.reset(start_s);
     interval_.end_s = end_s;
     auto take = [&](WorkerContext* w, unsigned slot) {
+        // The worker left the source side of its IPv4 packets in its tuple table: count it now,
+        // once per tuple, on this core (the retired epoch is ours until it is cleared).
+        count_tuples(*w->sets[slot], *w->tuples[slot]);
         interval_.counters->merge(*w->sets[slot]);
         interval_.sources->merge(*w->sources[slot]);
         interval_.prefixes->merge(*w->prefixes[slot]);
         w->sets[slot]->clear();
-        w->repeats[slot]->clear();
+        w->tuples[slot]->clear();
         w->sources[slot]->clear();
         w->prefixes[slot]->clear();
     };
@@ -722,6 +750,11 @@ void Engine::detect_events(int64_t start_s, int64_t end_s) {
         p.sources = v.second;
         series.push_back(std::move(p));
     }
+    // In key order: the engine keeps the busiest keys and ties go to the first seen, so the
+    // input order must not depend on where the tables happened to place their keys.
+    std::sort(series.begin(), series.end(), [](const SeriesPoint& a, const SeriesPoint& b) {
+        return a.dimension != b.dimension ? a.dimension < b.dimension : a.key < b.key;
+    });
     std::vector<VictimObservation> victims;
     c.victims.for_each([&](uint64_t, const VictimCounts& v) {
         VictimObservation o;
@@ -1149,9 +1182,9 @@ int Engine::run_offline() {
     return status;
 }
 
-size_t worker_table_bytes(uint32_t precise_sketches) {
+size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries) {
     return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches) +
-                sizeof(RepeatFilter)) +
+                SourceTupleTable::storage_bytes(tuple_entries)) +
            4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
 }
 

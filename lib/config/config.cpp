@@ -317,6 +317,13 @@ const std::vector<OptionSpec>& options() {
              c.precise_sketches = to_unsigned("precise-sketches", v[0]);
          },
          [](const Config& c) { return std::to_string(c.precise_sketches); }},
+        {"tuple-entries", Group::capture, Kind::value, "N",
+         "Source tuples (source, sensor, country, ASN, service) each worker aggregates per "
+         "interval, 36 bytes each (x2 epochs), a power of two. IPv4 packets of tuples beyond "
+         "7/8 of it are counted one by one (slower, just as exact) and reported as "
+         "source_spills in /darkscope/stats",
+         [](Config& c, const Values& v) { c.tuple_entries = to_unsigned("tuple-entries", v[0]); },
+         [](const Config& c) { return std::to_string(c.tuple_entries); }},
 
         // ---- Sensors
         {"sensor", Group::sensors, Kind::list, "NAME=PREFIX[,PREFIX...]",
@@ -964,6 +971,9 @@ void validate_config(const Config& c) {
     check_range("link-wait", c.link_wait_s, 0, 3600);
     check_range("memory-budget-mb", c.memory_budget_mb, 16, 1u << 20);
     check_range("precise-sketches", c.precise_sketches, 0, 65536);
+    check_range("tuple-entries", c.tuple_entries, 1024, 1u << 26);
+    if ((c.tuple_entries & (c.tuple_entries - 1)) != 0)
+        fail("tuple-entries", std::to_string(c.tuple_entries), "must be a power of two");
 
     // Sensors
     std::set<std::string> names;

@@ -59,6 +59,8 @@ void CounterSet::merge(const CounterSet& o) {
     ipv4 += o.ipv4;
     ipv6 += o.ipv6;
     unmatched += o.unmatched;
+    source_tuples += o.source_tuples;
+    source_spills += o.source_spills;
     for (unsigned i = 0; i < std::size(proto); ++i)
         proto[i] += o.proto[i];
     for (unsigned i = 0; i < std::size(classes); ++i)
@@ -100,6 +102,37 @@ void CounterSet::merge(const CounterSet& o) {
             service_slots[i].all.merge(o.service_slots[i].all);
             service_slots[i].probe.merge(o.service_slots[i].probe);
         }
+    }
+}
+
+void count_source(CounterSet& t, uint64_t src_hash, const SourceKey& k, uint64_t packets,
+                  uint64_t bytes) {
+    SketchPool* pool = t.pool;
+    const uint64_t asn_hash = hash_value(k.asn);
+    auto add = [&](SourceCounts& c) {
+        c.pb.packets += packets;
+        c.pb.bytes += bytes;
+        c.sources.add_hash(src_hash, pool);
+    };
+    // The order of the per-packet code this replaces: it decides which keys take the pool's
+    // precise sketches first when the pool runs short.
+    add(t.asns.at(k.asn));
+    t.total_sources.add_hash(src_hash);
+    t.total_asns.add_hash(asn_hash);
+    t.sensor_sources[k.sensor].add_hash(src_hash);
+    t.sensor_asns[k.sensor].add_hash(asn_hash);
+    t.country_sources[k.country].add_hash(src_hash, pool);
+    t.country_asns[k.country].add_hash(asn_hash, pool);
+    add(t.sensor_country.at(cross_key(k.sensor, k.country)));
+    if (k.service < 0)
+        return;
+    ServiceCounts& s = t.services.at(service_key(k.service, k.probe));
+    s.sources.add_hash(src_hash, pool);
+    s.asns.add_hash(asn_hash, pool);
+    if (k.probe) {
+        const auto slot = static_cast<uint32_t>(k.service);
+        add(t.sensor_service.at(cross_key(k.sensor, slot)));
+        add(t.country_service.at(cross_key(k.country, slot)));
     }
 }
 

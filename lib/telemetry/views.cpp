@@ -425,6 +425,11 @@ Value stats_view(const Snapshot& s) {
         // at 6.5 % error because a pool ran out (0 unless --precise-sketches is too small).
         {"precise_sketches", uint64_t{t.pool != nullptr ? t.pool->used() : 0u}},
         {"degraded_keys", t.degraded_keys()},
+        // The workers' source tuples (one per source, sensor, country, ASN and service and
+        // interval), and IPv4 packets their tables had no room for (0 unless --tuple-entries is
+        // too small for the traffic: counted one by one, exactly, but slower).
+        {"source_tuples", t.source_tuples},
+        {"source_spills", t.source_spills},
         {"uptime_s", static_cast<uint64_t>(s.uptime_s)},
         {"intervals", s.intervals},
         {"interval_s", uint64_t{s.interval_s}},

@@ -24,6 +24,9 @@ cases = [
     (["--port", "net_pcap0,rx_pcap=/nonexistent/y.pcap"], "net_pcap0"),
     (["--read", good, "--geo-country", "/nonexistent/c.mmdb"], "/nonexistent/c.mmdb"),
     (["--read", good, "--memory-budget-mb", "32"], "--memory-budget-mb"),
+    (["--read", good, "--tuple-entries", "3000"], "--tuple-entries"),
+    (["--read", good, "--tuple-entries", "16"], "--tuple-entries"),
+    (["--read", good, "--tuple-entries", "2^20"], "--tuple-entries"),
 ]
 errors = []
 for args, needle in cases:

@@ -1,5 +1,6 @@
 // Google Benchmark of the per-packet table update (count_packet: dense counters, bounded tables,
-// every unique sketch) and of the stats core's merge of one worker's CounterSet, on a darknet-like
+// every unique sketch), of the worker's split of it (destination side per packet, source side per
+// tuple) and of the stats core's merge of one worker's CounterSet, on a darknet-like
 // mix of random sources and a heavy-tailed port mix.
 #include <benchmark/benchmark.h>
 
@@ -9,6 +10,7 @@
 
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
+#include "darkscope/source_tuples.hpp"
 
 namespace darkscope {
 namespace {
@@ -61,6 +63,62 @@ void BM_CountPacketDenseOnly(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_CountPacketDenseOnly);
+
+// The worker's share of the same packets: the destination side plus one add to the packet's
+// source tuple (the source side is counted per tuple later, by the stats core: BM_CountTuples).
+// The mix repeats every 65536 packets, so after the first lap every tuple is held.
+void BM_CountDestinationSideAndTuple(benchmark::State& state) {
+    auto table = std::make_unique<CounterSet>();
+    SketchPool pool(512);
+    table->pool = &pool;
+    table->clear();
+    constexpr uint32_t kTuples = 1u << 21;
+    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(kTuples) + 64);
+    SourceTupleTable tuples(
+        reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
+                                ~uintptr_t{63}),
+        kTuples);
+    const auto mix = make_mix(1 << 16);
+    size_t i = 0;
+    for (auto _ : state) {
+        const PacketFacts& f = mix[i++ & (mix.size() - 1)];
+        const uint64_t sh = hash_address(f.src, 4);
+        count_destination_side(*table, f, resolve_service(*table, f), 0, sh,
+                               hash_address(f.dst, 4));
+        const SourceTuple t = SourceTupleTable::tuple_of(f);
+        if (!tuples.add(t, SourceTupleTable::hash_of(t, sh), f.frame_len))
+            count_source(*table, sh, source_key_of(f), 1, f.frame_len);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_CountDestinationSideAndTuple);
+
+// The stats core's share: one retired epoch of 65536 distinct tuples counted into its set, per
+// tuple.
+void BM_CountTuples(benchmark::State& state) {
+    constexpr uint32_t kTuples = 1u << 17;
+    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(kTuples) + 64);
+    SourceTupleTable tuples(
+        reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
+                                ~uintptr_t{63}),
+        kTuples);
+    for (const auto& f : make_mix(1 << 16)) {
+        const SourceTuple t = SourceTupleTable::tuple_of(f);
+        tuples.add(t, SourceTupleTable::hash_of(t, hash_address(f.src, 4)), f.frame_len);
+    }
+    auto table = std::make_unique<CounterSet>();
+    SketchPool pool(512);
+    table->pool = &pool;
+    for (auto _ : state) {
+        state.PauseTiming();
+        table->clear();
+        state.ResumeTiming();
+        count_tuples(*table, tuples);
+        benchmark::DoNotOptimize(table->source_tuples);
+    }
+    state.SetItemsProcessed(state.iterations() * tuples.used());
+}
+BENCHMARK(BM_CountTuples)->Unit(benchmark::kMillisecond);
 
 // One interval of one worker (1e5 packets) merged into the interval table.
 void BM_CounterSetMerge(benchmark::State& state) {

@@ -11,6 +11,7 @@
 
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
+#include "darkscope/source_tuples.hpp"
 
 namespace darkscope {
 namespace {
@@ -260,44 +261,258 @@ TEST(Counters, CopyForSnapshotIsIndependent) {
     EXPECT_NEAR(static_cast<double>(before), 3000, 60);
 }
 
-// The worker's repeat filter skips sketch updates that would change nothing. Counting a stream
-// full of repeats (scanners sending many packets to one service, backscatter, a few thousand
-// one-off sources) through the filter must leave every byte of the counters and of every pooled
-// sketch exactly as plain counting does, across promotions to the pool and dense turns.
-TEST(Counters, RepeatFilterChangesNothing) {
-    std::mt19937 rng(11);
-    auto plain = fresh(64), filtered = fresh(64);
-    auto filter = std::make_unique<RepeatFilter>();
-    filter->clear();
-    uint64_t repeats = 0;
-    for (int i = 0; i < 300000; ++i) {
+// Everything a counter set holds, keyed by what it counts rather than where it sits: bounded
+// tables place keys by arrival order and pooled sketches take handles in promotion order, so two
+// sets that count the same thing can differ in layout. Sketches by their serialized contents.
+std::map<std::string, std::vector<uint8_t>> contents(const CounterSet& t) {
+    std::map<std::string, std::vector<uint8_t>> out;
+    auto bytes_of = [](const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        return std::vector<uint8_t>(b, b + n);
+    };
+    auto sketch = [&](const std::string& name, const PooledUniques& u) {
+        std::vector<uint8_t> v;
+        if (u.handle != 0)
+            t.pool->at(u.handle).serialize(v);
+        else
+            u.inline_sketch.serialize(v);
+        out[name] = v;
+    };
+    out["dense"] = bytes_of(&t.packets, offsetof(CounterSet, asns) - offsetof(CounterSet, packets));
+    out["service_slots"] = bytes_of(t.service_slots, sizeof t.service_slots);
+    std::vector<uint8_t> v;
+    t.total_sources.serialize(v), out["total_sources"] = v, v.clear();
+    t.total_destinations.serialize(v), out["total_destinations"] = v, v.clear();
+    t.total_asns.serialize(v), out["total_asns"] = v, v.clear();
+    for (unsigned i = 0; i <= kMaxSensors; ++i) {
+        t.sensor_sources[i].serialize(v), out["sensor_sources" + std::to_string(i)] = v, v.clear();
+        t.sensor_destinations[i].serialize(v), out["sensor_dst" + std::to_string(i)] = v, v.clear();
+        t.sensor_asns[i].serialize(v), out["sensor_asns" + std::to_string(i)] = v, v.clear();
+    }
+    for (unsigned i = 0; i < kCountrySlots; ++i) {
+        sketch("country_sources" + std::to_string(i), t.country_sources[i]);
+        sketch("country_dst" + std::to_string(i), t.country_destinations[i]);
+        sketch("country_asns" + std::to_string(i), t.country_asns[i]);
+    }
+    auto source_table = [&](const char* name, const auto& table) {
+        table.for_each([&](uint64_t key, const SourceCounts& c) {
+            const std::string k = std::string(name) + std::to_string(key);
+            out[k + "/pb"] = bytes_of(&c.pb, sizeof c.pb);
+            sketch(k + "/sources", c.sources);
+        });
+        out[std::string(name) + "/other"] = bytes_of(&table.other.pb, sizeof table.other.pb);
+    };
+    source_table("asn", t.asns);
+    source_table("sensor_service", t.sensor_service);
+    source_table("country_service", t.country_service);
+    source_table("sensor_country", t.sensor_country);
+    t.services.for_each([&](uint64_t key, const ServiceCounts& c) {
+        const std::string k = "service" + std::to_string(key);
+        out[k + "/pb"] = bytes_of(&c.pb, sizeof c.pb);
+        sketch(k + "/sources", c.sources);
+        sketch(k + "/destinations", c.destinations);
+        sketch(k + "/asns", c.asns);
+    });
+    t.victims.for_each([&](uint64_t key, const VictimCounts& c) {
+        out["victim" + std::to_string(key)] = bytes_of(&c, sizeof c);
+    });
+    return out;
+}
+
+// A darknet-like stream: a few hundred heavy scanners repeating their tuples, one-off sources,
+// backscatter, IPv6, non-IP frames, packets with no service (fragments), several sensors.
+// `ports`: how many ports the one-off sources spread over (with 40 countries, 40 ports keep
+// every bounded table within its capacity; 2000 overflow country x service into `other`).
+std::vector<PacketFacts> mixed_stream(unsigned packets, uint32_t seed, unsigned ports = 40) {
+    std::mt19937 rng(seed);
+    std::vector<PacketFacts> out;
+    for (unsigned i = 0; i < packets; ++i) {
         const bool heavy = rng() % 4 != 0;
         const uint32_t src = heavy ? 0x0a000000u + rng() % 200 : rng();
-        const uint16_t port = heavy ? static_cast<uint16_t>(23 + rng() % 3) : rng() % 2000;
+        const uint16_t port = heavy ? static_cast<uint16_t>(23 + rng() % 3)
+                                    : static_cast<uint16_t>(1000 + rng() % ports);
         PacketFacts f = make_syn(src, 0xcb007100 | (rng() & 0xff), port, rng() % 3,
-                                 static_cast<uint16_t>(1 + src % 40), src % 300, 60);
-        if (rng() % 10 == 0) {
+                                 static_cast<uint16_t>(1 + src % 40), src % 300, 60 + rng() % 20);
+        const unsigned kind = rng() % 20;
+        if (kind == 0) {
             f.tcp_flags = tcp_syn | tcp_ack;
             f.cls = TrafficClass::tcp_backscatter;
+        } else if (kind == 1) {
+            f.ip_version = 6;
+            f.src.v6[0] = 0x20;
+            f.src.v6[15] = static_cast<uint8_t>(rng() % 50);
+        } else if (kind == 2) {
+            f.l4_valid = false;  // a non-first fragment: no service
+            f.cls = TrafficClass::tcp_other;
+        } else if (kind == 3) {
+            PacketFacts n;
+            clear(n);
+            n.frame_len = 64;
+            n.error = DecodeError::non_ip;
+            n.cls = TrafficClass::non_ip;
+            f = n;
+        } else if (kind == 4) {
+            f.sensor = kSensorUnmatched;
         }
-        const uint64_t sh = hash_address(f.src, 4), dh = hash_address(f.dst, 4);
-        count_packet(*plain, f, 1'000'000'000ull, sh, dh);
-        PacketSlots slots;
-        resolve_slots(*filtered, f, slots);
-        const bool repeat = filter->seen(RepeatFilter::tuple_of(f, sh));
-        repeats += repeat;
-        count_resolved(*filtered, f, slots, 1'000'000'000ull, sh, dh, repeat);
+        out.push_back(f);
     }
-    EXPECT_GT(repeats, 200000u);  // the filter did skip most packets' source sketches
-    EXPECT_EQ(std::memcmp(plain.set.get(), filtered.set.get(), offsetof(CounterSet, pool)), 0);
-    ASSERT_EQ(plain.pool->used(), filtered.pool->used());
-    EXPECT_GT(plain.pool->used(), 10u);
-    // Same contents: the encodings (sorted hashes or registers) are byte for byte equal.
-    for (uint32_t h = 1; h <= plain.pool->used(); ++h) {
-        std::vector<uint8_t> x, y;
-        plain.pool->at(h).serialize(x);
-        filtered.pool->at(h).serialize(y);
-        ASSERT_EQ(x, y) << "pooled sketch " << h;
+    return out;
+}
+
+// Packets and bytes of each bounded table, its keys and `other` together.
+std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
+    std::map<std::string, std::vector<uint8_t>> out;
+    auto sum = [&](const char* name, const auto& table) {
+        PacketsBytes total{table.other.pb};
+        table.for_each([&](uint64_t, const auto& c) { total.merge(c.pb); });
+        const auto* b = reinterpret_cast<const uint8_t*>(&total);
+        out[name] = std::vector<uint8_t>(b, b + sizeof total);
+    };
+    sum("asn", t.asns);
+    sum("services", t.services);
+    sum("sensor_service", t.sensor_service);
+    sum("country_service", t.country_service);
+    sum("sensor_country", t.sensor_country);
+    return out;
+}
+
+// Counts `stream` the way the worker and the stats core do: the destination side per packet,
+// the source side of IPv4 packets per tuple through a table of `capacity` (replayed at the end,
+// as the stats core does when the epoch retires), IPv6 and spilled packets one by one.
+struct SplitRun {
+    OwnedSet set;
+    uint64_t spills = 0, direct = 0;
+    uint32_t used = 0;
+    size_t distinct_tuples = 0;
+};
+SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) {
+    SplitRun r{fresh(4096)};
+    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(capacity) + 64);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
+                                            ~uintptr_t{63});
+    SourceTupleTable tuples(aligned, capacity);
+    std::map<std::pair<uint64_t, uint64_t>, uint64_t> distinct;  // truth for used()
+    for (const PacketFacts& f : stream) {
+        const uint64_t sh = hash_address(f.src, f.ip_version);
+        const uint64_t dh = hash_address(f.dst, f.ip_version);
+        if (f.ip_version == 0) {
+            count_dense(*r.set, f);
+            continue;
+        }
+        count_destination_side(*r.set, f, resolve_service(*r.set, f), 1'000'000'000ull, sh, dh);
+        if (f.ip_version == 4) {
+            const SourceTuple t = SourceTupleTable::tuple_of(f);
+            ++distinct[{t.source, t.where}];
+            if (tuples.add(t, SourceTupleTable::hash_of(t, sh), f.frame_len))
+                continue;
+            ++r.spills;
+        }
+        ++r.direct;
+        count_source(*r.set, sh, source_key_of(f), 1, f.frame_len);
+    }
+    r.set->source_spills += r.spills;
+    r.used = tuples.used();
+    r.distinct_tuples = distinct.size();
+    count_tuples(*r.set, tuples);
+    EXPECT_EQ(r.set->source_tuples, r.used);
+    EXPECT_EQ(r.set->source_spills, r.spills);
+    // clear() leaves an empty table that counts afresh.
+    tuples.clear();
+    EXPECT_EQ(tuples.used(), 0u);
+    const SourceTuple t = SourceTupleTable::tuple_of(stream[0]);
+    EXPECT_TRUE(tuples.add(t, SourceTupleTable::hash_of(t, 1), 60));
+    EXPECT_EQ(tuples.used(), 1u);
+    return r;
+}
+
+unsigned count_differences(const std::map<std::string, std::vector<uint8_t>>& want,
+                           const std::map<std::string, std::vector<uint8_t>>& got) {
+    unsigned differ = 0;
+    EXPECT_EQ(got.size(), want.size());
+    for (const auto& [k, v] : want) {
+        auto it = got.find(k);
+        if (it == got.end() || it->second != v) {
+            if (++differ <= 5)
+                ADD_FAILURE() << "differs: " << k;
+        }
+    }
+    return differ;
+}
+
+// The worker counts the source side of its IPv4 packets per tuple (source_tuples.hpp), and the
+// stats core replays the tuples into the retired set. That must leave the set holding exactly
+// what per-packet counting gives, for a table that holds every tuple and for one so small that
+// most tuples spill back to per-packet counting.
+TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
+    const std::vector<PacketFacts> stream = mixed_stream(300000, 11);
+    auto plain = fresh(4096);
+    for (const PacketFacts& f : stream)
+        count_packet(*plain, f, 1'000'000'000ull, hash_address(f.src, f.ip_version),
+                     hash_address(f.dst, f.ip_version));
+    const auto want = contents(*plain);
+    ASSERT_GT(plain.pool->used(), 10u);  // promotions to the pool are part of what is compared
+    ASSERT_EQ(plain->asns.other.pb.packets + plain->country_service.other.pb.packets, 0u);
+
+    for (uint32_t capacity : {1u << 20, 1024u}) {
+        SCOPED_TRACE("tuple table of " + std::to_string(capacity));
+        SplitRun r = count_split(stream, capacity);
+        if (capacity == 1024u) {
+            EXPECT_LE(r.used, 1024u - 128u);  // 7/8 at most
+            EXPECT_GT(r.spills, 10000u);      // most one-off sources spilled
+        } else {
+            EXPECT_EQ(r.spills, 0u);
+            EXPECT_EQ(r.used, r.distinct_tuples);
+            EXPECT_LT(r.used, stream.size() / 3);  // scanners' repeats aggregated
+        }
+        EXPECT_GT(r.direct, 0u);  // the IPv6 packets at least
+        r.set->source_tuples = plain->source_tuples;
+        r.set->source_spills = plain->source_spills;
+        EXPECT_EQ(count_differences(want, contents(*r.set)), 0u);
+    }
+}
+
+// When a bounded table overflows, which keys hold a slot and which go to `other` follows arrival
+// order, and the tuple replay comes after the packets counted one by one: the keys may differ
+// from per-packet counting, but not what is counted. Every dense counter and run-wide sketch is
+// identical, and so are each table's packets and bytes over its keys and `other`.
+TEST(Counters, TupleAggregationUnderTableOverflowLosesNothing) {
+    const std::vector<PacketFacts> stream = mixed_stream(300000, 12, 2000);
+    auto plain = fresh(4096);
+    for (const PacketFacts& f : stream)
+        count_packet(*plain, f, 1'000'000'000ull, hash_address(f.src, f.ip_version),
+                     hash_address(f.dst, f.ip_version));
+    ASSERT_GT(plain->country_service.other.pb.packets, 0u);  // the overflow happens
+    auto global = [](const CounterSet& t) {
+        auto all = contents(t);
+        std::map<std::string, std::vector<uint8_t>> out = table_sums(t);
+        for (const char* k : {"dense", "service_slots", "total_sources", "total_destinations",
+                              "total_asns", "sensor_sources0", "sensor_asns1", "sensor_dst2"})
+            out[k] = all[k];
+        return out;
+    };
+    const auto want = global(*plain);
+    for (uint32_t capacity : {1u << 20, 1024u}) {
+        SCOPED_TRACE("tuple table of " + std::to_string(capacity));
+        SplitRun r = count_split(stream, capacity);
+        r.set->source_tuples = plain->source_tuples;
+        r.set->source_spills = plain->source_spills;
+        EXPECT_EQ(count_differences(want, global(*r.set)), 0u);
+    }
+}
+
+// A tuple's packed key gives back the packet's source-side key.
+TEST(Counters, SourceTupleKeyRoundTrips) {
+    for (const PacketFacts& f : mixed_stream(2000, 5)) {
+        if (f.ip_version != 4)
+            continue;
+        const SourceTuple t = SourceTupleTable::tuple_of(f);
+        const SourceKey want = source_key_of(f), got = t.key();
+        EXPECT_EQ(t.src_v4(), f.src.v4);
+        EXPECT_EQ(got.asn, want.asn);
+        EXPECT_EQ(got.sensor, want.sensor);
+        EXPECT_EQ(got.country, want.country);
+        EXPECT_EQ(got.service, want.service);
+        EXPECT_EQ(got.probe, want.probe);
     }
 }
 

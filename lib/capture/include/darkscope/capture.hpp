@@ -127,7 +127,7 @@ class Engine {
 
 // Bytes one worker's tables take (two counter sets for the epoch flip, four top-talker
 // summaries): checked against --memory-budget-mb before anything starts.
-size_t worker_table_bytes(uint32_t precise_sketches);
+size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries);
 // A window of the stats core (interval, hour, day, total) merges many workers' intervals: it
 // gets this many times a worker table's precise sketches.
 inline constexpr uint32_t kWindowPreciseFactor = 4;

@@ -32,21 +32,22 @@ enum class PipelineStage : uint8_t { decode, classify, attribute, count, full };
 
 struct Config {
     // Capture
-    std::vector<std::string> ports;   // --port: PCI address or vdev string
-    unsigned workers = 1;             // --workers
-    std::vector<unsigned> cores;      // --cores LIST (explicit worker cores), empty = plan
-    int stats_core = -1;              // --stats-core, -1 = plan
-    unsigned rx_queues = 1;           // --rx-queues per port
-    unsigned rx_desc = 1024;          // --rx-desc
-    unsigned burst = 32;              // --burst (1..64)
-    unsigned mbufs = 16383;           // --mbufs per NUMA socket
-    unsigned link_wait_s = 5;         // --link-wait
-    bool promiscuous = true;          // --promiscuous / --no-promiscuous
-    bool no_pci = false;              // --no-pci; also set by parse_config when no port
-                                      // is a PCI address (all vdevs, or offline)
-    unsigned memory_budget_mb = 256;  // --memory-budget-mb per worker (its tables)
-    unsigned precise_sketches = 512;  // --precise-sketches per worker table (x4 per window)
-    bool share_cpus = false;          // --share-cpus: lcores may time-share CPUs (tests, VMs)
+    std::vector<std::string> ports;     // --port: PCI address or vdev string
+    unsigned workers = 1;               // --workers
+    std::vector<unsigned> cores;        // --cores LIST (explicit worker cores), empty = plan
+    int stats_core = -1;                // --stats-core, -1 = plan
+    unsigned rx_queues = 1;             // --rx-queues per port
+    unsigned rx_desc = 1024;            // --rx-desc
+    unsigned burst = 32;                // --burst (1..64)
+    unsigned mbufs = 16383;             // --mbufs per NUMA socket
+    unsigned link_wait_s = 5;           // --link-wait
+    bool promiscuous = true;            // --promiscuous / --no-promiscuous
+    bool no_pci = false;                // --no-pci; also set by parse_config when no port
+                                        // is a PCI address (all vdevs, or offline)
+    unsigned memory_budget_mb = 256;    // --memory-budget-mb per worker (its tables)
+    unsigned precise_sketches = 512;    // --precise-sketches per worker table (x4 per window)
+    unsigned tuple_entries = 1u << 21;  // --tuple-entries per worker table (power of two)
+    bool share_cpus = false;            // --share-cpus: lcores may time-share CPUs (tests, VMs)
 
     // What this box watches
     std::vector<SensorSpec> sensors;  // --sensor NAME=PREFIX[,PREFIX...]

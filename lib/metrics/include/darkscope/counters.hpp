@@ -204,6 +204,11 @@ struct alignas(64) CounterSet {
     uint64_t unmatched;    // IP packets whose destination is in no sensor
     uint64_t first_ts_ns;  // packet time of the first and last packet (offline mode)
     uint64_t last_ts_ns;
+    // The workers' tuple aggregation (darkscope/source_tuples.hpp): tuples counted into this set,
+    // and IPv4 packets whose tuple found no room and were counted one by one (raise
+    // --tuple-entries when this is not 0: it costs speed, never accuracy).
+    uint64_t source_tuples;
+    uint64_t source_spills;
     uint64_t proto[static_cast<unsigned>(Proto::count_)];  // [none] = not IP
     PacketsBytes classes[static_cast<unsigned>(TrafficClass::count_)];
     uint64_t flags[kFlagCount];
@@ -275,95 +280,72 @@ inline int32_t service_slot_of(const PacketFacts& f) {
     }
 }
 
-// Prefetches the cache lines count_packet() will touch for this packet. The worker calls it for
-// a whole burst before counting the burst, so the misses on the large tables overlap instead of
-// stalling one after another.
-inline void prefetch_packet(const CounterSet& t, const PacketFacts& f, uint64_t src_hash,
-                            uint64_t dst_hash) {
+// The keys an IP packet's source-side counters are indexed by (count_source).
+struct SourceKey {
+    uint32_t asn;
+    uint16_t country;  // country slot, 0 = "??"
+    uint8_t sensor;    // sensor slot, kSensorSlotUnmatched when the destination is in none
+    bool probe;        // a probe class: counted under the probe service key and the crosses
+    int32_t service;   // service slot, -1 when the packet has no valid L4
+};
+
+inline SourceKey source_key_of(const PacketFacts& f) {
+    SourceKey k;
+    k.asn = f.asn;
+    k.country = static_cast<uint16_t>(f.country < kCountrySlots ? f.country : 0);
+    k.sensor = static_cast<uint8_t>(f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor);
+    k.probe = is_probe_class(f.cls);
+    k.service = service_slot_of(f);
+    return k;
+}
+
+inline uint64_t service_key(int32_t slot, bool probe) {
+    return static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0);
+}
+
+// The counting of one IP packet is split in two sides:
+//   - the destination side (count_destination_side): the dense counters, the destination
+//     sketches, the service's packets and bytes, and the DoS victims. It changes with every
+//     packet, so the worker counts it per packet;
+//   - the source side (count_source): everything keyed by the source or its ASN. It depends on
+//     the packet only through its SourceKey and source, so the worker aggregates packets per
+//     tuple (darkscope/source_tuples.hpp) and the stats core counts each tuple once, weighted.
+// count_packet does both for one packet: the plain path, and the truth the worker's split is
+// tested against.
+
+// Prefetches the lines the destination side of this packet touches (the worker calls it a few
+// packets ahead of counting, so the misses on the large tables overlap).
+inline void prefetch_destination_side(const CounterSet& t, const PacketFacts& f,
+                                      uint64_t dst_hash) {
     if (f.ip_version == 0)
         return;
     const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
     const int32_t slot = service_slot_of(f);
-    const bool probe = is_probe_class(f.cls);
     if (slot >= 0) {
         __builtin_prefetch(&t.service_slots[slot], 1);
-        // A service payload spans lines: each unique counter's first line too.
-        const ServiceCounts* sc =
-            t.services.prefetch(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
+        const ServiceCounts* sc = t.services.prefetch(service_key(slot, is_probe_class(f.cls)));
         __builtin_prefetch(&sc->destinations, 1);
-        __builtin_prefetch(&sc->asns, 1);
-        if (probe) {
-            t.sensor_service.prefetch(cross_key(sensor, static_cast<uint32_t>(slot)));
-            t.country_service.prefetch(cross_key(country, static_cast<uint32_t>(slot)));
-        }
     }
-    t.asns.prefetch(f.asn);
-    t.sensor_country.prefetch(cross_key(sensor, country));
-    t.total_sources.prefetch(src_hash);
     t.total_destinations.prefetch(dst_hash);
-    t.sensor_sources[sensor].prefetch(src_hash);
     t.sensor_destinations[sensor].prefetch(dst_hash);
-    __builtin_prefetch(&t.country_sources[country], 1);
     __builtin_prefetch(&t.country_destinations[country], 1);
-    __builtin_prefetch(&t.country_asns[country], 1);
 }
 
-// The bounded-table slots one packet counts into. The worker finds them for a whole burst
-// (resolve_slots) before counting any of it: the slots' lines were prefetched by then, and with
-// the slots known the pooled sketches they point to can be prefetched too (prefetch_sketches),
-// so the counting pass meets no dependent cache miss. Slot pointers stay valid: the tables never
-// move an entry.
-struct PacketSlots {
-    SourceCounts* asn;
-    SourceCounts* sensor_country;
-    ServiceCounts* service;        // null: no service (no valid L4)
-    SourceCounts* sensor_service;  // null unless a probe class with a service
-    SourceCounts* country_service;
-};
-
-inline void resolve_slots(CounterSet& t, const PacketFacts& f, PacketSlots& s) {
-    const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
-    const unsigned country = f.country < kCountrySlots ? f.country : 0;
-    s.asn = &t.asns.at(f.asn);
-    s.sensor_country = &t.sensor_country.at(cross_key(sensor, country));
-    s.service = nullptr;
-    s.sensor_service = s.country_service = nullptr;
+// The service entry of a packet (null when it has no service): resolved a few packets ahead of
+// counting, once its line has arrived, so that the pooled sketch it points to can be prefetched
+// too (prefetch_service_sketches).
+inline ServiceCounts* resolve_service(CounterSet& t, const PacketFacts& f) {
     const int32_t slot = service_slot_of(f);
-    if (slot < 0)
-        return;
-    const bool probe = is_probe_class(f.cls);
-    s.service = &t.services.at(static_cast<uint64_t>(slot) | (probe ? kProbeServiceBit : 0));
-    if (probe) {
-        s.sensor_service = &t.sensor_service.at(cross_key(sensor, static_cast<uint32_t>(slot)));
-        s.country_service = &t.country_service.at(cross_key(country, static_cast<uint32_t>(slot)));
-    }
+    return slot < 0 ? nullptr : &t.services.at(service_key(slot, is_probe_class(f.cls)));
 }
 
-// Prefetches the registers of the pooled sketches count_resolved() will write; those fed by the
-// source and its ASN only when the packet is not expected to be a repeat (a hint: RepeatFilter).
-inline void prefetch_sketches(const CounterSet& t, const PacketFacts& f, const PacketSlots& s,
-                              uint64_t src_hash, uint64_t dst_hash, bool likely_repeat = false) {
-    const SketchPool* pool = t.pool;
+inline void prefetch_service_sketches(const CounterSet& t, const PacketFacts& f,
+                                      const ServiceCounts* service, uint64_t dst_hash) {
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
-    t.country_destinations[country].prefetch(dst_hash, pool);
-    if (s.service != nullptr)
-        s.service->destinations.prefetch(dst_hash, pool);
-    if (likely_repeat)
-        return;
-    const uint64_t asn_hash = hash_value(f.asn);
-    t.country_sources[country].prefetch(src_hash, pool);
-    t.country_asns[country].prefetch(asn_hash, pool);
-    s.asn->sources.prefetch(src_hash, pool);
-    s.sensor_country->sources.prefetch(src_hash, pool);
-    if (s.service != nullptr) {
-        s.service->sources.prefetch(src_hash, pool);
-        s.service->asns.prefetch(asn_hash, pool);
-    }
-    if (s.sensor_service != nullptr) {
-        s.sensor_service->sources.prefetch(src_hash, pool);
-        s.country_service->sources.prefetch(src_hash, pool);
-    }
+    t.country_destinations[country].prefetch(dst_hash, t.pool);
+    if (service != nullptr)
+        service->destinations.prefetch(dst_hash, t.pool);
 }
 
 // Counts one IP packet's dense counters (everything but the sketches and bounded tables).
@@ -402,93 +384,31 @@ inline bool is_backscatter_class(TrafficClass c) {
            c == TrafficClass::icmp_backscatter;
 }
 
-// Counts one IP packet (ip_version != 0) into its resolved slots, the sketches and the victims.
-// `repeat` says that a packet with the same source, sensor, country, ASN and service (and class
-// group) was already counted into `t`: every sketch fed by the source or its ASN already holds
-// these very hashes, and adding them again would change nothing, so they are skipped (see
-// RepeatFilter). Packets, bytes and the destination sketches are counted either way.
-inline void count_resolved(CounterSet& t, const PacketFacts& f, const PacketSlots& s,
-                           uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash,
-                           bool repeat = false) {
+// The destination side of one IP packet (ip_version != 0); `service` from resolve_service.
+inline void count_destination_side(CounterSet& t, const PacketFacts& f, ServiceCounts* service,
+                                   uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash) {
     count_dense(t, f);
-    const uint64_t len = f.frame_len;
     const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
-    SketchPool* pool = t.pool;
     t.total_destinations.add_hash(dst_hash);
     t.sensor_destinations[sensor].add_hash(dst_hash);
-    t.country_destinations[country].add_hash(dst_hash, pool);
-    s.asn->pb.add(len);
-    s.sensor_country->pb.add(len);
-    if (s.service != nullptr) {
-        s.service->pb.add(len);
-        s.service->destinations.add_hash(dst_hash, pool);
-        if (s.sensor_service != nullptr) {
-            s.sensor_service->pb.add(len);
-            s.country_service->pb.add(len);
-        }
-    }
-    if (!repeat) {
-        const uint64_t asn_hash = hash_value(f.asn);
-        s.asn->sources.add_hash(src_hash, pool);
-        t.total_sources.add_hash(src_hash);
-        t.total_asns.add_hash(asn_hash);
-        t.sensor_sources[sensor].add_hash(src_hash);
-        t.sensor_asns[sensor].add_hash(asn_hash);
-        t.country_sources[country].add_hash(src_hash, pool);
-        t.country_asns[country].add_hash(asn_hash, pool);
-        s.sensor_country->sources.add_hash(src_hash, pool);
-        if (s.service != nullptr) {
-            s.service->sources.add_hash(src_hash, pool);
-            s.service->asns.add_hash(asn_hash, pool);
-            if (s.sensor_service != nullptr) {
-                s.sensor_service->sources.add_hash(src_hash, pool);
-                s.country_service->sources.add_hash(src_hash, pool);
-            }
-        }
+    t.country_destinations[country].add_hash(dst_hash, t.pool);
+    if (service != nullptr) {
+        service->pb.add(f.frame_len);
+        service->destinations.add_hash(dst_hash, t.pool);
     }
     if (is_backscatter_class(f.cls)) [[unlikely]]
         count_victim(t, f, now_ns, src_hash, dst_hash);
 }
 
-// Remembers, per worker and interval, which (source, sensor, country, ASN, service key) tuples
-// were counted, so that a scanner's thousandth packet to the same service skips the dozen
-// source and ASN sketches its first packet already filled (count_resolved's `repeat`). A
-// direct-mapped table of 64-bit tuple hashes: a lookup is one line, prefetched with the rest;
-// a collision of two tuples' slots only evicts (the newcomer counts in full), and a false
-// `repeat` needs two different tuples with the same 64-bit hash. Cleared with the counter set it
-// belongs to (same epoch), so it never carries a tuple into another interval's sketches.
-struct RepeatFilter {
-    static constexpr uint32_t kSlots = 1u << 18;  // 2 MiB
-    uint64_t tuples[kSlots];
+// The source side of `packets` packets (`bytes` bytes) from the source whose hash is src_hash,
+// all with key k: per tuple on the stats core (count_tuples), per packet for what the worker's
+// tuple table does not hold (IPv6, spills) and on the plain path.
+void count_source(CounterSet& t, uint64_t src_hash, const SourceKey& k, uint64_t packets,
+                  uint64_t bytes);
 
-    // The tuple of an IP packet, from hashes the worker already has.
-    static uint64_t tuple_of(const PacketFacts& f, uint64_t src_hash) {
-        const int32_t slot = service_slot_of(f);
-        const uint64_t service =
-            slot < 0 ? 0xffffffffu
-                     : static_cast<uint64_t>(slot) | (is_probe_class(f.cls) ? kProbeServiceBit : 0);
-        // Each field in its own bits, then hashed in turn: distinct tuples give distinct inputs.
-        const uint64_t where = uint64_t{f.sensor} << 48 | uint64_t{f.country} << 32 | f.asn;
-        // | 1: 0 marks an empty slot.
-        return hash_value(src_hash ^ hash_value(hash_value(where) ^ service)) | 1;
-    }
-    void prefetch(uint64_t tuple) const { __builtin_prefetch(&tuples[tuple & (kSlots - 1)], 1); }
-    // Whether `tuple` is held now, without remembering it (a prefetch hint).
-    bool holds(uint64_t tuple) const { return tuples[tuple & (kSlots - 1)] == tuple; }
-    // True when `tuple` was seen; remembers it either way.
-    bool seen(uint64_t tuple) {
-        uint64_t& held = tuples[tuple & (kSlots - 1)];
-        if (held == tuple)
-            return true;
-        held = tuple;
-        return false;
-    }
-    void clear() { std::memset(tuples, 0, sizeof tuples); }
-};
-
-// Counts one classified, attributed packet at time `now_ns`: the three steps above for a single
-// packet (tests, the plain path). Called by the worker that owns `t`, never concurrently.
+// Counts one classified, attributed packet at time `now_ns`: both sides, for a single packet
+// (tests, the plain path). Called by the worker that owns `t`, never concurrently.
 // `dense_only` skips the sketches and bounded tables (the benchmark's `count` stage).
 inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
                          uint64_t dst_hash, bool dense_only = false) {
@@ -496,9 +416,8 @@ inline void count_packet(CounterSet& t, const PacketFacts& f, uint64_t now_ns, u
         count_dense(t, f);
         return;
     }
-    PacketSlots slots;
-    resolve_slots(t, f, slots);
-    count_resolved(t, f, slots, now_ns, src_hash, dst_hash);
+    count_destination_side(t, f, resolve_service(t, f), now_ns, src_hash, dst_hash);
+    count_source(t, src_hash, source_key_of(f), 1, f.frame_len);
 }
 
 // "445/tcp", "53/udp", "icmp", "icmpv6" (ICMP ranks as one service, as the public reports do).
