@@ -365,6 +365,9 @@ summary, t0, t1, copies, rnd, load = sys.argv[1:]
 stats = json.load(open(summary))["/darkscope/stats"]
 print(json.dumps({"label": "offline", "copies": int(copies), "round": int(rnd),
                   "packets": int(stats["packets"]), "seconds": float(t1) - float(t0),
+                  "ipv4": int(stats.get("ipv4", 0)),
+                  "source_tuples": int(stats.get("source_tuples", 0)),
+                  "source_spills": int(stats.get("source_spills", 0)),
                   "loadavg": [float(load)]}))
 EOF
             rm -rf "/var/run/dpdk/$prefix"

@@ -5,7 +5,7 @@
 #
 #   ./scripts/setup.sh                 everything
 #   DARKSCOPE_OFFLINE=1 ./scripts/setup.sh   skip the npm download of the geo/ASN databases
-#   HUGEPAGES_MB=2048 ./scripts/setup.sh     reserve another amount of 2 MiB pages (default 1024)
+#   HUGEPAGES_MB=4096 ./scripts/setup.sh     reserve another amount of 2 MiB pages (default 2048)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,8 +48,9 @@ else
   say "all ${#packages[@]} packages already installed"
 fi
 
-# Hugepages: 1 GiB of 2 MiB pages by default, mounted on /dev/hugepages.
-want_mb=${HUGEPAGES_MB:-1024}
+# Hugepages: 2 GiB of 2 MiB pages by default (one worker's tables, 373 MiB, and the attribution
+# tables, ~600 MiB and twice that during a reload), mounted on /dev/hugepages.
+want_mb=${HUGEPAGES_MB:-2048}
 pages=$(( want_mb / 2 ))
 nr=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 if [ -w "$nr" ]; then

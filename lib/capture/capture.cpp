@@ -201,16 +201,18 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             return;
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
-        prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
-        prefix_hash[i] = prefix_key[i].hash();
         if (f.ip_version == 4) [[likely]] {
             tuple[i] = SourceTupleTable::tuple_of(f);
             tuple_hash[i] = SourceTupleTable::hash_of(tuple[i], src_hash[i]);
             tuples.prefetch(tuple_hash[i]);
+        } else {
+            // IPv6 is counted per packet, top talkers included.
+            prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, 48);
+            prefix_hash[i] = prefix_key[i].hash();
+            sources.prefetch(src_hash[i]);
+            prefixes.prefetch(prefix_hash[i]);
         }
         prefetch_destination_side(table, f, dst_hash[i]);
-        sources.prefetch(src_hash[i]);
-        prefixes.prefetch(prefix_hash[i]);
     };
     auto stage_b = [&](unsigned i) {
         const PacketFacts& f = facts[i];
@@ -226,14 +228,19 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             return;
         }
         count_destination_side(table, f, service[i], times_ns[i], src_hash[i], dst_hash[i]);
-        if (f.ip_version != 4 || !tuples.add(tuple[i], tuple_hash[i], f.frame_len)) [[unlikely]] {
-            // IPv6, or no room for a new tuple: the source side of this packet, here and now.
-            spills += f.ip_version == 4;
-            count_source(table, src_hash[i], source_key_of(f), 1, f.frame_len);
-        }
-        const int32_t slot = service_slot_of(f);
-        const uint32_t svc = slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
+        if (f.ip_version == 4 && tuples.add(tuple[i], tuple_hash[i], f.frame_len, now_s, f.flags,
+                                            f.dst.v4, dst_hash[i])) [[likely]]
+            return;
+        // IPv6, or a packet the tuple table cannot take: its source side and top talkers, here
+        // and now.
+        if (f.ip_version == 4) {
+            ++spills;
+            prefix_key[i] = HeavyKey::prefix(f.src, 4, 24);
+            prefix_hash[i] = prefix_key[i].hash();
+        }
+        count_source(table, src_hash[i], source_key_of(f), 1, f.frame_len);
+        const uint32_t svc = talker_service_of(f);
         sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
                        svc, now_s, f.country, f.asn, f.flags);
         prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], svc, now_s,
@@ -367,6 +374,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
       hour_(kWindowPreciseFactor * config.precise_sketches),
       day_(kWindowPreciseFactor * config.precise_sketches),
       total_(kWindowPreciseFactor * config.precise_sketches),
+      tuple_sources_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
+      tuple_prefixes_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       series_(std::make_shared<SeriesHistory>()) {
     start_time_ = now_seconds();
     for (unsigned i = 0; i < sensors.size(); ++i)
@@ -450,7 +459,10 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
             heavy_blocks_.push_back(storage);
             w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
             w->sets[e]->pool = w->pools[e];
-            const size_t tuple_bytes = SourceTupleTable::storage_bytes(config.tuple_entries);
+            const uint32_t tuple_sketches =
+                SourceTupleTable::default_sketches(config.tuple_entries);
+            const size_t tuple_bytes =
+                SourceTupleTable::storage_bytes(config.tuple_entries, tuple_sketches);
             void* tuple_storage = rte_malloc_socket("darkscope_tuples", tuple_bytes, 64, socket);
             void* tuple_obj =
                 rte_zmalloc_socket("darkscope_tuple_table", sizeof(SourceTupleTable), 64, socket);
@@ -460,7 +472,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
                     " MiB of source tuples for worker " + std::to_string(i) +
                     " (reserve more hugepages, raise --memory or lower --tuple-entries)");
             heavy_blocks_.push_back(tuple_storage);
-            w->tuples[e] = new (tuple_obj) SourceTupleTable(tuple_storage, config.tuple_entries);
+            w->tuples[e] = new (tuple_obj)
+                SourceTupleTable(tuple_storage, config.tuple_entries, tuple_sketches);
         }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
@@ -646,6 +659,10 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         // once per tuple, on this core (the retired epoch is ours until it is cleared).
         count_tuples(*w->sets[slot], *w->tuples[slot]);
         interval_.counters->merge(*w->sets[slot]);
+        // Top talkers: exact from the tuples, merged with what the worker counted per packet.
+        load_talkers(*w->tuples[slot], *tuple_sources_, *tuple_prefixes_);
+        interval_.sources->merge(*tuple_sources_);
+        interval_.prefixes->merge(*tuple_prefixes_);
         interval_.sources->merge(*w->sources[slot]);
         interval_.prefixes->merge(*w->prefixes[slot]);
         w->sets[slot]->clear();
@@ -1184,7 +1201,8 @@ int Engine::run_offline() {
 
 size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries) {
     return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches) +
-                SourceTupleTable::storage_bytes(tuple_entries)) +
+                SourceTupleTable::storage_bytes(
+                    tuple_entries, SourceTupleTable::default_sketches(tuple_entries))) +
            4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
 }
 

@@ -413,6 +413,55 @@ std::vector<HeavyHitter> SpaceSaving::top(size_t n) const {
     return out;
 }
 
+// ---- loading exact counts ----
+
+void SpaceSaving::load_exact(std::vector<ExactRow>& rows, uint64_t total) {
+    if (rows.size() > capacity_) {
+        throw std::invalid_argument("SpaceSaving::load_exact: more rows than the capacity");
+    }
+    // Increasing count order, so buckets are appended in order (as merge() rebuilds).
+    std::sort(rows.begin(), rows.end(), [](const ExactRow& a, const ExactRow& b) {
+        if (a.packets != b.packets) {
+            return a.packets < b.packets;
+        }
+        if (a.key.words[0] != b.key.words[0]) {
+            return a.key.words[0] > b.key.words[0];
+        }
+        return a.key.words[1] > b.key.words[1];
+    });
+    clear();
+    uint32_t last_bucket = kNil;
+    for (const ExactRow& r : rows) {
+        const uint32_t e = size_++;
+        Entry& x = entries_[e];
+        x.key = r.key;
+        x.hash = r.key.hash();
+        x.error = 0;
+        x.bytes = r.bytes;
+        x.first_seen = r.first_seen;
+        x.last_seen = r.last_seen;
+        x.country = r.country;
+        x.asn = r.asn;
+        x.flags = r.flags;
+        destinations_[e] = r.destinations;
+        services_[e] = r.services;
+        sources_[e] = r.sources;
+        index_insert(e);
+        if (last_bucket == kNil || buckets_[last_bucket].count != r.packets) {
+            const uint32_t nb = bucket_alloc(r.packets);
+            buckets_[nb].prev = last_bucket;
+            if (last_bucket != kNil) {
+                buckets_[last_bucket].next = nb;
+            } else {
+                min_bucket_ = nb;
+            }
+            last_bucket = nb;
+        }
+        bucket_attach(e, last_bucket);
+    }
+    total_ = total;
+}
+
 // ---- merge ----
 
 void SpaceSaving::merge(const SpaceSaving& other) {

@@ -1,5 +1,9 @@
 #include "darkscope/source_tuples.hpp"
 
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
 namespace darkscope {
 
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
@@ -23,6 +27,86 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
     for (uint32_t i = seen > kAhead ? seen - kAhead : 0; i < seen; ++i)
         count_one(*ring[i % kAhead]);
     t.source_tuples += tuples.used();
+}
+
+namespace {
+
+// The `k` keys with the most packets (ties: the smaller key), each with its row index.
+std::unordered_map<uint32_t, uint32_t> top_keys(const std::unordered_map<uint32_t, uint64_t>& m,
+                                                uint32_t k) {
+    std::vector<std::pair<uint64_t, uint32_t>> v;
+    v.reserve(m.size());
+    for (const auto& [key, packets] : m)
+        v.emplace_back(packets, key);
+    auto larger = [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+    };
+    if (v.size() > k) {
+        std::nth_element(v.begin(), v.begin() + (k - 1), v.end(), larger);
+        v.resize(k);
+    }
+    std::unordered_map<uint32_t, uint32_t> index;
+    index.reserve(v.size());
+    for (const auto& [packets, key] : v)
+        index.emplace(key, static_cast<uint32_t>(index.size()));
+    return index;
+}
+
+void add_tuple(SpaceSaving::ExactRow& r, const SourceTuple& e, const SourceTupleTable& tuples) {
+    if (r.packets == 0) {
+        r.first_seen = e.first_s;
+        r.last_seen = e.last_s;
+    }
+    r.packets += e.packets;
+    r.bytes += e.bytes;
+    r.first_seen = std::min<uint64_t>(r.first_seen, e.first_s);
+    // The country and ASN of the latest packet, as per-packet updates leave them.
+    if (e.last_s >= r.last_seen) {
+        const SourceKey k = e.key();
+        r.country = k.country;
+        r.asn = k.asn;
+    }
+    r.last_seen = std::max<uint64_t>(r.last_seen, e.last_s);
+    r.flags = static_cast<uint16_t>(r.flags | e.flags);
+    tuples.destinations_into(e, r.destinations);
+    r.services.add_hash(hash_value(e.talker_service()));
+}
+
+}  // namespace
+
+void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes) {
+    // Packets per source and per /24 first: only the largest keys need their full rows.
+    std::unordered_map<uint32_t, uint64_t> by_source, by_prefix;
+    by_source.reserve(tuples.used());
+    by_prefix.reserve(tuples.used() / 2 + 1);
+    uint64_t total = 0;
+    tuples.for_each([&](const SourceTuple& e) {
+        by_source[e.src_v4()] += e.packets;
+        by_prefix[e.src_v4() & 0xffffff00u] += e.packets;
+        total += e.packets;
+    });
+    const auto top_sources = top_keys(by_source, sources.capacity());
+    const auto top_prefixes = top_keys(by_prefix, prefixes.capacity());
+    std::vector<SpaceSaving::ExactRow> source_rows(top_sources.size());
+    std::vector<SpaceSaving::ExactRow> prefix_rows(top_prefixes.size());
+    tuples.for_each([&](const SourceTuple& e) {
+        IpAddress src;
+        std::memset(&src, 0, sizeof src);
+        src.v4 = e.src_v4();
+        if (auto it = top_sources.find(src.v4); it != top_sources.end()) {
+            SpaceSaving::ExactRow& r = source_rows[it->second];
+            r.key = HeavyKey::host(src, 4);
+            add_tuple(r, e, tuples);
+        }
+        if (auto it = top_prefixes.find(src.v4 & 0xffffff00u); it != top_prefixes.end()) {
+            SpaceSaving::ExactRow& r = prefix_rows[it->second];
+            r.key = HeavyKey::prefix(src, 4, 24);
+            add_tuple(r, e, tuples);
+            r.sources.add(src, 4, hash_ipv4(src.v4));
+        }
+    });
+    sources.load_exact(source_rows, total);
+    prefixes.load_exact(prefix_rows, total);
 }
 
 }  // namespace darkscope

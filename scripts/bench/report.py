@@ -190,6 +190,17 @@ def main():
               f"  (one copy, wall time of the whole process)")
         if not all(checks):
             w("  WARNING: the offline summaries did not count every packet of the capture")
+        # One pass of the capture: how the workers' tuple tables held its source side (spilled
+        # packets are counted one by one: exact, but at the old per-packet cost).
+        one = [c[1] for c in by_round.values() if 1 in c and "source_tuples" in c[1]]
+        if one:
+            t = one[-1]
+            share = 100.0 * t["source_spills"] / t["ipv4"] if t["ipv4"] else 0.0
+            summary["offline"]["tuples"] = {k: t[k] for k in ("ipv4", "source_tuples",
+                                                                "source_spills")}
+            w(f"  {'source tuples, one pass':<40} {t['source_tuples']:,} tuples; "
+              f"{t['source_spills']:,} of {t['ipv4']:,} IPv4 packets spilled ({share:.1f}%; "
+              f"--tuple-entries sizes the table)")
 
     # Memory, from the last darkscope run with every feature (heap as DPDK reports it).
     def memory_of(label):

@@ -39,7 +39,7 @@ class Env:
             return pcap, json.load(f)
 
     def base_args(self, prefix=None):
-        return ["--file-prefix", prefix or self.prefix, "--no-huge", "--memory", "512",
+        return ["--file-prefix", prefix or self.prefix, "--no-huge", "--memory", "1024",
                 "--mbufs", "8191", "--log-level", "warning"]
 
     def run(self, args, timeout=300, check=True):

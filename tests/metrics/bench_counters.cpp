@@ -11,6 +11,7 @@
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
 #include "darkscope/source_tuples.hpp"
+#include "tuple_support.hpp"
 
 namespace darkscope {
 namespace {
@@ -72,12 +73,7 @@ void BM_CountDestinationSideAndTuple(benchmark::State& state) {
     SketchPool pool(512);
     table->pool = &pool;
     table->clear();
-    constexpr uint32_t kTuples = 1u << 21;
-    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(kTuples) + 64);
-    SourceTupleTable tuples(
-        reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
-                                ~uintptr_t{63}),
-        kTuples);
+    OwnedTupleTable tuples(1u << 21);
     const auto mix = make_mix(1 << 16);
     size_t i = 0;
     for (auto _ : state) {
@@ -85,8 +81,7 @@ void BM_CountDestinationSideAndTuple(benchmark::State& state) {
         const uint64_t sh = hash_address(f.src, 4);
         count_destination_side(*table, f, resolve_service(*table, f), 0, sh,
                                hash_address(f.dst, 4));
-        const SourceTuple t = SourceTupleTable::tuple_of(f);
-        if (!tuples.add(t, SourceTupleTable::hash_of(t, sh), f.frame_len))
+        if (!add_to_tuple(*tuples, f, 0))
             count_source(*table, sh, source_key_of(f), 1, f.frame_len);
     }
     state.SetItemsProcessed(state.iterations());
@@ -96,16 +91,9 @@ BENCHMARK(BM_CountDestinationSideAndTuple);
 // The stats core's share: one retired epoch of 65536 distinct tuples counted into its set, per
 // tuple.
 void BM_CountTuples(benchmark::State& state) {
-    constexpr uint32_t kTuples = 1u << 17;
-    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(kTuples) + 64);
-    SourceTupleTable tuples(
-        reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
-                                ~uintptr_t{63}),
-        kTuples);
-    for (const auto& f : make_mix(1 << 16)) {
-        const SourceTuple t = SourceTupleTable::tuple_of(f);
-        tuples.add(t, SourceTupleTable::hash_of(t, hash_address(f.src, 4)), f.frame_len);
-    }
+    OwnedTupleTable tuples(1u << 17);
+    for (const auto& f : make_mix(1 << 16))
+        add_to_tuple(*tuples, f, 0);
     auto table = std::make_unique<CounterSet>();
     SketchPool pool(512);
     table->pool = &pool;
@@ -113,12 +101,25 @@ void BM_CountTuples(benchmark::State& state) {
         state.PauseTiming();
         table->clear();
         state.ResumeTiming();
-        count_tuples(*table, tuples);
+        count_tuples(*table, *tuples);
         benchmark::DoNotOptimize(table->source_tuples);
     }
-    state.SetItemsProcessed(state.iterations() * tuples.used());
+    state.SetItemsProcessed(state.iterations() * tuples->used());
 }
 BENCHMARK(BM_CountTuples)->Unit(benchmark::kMillisecond);
+// The stats core's top talkers from the same tuples (sources and /24 prefixes, exact).
+void BM_LoadTalkers(benchmark::State& state) {
+    OwnedTupleTable tuples(1u << 17);
+    for (const auto& f : make_mix(1 << 16))
+        add_to_tuple(*tuples, f, 0);
+    SpaceSaving sources(1024), prefixes(1024);
+    for (auto _ : state) {
+        load_talkers(*tuples, sources, prefixes);
+        benchmark::DoNotOptimize(sources.total());
+    }
+    state.SetItemsProcessed(state.iterations() * tuples->used());
+}
+BENCHMARK(BM_LoadTalkers)->Unit(benchmark::kMillisecond);
 
 // One interval of one worker (1e5 packets) merged into the interval table.
 void BM_CounterSetMerge(benchmark::State& state) {

@@ -2,16 +2,20 @@
 // computed here by plain loops over the same facts, not by the code under test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
+#include "darkscope/heavy_hitters.hpp"
 #include "darkscope/source_tuples.hpp"
+#include "tuple_support.hpp"
 
 namespace darkscope {
 namespace {
@@ -387,10 +391,8 @@ struct SplitRun {
 };
 SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) {
     SplitRun r{fresh(4096)};
-    std::vector<uint8_t> storage(SourceTupleTable::storage_bytes(capacity) + 64);
-    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
-                                            ~uintptr_t{63});
-    SourceTupleTable tuples(aligned, capacity);
+    OwnedTupleTable owned(capacity);
+    SourceTupleTable& tuples = *owned;
     std::map<std::pair<uint64_t, uint64_t>, uint64_t> distinct;  // truth for used()
     for (const PacketFacts& f : stream) {
         const uint64_t sh = hash_address(f.src, f.ip_version);
@@ -403,7 +405,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
         if (f.ip_version == 4) {
             const SourceTuple t = SourceTupleTable::tuple_of(f);
             ++distinct[{t.source, t.where}];
-            if (tuples.add(t, SourceTupleTable::hash_of(t, sh), f.frame_len))
+            if (add_to_tuple(tuples, f, 1'000'000'000ull))
                 continue;
             ++r.spills;
         }
@@ -419,8 +421,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
     // clear() leaves an empty table that counts afresh.
     tuples.clear();
     EXPECT_EQ(tuples.used(), 0u);
-    const SourceTuple t = SourceTupleTable::tuple_of(stream[0]);
-    EXPECT_TRUE(tuples.add(t, SourceTupleTable::hash_of(t, 1), 60));
+    EXPECT_TRUE(add_to_tuple(tuples, stream[0], 1'000'000'000ull));
     EXPECT_EQ(tuples.used(), 1u);
     return r;
 }
@@ -497,6 +498,145 @@ TEST(Counters, TupleAggregationUnderTableOverflowLosesNothing) {
         r.set->source_tuples = plain->source_tuples;
         r.set->source_spills = plain->source_spills;
         EXPECT_EQ(count_differences(want, global(*r.set)), 0u);
+    }
+}
+
+// Per-packet top talkers as the worker counts a packet the tuple table does not take.
+void talk(SpaceSaving& sources, SpaceSaving& prefixes, const PacketFacts& f, uint64_t now_s) {
+    const uint64_t sh = hash_address(f.src, 4), dh = hash_address(f.dst, 4);
+    const HeavyKey prefix = HeavyKey::prefix(f.src, 4, 24);
+    const uint32_t svc = talker_service_of(f);
+    sources.update(HeavyKey::host(f.src, 4), sh, f.frame_len, dh, svc, now_s, f.country, f.asn,
+                   f.flags);
+    prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dh, svc, now_s, f.country, f.asn,
+                           f.flags, f.src, sh);
+}
+
+// Everything a top-talker row says, as text, for comparing two summaries.
+std::vector<std::string> rows_of(const SpaceSaving& s) {
+    std::vector<std::string> out;
+    for (const HeavyHitter& h : s.top(s.capacity())) {
+        out.push_back(std::to_string(h.key.words[0]) + "/" + std::to_string(h.key.length) +
+                      " packets " + std::to_string(h.packets) + " error " +
+                      std::to_string(h.error) + " bytes " + std::to_string(h.bytes) + " dst " +
+                      std::to_string(h.distinct_destinations) + " svc " +
+                      std::to_string(h.distinct_services) + " src " +
+                      std::to_string(h.distinct_sources) + " seen " + std::to_string(h.first_seen) +
+                      "-" + std::to_string(h.last_seen) + " cc " + std::to_string(h.country) +
+                      " as " + std::to_string(h.asn) + " flags " + std::to_string(h.flags));
+    }
+    return out;
+}
+
+// Scanners over 40 /24s: a few with hundreds of destinations (pooled, dense destination
+// sketches), some ports and fragments (services without a port), flags, one packet a millisecond.
+std::vector<PacketFacts> talker_stream(unsigned packets, unsigned sources, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<PacketFacts> out;
+    for (unsigned i = 0; i < packets; ++i) {
+        const uint32_t n = rng() % sources;
+        const uint32_t src = 0x0a000000u | (n % 40) << 8 | (n / 40 % 250);
+        const bool wide = n % 17 == 0;  // sweeps destinations
+        const uint32_t dst = 0xcb007100u | (wide ? rng() % 2000 : rng() % 4);
+        // Attribution follows the network: one country and ASN per /24, as in the databases.
+        PacketFacts f =
+            make_syn(src, dst, static_cast<uint16_t>(wide ? 445 : 22 + rng() % 4), rng() % 3,
+                     static_cast<uint16_t>(1 + n % 40 % 30), 64500 + n % 40 % 7, 60 + rng() % 20);
+        f.flags = static_cast<uint16_t>(rng() % 8 == 0 ? 1u << (rng() % 6) : 0);
+        if (rng() % 25 == 0) {
+            f.l4_valid = false;  // a fragment: its service is the IP protocol
+            f.cls = TrafficClass::tcp_other;
+            f.ip_proto = rng() % 2 ? 6 : 17;
+        }
+        out.push_back(f);
+    }
+    return out;
+}
+
+// The stats core builds each interval's top talkers from the tuples (load_talkers). Where the
+// worker's per-packet Space-Saving is exact (fewer keys than its capacity), both must say the
+// same of every source and /24: packets, bytes, distinct destinations and services, sources
+// inside a prefix, first and last seen, country, ASN, flags. Also when the tuple table takes
+// only part of the packets (a tiny sketch pool makes new destinations spill) and the stats core
+// merges its summary with the worker's.
+TEST(Counters, TopTalkersFromTuplesEqualPerPacketSpaceSaving) {
+    const auto stream = talker_stream(200000, 900, 7);
+    SpaceSaving want_sources(1024), want_prefixes(1024);
+    for (unsigned i = 0; i < stream.size(); ++i)
+        talk(want_sources, want_prefixes, stream[i], 1000 + i / 1000);
+    ASSERT_LT(want_sources.size(), want_sources.capacity());  // nothing evicted: exact
+    const auto want_s = rows_of(want_sources), want_p = rows_of(want_prefixes);
+
+    for (uint32_t sketches : {4096u, 2u}) {
+        SCOPED_TRACE("destination sketches " + std::to_string(sketches));
+        OwnedTupleTable tuples(1u << 16, sketches);
+        SpaceSaving worker_sources(1024), worker_prefixes(1024);
+        uint64_t spilled = 0;
+        for (unsigned i = 0; i < stream.size(); ++i) {
+            if (!add_to_tuple(*tuples, stream[i], (1000 + i / 1000) * 1'000'000'000ull)) {
+                ++spilled;
+                talk(worker_sources, worker_prefixes, stream[i], 1000 + i / 1000);
+            }
+        }
+        if (sketches == 2u)
+            EXPECT_GT(spilled, 1000u);
+        else
+            EXPECT_EQ(spilled, 0u);
+        EXPECT_GT(tuples->sketches_used(), 0u);
+        SpaceSaving sources(1024), prefixes(1024);
+        load_talkers(*tuples, sources, prefixes);
+        sources.merge(worker_sources);
+        prefixes.merge(worker_prefixes);
+        EXPECT_EQ(sources.total(), want_sources.total());
+        EXPECT_EQ(rows_of(sources), want_s);
+        EXPECT_EQ(rows_of(prefixes), want_p);
+    }
+}
+
+// More sources than the capacity: the tuples' summary holds the capacity largest with their exact
+// counts (error 0), and it still merges as a Space-Saving summary: merged with a second stream's
+// per-packet summary, every row brackets the true count of both streams together, and every
+// source above N / k is held.
+TEST(Counters, TopTalkersFromTuplesFloodKeepsTheGuarantee) {
+    const auto first = talker_stream(300000, 9000, 8), second = talker_stream(100000, 9000, 9);
+    std::map<uint64_t, uint64_t> truth;
+    OwnedTupleTable tuples(1u << 19);  // large enough that nothing spills: exact counts
+    for (const PacketFacts& f : first) {
+        ASSERT_TRUE(add_to_tuple(*tuples, f, 5'000'000'000ull));
+        ++truth[f.src.v4];
+    }
+    SpaceSaving sources(1024), prefixes(1024);
+    load_talkers(*tuples, sources, prefixes);
+    ASSERT_EQ(sources.size(), 1024u);
+    ASSERT_GT(truth.size(), 5000u);
+    std::vector<uint64_t> counts;
+    for (const auto& [src, n] : truth)
+        counts.push_back(n);
+    std::sort(counts.rbegin(), counts.rend());
+    for (const HeavyHitter& h : sources.top(1024)) {
+        EXPECT_EQ(h.error, 0u);
+        EXPECT_EQ(h.packets, truth[h.key.words[0]]);
+        EXPECT_GE(h.packets, counts[1023]);  // the capacity largest
+    }
+    SpaceSaving other_sources(1024), other_prefixes(1024);
+    for (const PacketFacts& f : second) {
+        talk(other_sources, other_prefixes, f, 6);
+        ++truth[f.src.v4];
+    }
+    sources.merge(other_sources);
+    const uint64_t n = first.size() + second.size();
+    EXPECT_EQ(sources.total(), n);
+    std::map<uint64_t, bool> held;
+    for (const HeavyHitter& h : sources.top(1024)) {
+        const uint64_t t = truth[h.key.words[0]];
+        EXPECT_LE(h.packets - h.error, t);
+        EXPECT_GE(h.packets, t);
+        held[h.key.words[0]] = true;
+    }
+    for (const auto& [src, t] : truth) {
+        if (t > n / 1024) {
+            EXPECT_TRUE(held[src]) << "source " << src << " with " << t << " packets";
+        }
     }
 }
 

@@ -109,6 +109,8 @@ class Engine {
     bool workers_running_ = false;
 
     WindowAccumulator interval_, hour_, day_, total_;
+    // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
+    std::unique_ptr<SpaceSaving> tuple_sources_, tuple_prefixes_;
     std::shared_ptr<SeriesHistory> series_;
     std::unique_ptr<HistoryStore> store_;
     std::unique_ptr<EventEngine> events_;

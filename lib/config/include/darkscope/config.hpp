@@ -44,7 +44,7 @@ struct Config {
     bool promiscuous = true;            // --promiscuous / --no-promiscuous
     bool no_pci = false;                // --no-pci; also set by parse_config when no port
                                         // is a PCI address (all vdevs, or offline)
-    unsigned memory_budget_mb = 256;    // --memory-budget-mb per worker (its tables)
+    unsigned memory_budget_mb = 512;    // --memory-budget-mb per worker (its tables)
     unsigned precise_sketches = 512;    // --precise-sketches per worker table (x4 per window)
     unsigned tuple_entries = 1u << 21;  // --tuple-entries per worker table (power of two)
     bool share_cpus = false;            // --share-cpus: lcores may time-share CPUs (tests, VMs)

@@ -323,7 +323,7 @@ inline void prefetch_destination_side(const CounterSet& t, const PacketFacts& f,
     const unsigned country = f.country < kCountrySlots ? f.country : 0;
     const int32_t slot = service_slot_of(f);
     if (slot >= 0) {
-        __builtin_prefetch(&t.service_slots[slot], 1);
+        __builtin_prefetch(&t.service_slots[slot], 0);
         const ServiceCounts* sc = t.services.prefetch(service_key(slot, is_probe_class(f.cls)));
         __builtin_prefetch(&sc->destinations, 1);
     }

@@ -45,7 +45,10 @@ struct HeavyKey {
 
     IpAddress address() const;
     // hash_address() of address(): for a host key, the per-packet source hash itself.
-    uint64_t hash() const { return hash_address(address(), family); }
+    uint64_t hash() const {
+        return family == 4 ? hash_ipv4(static_cast<uint32_t>(words[0]))
+                           : hash_address(address(), family);
+    }
 
     friend bool operator==(const HeavyKey& a, const HeavyKey& b) {
         return a.words[0] == b.words[0] && a.words[1] == b.words[1] && a.family == b.family &&
@@ -152,6 +155,27 @@ class SpaceSaving {
     // the merged stream with N = N_this + N_other, for any number of successive merges. Both
     // summaries must have the same capacity. Allocates temporary memory: not for the worker.
     void merge(const SpaceSaving& other);
+
+    // One key for load_exact: its exact counts and sketches.
+    struct ExactRow {
+        HeavyKey key;
+        uint64_t packets = 0;
+        uint64_t bytes = 0;
+        uint64_t first_seen = 0;
+        uint64_t last_seen = 0;
+        uint32_t asn = 0;
+        uint16_t country = 0;
+        uint16_t flags = 0;
+        DestinationSketch destinations;
+        ServiceSketch services;
+        PrefixSources sources{};  // distinct addresses inside a prefix key
+    };
+    // Replaces the summary with `rows` (at most capacity; each count exact, so error 0), the keys
+    // of a stream of `total` packets. When there are capacity rows, every key of the stream left
+    // out must have had no more packets than the smallest row: the summary is then a valid
+    // Space-Saving summary of that stream, and merges as one. Sorts `rows`. Allocates: not for
+    // the worker.
+    void load_exact(std::vector<ExactRow>& rows, uint64_t total);
 
     // Empties the summary: O(capacity).
     void clear();

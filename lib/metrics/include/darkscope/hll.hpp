@@ -82,7 +82,7 @@ class BasicHyperLogLog {
 
     // The register add_hash(h) will touch (dense mode; a harmless hint while sparse).
     void prefetch(uint64_t h) const {
-        __builtin_prefetch(reinterpret_cast<const uint8_t*>(words_) + (h >> (64 - P)), 1);
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(words_) + (h >> (64 - P)), 0);
     }
 
     // Exact while sparse; otherwise Ertl's estimator over the registers (tens of microseconds

@@ -2,22 +2,30 @@
 //
 // Everything a CounterSet keys by the source or its ASN (unique sources and ASNs of the run, of
 // each sensor, country and service; the ASN, sensor x country, sensor x service and country x
-// service tables with their packets, bytes and unique sources) depends on a packet only through
-// its tuple: source address, sensor, country, ASN and service key. Darknet sources repeat their
-// tuple (a scanner sends thousands of SYNs to one port), and a repeated tuple adds the same
-// hashes to the same sketches again, which changes nothing. So the worker does not count those
-// dimensions per packet: it adds packets and bytes to the packet's tuple here (one prefetched
-// cache line), and the stats core, once it owns the retired epoch, counts each tuple once into
-// the retired CounterSet (count_tuples), with the tuple's packets and bytes as weights. The
-// result is what per-packet counting gives: same sums, same sketch contents.
+// service tables with their packets, bytes and unique sources), and the top talkers (by source
+// and by /24), depend on a packet only through its tuple: source address, sensor, country, ASN
+// and service key, plus its time, flags and destination. Darknet sources repeat their tuple (a
+// scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes to the
+// same sketches again, which changes nothing. So the worker does not count those per packet: it
+// adds the packet to its tuple here (one prefetched cache line), and the stats core, once it owns
+// the retired epoch, counts each tuple once into the retired CounterSet (count_tuples) and builds
+// the interval's top talkers from the tuples, with exact counts (load_talkers). The result is
+// what per-packet counting gives: same sums, same sketch contents, and top talkers that are
+// exact where per-packet Space-Saving is exact (and exact where it would only be bounded).
 //
-// The table holds IPv4 tuples (the bulk of darknet traffic): 32 bytes each, two per cache line,
-// plus a 4-byte first-seen log that lets count_tuples replay tuples in arrival order (bounded
+// A tuple is one cache line: its key, packets, bytes, first and last second, the OR of its flags,
+// and its distinct destinations, held as up to kInlineDestinations IPv4 addresses and then in a
+// TinyHyperLogLog from the table's pool (exact up to 32, then 6.5 %, as the top talkers' own
+// sketch). A 4-byte first-seen log lets count_tuples replay tuples in arrival order (bounded
 // tables then see keys in the order per-packet counting would) and lets clear() touch only the
-// used entries. An IPv6 packet, or a packet whose tuple finds no room (the table is bounded:
-// kMaxProbe slots from home, and 7/8 load at most), is counted directly by the worker at full
-// cost (count_source) and counted as a spill: an operator who sees spills raises
-// --tuple-entries. A spill costs speed, never accuracy.
+// used entries.
+//
+// What the table does not take is counted by the worker one packet at a time, as before
+// (count_source and the worker's Space-Saving summaries): IPv6 packets, and an IPv4 packet whose
+// new tuple finds no room (kMaxProbe slots from home, 7/8 load at most), whose new destination
+// finds the sketch pool empty, or whose counters would overflow. Each is a spill: it costs speed,
+// never accuracy (the interval merges both: Space-Saving summaries are mergeable), and an operator
+// who sees spills in /darkscope/stats raises --tuple-entries.
 //
 // Single writer, like the counter set it belongs to: the worker while the epoch is current, the
 // stats core once it is retired. No EAL: the caller supplies the memory.
@@ -26,23 +34,38 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "darkscope/counters.hpp"
 #include "darkscope/hash.hpp"
+#include "darkscope/heavy_hitters.hpp"
+#include "darkscope/hll.hpp"
 
 namespace darkscope {
 
-// One IPv4 tuple and its weights. `where` is never 0 for a used entry (kValid), so an all-zero
-// entry is empty.
-struct SourceTuple {
+// One IPv4 tuple and what its packets add up to. `where` is never 0 for a used entry (kValid),
+// so an all-zero entry is empty.
+struct alignas(64) SourceTuple {
+    static constexpr unsigned kInlineDestinations = 5;
+    static constexpr uint8_t kPooled = 0xff;  // destination_count once the sketch holds them
+
     uint64_t source;  // source address (host order) | ASN << 32
     uint64_t where;   // kValid | sensor slot << 48 | country slot << 32 | service key
-    uint64_t packets;
     uint64_t bytes;
+    uint32_t packets;
+    uint32_t first_s;  // packet time, seconds, of the first and the last packet
+    uint32_t last_s;
+    uint16_t flags;             // OR of the packets' Flag bits
+    uint8_t destination_count;  // distinct destinations held inline, or kPooled
+    uint8_t reserved;
+    uint32_t destinations[kInlineDestinations];  // IPv4 destinations (host order)
+    uint32_t sketch;                             // pool handle (1-based) once kPooled
 
     static constexpr uint64_t kValid = uint64_t{1} << 63;
-    static constexpr uint32_t kNoService = 1u << 20;  // service key of a packet with no valid L4
-    static constexpr uint32_t kProbe = 1u << 21;      // service key of a probe class
+    // Service key: the service slot (with kProbe for a probe class), or kNoService with the IP
+    // protocol in the low byte (the top talkers tell services apart by it).
+    static constexpr uint32_t kNoService = 1u << 20;
+    static constexpr uint32_t kProbe = 1u << 21;
 
     uint32_t src_v4() const { return static_cast<uint32_t>(source); }
     SourceKey key() const {
@@ -55,56 +78,94 @@ struct SourceTuple {
         k.service = (service & kNoService) != 0 ? -1 : static_cast<int32_t>(service & 0x3ffff);
         return k;
     }
+    // The service id the top talkers count distinct (the worker's per-packet one).
+    uint32_t talker_service() const {
+        const auto service = static_cast<uint32_t>(where);
+        return (service & kNoService) != 0 ? 0xff0000u | (service & 0xff) : service & 0x3ffff;
+    }
 };
-static_assert(sizeof(SourceTuple) == 32, "two tuples per cache line");
+static_assert(sizeof(SourceTuple) == 64, "one tuple, one cache line");
+
+// The talker service id of a packet, as the worker's per-packet Space-Saving updates use it.
+inline uint32_t talker_service_of(const PacketFacts& f) {
+    const int32_t slot = service_slot_of(f);
+    return slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
+}
 
 class SourceTupleTable {
   public:
-    static constexpr uint32_t kMaxProbe = 8;  // four cache lines from home at most
+    using DestinationSketch = TinyHyperLogLog;
+    static constexpr uint32_t kMaxProbe = 16;  // 16 cache lines from home at most
 
-    // Bytes of the caller's storage for `capacity` tuples (a power of two).
-    static size_t storage_bytes(uint32_t capacity) {
-        return size_t{capacity} * (sizeof(SourceTuple) + sizeof(uint32_t));
+    // Bytes of the caller's storage for `capacity` tuples (a power of two) and `sketches` pooled
+    // destination sketches.
+    static size_t storage_bytes(uint32_t capacity, uint32_t sketches) {
+        return size_t{capacity} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
+               size_t{sketches} * sizeof(DestinationSketch);
     }
-    // `storage`: storage_bytes(capacity) bytes, 64-byte aligned, outliving the table.
-    SourceTupleTable(void* storage, uint32_t capacity)
+    // The pool size that goes with a table (what the worker allocates).
+    static uint32_t default_sketches(uint32_t capacity) { return capacity / 32; }
+
+    // `storage`: storage_bytes(capacity, sketches) bytes, 64-byte aligned, outliving the table.
+    SourceTupleTable(void* storage, uint32_t capacity, uint32_t sketches)
         : entries_(static_cast<SourceTuple*>(storage)),
-          order_(reinterpret_cast<uint32_t*>(static_cast<SourceTuple*>(storage) + capacity)),
+          order_(reinterpret_cast<uint32_t*>(entries_ + capacity)),
+          sketches_(reinterpret_cast<DestinationSketch*>(order_ + capacity)),
           mask_(capacity - 1),
-          limit_(capacity - capacity / 8) {
-        std::memset(storage, 0, storage_bytes(capacity));
+          limit_(capacity - capacity / 8),
+          sketch_capacity_(sketches) {
+        std::memset(storage, 0, storage_bytes(capacity, sketches));
+        for (uint32_t i = 0; i < sketches; ++i)
+            new (&sketches_[i]) DestinationSketch();
     }
     SourceTupleTable(const SourceTupleTable&) = delete;
     SourceTupleTable& operator=(const SourceTupleTable&) = delete;
 
-    // The tuple of an IPv4 packet (ip_version == 4), with zero weights.
+    // The key of an IPv4 packet's tuple (ip_version == 4); the rest is zero.
     static SourceTuple tuple_of(const PacketFacts& f) {
         const SourceKey k = source_key_of(f);
         const uint32_t service =
-            k.service < 0 ? kNoServiceKey
+            k.service < 0 ? SourceTuple::kNoService | f.ip_proto
                           : static_cast<uint32_t>(k.service) | (k.probe ? SourceTuple::kProbe : 0);
-        return SourceTuple{
-            uint64_t{f.src.v4} | uint64_t{k.asn} << 32,
-            SourceTuple::kValid | uint64_t{k.sensor} << 48 | uint64_t{k.country} << 32 | service, 0,
-            0};
+        SourceTuple t{};
+        t.source = uint64_t{f.src.v4} | uint64_t{k.asn} << 32;
+        t.where =
+            SourceTuple::kValid | uint64_t{k.sensor} << 48 | uint64_t{k.country} << 32 | service;
+        return t;
     }
     // The tuple's hash (its home slot and probe order), from the source hash the worker has.
     static uint64_t hash_of(const SourceTuple& t, uint64_t src_hash) {
         return mix64(src_hash ^ hash_value(t.where ^ (t.source >> 32) * 0x9e3779b97f4a7c15ull));
     }
+    // A read prefetch, though the line will be written: on the development box (AMD EPYC guest)
+    // read prefetches of the tuple, service-slot and sketch lines measured ~4% faster than
+    // prefetchw (docs/performance.md).
     void prefetch(uint64_t hash) const {
-        __builtin_prefetch(&entries_[static_cast<uint32_t>(hash) & mask_], 1);
+        __builtin_prefetch(&entries_[static_cast<uint32_t>(hash) & mask_], 0);
     }
 
-    // Adds one packet of `len` bytes to tuple t (hash: hash_of(t, ...)). False when the tuple is
-    // new and has no room: the caller counts the packet itself (count_source) and a spill.
-    bool add(const SourceTuple& t, uint64_t hash, uint32_t len) {
+    // Adds one packet of tuple t (hash: hash_of(t, ...)): `len` bytes at second `now_s`, with
+    // flag bits `flags`, to IPv4 destination `dst` (whose hash is dst_hash). False, with nothing
+    // changed, when the table cannot take it (see the top of this file): the caller counts the
+    // packet itself.
+    bool add(const SourceTuple& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
+             uint32_t dst, uint64_t dst_hash) {
+        if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
+            return false;
+        const auto now = static_cast<uint32_t>(now_s);
         uint32_t slot = static_cast<uint32_t>(hash) & mask_;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
             SourceTuple& e = entries_[slot];
             if (e.where == t.where && e.source == t.source) [[likely]] {
+                if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
+                    return false;
+                if (!add_destination(e, dst, dst_hash)) [[unlikely]]
+                    return false;
                 ++e.packets;
                 e.bytes += len;
+                e.first_s = std::min(e.first_s, now);
+                e.last_s = std::max(e.last_s, now);
+                e.flags |= flags;
                 return true;
             }
             if (e.where == 0) {
@@ -112,8 +173,12 @@ class SourceTupleTable {
                     return false;
                 e.source = t.source;
                 e.where = t.where;
-                e.packets = 1;
                 e.bytes = len;
+                e.packets = 1;
+                e.first_s = e.last_s = now;
+                e.flags = flags;
+                e.destination_count = 1;
+                e.destinations[0] = dst;
                 order_[used_++] = slot;
                 return true;
             }
@@ -128,32 +193,80 @@ class SourceTupleTable {
             f(entries_[order_[i]]);
     }
 
-    // Empties the table; touches the used entries only (all of it when mostly full).
+    // Adds the tuple's distinct destinations to `out` (the same hashes its packets carried).
+    void destinations_into(const SourceTuple& e, DestinationSketch& out) const {
+        if (e.destination_count == SourceTuple::kPooled) {
+            out.merge(sketches_[e.sketch - 1]);
+            return;
+        }
+        for (unsigned i = 0; i < e.destination_count; ++i)
+            out.add_hash(hash_ipv4(e.destinations[i]));
+    }
+
+    // Empties the table and its sketch pool; touches the used entries only (all of it when
+    // mostly full).
     void clear() {
         if (used_ > (mask_ + 1) / 4) {
-            std::memset(entries_, 0, sizeof(SourceTuple) * (size_t{mask_} + 1));
+            std::memset(static_cast<void*>(entries_), 0, sizeof(SourceTuple) * (size_t{mask_} + 1));
         } else {
             for (uint32_t i = 0; i < used_; ++i)
                 entries_[order_[i]] = SourceTuple{};
         }
+        for (uint32_t i = 0; i < sketches_used_; ++i)
+            sketches_[i].clear();
         used_ = 0;
+        sketches_used_ = 0;
     }
 
     uint32_t used() const { return used_; }
     uint32_t capacity() const { return mask_ + 1; }
+    uint32_t sketches_used() const { return sketches_used_; }
 
   private:
-    static constexpr uint32_t kNoServiceKey = SourceTuple::kNoService;
+    // The packet's destination into the tuple's set: inline while it fits, then a pooled sketch.
+    // False, with nothing changed, when a sketch is needed and the pool is empty.
+    bool add_destination(SourceTuple& e, uint32_t dst, uint64_t dst_hash) {
+        if (e.destination_count == SourceTuple::kPooled) {
+            sketches_[e.sketch - 1].add_hash(dst_hash);
+            return true;
+        }
+        for (unsigned i = 0; i < e.destination_count; ++i)
+            if (e.destinations[i] == dst)
+                return true;
+        if (e.destination_count < SourceTuple::kInlineDestinations) {
+            e.destinations[e.destination_count++] = dst;
+            return true;
+        }
+        if (sketches_used_ == sketch_capacity_) [[unlikely]]
+            return false;
+        DestinationSketch& s = sketches_[sketches_used_++];
+        for (unsigned i = 0; i < SourceTuple::kInlineDestinations; ++i)
+            s.add_hash(hash_ipv4(e.destinations[i]));
+        s.add_hash(dst_hash);
+        e.sketch = sketches_used_;
+        e.destination_count = SourceTuple::kPooled;
+        return true;
+    }
 
     SourceTuple* entries_;
     uint32_t* order_;  // slots in first-seen order
+    DestinationSketch* sketches_;
     uint32_t mask_;
     uint32_t limit_;  // most tuples held: probes stay short
+    uint32_t sketch_capacity_;
     uint32_t used_ = 0;
+    uint32_t sketches_used_ = 0;
 };
 
 // Counts every tuple of `tuples` into `t` (the source side of each of their packets) and notes
 // how many there were (CounterSet::source_tuples). The stats core calls it on a retired epoch.
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples);
+
+// Replaces `sources` and `prefixes` (/24) with the top talkers of the tuples' packets, with exact
+// counts: what per-packet Space-Saving updates of the same packets would hold if nothing were
+// ever evicted, and, when more keys than the capacity were seen, the capacity largest of them
+// (a valid Space-Saving summary of those packets: every key left out had no more packets than
+// the smallest held). The stats core merges them with the worker's own summaries (IPv6, spills).
+void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes);
 
 }  // namespace darkscope
