@@ -272,6 +272,23 @@ void SpaceSaving::bucket_attach(uint32_t e, uint32_t b) {
     links_[head].prev = e;
 }
 
+// Rebuilding a summary in increasing count order (merge, load_exact): entry e, of `count`, goes
+// into the last (largest) bucket if it has that count, else into a new one after it.
+uint32_t SpaceSaving::append_in_order(uint32_t e, uint64_t count, uint32_t last_bucket) {
+    if (last_bucket == kNil || buckets_[last_bucket].count != count) {
+        const uint32_t nb = bucket_alloc(count);
+        buckets_[nb].prev = last_bucket;
+        if (last_bucket != kNil) {
+            buckets_[last_bucket].next = nb;
+        } else {
+            min_bucket_ = nb;
+        }
+        last_bucket = nb;
+    }
+    bucket_attach(e, last_bucket);
+    return last_bucket;
+}
+
 void SpaceSaving::increment(uint32_t e) {
     const uint32_t b = links_[e].bucket;
     const uint64_t count = buckets_[b].count + 1;
@@ -447,17 +464,7 @@ void SpaceSaving::load_exact(std::vector<ExactRow>& rows, uint64_t total) {
         services_[e] = r.services;
         sources_[e] = r.sources;
         index_insert(e);
-        if (last_bucket == kNil || buckets_[last_bucket].count != r.packets) {
-            const uint32_t nb = bucket_alloc(r.packets);
-            buckets_[nb].prev = last_bucket;
-            if (last_bucket != kNil) {
-                buckets_[last_bucket].next = nb;
-            } else {
-                min_bucket_ = nb;
-            }
-            last_bucket = nb;
-        }
-        bucket_attach(e, last_bucket);
+        last_bucket = append_in_order(e, r.packets, last_bucket);
     }
     total_ = total;
 }
@@ -549,17 +556,7 @@ void SpaceSaving::merge(const SpaceSaving& other) {
             merged.sources_[e].merge(other.sources_[c.theirs]);
         }
         merged.index_insert(e);
-        if (last_bucket == kNil || merged.buckets_[last_bucket].count != c.count) {
-            const uint32_t nb = merged.bucket_alloc(c.count);
-            merged.buckets_[nb].prev = last_bucket;
-            if (last_bucket != kNil) {
-                merged.buckets_[last_bucket].next = nb;
-            } else {
-                merged.min_bucket_ = nb;
-            }
-            last_bucket = nb;
-        }
-        merged.bucket_attach(e, last_bucket);
+        last_bucket = merged.append_in_order(e, c.count, last_bucket);
     }
     merged.total_ = total_ + other.total_;
 

@@ -230,6 +230,7 @@ class SpaceSaving {
     void bucket_detach(uint32_t e);
     void bucket_attach(uint32_t e, uint32_t b);
     void increment(uint32_t e);
+    uint32_t append_in_order(uint32_t e, uint64_t count, uint32_t last_bucket);
     // update() without the source set; returns the key's entry.
     uint32_t update_entry(const HeavyKey& key, uint64_t key_hash, uint32_t bytes, uint64_t dst_hash,
                           uint32_t service, uint64_t now, uint16_t country, uint32_t asn,
