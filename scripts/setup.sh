@@ -64,7 +64,7 @@ if [ -w "$nr" ]; then
     mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages 2>/dev/null || true
   fi
   if mountpoint -q /dev/hugepages; then
-    say "hugepages: $have x 2 MiB reserved (wanted $pages), hugetlbfs on /dev/hugepages"
+    say "hugepages: $have x 2 MiB reserved (wanted $pages: $want_mb MiB), hugetlbfs on /dev/hugepages"
   else
     say "hugepages: $have x 2 MiB reserved but hugetlbfs could not be mounted; use --no-huge"
   fi

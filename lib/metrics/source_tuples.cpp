@@ -31,23 +31,29 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
 
 namespace {
 
-// The `k` keys with the most packets (ties: the smaller key), each with its row index.
-std::unordered_map<uint32_t, uint32_t> top_keys(const std::unordered_map<uint32_t, uint64_t>& m,
-                                                uint32_t k) {
-    std::vector<std::pair<uint64_t, uint32_t>> v;
-    v.reserve(m.size());
-    for (const auto& [key, packets] : m)
-        v.emplace_back(packets, key);
+// The `k` keys with the most packets (ties: the smaller key), each with its row index, from
+// (key << 32 | packets) values, one per tuple: sorted, so a key's tuples are adjacent and add
+// up. Eight bytes per tuple, the least transient memory this control-plane step can take.
+std::unordered_map<uint32_t, uint32_t> top_keys(std::vector<uint64_t>& keyed, uint32_t k) {
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<std::pair<uint64_t, uint32_t>> totals;  // (packets, key)
+    for (size_t i = 0; i < keyed.size();) {
+        const auto key = static_cast<uint32_t>(keyed[i] >> 32);
+        uint64_t packets = 0;
+        for (; i < keyed.size() && static_cast<uint32_t>(keyed[i] >> 32) == key; ++i)
+            packets += static_cast<uint32_t>(keyed[i]);
+        totals.emplace_back(packets, key);
+    }
     auto larger = [](const auto& a, const auto& b) {
         return a.first != b.first ? a.first > b.first : a.second < b.second;
     };
-    if (v.size() > k) {
-        std::nth_element(v.begin(), v.begin() + (k - 1), v.end(), larger);
-        v.resize(k);
+    if (totals.size() > k) {
+        std::nth_element(totals.begin(), totals.begin() + (k - 1), totals.end(), larger);
+        totals.resize(k);
     }
     std::unordered_map<uint32_t, uint32_t> index;
-    index.reserve(v.size());
-    for (const auto& [packets, key] : v)
+    index.reserve(totals.size());
+    for (const auto& [packets, key] : totals)
         index.emplace(key, static_cast<uint32_t>(index.size()));
     return index;
 }
@@ -76,17 +82,19 @@ void add_tuple(SpaceSaving::ExactRow& r, const SourceTuple& e, const SourceTuple
 
 void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes) {
     // Packets per source and per /24 first: only the largest keys need their full rows.
-    std::unordered_map<uint32_t, uint64_t> by_source, by_prefix;
-    by_source.reserve(tuples.used());
-    by_prefix.reserve(tuples.used() / 2 + 1);
+    // (A tuple's packets fit 32 bits: SourceTupleTable::add spills before they would not.)
+    std::vector<uint64_t> keyed;
+    keyed.reserve(tuples.used());
     uint64_t total = 0;
     tuples.for_each([&](const SourceTuple& e) {
-        by_source[e.src_v4()] += e.packets;
-        by_prefix[e.src_v4() & 0xffffff00u] += e.packets;
+        keyed.push_back(uint64_t{e.src_v4()} << 32 | e.packets);
         total += e.packets;
     });
-    const auto top_sources = top_keys(by_source, sources.capacity());
-    const auto top_prefixes = top_keys(by_prefix, prefixes.capacity());
+    const auto top_sources = top_keys(keyed, sources.capacity());
+    for (uint64_t& v : keyed)
+        v &= ~(uint64_t{0xff} << 32);  // the source's /24
+    const auto top_prefixes = top_keys(keyed, prefixes.capacity());
+    std::vector<uint64_t>().swap(keyed);
     std::vector<SpaceSaving::ExactRow> source_rows(top_sources.size());
     std::vector<SpaceSaving::ExactRow> prefix_rows(top_prefixes.size());
     tuples.for_each([&](const SourceTuple& e) {
