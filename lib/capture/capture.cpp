@@ -92,7 +92,7 @@ struct alignas(64) WorkerContext {
     CounterSet* sets[2] = {nullptr, nullptr};
     SketchPool* pools[2] = {nullptr, nullptr};         // precise per-key sketches of sets[]
     SourceTupleTable* tuples[2] = {nullptr, nullptr};  // source side of sets[], per tuple
-    SpaceSaving* sources[2] = {nullptr, nullptr};      // top talkers, same epoch as sets[]
+    SpaceSaving* sources[2] = {nullptr, nullptr};      // top talkers of IPv6 and spills
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
@@ -185,10 +185,11 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
     // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
     // arrive, resolves the service entry and prefetches the pooled sketches it points to; C
-    // counts the destination side, adds the packet to its source tuple (the source side is
-    // counted per tuple by the stats core: darkscope/source_tuples.hpp) and updates the top
-    // talkers. Keeping only a few packets' prefetches in flight matters: a whole burst's would
-    // overflow the core's miss buffers.
+    // counts the destination side and adds the packet to its source tuple: the stats core counts
+    // the source side and builds the top talkers per tuple (darkscope/source_tuples.hpp); only
+    // what the table does not take (IPv6, spills) has its source side and top talkers counted
+    // here, per packet. Keeping only a few packets' prefetches in flight matters: a whole
+    // burst's would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
     SourceTuple tuple[kMaxBurst];
