@@ -661,11 +661,14 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         count_tuples(*w->sets[slot], *w->tuples[slot]);
         interval_.counters->merge(*w->sets[slot]);
         // Top talkers: exact from the tuples, merged with what the worker counted per packet.
+        // The worker's own summaries hold its IPv6 packets and its IPv4 spills: with no spills
+        // their keys are disjoint from the tuples' (IPv4), and the merge keeps IPv4 rows exact.
         load_talkers(*w->tuples[slot], *tuple_sources_, *tuple_prefixes_);
+        const bool disjoint = w->sets[slot]->source_spills == 0;
+        tuple_sources_->merge(*w->sources[slot], disjoint);
+        tuple_prefixes_->merge(*w->prefixes[slot], disjoint);
         interval_.sources->merge(*tuple_sources_);
         interval_.prefixes->merge(*tuple_prefixes_);
-        interval_.sources->merge(*w->sources[slot]);
-        interval_.prefixes->merge(*w->prefixes[slot]);
         w->sets[slot]->clear();
         w->tuples[slot]->clear();
         w->sources[slot]->clear();

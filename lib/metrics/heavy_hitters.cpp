@@ -471,7 +471,7 @@ void SpaceSaving::load_exact(std::vector<ExactRow>& rows, uint64_t total) {
 
 // ---- merge ----
 
-void SpaceSaving::merge(const SpaceSaving& other) {
+void SpaceSaving::merge(const SpaceSaving& other, bool disjoint) {
     if (other.capacity_ != capacity_) {
         throw std::invalid_argument("SpaceSaving::merge needs equal capacities");
     }
@@ -484,8 +484,8 @@ void SpaceSaving::merge(const SpaceSaving& other) {
         uint32_t mine;    // entry here, or kNil
         uint32_t theirs;  // entry in other, or kNil
     };
-    const uint64_t min_here = min_count();
-    const uint64_t min_there = other.min_count();
+    const uint64_t min_here = disjoint ? 0 : min_count();
+    const uint64_t min_there = disjoint ? 0 : other.min_count();
     std::vector<Candidate> candidates;
     candidates.reserve(size_ + other.size_);
     for (uint32_t e = 0; e < size_; ++e) {  // entries 0 .. size_-1 are exactly the ones in use

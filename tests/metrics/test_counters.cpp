@@ -640,6 +640,81 @@ TEST(Counters, TopTalkersFromTuplesFloodKeepsTheGuarantee) {
     }
 }
 
+// The stats core merges a worker's IPv4 summary from tuples with its per-packet one; when the
+// worker spilled nothing, the per-packet one holds IPv6 sources only, and the merge is told the
+// keys are disjoint: IPv4 rows stay exact (error 0), every row still brackets the truth and every
+// source above N / k is held. Without the hint the IPv4 rows are charged the IPv6 summary's
+// minimum: valid, but no longer exact.
+TEST(Counters, TopTalkersDisjointMergeKeepsIPv4RowsExact) {
+    const auto v4 = talker_stream(300000, 9000, 10);
+    std::map<std::string, uint64_t> truth;
+    OwnedTupleTable tuples(1u << 19);
+    for (const PacketFacts& f : v4) {
+        ASSERT_TRUE(add_to_tuple(*tuples, f, 5'000'000'000ull));
+        ++truth[std::to_string(f.src.v4)];
+    }
+    // 3,000 IPv6 scanners, a few heavy: more than the per-packet summary holds.
+    std::mt19937 rng(3);
+    SpaceSaving v6_sources(1024), v6_prefixes(1024);
+    for (int i = 0; i < 60000; ++i) {
+        PacketFacts f = make_syn(0, 0xcb007101, 23, 0, 1, 64500);
+        f.ip_version = 6;
+        std::memset(f.src.v6, 0, 16);
+        f.src.v6[0] = 0x20;
+        f.src.v6[1] = 0x01;
+        const uint32_t n = rng() % 4 == 0 ? rng() % 20 : rng() % 3000;
+        std::memcpy(f.src.v6 + 12, &n, 4);
+        std::memset(f.dst.v6, 0, 16);
+        f.dst.v6[15] = static_cast<uint8_t>(rng());
+        const uint64_t sh = hash_address(f.src, 6), dh = hash_address(f.dst, 6);
+        const HeavyKey prefix = HeavyKey::prefix(f.src, 6, 48);
+        v6_sources.update(HeavyKey::host(f.src, 6), sh, f.frame_len, dh, talker_service_of(f), 6,
+                          f.country, f.asn, f.flags);
+        v6_prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dh, talker_service_of(f), 6,
+                                  f.country, f.asn, f.flags, f.src, sh);
+        ++truth["v6:" + std::to_string(n)];
+    }
+    ASSERT_EQ(v6_sources.size(), 1024u);  // it evicted: its minimum is above 0
+    ASSERT_GT(v6_sources.min_count(), 0u);
+    auto key_of = [](const HeavyHitter& h) {
+        if (h.key.family == 4)
+            return std::to_string(h.key.words[0]);
+        uint32_t n;
+        std::memcpy(&n, h.key.address().v6 + 12, 4);
+        return "v6:" + std::to_string(n);
+    };
+    for (bool disjoint : {true, false}) {
+        SCOPED_TRACE(disjoint ? "disjoint" : "not told");
+        SpaceSaving sources(1024), prefixes(1024);
+        load_talkers(*tuples, sources, prefixes);
+        sources.merge(v6_sources, disjoint);
+        const uint64_t n = v4.size() + 60000;
+        ASSERT_EQ(sources.total(), n);
+        unsigned v4_rows = 0, v4_exact = 0;
+        std::map<std::string, bool> held;
+        for (const HeavyHitter& h : sources.top(1024)) {
+            const uint64_t t = truth[key_of(h)];
+            EXPECT_LE(h.packets - h.error, t) << key_of(h);
+            EXPECT_GE(h.packets, t) << key_of(h);
+            held[key_of(h)] = true;
+            if (h.key.family == 4) {
+                ++v4_rows;
+                v4_exact += h.error == 0 && h.packets == t;
+            }
+        }
+        for (const auto& [k, t] : truth) {
+            if (t > n / 1024) {
+                EXPECT_TRUE(held[k]) << k << " with " << t << " packets";
+            }
+        }
+        ASSERT_GT(v4_rows, 200u);
+        if (disjoint)
+            EXPECT_EQ(v4_exact, v4_rows);
+        else
+            EXPECT_EQ(v4_exact, 0u);
+    }
+}
+
 // A tuple's packed key gives back the packet's source-side key.
 TEST(Counters, SourceTupleKeyRoundTrips) {
     for (const PacketFacts& f : mixed_stream(2000, 5)) {
