@@ -157,7 +157,7 @@ void count_victim(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t
         v.quoted_proto = f.quoted_valid ? f.quoted_proto : 0;
         v.port = f.proto == Proto::tcp || f.proto == Proto::udp ? f.src_port : 0;
         v.quoted_port = f.quoted_valid ? f.quoted_dst_port : 0;  // the attacked port
-        v.country = static_cast<uint16_t>(f.country < kCountrySlots ? f.country : 0);
+        v.country = static_cast<uint16_t>(country_slot_of(f));
         v.asn = f.asn;
     }
     if (minute != v.minute) {

@@ -7,25 +7,9 @@
 namespace darkscope {
 
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
-    // Tuples sit in random slots of a large table: fetch a few ahead of the one being counted.
-    constexpr uint32_t kAhead = 4;
-    uint32_t seen = 0;
-    const SourceTuple* ring[kAhead] = {};
-    auto count_one = [&](const SourceTuple& e) {
-        IpAddress src;
-        std::memset(&src, 0, sizeof src);
-        src.v4 = e.src_v4();
-        count_source(t, hash_address(src, 4), e.key(), e.packets, e.bytes);
-    };
     tuples.for_each([&](const SourceTuple& e) {
-        __builtin_prefetch(&e);
-        if (seen >= kAhead)
-            count_one(*ring[seen % kAhead]);
-        ring[seen % kAhead] = &e;
-        ++seen;
+        count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
     });
-    for (uint32_t i = seen > kAhead ? seen - kAhead : 0; i < seen; ++i)
-        count_one(*ring[i % kAhead]);
     t.source_tuples += tuples.used();
 }
 
@@ -98,9 +82,7 @@ void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSav
     std::vector<SpaceSaving::ExactRow> source_rows(top_sources.size());
     std::vector<SpaceSaving::ExactRow> prefix_rows(top_prefixes.size());
     tuples.for_each([&](const SourceTuple& e) {
-        IpAddress src;
-        std::memset(&src, 0, sizeof src);
-        src.v4 = e.src_v4();
+        const IpAddress src = e.src();
         if (auto it = top_sources.find(src.v4); it != top_sources.end()) {
             SpaceSaving::ExactRow& r = source_rows[it->second];
             r.key = HeavyKey::host(src, 4);

@@ -205,8 +205,9 @@ struct alignas(64) CounterSet {
     uint64_t first_ts_ns;  // packet time of the first and last packet (offline mode)
     uint64_t last_ts_ns;
     // The workers' tuple aggregation (darkscope/source_tuples.hpp): tuples counted into this set,
-    // and IPv4 packets whose tuple found no room and were counted one by one (raise
-    // --tuple-entries when this is not 0: it costs speed, never accuracy).
+    // and IPv4 packets the tuple tables could not take (no room for a new tuple, no destination
+    // sketch left, a counter at its limit, a time past 2106) and that were counted one by one
+    // (raise --tuple-entries when this is not 0: it costs speed, never accuracy).
     uint64_t source_tuples;
     uint64_t source_spills;
     uint64_t proto[static_cast<unsigned>(Proto::count_)];  // [none] = not IP
@@ -260,6 +261,15 @@ inline constexpr bool is_probe_class(TrafficClass c) {
            c == TrafficClass::icmp_probe;
 }
 
+// A packet's slot in the per-sensor arrays (kSensorSlotUnmatched when its destination is in no
+// sensor) and in the per-country arrays (0, "??", for an unknown or out-of-range country).
+inline unsigned sensor_slot_of(const PacketFacts& f) {
+    return f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
+}
+inline unsigned country_slot_of(const PacketFacts& f) {
+    return f.country < kCountrySlots ? f.country : 0;
+}
+
 // The service slot of a decoded packet, or -1 when it has no service (no valid L4).
 inline int32_t service_slot_of(const PacketFacts& f) {
     if (!f.l4_valid)
@@ -292,8 +302,8 @@ struct SourceKey {
 inline SourceKey source_key_of(const PacketFacts& f) {
     SourceKey k;
     k.asn = f.asn;
-    k.country = static_cast<uint16_t>(f.country < kCountrySlots ? f.country : 0);
-    k.sensor = static_cast<uint8_t>(f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor);
+    k.country = static_cast<uint16_t>(country_slot_of(f));
+    k.sensor = static_cast<uint8_t>(sensor_slot_of(f));
     k.probe = is_probe_class(f.cls);
     k.service = service_slot_of(f);
     return k;
@@ -319,8 +329,8 @@ inline void prefetch_destination_side(const CounterSet& t, const PacketFacts& f,
                                       uint64_t dst_hash) {
     if (f.ip_version == 0)
         return;
-    const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
-    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    const unsigned sensor = sensor_slot_of(f);
+    const unsigned country = country_slot_of(f);
     const int32_t slot = service_slot_of(f);
     if (slot >= 0) {
         __builtin_prefetch(&t.service_slots[slot], 0);
@@ -342,7 +352,7 @@ inline ServiceCounts* resolve_service(CounterSet& t, const PacketFacts& f) {
 
 inline void prefetch_service_sketches(const CounterSet& t, const PacketFacts& f,
                                       const ServiceCounts* service, uint64_t dst_hash) {
-    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    const unsigned country = country_slot_of(f);
     t.country_destinations[country].prefetch(dst_hash, t.pool);
     if (service != nullptr)
         service->destinations.prefetch(dst_hash, t.pool);
@@ -364,7 +374,7 @@ inline void count_dense(CounterSet& t, const PacketFacts& f) {
         return;
     const bool unmatched = f.sensor >= kMaxSensors;
     const unsigned sensor = unmatched ? kSensorSlotUnmatched : f.sensor;
-    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    const unsigned country = country_slot_of(f);
     t.unmatched += unmatched;
     t.sensors[sensor].add(len);
     t.countries[country].add(len);
@@ -388,8 +398,8 @@ inline bool is_backscatter_class(TrafficClass c) {
 inline void count_destination_side(CounterSet& t, const PacketFacts& f, ServiceCounts* service,
                                    uint64_t now_ns, uint64_t src_hash, uint64_t dst_hash) {
     count_dense(t, f);
-    const unsigned sensor = f.sensor >= kMaxSensors ? kSensorSlotUnmatched : f.sensor;
-    const unsigned country = f.country < kCountrySlots ? f.country : 0;
+    const unsigned sensor = sensor_slot_of(f);
+    const unsigned country = country_slot_of(f);
     t.total_destinations.add_hash(dst_hash);
     t.sensor_destinations[sensor].add_hash(dst_hash);
     t.country_destinations[country].add_hash(dst_hash, t.pool);

@@ -68,6 +68,12 @@ struct alignas(64) SourceTuple {
     static constexpr uint32_t kProbe = 1u << 21;
 
     uint32_t src_v4() const { return static_cast<uint32_t>(source); }
+    IpAddress src() const {
+        IpAddress a;
+        std::memset(&a, 0, sizeof a);
+        a.v4 = src_v4();
+        return a;
+    }
     SourceKey key() const {
         SourceKey k;
         k.asn = static_cast<uint32_t>(source >> 32);
@@ -94,7 +100,8 @@ inline uint32_t talker_service_of(const PacketFacts& f) {
 
 class SourceTupleTable {
   public:
-    using DestinationSketch = TinyHyperLogLog;
+    // The top talkers' own sketch: destinations_into() merges into their rows.
+    using DestinationSketch = SpaceSaving::DestinationSketch;
     static constexpr uint32_t kMaxProbe = 16;  // 16 cache lines from home at most
 
     // Bytes of the caller's storage for `capacity` tuples (a power of two) and `sketches` pooled
@@ -114,7 +121,7 @@ class SourceTupleTable {
           mask_(capacity - 1),
           limit_(capacity - capacity / 8),
           sketch_capacity_(sketches) {
-        std::memset(storage, 0, storage_bytes(capacity, sketches));
+        std::memset(storage, 0, storage_bytes(capacity, 0));
         for (uint32_t i = 0; i < sketches; ++i)
             new (&sketches_[i]) DestinationSketch();
     }
@@ -186,11 +193,16 @@ class SourceTupleTable {
         return false;
     }
 
-    // Every tuple, in the order its first packet arrived.
+    // Every tuple, in the order its first packet arrived. Tuples sit in random slots of a large
+    // table: each is fetched a few tuples before its turn.
     template <typename F>
     void for_each(F&& f) const {
-        for (uint32_t i = 0; i < used_; ++i)
+        constexpr uint32_t kAhead = 4;
+        for (uint32_t i = 0; i < used_; ++i) {
+            if (i + kAhead < used_)
+                __builtin_prefetch(&entries_[order_[i + kAhead]]);
             f(entries_[order_[i]]);
+        }
     }
 
     // Adds the tuple's distinct destinations to `out` (the same hashes its packets carried).
