@@ -113,14 +113,14 @@ TEST(Hook, HangingCommandIsKilledAndCounted) {
     std::string child_file = dir.file("child");
     EventHook hook("echo $$ > " + pid_file + "; sleep 60 & echo $! > " + child_file +
                        "; wait; echo done > " + dir.file("late"),
-                   2.0, log.fn());
+                   5.0, log.fn());
     hook.submit(sample_event());
     hook.flush();
     auto s = hook.stats();
     EXPECT_EQ(s.runs, 1u);
     EXPECT_EQ(s.timeouts, 1u);
     EXPECT_EQ(s.failures, 0u);
-    // Two seconds is plenty for the shell to write both pids, even on a loaded machine.
+    // Five seconds for the shell to write both pids, even on a loaded machine.
     std::string pid_text = read_file(pid_file), child_text = read_file(child_file);
     ASSERT_FALSE(pid_text.empty());
     ASSERT_FALSE(child_text.empty());

@@ -49,10 +49,21 @@ try:
     proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, env.darkscope] + env.base_args() + [
             "--config", os.path.join(env.src, "conf", "demo.conf"),
-            "--port", "net_af_packet0,iface=dsa0", "--interval", "1", "--link-wait", "2"],
+            # A ring that holds the whole capture (the default is 512 frames): a worker
+            # preempted for a moment on a busy box must not cost frames.
+            "--port", "net_af_packet0,iface=dsa0,framecnt=4096", "--interval", "1",
+            "--link-wait", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     h.wait_socket(env.prefix, proc)
-    time.sleep(1)
+    # The socket answers before the port starts: wait until the worker has polled it.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        workers = h.telemetry(env.prefix, "/darkscope/workers")
+        if any(w.get("idle_polls", 0) > 0 for w in h.ranked(workers)):
+            break
+        time.sleep(0.2)
+    else:
+        errors.append("af_packet: the worker did not poll its port within 30 s")
     # Byte-exact replay through a raw packet socket (scapy would re-serialise what it parses).
     # Paced (64 frames a millisecond at most): the point here is exact counting, not loss
     # under load (the benchmark's business); drops would show as rx_missed.

@@ -458,10 +458,12 @@ TEST(Store, ALockedDatabaseIsRetriedNotLost) {
     ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
     store.enqueue(make_period(Resolution::interval, 1'700'000'000, 60, 1, 100));
-    // Wait for the state, not for a time: the first failed attempt.
-    while (store.stats().write_errors == 0)
+    // Wait for the state, not for a time: the first failed attempt, logged (the writer logs
+    // after it counts, outside its lock).
+    for (int i = 0; i < 4000 && log.count_containing("will retry") == 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     EXPECT_GE(log.count_containing("will retry"), 1u);
+    EXPECT_GE(store.stats().write_errors, 1u);
     EXPECT_FALSE(store.stats().last_error.empty());
     ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(other);
