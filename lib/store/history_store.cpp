@@ -268,6 +268,7 @@ HistoryStore::~HistoryStore() {
         paused_ = false;
     }
     work_cv_.notify_all();
+    idle_cv_.notify_all();
     writer_.join();
     sqlite3_close(reader_db_);
     sqlite3_close(writer_db_);
@@ -281,7 +282,10 @@ void HistoryStore::log(int level, const std::string& message) const {
 bool HistoryStore::enqueue(StoredPeriod period) {
     std::string dropped_message;
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
+        if (stopping_)
+            return false;
+        wait_for_room(lock, queued_periods_, std::max(1u, options_.queue_limit));
         if (stopping_)
             return false;
         if (queued_periods_ >= std::max(1u, options_.queue_limit)) {
@@ -314,7 +318,10 @@ bool HistoryStore::enqueue(StoredPeriod period) {
 bool HistoryStore::enqueue(StoredEvent event) {
     std::string dropped_message;
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
+        if (stopping_)
+            return false;
+        wait_for_room(lock, queued_events_, std::max(1u, options_.event_queue_limit));
         if (stopping_)
             return false;
         if (queued_events_ >= std::max(1u, options_.event_queue_limit)) {
@@ -340,6 +347,15 @@ bool HistoryStore::enqueue(StoredEvent event) {
         return false;
     }
     return true;
+}
+
+void HistoryStore::wait_for_room(std::unique_lock<std::mutex>& lock, const size_t& queued,
+                                 size_t limit) {
+    if (options_.full_wait_ms == 0 || queued < limit)
+        return;
+    // The writer notifies idle_cv_ after each item it finishes.
+    idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.full_wait_ms),
+                      [&] { return stopping_ || queued < limit; });
 }
 
 void HistoryStore::flush() {

@@ -83,7 +83,13 @@ for i, e in enumerate(found):
     errors.append("unexpected event: %s %s %s %s" % (e["kind"], e.get("dimension"),
                                                      e.get("key"), e.get("victim")))
 with open(summary) as f:
-    recent = h.ranked(json.load(f)["/darkscope/events,50"])
+    summary_json = json.load(f)
+recent = h.ranked(summary_json["/darkscope/events,50"])
+# Offline, a full store queue waits for the writer: every period reached the database.
+run_stats = summary_json["/darkscope/stats"]
+if run_stats.get("store_dropped") != 0 or run_stats.get("store_written", 0) < 1:
+    errors.append("offline history: %s periods written, %s dropped" % (
+        run_stats.get("store_written"), run_stats.get("store_dropped")))
 if not any(r.get("kind") == "dos" for r in recent):
     errors.append("the summary's /darkscope/events lists no dos event")
 

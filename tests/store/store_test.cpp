@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -446,6 +447,62 @@ TEST(Store, OpenFailuresNameTheFile) {
     EXPECT_NE(m.find(newer), std::string::npos) << m;
 
     EXPECT_NE(message_of("").find("no file name"), std::string::npos);
+}
+
+// Offline replays wait for room instead of dropping: with the writer held, the fourth period
+// of a queue of three waits; once the writer runs, all five are written and none dropped.
+TEST(Store, AFullQueueWaitsForRoomWhenAskedTo) {
+    TempDir dir;
+    LogSink log;
+    HistoryStore store({.path = dir.file("h.db"),
+                        .queue_limit = 3,
+                        .full_wait_ms = 600'000,
+                        .log = log.callback()});
+    store.pause_writer_for_test(true);
+    const int64_t t0 = 1'700'000'000;
+    std::atomic<int> accepted{0};
+    std::thread replay([&] {
+        for (int i = 0; i < 5; ++i)
+            if (store.enqueue(make_period(Resolution::interval, t0 + 60 * i, 60, i, 50)))
+                ++accepted;
+    });
+    // The state, not a time: three queued, the fourth held back.
+    for (int i = 0; i < 4000 && store.stats().queue_depth < 3; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(store.stats().queue_depth, 3u);
+    EXPECT_EQ(accepted.load(), 3);
+    EXPECT_EQ(store.stats().periods_dropped, 0u);
+    store.pause_writer_for_test(false);
+    replay.join();
+    store.flush();
+    auto s = store.stats();
+    EXPECT_EQ(accepted.load(), 5);
+    EXPECT_EQ(s.periods_written, 5u);
+    EXPECT_EQ(s.periods_dropped, 0u);
+    EXPECT_EQ(store.read_periods(Resolution::interval, 0, t0 + 3600).size(), 5u);
+    EXPECT_EQ(log.count_containing("dropped"), 0u);
+}
+
+// A writer that does not come back within full_wait_ms (a database locked for good): the wait
+// ends and the oldest is dropped as without it, so the replay still finishes.
+TEST(Store, AFullQueueStopsWaitingForAStuckWriter) {
+    TempDir dir;
+    LogSink log;
+    HistoryStore store(
+        {.path = dir.file("h.db"), .queue_limit = 2, .full_wait_ms = 20, .log = log.callback()});
+    store.pause_writer_for_test(true);
+    const int64_t t0 = 1'700'000'000;
+    std::vector<bool> accepted;
+    for (int i = 0; i < 3; ++i)
+        accepted.push_back(
+            store.enqueue(make_period(Resolution::interval, t0 + 60 * i, 60, i, 50)));
+    EXPECT_EQ(accepted, (std::vector<bool>{true, true, false}));
+    EXPECT_EQ(store.stats().periods_dropped, 1u);
+    EXPECT_EQ(log.count_containing("dropped the interval period starting " + std::to_string(t0)),
+              1u);
+    store.pause_writer_for_test(false);
+    store.flush();
+    EXPECT_EQ(store.stats().periods_written, 2u);
 }
 
 TEST(Store, ALockedDatabaseIsRetriedNotLost) {

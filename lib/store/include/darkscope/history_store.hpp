@@ -66,6 +66,12 @@ struct StoreOptions {
     // dropped.
     unsigned queue_limit = 64;
     unsigned event_queue_limit = 1024;  // events waiting to be written, same policy
+    // How long enqueue() may wait for room before it drops the oldest. 0 (live capture: the
+    // stats core must not stall behind the disk) drops at once; an offline replay, which has
+    // no clock to keep up with, waits, so a slow disk slows the replay instead of losing
+    // periods. The wait ends early when the store closes; a writer stuck longer than this (a
+    // database locked for good) still gets the old policy, so the replay finishes.
+    unsigned full_wait_ms = 0;
     // Retention by period start, measured back from the newest period end in the database (not
     // the wall clock), so replaying old captures keeps them. 0 keeps forever; days always are.
     unsigned retention_interval_days = 14, retention_hour_days = 400;
@@ -85,8 +91,9 @@ class HistoryStore {
     HistoryStore(const HistoryStore&) = delete;
     HistoryStore& operator=(const HistoryStore&) = delete;
 
-    // Never block on the database. Return false when something had to be dropped to make room
-    // (counted in Stats and logged) or the store is closing.
+    // Never block on the database for longer than full_wait_ms (0: never). Return false when
+    // something had to be dropped to make room (counted in Stats and logged) or the store is
+    // closing.
     bool enqueue(StoredPeriod period);
     bool enqueue(StoredEvent event);
 
@@ -123,6 +130,8 @@ class HistoryStore {
   private:
     using Item = std::variant<StoredPeriod, StoredEvent>;
     void writer_loop();
+    // Waits (lock held, up to full_wait_ms) until `queued` drops below `limit`.
+    void wait_for_room(std::unique_lock<std::mutex>& lock, const size_t& queued, size_t limit);
     void write_item(const Item& item);
     void write_period(const StoredPeriod& p);
     void write_event(const StoredEvent& e);
