@@ -20,7 +20,12 @@ ninja -C "$build" -j2 tests/fuzz/fuzz_decode
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/seeds" "$work/findings"
+# Findings outlive the run (beside the fuzz build), so a crash seen in CI can be replayed:
+#   $build/tests/fuzz/fuzz_decode $build/fuzz-findings/crash-...
+# libFuzzer also prints its seed ("INFO: Seed: N"; -seed=N repeats the run).
+findings="$build/fuzz-findings"
+rm -rf "$findings"
+mkdir -p "$work/seeds" "$findings"
 if [ -f "$corpus/MANIFEST.tsv" ]; then
     # The seed extractor is a plain (non-fuzzer) program; build it beside the fuzz target.
     clang++ -std=c++20 -O1 -I"$repo/lib/decode/include" -I"$repo/tests/decode" \
@@ -33,11 +38,12 @@ fi
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+status=0
 "$build/tests/fuzz/fuzz_decode" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$work/findings/" -print_final_stats=1 "$work/seeds"
-if [ -n "$(ls -A "$work/findings")" ]; then
-    echo "fuzz_decode found crashing inputs:"
-    ls -l "$work/findings"
+    -artifact_prefix="$findings/" -print_final_stats=1 "$work/seeds" || status=$?
+if [ "$status" != 0 ] || [ -n "$(ls -A "$findings")" ]; then
+    echo "fuzz_decode failed (exit $status); crashing inputs kept in $findings:"
+    ls -l "$findings"
     exit 1
 fi
 echo "fuzz_decode: no finding in ${seconds}s"
