@@ -386,7 +386,7 @@ std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
 struct SplitRun {
     OwnedSet set;
     uint64_t spills = 0, direct = 0;
-    uint32_t used = 0;
+    uint32_t used = 0, stash_used = 0;
     size_t distinct_tuples = 0;
 };
 SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) {
@@ -414,6 +414,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
     }
     r.set->source_spills += r.spills;
     r.used = tuples.used();
+    r.stash_used = tuples.stash_used();
     r.distinct_tuples = distinct.size();
     count_tuples(*r.set, tuples);
     EXPECT_EQ(r.set->source_tuples, r.used);
@@ -458,8 +459,10 @@ TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
         SCOPED_TRACE("tuple table of " + std::to_string(capacity));
         SplitRun r = count_split(stream, capacity);
         if (capacity == 1024u) {
-            EXPECT_LE(r.used, 1024u - 128u);  // 7/8 at most
-            EXPECT_GT(r.spills, 10000u);      // most one-off sources spilled
+            // 7/8 of the table and of its stash (32) at most, and the stash full.
+            EXPECT_LE(r.used, 1024u - 128u + 28u);
+            EXPECT_EQ(r.stash_used, 28u);
+            EXPECT_GT(r.spills, 10000u);  // most one-off sources spilled
         } else {
             EXPECT_EQ(r.spills, 0u);
             EXPECT_EQ(r.used, r.distinct_tuples);
@@ -729,6 +732,50 @@ TEST(Counters, SourceTupleKeyRoundTrips) {
         EXPECT_EQ(got.service, want.service);
         EXPECT_EQ(got.probe, want.probe);
     }
+}
+
+// Tuples whose homes collide past kMaxProbe go to the stash instead of spilling, and are found
+// there again; only a full stash spills. Hashes are chosen here, so the collisions are exact.
+TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
+    OwnedTupleTable owned(1024);
+    SourceTupleTable& tuples = *owned;
+    const uint32_t in_table = SourceTupleTable::kMaxProbe;
+    const uint32_t stash_room = SourceTupleTable::stash_of(1024) * 7 / 8;
+    auto tuple_n = [](uint32_t i) {
+        SourceTuple t{};
+        t.source = 0x0a000000u + i;
+        t.where = SourceTuple::kValid | 7;
+        return t;
+    };
+    // Every tuple's home is slot 5; its stash home is i.
+    auto hash_n = [](uint32_t i) { return uint64_t{i} << 32 | 5; };
+    const uint32_t n = in_table + stash_room + 1;
+    std::vector<bool> taken;
+    for (int pass = 0; pass < 2; ++pass)
+        for (uint32_t i = 0; i < n; ++i)
+            taken.push_back(tuples.add(tuple_n(i), hash_n(i), 60, 1000 + pass, 0, 0xc0000201u + i,
+                                       hash_ipv4(0xc0000201u + i)));
+    // The first kMaxProbe in the table, the next 28 in the stash, the last one spilled, twice.
+    for (int pass = 0; pass < 2; ++pass)
+        for (uint32_t i = 0; i < n; ++i)
+            EXPECT_EQ(taken[pass * n + i], i + 1 < n) << "pass " << pass << ", tuple " << i;
+    EXPECT_EQ(tuples.used(), n - 1);
+    EXPECT_EQ(tuples.stash_used(), stash_room);
+    // Each held tuple has both passes' packets, in first-seen order.
+    uint32_t seen = 0;
+    tuples.for_each([&](const SourceTuple& e) {
+        EXPECT_EQ(e.source, tuple_n(seen).source);
+        EXPECT_EQ(e.packets, 2u);
+        EXPECT_EQ(e.bytes, 120u);
+        EXPECT_EQ(e.first_s, 1000u);
+        EXPECT_EQ(e.last_s, 1001u);
+        ++seen;
+    });
+    EXPECT_EQ(seen, n - 1);
+    tuples.clear();
+    EXPECT_EQ(tuples.used(), 0u);
+    EXPECT_EQ(tuples.stash_used(), 0u);
+    EXPECT_TRUE(tuples.add(tuple_n(n - 1), hash_n(n - 1), 60, 1000, 0, 1, hash_ipv4(1)));
 }
 
 TEST(Counters, ServiceNames) {

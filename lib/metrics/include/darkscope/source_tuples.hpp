@@ -20,10 +20,15 @@
 // tables then see keys in the order per-packet counting would) and lets clear() touch only the
 // used entries.
 //
+// A tuple that finds no room within kMaxProbe slots of its home (linear probing makes a few long
+// runs even at 0.7 load), or comes when the table is 7/8 full, goes to a small stash (1/32 of
+// the table, its own home by the hash's upper half, same probing): so the table stays at one
+// probed line for most tuples without spilling the ~1% that the long runs would push out.
+//
 // What the table does not take is counted by the worker one packet at a time, as before
 // (count_source and the worker's Space-Saving summaries): IPv6 packets, and an IPv4 packet whose
-// new tuple finds no room (kMaxProbe slots from home, 7/8 load at most), whose new destination
-// finds the sketch pool empty, or whose counters would overflow. Each is a spill: it costs speed,
+// new tuple finds no room in the table or the stash, whose new destination finds the sketch pool
+// empty, or whose counters would overflow. Each is a spill: it costs speed,
 // never accuracy (the interval merges both: Space-Saving summaries are mergeable), and an operator
 // who sees spills in /darkscope/stats raises --tuple-entries.
 //
@@ -104,10 +109,12 @@ class SourceTupleTable {
     using DestinationSketch = SpaceSaving::DestinationSketch;
     static constexpr uint32_t kMaxProbe = 16;  // 16 cache lines from home at most
 
-    // Bytes of the caller's storage for `capacity` tuples (a power of two) and `sketches` pooled
-    // destination sketches.
+    // Tuples in the stash of a table of `capacity` (a power of two, at least 32).
+    static uint32_t stash_of(uint32_t capacity) { return capacity / 32; }
+    // Bytes of the caller's storage for `capacity` tuples (a power of two, at least 1024), their
+    // stash and `sketches` pooled destination sketches.
     static size_t storage_bytes(uint32_t capacity, uint32_t sketches) {
-        return size_t{capacity} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
+        return size_t{capacity + stash_of(capacity)} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
                size_t{sketches} * sizeof(DestinationSketch);
     }
     // The pool size that goes with a table (what the worker allocates).
@@ -116,10 +123,12 @@ class SourceTupleTable {
     // `storage`: storage_bytes(capacity, sketches) bytes, 64-byte aligned, outliving the table.
     SourceTupleTable(void* storage, uint32_t capacity, uint32_t sketches)
         : entries_(static_cast<SourceTuple*>(storage)),
-          order_(reinterpret_cast<uint32_t*>(entries_ + capacity)),
-          sketches_(reinterpret_cast<DestinationSketch*>(order_ + capacity)),
+          order_(reinterpret_cast<uint32_t*>(entries_ + capacity + stash_of(capacity))),
+          sketches_(reinterpret_cast<DestinationSketch*>(order_ + capacity + stash_of(capacity))),
           mask_(capacity - 1),
           limit_(capacity - capacity / 8),
+          stash_mask_(stash_of(capacity) - 1),
+          stash_limit_(stash_of(capacity) - stash_of(capacity) / 8),
           sketch_capacity_(sketches) {
         std::memset(storage, 0, storage_bytes(capacity, 0));
         for (uint32_t i = 0; i < sketches; ++i)
@@ -160,37 +169,14 @@ class SourceTupleTable {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
             return false;
         const auto now = static_cast<uint32_t>(now_s);
-        uint32_t slot = static_cast<uint32_t>(hash) & mask_;
-        for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
-            SourceTuple& e = entries_[slot];
-            if (e.where == t.where && e.source == t.source) [[likely]] {
-                if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
-                    return false;
-                if (!add_destination(e, dst, dst_hash)) [[unlikely]]
-                    return false;
-                ++e.packets;
-                e.bytes += len;
-                e.first_s = std::min(e.first_s, now);
-                e.last_s = std::max(e.last_s, now);
-                e.flags |= flags;
-                return true;
-            }
-            if (e.where == 0) {
-                if (used_ >= limit_) [[unlikely]]
-                    return false;
-                e.source = t.source;
-                e.where = t.where;
-                e.bytes = len;
-                e.packets = 1;
-                e.first_s = e.last_s = now;
-                e.flags = flags;
-                e.destination_count = 1;
-                e.destinations[0] = dst;
-                order_[used_++] = slot;
-                return true;
-            }
-        }
-        return false;
+        const Probe in_table = probe(t, 0, mask_, static_cast<uint32_t>(hash), main_used_ < limit_,
+                                     len, now, flags, dst, dst_hash);
+        if (in_table != Probe::no_room) [[likely]]
+            return in_table == Probe::added;
+        // A long run, or a full table: the stash (its lines are few, and stay cached).
+        const Probe in_stash = probe(t, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
+                                     stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
+        return in_stash == Probe::added;
     }
 
     // Every tuple, in the order its first packet arrived. Tuples sit in random slots of a large
@@ -219,22 +205,65 @@ class SourceTupleTable {
     // mostly full).
     void clear() {
         if (used_ > (mask_ + 1) / 4) {
-            std::memset(static_cast<void*>(entries_), 0, sizeof(SourceTuple) * (size_t{mask_} + 1));
+            std::memset(static_cast<void*>(entries_), 0,
+                        sizeof(SourceTuple) * (size_t{mask_} + 1 + stash_mask_ + 1));
         } else {
             for (uint32_t i = 0; i < used_; ++i)
                 entries_[order_[i]] = SourceTuple{};
         }
         for (uint32_t i = 0; i < sketches_used_; ++i)
             sketches_[i].clear();
-        used_ = 0;
+        used_ = main_used_ = stash_used_ = 0;
         sketches_used_ = 0;
     }
 
-    uint32_t used() const { return used_; }
+    uint32_t used() const { return used_; }  // tuples held, the stash's included
+    uint32_t stash_used() const { return stash_used_; }
     uint32_t capacity() const { return mask_ + 1; }
     uint32_t sketches_used() const { return sketches_used_; }
 
   private:
+    enum class Probe { added, refused, no_room };
+    // Looks for t in the region of `mask` + 1 slots starting at `base`, from `home` on, for
+    // kMaxProbe slots: adds the packet to it, or inserts it at the first empty slot (when
+    // `may_insert`). no_room: neither found nor inserted (the caller tries the stash); refused:
+    // found, but the packet cannot be added (a counter at its limit, the sketch pool empty).
+    Probe probe(const SourceTuple& t, uint32_t base, uint32_t mask, uint32_t home, bool may_insert,
+                uint32_t len, uint32_t now, uint16_t flags, uint32_t dst, uint64_t dst_hash) {
+        uint32_t slot = home & mask;
+        for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask) {
+            SourceTuple& e = entries_[base + slot];
+            if (e.where == t.where && e.source == t.source) [[likely]] {
+                if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
+                    return Probe::refused;
+                if (!add_destination(e, dst, dst_hash)) [[unlikely]]
+                    return Probe::refused;
+                ++e.packets;
+                e.bytes += len;
+                e.first_s = std::min(e.first_s, now);
+                e.last_s = std::max(e.last_s, now);
+                e.flags |= flags;
+                return Probe::added;
+            }
+            if (e.where == 0) {
+                if (!may_insert) [[unlikely]]
+                    return Probe::no_room;
+                e.source = t.source;
+                e.where = t.where;
+                e.bytes = len;
+                e.packets = 1;
+                e.first_s = e.last_s = now;
+                e.flags = flags;
+                e.destination_count = 1;
+                e.destinations[0] = dst;
+                order_[used_++] = base + slot;
+                ++(base == 0 ? main_used_ : stash_used_);
+                return Probe::added;
+            }
+        }
+        return Probe::no_room;
+    }
+
     // The packet's destination into the tuple's set: inline while it fits, then a pooled sketch.
     // False, with nothing changed, when a sketch is needed and the pool is empty.
     bool add_destination(SourceTuple& e, uint32_t dst, uint64_t dst_hash) {
@@ -265,8 +294,11 @@ class SourceTupleTable {
     DestinationSketch* sketches_;
     uint32_t mask_;
     uint32_t limit_;  // most tuples held: probes stay short
+    uint32_t stash_mask_;
+    uint32_t stash_limit_;
     uint32_t sketch_capacity_;
     uint32_t used_ = 0;
+    uint32_t main_used_ = 0, stash_used_ = 0;
     uint32_t sketches_used_ = 0;
 };
 
