@@ -111,10 +111,12 @@ class SourceTupleTable {
 
     // Tuples in the stash of a table of `capacity` (a power of two, at least 32).
     static uint32_t stash_of(uint32_t capacity) { return capacity / 32; }
+    // Slots of the table and its stash together (the stash follows the table's last slot).
+    static uint32_t slots_of(uint32_t capacity) { return capacity + stash_of(capacity); }
     // Bytes of the caller's storage for `capacity` tuples (a power of two, at least 1024), their
     // stash and `sketches` pooled destination sketches.
     static size_t storage_bytes(uint32_t capacity, uint32_t sketches) {
-        return size_t{capacity + stash_of(capacity)} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
+        return size_t{slots_of(capacity)} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
                size_t{sketches} * sizeof(DestinationSketch);
     }
     // The pool size that goes with a table (what the worker allocates).
@@ -123,8 +125,8 @@ class SourceTupleTable {
     // `storage`: storage_bytes(capacity, sketches) bytes, 64-byte aligned, outliving the table.
     SourceTupleTable(void* storage, uint32_t capacity, uint32_t sketches)
         : entries_(static_cast<SourceTuple*>(storage)),
-          order_(reinterpret_cast<uint32_t*>(entries_ + capacity + stash_of(capacity))),
-          sketches_(reinterpret_cast<DestinationSketch*>(order_ + capacity + stash_of(capacity))),
+          order_(reinterpret_cast<uint32_t*>(entries_ + slots_of(capacity))),
+          sketches_(reinterpret_cast<DestinationSketch*>(order_ + slots_of(capacity))),
           mask_(capacity - 1),
           limit_(capacity - capacity / 8),
           stash_mask_(stash_of(capacity) - 1),
@@ -206,7 +208,7 @@ class SourceTupleTable {
     void clear() {
         if (used_ > (mask_ + 1) / 4) {
             std::memset(static_cast<void*>(entries_), 0,
-                        sizeof(SourceTuple) * (size_t{mask_} + 1 + stash_mask_ + 1));
+                        sizeof(SourceTuple) * size_t{slots_of(mask_ + 1)});
         } else {
             for (uint32_t i = 0; i < used_; ++i)
                 entries_[order_[i]] = SourceTuple{};
