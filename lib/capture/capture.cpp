@@ -90,9 +90,10 @@ struct alignas(64) WorkerContext {
     std::vector<std::pair<uint16_t, uint16_t>> queues;  // (port id, queue)
     rte_ring* ring = nullptr;                           // offline input
     CounterSet* sets[2] = {nullptr, nullptr};
-    SketchPool* pools[2] = {nullptr, nullptr};         // precise per-key sketches of sets[]
-    SourceTupleTable* tuples[2] = {nullptr, nullptr};  // source side of sets[], per tuple
-    SpaceSaving* sources[2] = {nullptr, nullptr};      // top talkers of IPv6 and spills
+    SketchPool* pools[2] = {nullptr, nullptr};           // precise per-key sketches of sets[]
+    SourceTupleTable* tuples[2] = {nullptr, nullptr};    // source side of sets[], per tuple
+    SourceTuple6Table* tuples6[2] = {nullptr, nullptr};  // the same for IPv6
+    SpaceSaving* sources[2] = {nullptr, nullptr};        // top talkers of spilled packets
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
     const Classifier* classifier = nullptr;
@@ -181,18 +182,24 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     SpaceSaving& sources = *w.sources[epoch_slot];
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
     SourceTupleTable& tuples = *w.tuples[epoch_slot];
+    SourceTuple6Table& tuples6 = *w.tuples6[epoch_slot];
     // A software pipeline over the burst, three stages kPipelineDistance packets apart
     // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
     // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
     // arrive, resolves the service entry and prefetches the pooled sketches it points to; C
     // counts the destination side and adds the packet to its source tuple: the stats core counts
     // the source side and builds the top talkers per tuple (darkscope/source_tuples.hpp); only
-    // what the table does not take (IPv6, spills) has its source side and top talkers counted
-    // here, per packet. Keeping only a few packets' prefetches in flight matters: a whole
+    // what the tables do not take (spills) has its source side and top talkers counted here, per
+    // packet. Keeping only a few packets' prefetches in flight matters: a whole
     // burst's would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
-    SourceTuple tuple[kMaxBurst];
+    // One tuple key per packet, of its family (most are IPv4: the IPv6 member stays cold).
+    union AnyTuple {
+        SourceTuple v4;
+        SourceTuple6 v6;
+    };
+    AnyTuple tuple[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
     uint64_t spills = 0;
@@ -203,15 +210,13 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         if (f.ip_version == 4) [[likely]] {
-            tuple[i] = SourceTupleTable::tuple_of(f);
-            tuple_hash[i] = SourceTupleTable::hash_of(tuple[i], src_hash[i]);
+            tuple[i].v4 = SourceTupleTable::tuple_of(f);
+            tuple_hash[i] = SourceTupleTable::hash_of(tuple[i].v4, src_hash[i]);
             tuples.prefetch(tuple_hash[i]);
         } else {
-            // IPv6 is counted per packet, top talkers included.
-            prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, 48);
-            prefix_hash[i] = prefix_key[i].hash();
-            sources.prefetch(src_hash[i]);
-            prefixes.prefetch(prefix_hash[i]);
+            tuple[i].v6 = SourceTuple6Table::tuple_of(f);
+            tuple_hash[i] = SourceTuple6Table::hash_of(tuple[i].v6, src_hash[i]);
+            tuples6.prefetch(tuple_hash[i]);
         }
         prefetch_destination_side(table, f, dst_hash[i]);
     };
@@ -230,16 +235,18 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         }
         count_destination_side(table, f, service[i], times_ns[i], src_hash[i], dst_hash[i]);
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        if (f.ip_version == 4 && tuples.add(tuple[i], tuple_hash[i], f.frame_len, now_s, f.flags,
-                                            f.dst.v4, dst_hash[i])) [[likely]]
+        if (f.ip_version == 4) [[likely]] {
+            if (tuples.add(tuple[i].v4, tuple_hash[i], f.frame_len, now_s, f.flags, f.dst.v4,
+                           dst_hash[i])) [[likely]]
+                return;
+        } else if (tuples6.add(tuple[i].v6, tuple_hash[i], f.frame_len, now_s, f.flags, dst_hash[i],
+                               dst_hash[i])) {
             return;
-        // IPv6, or a packet the tuple table cannot take: its source side and top talkers, here
-        // and now.
-        if (f.ip_version == 4) {
-            ++spills;
-            prefix_key[i] = HeavyKey::prefix(f.src, 4, 24);
-            prefix_hash[i] = prefix_key[i].hash();
         }
+        // A packet the tuple tables cannot take: its source side and top talkers, here and now.
+        ++spills;
+        prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
+        prefix_hash[i] = prefix_key[i].hash();
         count_source(table, src_hash[i], source_key_of(f), 1, f.frame_len);
         const uint32_t svc = talker_service_of(f);
         sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
@@ -257,6 +264,27 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             stage_c(i - 2 * d);
     }
     table.source_spills += spills;
+}
+
+// One epoch's tuple table of a worker, with its storage, on the worker's NUMA node; `blocks`
+// takes the storage (freed with the engine).
+template <typename Table>
+Table* make_tuple_table(uint32_t capacity, int socket, unsigned worker,
+                        std::vector<void*>& blocks) {
+    const uint32_t sketches = Table::default_sketches(capacity);
+    const size_t bytes = Table::storage_bytes(capacity, sketches);
+    void* storage = rte_malloc_socket("darkscope_tuples", bytes, 64, socket);
+    void* obj = rte_zmalloc_socket("darkscope_tuple_table", sizeof(Table), 64, socket);
+    if (storage == nullptr || obj == nullptr) {
+        rte_free(storage);
+        rte_free(obj);
+        throw std::runtime_error(
+            "cannot allocate " + std::to_string(bytes >> 20) + " MiB of source tuples for worker " +
+            std::to_string(worker) +
+            " (reserve more hugepages, raise --memory or lower --tuple-entries)");
+    }
+    blocks.push_back(storage);
+    return new (obj) Table(storage, capacity, sketches);
 }
 
 int worker_main(void* arg) {
@@ -377,6 +405,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
       total_(kWindowPreciseFactor * config.precise_sketches),
       tuple_sources_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       tuple_prefixes_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
+      tuple6_sources_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
+      tuple6_prefixes_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       series_(std::make_shared<SeriesHistory>()) {
     start_time_ = now_seconds();
     for (unsigned i = 0; i < sensors.size(); ++i)
@@ -463,21 +493,10 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
             heavy_blocks_.push_back(storage);
             w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
             w->sets[e]->pool = w->pools[e];
-            const uint32_t tuple_sketches =
-                SourceTupleTable::default_sketches(config.tuple_entries);
-            const size_t tuple_bytes =
-                SourceTupleTable::storage_bytes(config.tuple_entries, tuple_sketches);
-            void* tuple_storage = rte_malloc_socket("darkscope_tuples", tuple_bytes, 64, socket);
-            void* tuple_obj =
-                rte_zmalloc_socket("darkscope_tuple_table", sizeof(SourceTupleTable), 64, socket);
-            if (tuple_storage == nullptr || tuple_obj == nullptr)
-                throw std::runtime_error(
-                    "cannot allocate " + std::to_string(tuple_bytes >> 20) +
-                    " MiB of source tuples for worker " + std::to_string(i) +
-                    " (reserve more hugepages, raise --memory or lower --tuple-entries)");
-            heavy_blocks_.push_back(tuple_storage);
-            w->tuples[e] = new (tuple_obj)
-                SourceTupleTable(tuple_storage, config.tuple_entries, tuple_sketches);
+            w->tuples[e] =
+                make_tuple_table<SourceTupleTable>(config.tuple_entries, socket, i, heavy_blocks_);
+            w->tuples6[e] = make_tuple_table<SourceTuple6Table>(
+                tuple6_capacity_of(config.tuple_entries), socket, i, heavy_blocks_);
         }
         // Top-talker summaries beside the tables, on the same node.
         for (unsigned e = 0; e < 2; ++e) {
@@ -521,6 +540,12 @@ Engine::~Engine() {
             if (t == nullptr)
                 continue;
             t->~SourceTupleTable();
+            rte_free(t);
+        }
+        for (SourceTuple6Table* t : w->tuples6) {
+            if (t == nullptr)
+                continue;
+            t->~SourceTuple6Table();
             rte_free(t);
         }
         for (SketchPool* pool : w->pools) {
@@ -659,14 +684,17 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     interval_.reset(start_s);
     interval_.end_s = end_s;
     auto take = [&](WorkerContext* w, unsigned slot) {
-        // The worker left the source side of its IPv4 packets in its tuple table: count it now,
-        // once per tuple, on this core (the retired epoch is ours until it is cleared).
-        count_tuples(*w->sets[slot], *w->tuples[slot]);
+        // The worker left the source side of its packets in its tuple tables: count it now, once
+        // per tuple, on this core (the retired epoch is ours until it is cleared).
+        count_tuples(*w->sets[slot], *w->tuples[slot], *w->tuples6[slot]);
         interval_.counters->merge(*w->sets[slot]);
-        // Top talkers: exact from the tuples, merged with what the worker counted per packet.
-        // The worker's own summaries hold its IPv6 packets and its IPv4 spills: with no spills
-        // their keys are disjoint from the tuples' (IPv4), and the merge keeps IPv4 rows exact.
+        // Top talkers: exact from the tuples (IPv4 and IPv6 keys are disjoint, so their merge
+        // stays exact), merged with what the worker counted per packet. The worker's own
+        // summaries hold its spills only: with none, their keys are disjoint from the tuples'.
         load_talkers(*w->tuples[slot], *tuple_sources_, *tuple_prefixes_);
+        load_talkers(*w->tuples6[slot], *tuple6_sources_, *tuple6_prefixes_);
+        tuple_sources_->merge(*tuple6_sources_, true);
+        tuple_prefixes_->merge(*tuple6_prefixes_, true);
         const bool disjoint = w->sets[slot]->source_spills == 0;
         tuple_sources_->merge(*w->sources[slot], disjoint);
         tuple_prefixes_->merge(*w->prefixes[slot], disjoint);
@@ -674,6 +702,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         interval_.prefixes->merge(*tuple_prefixes_);
         w->sets[slot]->clear();
         w->tuples[slot]->clear();
+        w->tuples6[slot]->clear();
         w->sources[slot]->clear();
         w->prefixes[slot]->clear();
     };
@@ -1207,9 +1236,12 @@ int Engine::run_offline() {
 }
 
 size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries) {
+    const uint32_t tuple6_entries = tuple6_capacity_of(tuple_entries);
     return 2 * (sizeof(CounterSet) + SketchPool::storage_bytes(precise_sketches) +
-                SourceTupleTable::storage_bytes(
-                    tuple_entries, SourceTupleTable::default_sketches(tuple_entries))) +
+                SourceTupleTable::storage_bytes(tuple_entries,
+                                                SourceTupleTable::default_sketches(tuple_entries)) +
+                SourceTuple6Table::storage_bytes(
+                    tuple6_entries, SourceTuple6Table::default_sketches(tuple6_entries))) +
            4 * (SpaceSaving::required_bytes(kHeavyCapacity) + sizeof(SpaceSaving));
 }
 

@@ -1,6 +1,7 @@
 #include "darkscope/source_tuples.hpp"
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -11,6 +12,30 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
         count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
     });
     t.source_tuples += tuples.used();
+}
+
+void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTuple6Table& tuples6) {
+    if (tuples6.used() == 0) {
+        count_tuples(t, tuples);
+        return;
+    }
+    const uint32_t n4 = tuples.used(), n6 = tuples6.used();
+    constexpr uint32_t kAhead = 4;
+    uint32_t i4 = 0, i6 = 0;
+    while (i4 < n4 || i6 < n6) {
+        const bool take4 =
+            i6 == n6 || (i4 < n4 && tuples.in_order(i4).first_s <= tuples6.in_order(i6).first_s);
+        if (take4) {
+            if (i4 + kAhead < n4)
+                __builtin_prefetch(&tuples.in_order(i4 + kAhead));
+            const SourceTuple& e = tuples.in_order(i4++);
+            count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
+        } else {
+            const SourceTuple6& e = tuples6.in_order(i6++);
+            count_source(t, hash_ipv6(e.source), e.key(), e.packets, e.bytes);
+        }
+    }
+    t.source_tuples += n4 + n6;
 }
 
 namespace {
@@ -42,7 +67,8 @@ std::unordered_map<uint32_t, uint32_t> top_keys(std::vector<uint64_t>& keyed, ui
     return index;
 }
 
-void add_tuple(SpaceSaving::ExactRow& r, const SourceTuple& e, const SourceTupleTable& tuples) {
+template <typename Tuple>
+void add_tuple(SpaceSaving::ExactRow& r, const Tuple& e, const TupleTable<Tuple>& tuples) {
     if (r.packets == 0) {
         r.first_seen = e.first_s;
         r.last_seen = e.last_s;
@@ -62,7 +88,76 @@ void add_tuple(SpaceSaving::ExactRow& r, const SourceTuple& e, const SourceTuple
     r.services.add_hash(hash_value(e.talker_service()));
 }
 
+using Key128 = std::pair<uint64_t, uint64_t>;
+
+// top_keys for IPv6 keys: (key, packets) pairs, one per tuple.
+std::map<Key128, uint32_t> top_keys6(std::vector<std::pair<Key128, uint32_t>>& keyed, uint32_t k) {
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<std::pair<uint64_t, Key128>> totals;  // (packets, key)
+    for (size_t i = 0; i < keyed.size();) {
+        const Key128 key = keyed[i].first;
+        uint64_t packets = 0;
+        for (; i < keyed.size() && keyed[i].first == key; ++i)
+            packets += keyed[i].second;
+        totals.emplace_back(packets, key);
+    }
+    auto larger = [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+    };
+    if (totals.size() > k) {
+        std::nth_element(totals.begin(), totals.begin() + (k - 1), totals.end(), larger);
+        totals.resize(k);
+    }
+    std::map<Key128, uint32_t> index;
+    for (const auto& [packets, key] : totals)
+        index.emplace(key, static_cast<uint32_t>(index.size()));
+    return index;
+}
+
+Key128 words_of(const HeavyKey& k) {
+    return {k.words[0], k.words[1]};
+}
+
 }  // namespace
+
+void load_talkers(const SourceTuple6Table& tuples, SpaceSaving& sources, SpaceSaving& prefixes) {
+    // IPv6 tuples are few (a small share of darknet traffic, and a table 1/32 of the IPv4 one):
+    // ordered maps are cheap enough here.
+    std::vector<std::pair<Key128, uint32_t>> hosts, nets;
+    hosts.reserve(tuples.used());
+    nets.reserve(tuples.used());
+    uint64_t total = 0;
+    tuples.for_each([&](const SourceTuple6& e) {
+        const IpAddress src = e.src();
+        hosts.emplace_back(words_of(HeavyKey::host(src, 6)), e.packets);
+        nets.emplace_back(words_of(HeavyKey::prefix(src, 6, 48)), e.packets);
+        total += e.packets;
+    });
+    const auto top_sources = top_keys6(hosts, sources.capacity());
+    const auto top_prefixes = top_keys6(nets, prefixes.capacity());
+    std::vector<std::pair<Key128, uint32_t>>().swap(hosts);
+    std::vector<std::pair<Key128, uint32_t>>().swap(nets);
+    std::vector<SpaceSaving::ExactRow> source_rows(top_sources.size());
+    std::vector<SpaceSaving::ExactRow> prefix_rows(top_prefixes.size());
+    tuples.for_each([&](const SourceTuple6& e) {
+        const IpAddress src = e.src();
+        const HeavyKey host = HeavyKey::host(src, 6);
+        if (auto it = top_sources.find(words_of(host)); it != top_sources.end()) {
+            SpaceSaving::ExactRow& r = source_rows[it->second];
+            r.key = host;
+            add_tuple(r, e, tuples);
+        }
+        const HeavyKey net = HeavyKey::prefix(src, 6, 48);
+        if (auto it = top_prefixes.find(words_of(net)); it != top_prefixes.end()) {
+            SpaceSaving::ExactRow& r = prefix_rows[it->second];
+            r.key = net;
+            add_tuple(r, e, tuples);
+            r.sources.add(src, 6, hash_ipv6(src.v6));
+        }
+    });
+    sources.load_exact(source_rows, total);
+    prefixes.load_exact(prefix_rows, total);
+}
 
 void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes) {
     // Packets per source and per /24 first: only the largest keys need their full rows.

@@ -426,7 +426,7 @@ Value stats_view(const Snapshot& s) {
         {"precise_sketches", uint64_t{t.pool != nullptr ? t.pool->used() : 0u}},
         {"degraded_keys", t.degraded_keys()},
         // The workers' source tuples (one per source, sensor, country, ASN and service and
-        // interval), and IPv4 packets their tables had no room for (0 unless --tuple-entries is
+        // interval), and packets their tables had no room for (0 unless --tuple-entries is
         // too small for the traffic: counted one by one, exactly, but slower).
         {"source_tuples", t.source_tuples},
         {"source_spills", t.source_spills},

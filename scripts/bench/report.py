@@ -195,12 +195,14 @@ def main():
         one = [c[1] for c in by_round.values() if 1 in c and "source_tuples" in c[1]]
         if one:
             t = one[-1]
-            share = 100.0 * t["source_spills"] / t["ipv4"] if t["ipv4"] else 0.0
-            summary["offline"]["tuples"] = {k: t[k] for k in ("ipv4", "source_tuples",
-                                                                "source_spills")}
+            ip = t["ipv4"] + t.get("ipv6", 0)
+            share = 100.0 * t["source_spills"] / ip if ip else 0.0
+            summary["offline"]["tuples"] = {k: t.get(k, 0) for k in ("ipv4", "ipv6",
+                                                                       "source_tuples",
+                                                                       "source_spills")}
             w(f"  {'source tuples, one pass':<40} {t['source_tuples']:,} tuples; "
-              f"{t['source_spills']:,} of {t['ipv4']:,} IPv4 packets spilled ({share:.1f}%; "
-              f"--tuple-entries sizes the table)")
+              f"{t['source_spills']:,} of {ip:,} IP packets spilled ({share:.1f}%; "
+              f"--tuple-entries sizes the tables)")
 
     # Memory, from the last darkscope run with every feature (heap as DPDK reports it).
     def memory_of(label):

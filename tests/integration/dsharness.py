@@ -4,6 +4,7 @@ telemetry socket, compare what it reports with the generator's truth."""
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,10 +14,25 @@ import time
 
 SKIP = 77  # meson's exit code for a skipped test
 
+# A failed test keeps its work directory (captures, summaries, logs) for inspection and says
+# where; a passing one removes it. DARKSCOPE_KEEP_TEST_FILES=1 keeps it always.
+_failed = False
+
 
 def fail(msg):
+    global _failed
+    _failed = True
     print("FAIL: " + msg, file=sys.stderr)
     sys.exit(1)
+
+
+def _note_exception(kind, value, tb):
+    global _failed
+    _failed = True
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _note_exception
 
 
 class Env:
@@ -29,6 +45,24 @@ class Env:
         self.corpus = os.path.normpath(os.path.join(self.src, "..", "shared", "corpus"))
         self.tmp = tempfile.mkdtemp(prefix="dsit-")
         self.prefix = "dsit%d" % os.getpid()
+        self.prefixes = {self.prefix}  # every --file-prefix a process of this test was given
+        atexit.register(self._clean_up)
+
+    def _clean_up(self):
+        # Runs after the atexit handlers that kill leftover processes (registered later, so run
+        # earlier): DPDK leaves /var/run/dpdk/<prefix> behind, and the work directory holds
+        # captures of up to tens of MiB.
+        for prefix in self.prefixes:
+            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+        if _failed or os.environ.get("DARKSCOPE_KEEP_TEST_FILES") == "1":
+            print("test files kept in %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _note_prefixes(self, args):
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--file-prefix":
+                self.prefixes.add(args[i + 1])
 
     def generate(self, name, *args):
         pcap = os.path.join(self.tmp, name + ".pcap")
@@ -39,10 +73,12 @@ class Env:
             return pcap, json.load(f)
 
     def base_args(self, prefix=None):
+        self.prefixes.add(prefix or self.prefix)
         return ["--file-prefix", prefix or self.prefix, "--no-huge", "--memory", "1024",
                 "--mbufs", "8191", "--log-level", "warning"]
 
     def run(self, args, timeout=300, check=True):
+        self._note_prefixes(args)
         cmd = [self.darkscope] + args
         print("+ " + " ".join(cmd), flush=True)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -53,6 +89,7 @@ class Env:
         return p
 
     def start(self, args):
+        self._note_prefixes(args)
         cmd = [self.darkscope] + args
         print("+ " + " ".join(cmd), flush=True)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -180,7 +217,9 @@ def compare_named(rows, truth_map, key, what):
 
 
 def report(errors):
+    global _failed
     if errors:
+        _failed = True
         for e in errors:
             print("FAIL: " + e, file=sys.stderr)
         sys.exit(1)

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <random>
 #include <string>
@@ -381,19 +382,23 @@ std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
 }
 
 // Counts `stream` the way the worker and the stats core do: the destination side per packet,
-// the source side of IPv4 packets per tuple through a table of `capacity` (replayed at the end,
-// as the stats core does when the epoch retires), IPv6 and spilled packets one by one.
+// the source side per tuple through an IPv4 table of `capacity` and the IPv6 table that goes
+// with it (replayed at the end, as the stats core does when the epoch retires), spilled packets
+// one by one.
 struct SplitRun {
     OwnedSet set;
     uint64_t spills = 0, direct = 0;
-    uint32_t used = 0, stash_used = 0;
-    size_t distinct_tuples = 0;
+    uint32_t used = 0, stash_used = 0, used6 = 0;
+    size_t distinct_tuples = 0, distinct_tuples6 = 0;
 };
 SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) {
     SplitRun r{fresh(4096)};
     OwnedTupleTable owned(capacity);
     SourceTupleTable& tuples = *owned;
+    OwnedTuple6Table owned6(tuple6_capacity_of(capacity));
+    SourceTuple6Table& tuples6 = *owned6;
     std::map<std::pair<uint64_t, uint64_t>, uint64_t> distinct;  // truth for used()
+    std::set<std::string> distinct6;
     for (const PacketFacts& f : stream) {
         const uint64_t sh = hash_address(f.src, f.ip_version);
         const uint64_t dh = hash_address(f.dst, f.ip_version);
@@ -407,17 +412,27 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
             ++distinct[{t.source, t.where}];
             if (add_to_tuple(tuples, f, 1'000'000'000ull))
                 continue;
-            ++r.spills;
+        } else {
+            const SourceKey k = source_key_of(f);
+            distinct6.insert(std::string(reinterpret_cast<const char*>(f.src.v6), 16) + "/" +
+                             std::to_string(k.asn) + "/" + std::to_string(k.sensor) + "/" +
+                             std::to_string(k.country) + "/" + std::to_string(k.service) + "/" +
+                             std::to_string(k.probe) + "/" + std::to_string(f.ip_proto));
+            if (add_to_tuple(tuples6, f, 1'000'000'000ull))
+                continue;
         }
+        ++r.spills;
         ++r.direct;
         count_source(*r.set, sh, source_key_of(f), 1, f.frame_len);
     }
     r.set->source_spills += r.spills;
     r.used = tuples.used();
+    r.used6 = tuples6.used();
     r.stash_used = tuples.stash_used();
     r.distinct_tuples = distinct.size();
-    count_tuples(*r.set, tuples);
-    EXPECT_EQ(r.set->source_tuples, r.used);
+    r.distinct_tuples6 = distinct6.size();
+    count_tuples(*r.set, tuples, tuples6);
+    EXPECT_EQ(r.set->source_tuples, r.used + r.used6);
     EXPECT_EQ(r.set->source_spills, r.spills);
     // clear() leaves an empty table that counts afresh.
     tuples.clear();
@@ -462,13 +477,16 @@ TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
             // 7/8 of the table and of its stash (32) at most, and the stash full.
             EXPECT_LE(r.used, 1024u - 128u + 28u);
             EXPECT_EQ(r.stash_used, 28u);
-            EXPECT_GT(r.spills, 10000u);  // most one-off sources spilled
+            EXPECT_GT(r.spills, 10000u);        // most one-off sources spilled
+            EXPECT_EQ(r.used6, 32u - 4u + 1u);  // the IPv6 table of 32, 7/8 full, and its stash
         } else {
             EXPECT_EQ(r.spills, 0u);
+            EXPECT_EQ(r.direct, 0u);  // IPv6 packets too: every packet went to a tuple
             EXPECT_EQ(r.used, r.distinct_tuples);
+            EXPECT_EQ(r.used6, r.distinct_tuples6);
+            EXPECT_GT(r.used6, 1000u);
             EXPECT_LT(r.used, stream.size() / 3);  // scanners' repeats aggregated
         }
-        EXPECT_GT(r.direct, 0u);  // the IPv6 packets at least
         r.set->source_tuples = plain->source_tuples;
         r.set->source_spills = plain->source_spills;
         EXPECT_EQ(count_differences(want, contents(*r.set)), 0u);
@@ -504,12 +522,13 @@ TEST(Counters, TupleAggregationUnderTableOverflowLosesNothing) {
     }
 }
 
-// Per-packet top talkers as the worker counts a packet the tuple table does not take.
+// Per-packet top talkers as the worker counts a packet the tuple tables do not take.
 void talk(SpaceSaving& sources, SpaceSaving& prefixes, const PacketFacts& f, uint64_t now_s) {
-    const uint64_t sh = hash_address(f.src, 4), dh = hash_address(f.dst, 4);
-    const HeavyKey prefix = HeavyKey::prefix(f.src, 4, 24);
+    const uint8_t v = f.ip_version;
+    const uint64_t sh = hash_address(f.src, v), dh = hash_address(f.dst, v);
+    const HeavyKey prefix = HeavyKey::prefix(f.src, v, v == 4 ? 24 : 48);
     const uint32_t svc = talker_service_of(f);
-    sources.update(HeavyKey::host(f.src, 4), sh, f.frame_len, dh, svc, now_s, f.country, f.asn,
+    sources.update(HeavyKey::host(f.src, v), sh, f.frame_len, dh, svc, now_s, f.country, f.asn,
                    f.flags);
     prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dh, svc, now_s, f.country, f.asn,
                            f.flags, f.src, sh);
@@ -519,10 +538,10 @@ void talk(SpaceSaving& sources, SpaceSaving& prefixes, const PacketFacts& f, uin
 std::vector<std::string> rows_of(const SpaceSaving& s) {
     std::vector<std::string> out;
     for (const HeavyHitter& h : s.top(s.capacity())) {
-        out.push_back(std::to_string(h.key.words[0]) + "/" + std::to_string(h.key.length) +
-                      " packets " + std::to_string(h.packets) + " error " +
-                      std::to_string(h.error) + " bytes " + std::to_string(h.bytes) + " dst " +
-                      std::to_string(h.distinct_destinations) + " svc " +
+        out.push_back(std::to_string(h.key.words[0]) + ":" + std::to_string(h.key.words[1]) + "/" +
+                      std::to_string(h.key.length) + " packets " + std::to_string(h.packets) +
+                      " error " + std::to_string(h.error) + " bytes " + std::to_string(h.bytes) +
+                      " dst " + std::to_string(h.distinct_destinations) + " svc " +
                       std::to_string(h.distinct_services) + " src " +
                       std::to_string(h.distinct_sources) + " seen " + std::to_string(h.first_seen) +
                       "-" + std::to_string(h.last_seen) + " cc " + std::to_string(h.country) +
@@ -590,6 +609,74 @@ TEST(Counters, TopTalkersFromTuplesEqualPerPacketSpaceSaving) {
         load_talkers(*tuples, sources, prefixes);
         sources.merge(worker_sources);
         prefixes.merge(worker_prefixes);
+        EXPECT_EQ(sources.total(), want_sources.total());
+        EXPECT_EQ(rows_of(sources), want_s);
+        EXPECT_EQ(rows_of(prefixes), want_p);
+    }
+}
+
+// IPv6 scanners in 30 /48s, a few sweeping destinations (past the tuple's 9 inline ones, into a
+// pooled sketch), interleaved with IPv4 ones: the stats core loads each family's tuples into its
+// own summary and merges them as disjoint. With fewer keys than the capacity, that must say what
+// per-packet Space-Saving over the mixed stream says of every source and prefix, IPv6 ones
+// included, also when a tiny sketch pool makes some packets spill to the worker's summaries.
+TEST(Counters, TopTalkersFromIPv6TuplesEqualPerPacketSpaceSaving) {
+    auto stream = talker_stream(150000, 400, 21);
+    std::mt19937 rng(22);
+    for (PacketFacts& f : stream) {
+        if (rng() % 3 != 0)
+            continue;
+        const uint32_t n = rng() % 500;
+        const bool wide = n % 13 == 0;
+        f.ip_version = 6;
+        std::memset(f.src.v6, 0, 16);
+        f.src.v6[0] = 0x20;
+        f.src.v6[1] = 0x01;
+        f.src.v6[5] = static_cast<uint8_t>(n % 30);  // the /48
+        f.src.v6[15] = static_cast<uint8_t>(n);
+        f.src.v6[14] = static_cast<uint8_t>(n >> 8);
+        std::memset(f.dst.v6, 0, 16);
+        f.dst.v6[0] = 0x20;
+        f.dst.v6[15] = static_cast<uint8_t>(wide ? rng() : rng() % 3);
+        f.dst.v6[14] = static_cast<uint8_t>(wide ? rng() % 8 : 0);
+        f.country = static_cast<uint16_t>(1 + n % 30);
+        f.asn = 64600 + n % 30;
+    }
+    SpaceSaving want_sources(1024), want_prefixes(1024);
+    for (unsigned i = 0; i < stream.size(); ++i)
+        talk(want_sources, want_prefixes, stream[i], 1000 + i / 1000);
+    ASSERT_LT(want_sources.size(), want_sources.capacity());  // nothing evicted: exact
+    const auto want_s = rows_of(want_sources), want_p = rows_of(want_prefixes);
+
+    for (uint32_t sketches : {4096u, 2u}) {
+        SCOPED_TRACE("destination sketches " + std::to_string(sketches));
+        OwnedTupleTable tuples(1u << 16, sketches);
+        OwnedTuple6Table tuples6(1u << 15, sketches);
+        SpaceSaving worker_sources(1024), worker_prefixes(1024);
+        uint64_t spilled = 0, v6 = 0;
+        for (unsigned i = 0; i < stream.size(); ++i) {
+            const PacketFacts& f = stream[i];
+            const uint64_t now_ns = (1000 + i / 1000) * 1'000'000'000ull;
+            v6 += f.ip_version == 6;
+            if (!(f.ip_version == 4 ? add_to_tuple(*tuples, f, now_ns)
+                                    : add_to_tuple(*tuples6, f, now_ns))) {
+                ++spilled;
+                talk(worker_sources, worker_prefixes, f, 1000 + i / 1000);
+            }
+        }
+        ASSERT_GT(v6, 40000u);
+        if (sketches == 2u)
+            EXPECT_GT(spilled, 1000u);
+        else
+            EXPECT_EQ(spilled, 0u);
+        EXPECT_GT(tuples6->sketches_used(), 0u);  // wide IPv6 sources went past 9 destinations
+        SpaceSaving sources(1024), prefixes(1024), sources6(1024), prefixes6(1024);
+        load_talkers(*tuples, sources, prefixes);
+        load_talkers(*tuples6, sources6, prefixes6);
+        sources.merge(sources6, true);
+        prefixes.merge(prefixes6, true);
+        sources.merge(worker_sources, spilled == 0);
+        prefixes.merge(worker_prefixes, spilled == 0);
         EXPECT_EQ(sources.total(), want_sources.total());
         EXPECT_EQ(rows_of(sources), want_s);
         EXPECT_EQ(rows_of(prefixes), want_p);
@@ -718,20 +805,33 @@ TEST(Counters, TopTalkersDisjointMergeKeepsIPv4RowsExact) {
     }
 }
 
-// A tuple's packed key gives back the packet's source-side key.
+// A tuple's packed key gives back the packet's source-side key, for either family.
 TEST(Counters, SourceTupleKeyRoundTrips) {
+    unsigned v6 = 0;
     for (const PacketFacts& f : mixed_stream(2000, 5)) {
-        if (f.ip_version != 4)
+        if (f.ip_version == 0)
             continue;
-        const SourceTuple t = SourceTupleTable::tuple_of(f);
-        const SourceKey want = source_key_of(f), got = t.key();
-        EXPECT_EQ(t.src_v4(), f.src.v4);
+        SourceKey got;
+        if (f.ip_version == 4) {
+            const SourceTuple t = SourceTupleTable::tuple_of(f);
+            got = t.key();
+            EXPECT_EQ(t.src_v4(), f.src.v4);
+            EXPECT_EQ(t.talker_service(), talker_service_of(f));
+        } else {
+            ++v6;
+            const SourceTuple6 t = SourceTuple6Table::tuple_of(f);
+            got = t.key();
+            EXPECT_EQ(std::memcmp(t.src().v6, f.src.v6, 16), 0);
+            EXPECT_EQ(t.talker_service(), talker_service_of(f));
+        }
+        const SourceKey want = source_key_of(f);
         EXPECT_EQ(got.asn, want.asn);
         EXPECT_EQ(got.sensor, want.sensor);
         EXPECT_EQ(got.country, want.country);
         EXPECT_EQ(got.service, want.service);
         EXPECT_EQ(got.probe, want.probe);
     }
+    EXPECT_GT(v6, 50u);
 }
 
 // Tuples whose homes collide past kMaxProbe go to the stash instead of spilling, and are found

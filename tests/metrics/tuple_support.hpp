@@ -11,25 +11,36 @@
 
 namespace darkscope {
 
-struct OwnedTupleTable {
+template <typename Table>
+struct BasicOwnedTupleTable {
     std::vector<uint8_t> storage;
-    std::unique_ptr<SourceTupleTable> table;
-    explicit OwnedTupleTable(uint32_t capacity,
-                             uint32_t sketches = SourceTupleTable::default_sketches(1u << 21))
-        : storage(SourceTupleTable::storage_bytes(capacity, sketches) + 64) {
+    std::unique_ptr<Table> table;
+    explicit BasicOwnedTupleTable(uint32_t capacity,
+                                  uint32_t sketches = Table::default_sketches(1u << 21))
+        : storage(Table::storage_bytes(capacity, sketches) + 64) {
         void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
                                                 ~uintptr_t{63});
-        table = std::make_unique<SourceTupleTable>(aligned, capacity, sketches);
+        table = std::make_unique<Table>(aligned, capacity, sketches);
     }
-    SourceTupleTable& operator*() { return *table; }
-    SourceTupleTable* operator->() { return table.get(); }
+    Table& operator*() { return *table; }
+    Table* operator->() { return table.get(); }
 };
+using OwnedTupleTable = BasicOwnedTupleTable<SourceTupleTable>;
+using OwnedTuple6Table = BasicOwnedTupleTable<SourceTuple6Table>;
 
 // An IPv4 packet at time now_ns into its tuple, as the worker's stage C does.
 inline bool add_to_tuple(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns) {
     const SourceTuple t = SourceTupleTable::tuple_of(f);
     return tuples.add(t, SourceTupleTable::hash_of(t, hash_address(f.src, 4)), f.frame_len,
                       now_ns / 1'000'000'000ull, f.flags, f.dst.v4, hash_address(f.dst, 4));
+}
+
+// The same for an IPv6 packet: its destination is held as its hash.
+inline bool add_to_tuple(SourceTuple6Table& tuples, const PacketFacts& f, uint64_t now_ns) {
+    const SourceTuple6 t = SourceTuple6Table::tuple_of(f);
+    const uint64_t dst_hash = hash_address(f.dst, 6);
+    return tuples.add(t, SourceTuple6Table::hash_of(t, hash_address(f.src, 6)), f.frame_len,
+                      now_ns / 1'000'000'000ull, f.flags, dst_hash, dst_hash);
 }
 
 }  // namespace darkscope

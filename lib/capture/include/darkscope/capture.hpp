@@ -111,6 +111,7 @@ class Engine {
     WindowAccumulator interval_, hour_, day_, total_;
     // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
     std::unique_ptr<SpaceSaving> tuple_sources_, tuple_prefixes_;
+    std::unique_ptr<SpaceSaving> tuple6_sources_, tuple6_prefixes_;  // IPv6, merged into those
     std::shared_ptr<SeriesHistory> series_;
     std::unique_ptr<HistoryStore> store_;
     std::unique_ptr<EventEngine> events_;

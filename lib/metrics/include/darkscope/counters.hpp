@@ -205,7 +205,7 @@ struct alignas(64) CounterSet {
     uint64_t first_ts_ns;  // packet time of the first and last packet (offline mode)
     uint64_t last_ts_ns;
     // The workers' tuple aggregation (darkscope/source_tuples.hpp): tuples counted into this set,
-    // and IPv4 packets the tuple tables could not take (no room for a new tuple, no destination
+    // and IP packets the tuple tables could not take (no room for a new tuple, no destination
     // sketch left, a counter at its limit, a time past 2106) and that were counted one by one
     // (raise --tuple-entries when this is not 0: it costs speed, never accuracy).
     uint64_t source_tuples;

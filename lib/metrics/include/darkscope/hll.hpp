@@ -80,7 +80,7 @@ class BasicHyperLogLog {
         }
     }
 
-    // The register add_hash(h) will touch (dense mode; a harmless hint while sparse).
+    // The line add_hash(h) will touch: its register, or while sparse its slot (same line).
     void prefetch(uint64_t h) const {
         __builtin_prefetch(reinterpret_cast<const uint8_t*>(words_) + (h >> (64 - P)), 0);
     }
@@ -148,9 +148,11 @@ class BasicHyperLogLog {
     }
 
     static uint32_t sparse_slot(uint64_t h) {
-        // Fibonacci hashing: the sparse set stays spread even if all of one sketch's hashes
-        // share their low or high bits (a table may have picked them by those bits).
-        return static_cast<uint32_t>((h * 0x9e3779b97f4a7c15ULL) >> (64 - (P - 3)));
+        // The top bits, as the dense register index: slot h sits in the cache line that register
+        // h would, so prefetch(h) is right in either mode without reading the mode (the sketch's
+        // header may not be cached yet). Hashes of one sketch sharing their top bits would skew
+        // the dense registers just as much: every hash fed here is fully mixed (hash.hpp).
+        return static_cast<uint32_t>(h >> (64 - (P - 3)));
     }
 
     void add_sparse(uint64_t h);

@@ -86,12 +86,14 @@ struct PooledUniques {
         }
         inline_sketch.add_hash(h);
     }
-    // The line add_hash(h) will touch (a hint): the pooled register, or the inline sketch's
-    // first line (mode, count and first hashes). Reads `handle`: call once this line is cached.
+    // The lines add_hash(h) will touch (a hint): the pooled sketch's header (its mode) and
+    // register or slot, or the inline sketch's first line (mode, count and first hashes). Reads
+    // `handle`: call once this line is cached.
     void prefetch(uint64_t h, const SketchPool* pool) const {
-        if (handle != 0)
+        if (handle != 0) {
+            __builtin_prefetch(&pool->at(handle), 0);
             pool->at(handle).prefetch(h);
-        else
+        } else
             __builtin_prefetch(this, 1);
     }
     void merge(const PooledUniques& other, SketchPool* pool, const SketchPool* other_pool);

@@ -25,12 +25,16 @@
 // the table, its own home by the hash's upper half, same probing): so the table stays at one
 // probed line for most tuples without spilling the ~1% that the long runs would push out.
 //
-// What the table does not take is counted by the worker one packet at a time, as before
-// (count_source and the worker's Space-Saving summaries): IPv6 packets, and an IPv4 packet whose
-// new tuple finds no room in the table or the stash, whose new destination finds the sketch pool
-// empty, or whose counters would overflow. Each is a spill: it costs speed,
-// never accuracy (the interval merges both: Space-Saving summaries are mergeable), and an operator
-// who sees spills in /darkscope/stats raises --tuple-entries.
+// IPv6 packets have tuples of their own (SourceTuple6, two cache lines: a 16-byte source, and
+// destinations held as their hashes), in a second, smaller table of the same kind (1/32 of the
+// IPv4 table: darknet IPv6 traffic is a small share, and what does not fit still counts).
+//
+// What the tables do not take is counted by the worker one packet at a time, as before
+// (count_source and the worker's Space-Saving summaries): a packet whose new tuple finds no room
+// in the table or the stash, whose new destination finds the sketch pool empty, or whose
+// counters would overflow. Each is a spill: it costs speed, never accuracy (the interval merges
+// both: Space-Saving summaries are mergeable), and an operator who sees spills in
+// /darkscope/stats raises --tuple-entries.
 //
 // Single writer, like the counter set it belongs to: the worker while the epoch is current, the
 // stats core once it is retired. No EAL: the caller supplies the memory.
@@ -79,9 +83,42 @@ struct alignas(64) SourceTuple {
         a.v4 = src_v4();
         return a;
     }
-    SourceKey key() const {
+    SourceKey key() const { return key_of_where(where, static_cast<uint32_t>(source >> 32)); }
+    // The service id the top talkers count distinct (the worker's per-packet one).
+    uint32_t talker_service() const { return talker_service_of_where(where); }
+
+    // What TupleTable needs of a tuple type: the key comparison and copy, and the destination
+    // an inline slot holds (the address) with its hash.
+    using Destination = uint32_t;
+    bool same_key(const SourceTuple& o) const { return where == o.where && source == o.source; }
+    void set_key(const SourceTuple& o) {
+        source = o.source;
+        where = o.where;
+    }
+    static Destination destination_of(const PacketFacts& f, uint64_t) { return f.dst.v4; }
+    static uint64_t destination_hash(Destination d) { return hash_ipv4(d); }
+
+    // The key of an IPv4 packet's tuple (ip_version == 4); the rest is zero.
+    static SourceTuple of(const PacketFacts& f);
+    // The tuple's hash (its home slot and probe order), from the source hash the worker has.
+    static uint64_t hash(const SourceTuple& t, uint64_t src_hash) {
+        return mix64(src_hash ^ hash_value(t.where ^ (t.source >> 32) * 0x9e3779b97f4a7c15ull));
+    }
+
+    static uint32_t talker_service_of_where(uint64_t where) {
+        const auto service = static_cast<uint32_t>(where);
+        return (service & kNoService) != 0 ? 0xff0000u | (service & 0xff) : service & 0x3ffff;
+    }
+    static uint64_t where_of(const PacketFacts& f) {
+        const SourceKey k = source_key_of(f);
+        const uint32_t service = k.service < 0
+                                     ? kNoService | f.ip_proto
+                                     : static_cast<uint32_t>(k.service) | (k.probe ? kProbe : 0);
+        return kValid | uint64_t{k.sensor} << 48 | uint64_t{k.country} << 32 | service;
+    }
+    static SourceKey key_of_where(uint64_t where, uint32_t asn) {
         SourceKey k;
-        k.asn = static_cast<uint32_t>(source >> 32);
+        k.asn = asn;
         k.sensor = static_cast<uint8_t>(where >> 48);
         k.country = static_cast<uint16_t>(where >> 32);
         const auto service = static_cast<uint32_t>(where);
@@ -89,13 +126,71 @@ struct alignas(64) SourceTuple {
         k.service = (service & kNoService) != 0 ? -1 : static_cast<int32_t>(service & 0x3ffff);
         return k;
     }
-    // The service id the top talkers count distinct (the worker's per-packet one).
-    uint32_t talker_service() const {
-        const auto service = static_cast<uint32_t>(where);
-        return (service & kNoService) != 0 ? 0xff0000u | (service & 0xff) : service & 0x3ffff;
-    }
 };
 static_assert(sizeof(SourceTuple) == 64, "one tuple, one cache line");
+
+// One IPv6 tuple: the same, with a 16-byte source and its ASN apart, and distinct destinations
+// held as their 64-bit hashes (all the sketches need; an IPv6 address would take twice the
+// room). Two cache lines: the first holds the key and counters, so a repeat packet of a tuple
+// with few destinations touches one.
+struct alignas(64) SourceTuple6 {
+    static constexpr unsigned kInlineDestinations = 9;
+    static constexpr uint8_t kPooled = 0xff;
+
+    uint8_t source[16];  // source address, network byte order (as IpAddress::v6)
+    uint64_t where;      // as SourceTuple::where
+    uint64_t bytes;
+    uint32_t asn;
+    uint32_t packets;
+    uint32_t first_s;
+    uint32_t last_s;
+    uint16_t flags;
+    uint8_t destination_count;
+    uint8_t reserved;
+    uint32_t sketch;
+    uint64_t destinations[kInlineDestinations];  // destination hashes
+
+    IpAddress src() const {
+        IpAddress a;
+        std::memcpy(a.v6, source, 16);
+        return a;
+    }
+    SourceKey key() const { return SourceTuple::key_of_where(where, asn); }
+    uint32_t talker_service() const { return SourceTuple::talker_service_of_where(where); }
+
+    using Destination = uint64_t;
+    bool same_key(const SourceTuple6& o) const {
+        return where == o.where && asn == o.asn && std::memcmp(source, o.source, 16) == 0;
+    }
+    void set_key(const SourceTuple6& o) {
+        std::memcpy(source, o.source, 16);
+        where = o.where;
+        asn = o.asn;
+    }
+    static Destination destination_of(const PacketFacts&, uint64_t dst_hash) { return dst_hash; }
+    static uint64_t destination_hash(Destination d) { return d; }
+
+    // The key of an IPv6 packet's tuple (ip_version == 6); the rest is zero.
+    static SourceTuple6 of(const PacketFacts& f) {
+        SourceTuple6 t{};
+        std::memcpy(t.source, f.src.v6, 16);
+        t.where = SourceTuple::where_of(f);
+        t.asn = f.asn;
+        return t;
+    }
+    static uint64_t hash(const SourceTuple6& t, uint64_t src_hash) {
+        return mix64(src_hash ^ hash_value(t.where ^ uint64_t{t.asn} * 0x9e3779b97f4a7c15ull));
+    }
+};
+static_assert(sizeof(SourceTuple6) == 128, "one IPv6 tuple, two cache lines");
+static_assert(offsetof(SourceTuple6, destinations) == 56, "key and counters in the first line");
+
+inline SourceTuple SourceTuple::of(const PacketFacts& f) {
+    SourceTuple t{};
+    t.source = uint64_t{f.src.v4} | uint64_t{f.asn} << 32;
+    t.where = where_of(f);
+    return t;
+}
 
 // The talker service id of a packet, as the worker's per-packet Space-Saving updates use it.
 inline uint32_t talker_service_of(const PacketFacts& f) {
@@ -103,7 +198,9 @@ inline uint32_t talker_service_of(const PacketFacts& f) {
     return slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
 }
 
-class SourceTupleTable {
+// The table of one tuple type (SourceTuple for IPv4, SourceTuple6 for IPv6).
+template <typename Tuple>
+class TupleTable {
   public:
     // The top talkers' own sketch: destinations_into() merges into their rows.
     using DestinationSketch = SpaceSaving::DestinationSketch;
@@ -113,18 +210,18 @@ class SourceTupleTable {
     static uint32_t stash_of(uint32_t capacity) { return capacity / 32; }
     // Slots of the table and its stash together (the stash follows the table's last slot).
     static uint32_t slots_of(uint32_t capacity) { return capacity + stash_of(capacity); }
-    // Bytes of the caller's storage for `capacity` tuples (a power of two, at least 1024), their
+    // Bytes of the caller's storage for `capacity` tuples (a power of two, at least 32), their
     // stash and `sketches` pooled destination sketches.
     static size_t storage_bytes(uint32_t capacity, uint32_t sketches) {
-        return size_t{slots_of(capacity)} * (sizeof(SourceTuple) + sizeof(uint32_t)) +
+        return size_t{slots_of(capacity)} * (sizeof(Tuple) + sizeof(uint32_t)) +
                size_t{sketches} * sizeof(DestinationSketch);
     }
     // The pool size that goes with a table (what the worker allocates).
     static uint32_t default_sketches(uint32_t capacity) { return capacity / 32; }
 
     // `storage`: storage_bytes(capacity, sketches) bytes, 64-byte aligned, outliving the table.
-    SourceTupleTable(void* storage, uint32_t capacity, uint32_t sketches)
-        : entries_(static_cast<SourceTuple*>(storage)),
+    TupleTable(void* storage, uint32_t capacity, uint32_t sketches)
+        : entries_(static_cast<Tuple*>(storage)),
           order_(reinterpret_cast<uint32_t*>(entries_ + slots_of(capacity))),
           sketches_(reinterpret_cast<DestinationSketch*>(order_ + slots_of(capacity))),
           mask_(capacity - 1),
@@ -136,25 +233,13 @@ class SourceTupleTable {
         for (uint32_t i = 0; i < sketches; ++i)
             new (&sketches_[i]) DestinationSketch();
     }
-    SourceTupleTable(const SourceTupleTable&) = delete;
-    SourceTupleTable& operator=(const SourceTupleTable&) = delete;
+    TupleTable(const TupleTable&) = delete;
+    TupleTable& operator=(const TupleTable&) = delete;
 
-    // The key of an IPv4 packet's tuple (ip_version == 4); the rest is zero.
-    static SourceTuple tuple_of(const PacketFacts& f) {
-        const SourceKey k = source_key_of(f);
-        const uint32_t service =
-            k.service < 0 ? SourceTuple::kNoService | f.ip_proto
-                          : static_cast<uint32_t>(k.service) | (k.probe ? SourceTuple::kProbe : 0);
-        SourceTuple t{};
-        t.source = uint64_t{f.src.v4} | uint64_t{k.asn} << 32;
-        t.where =
-            SourceTuple::kValid | uint64_t{k.sensor} << 48 | uint64_t{k.country} << 32 | service;
-        return t;
-    }
+    // The key of a packet's tuple (its family is the table's); the rest is zero.
+    static Tuple tuple_of(const PacketFacts& f) { return Tuple::of(f); }
     // The tuple's hash (its home slot and probe order), from the source hash the worker has.
-    static uint64_t hash_of(const SourceTuple& t, uint64_t src_hash) {
-        return mix64(src_hash ^ hash_value(t.where ^ (t.source >> 32) * 0x9e3779b97f4a7c15ull));
-    }
+    static uint64_t hash_of(const Tuple& t, uint64_t src_hash) { return Tuple::hash(t, src_hash); }
     // A read prefetch, though the line will be written: on the development box (AMD EPYC guest)
     // read prefetches of the tuple, service-slot and sketch lines measured ~4% faster than
     // prefetchw (docs/performance.md).
@@ -163,11 +248,11 @@ class SourceTupleTable {
     }
 
     // Adds one packet of tuple t (hash: hash_of(t, ...)): `len` bytes at second `now_s`, with
-    // flag bits `flags`, to IPv4 destination `dst` (whose hash is dst_hash). False, with nothing
-    // changed, when the table cannot take it (see the top of this file): the caller counts the
-    // packet itself.
-    bool add(const SourceTuple& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
-             uint32_t dst, uint64_t dst_hash) {
+    // flag bits `flags`, to destination `dst` (Tuple::destination_of: the IPv4 address, or the
+    // IPv6 address's hash), whose hash is dst_hash. False, with nothing changed, when the table
+    // cannot take it (see the top of this file): the caller counts the packet itself.
+    bool add(const Tuple& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
+             typename Tuple::Destination dst, uint64_t dst_hash) {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
             return false;
         const auto now = static_cast<uint32_t>(now_s);
@@ -193,14 +278,17 @@ class SourceTupleTable {
         }
     }
 
+    // The i-th tuple in first-seen order (i < used()).
+    const Tuple& in_order(uint32_t i) const { return entries_[order_[i]]; }
+
     // Adds the tuple's distinct destinations to `out` (the same hashes its packets carried).
-    void destinations_into(const SourceTuple& e, DestinationSketch& out) const {
-        if (e.destination_count == SourceTuple::kPooled) {
+    void destinations_into(const Tuple& e, DestinationSketch& out) const {
+        if (e.destination_count == Tuple::kPooled) {
             out.merge(sketches_[e.sketch - 1]);
             return;
         }
         for (unsigned i = 0; i < e.destination_count; ++i)
-            out.add_hash(hash_ipv4(e.destinations[i]));
+            out.add_hash(Tuple::destination_hash(e.destinations[i]));
     }
 
     // Empties the table and its sketch pool; touches the used entries only (all of it when
@@ -208,10 +296,10 @@ class SourceTupleTable {
     void clear() {
         if (used_ > (mask_ + 1) / 4) {
             std::memset(static_cast<void*>(entries_), 0,
-                        sizeof(SourceTuple) * size_t{slots_of(mask_ + 1)});
+                        sizeof(Tuple) * size_t{slots_of(mask_ + 1)});
         } else {
             for (uint32_t i = 0; i < used_; ++i)
-                entries_[order_[i]] = SourceTuple{};
+                entries_[order_[i]] = Tuple{};
         }
         for (uint32_t i = 0; i < sketches_used_; ++i)
             sketches_[i].clear();
@@ -230,12 +318,13 @@ class SourceTupleTable {
     // kMaxProbe slots: adds the packet to it, or inserts it at the first empty slot (when
     // `may_insert`). no_room: neither found nor inserted (the caller tries the stash); refused:
     // found, but the packet cannot be added (a counter at its limit, the sketch pool empty).
-    Probe probe(const SourceTuple& t, uint32_t base, uint32_t mask, uint32_t home, bool may_insert,
-                uint32_t len, uint32_t now, uint16_t flags, uint32_t dst, uint64_t dst_hash) {
+    Probe probe(const Tuple& t, uint32_t base, uint32_t mask, uint32_t home, bool may_insert,
+                uint32_t len, uint32_t now, uint16_t flags, typename Tuple::Destination dst,
+                uint64_t dst_hash) {
         uint32_t slot = home & mask;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask) {
-            SourceTuple& e = entries_[base + slot];
-            if (e.where == t.where && e.source == t.source) [[likely]] {
+            Tuple& e = entries_[base + slot];
+            if (e.same_key(t)) [[likely]] {
                 if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
                     return Probe::refused;
                 if (!add_destination(e, dst, dst_hash)) [[unlikely]]
@@ -250,8 +339,7 @@ class SourceTupleTable {
             if (e.where == 0) {
                 if (!may_insert) [[unlikely]]
                     return Probe::no_room;
-                e.source = t.source;
-                e.where = t.where;
+                e.set_key(t);
                 e.bytes = len;
                 e.packets = 1;
                 e.first_s = e.last_s = now;
@@ -268,30 +356,30 @@ class SourceTupleTable {
 
     // The packet's destination into the tuple's set: inline while it fits, then a pooled sketch.
     // False, with nothing changed, when a sketch is needed and the pool is empty.
-    bool add_destination(SourceTuple& e, uint32_t dst, uint64_t dst_hash) {
-        if (e.destination_count == SourceTuple::kPooled) {
+    bool add_destination(Tuple& e, typename Tuple::Destination dst, uint64_t dst_hash) {
+        if (e.destination_count == Tuple::kPooled) {
             sketches_[e.sketch - 1].add_hash(dst_hash);
             return true;
         }
         for (unsigned i = 0; i < e.destination_count; ++i)
             if (e.destinations[i] == dst)
                 return true;
-        if (e.destination_count < SourceTuple::kInlineDestinations) {
+        if (e.destination_count < Tuple::kInlineDestinations) {
             e.destinations[e.destination_count++] = dst;
             return true;
         }
         if (sketches_used_ == sketch_capacity_) [[unlikely]]
             return false;
         DestinationSketch& s = sketches_[sketches_used_++];
-        for (unsigned i = 0; i < SourceTuple::kInlineDestinations; ++i)
-            s.add_hash(hash_ipv4(e.destinations[i]));
+        for (unsigned i = 0; i < Tuple::kInlineDestinations; ++i)
+            s.add_hash(Tuple::destination_hash(e.destinations[i]));
         s.add_hash(dst_hash);
         e.sketch = sketches_used_;
-        e.destination_count = SourceTuple::kPooled;
+        e.destination_count = Tuple::kPooled;
         return true;
     }
 
-    SourceTuple* entries_;
+    Tuple* entries_;
     uint32_t* order_;  // slots in first-seen order
     DestinationSketch* sketches_;
     uint32_t mask_;
@@ -304,9 +392,21 @@ class SourceTupleTable {
     uint32_t sketches_used_ = 0;
 };
 
+using SourceTupleTable = TupleTable<SourceTuple>;    // IPv4
+using SourceTuple6Table = TupleTable<SourceTuple6>;  // IPv6
+
+// The IPv6 table that goes with an IPv4 table of `capacity` tuples (what the worker allocates).
+inline uint32_t tuple6_capacity_of(uint32_t capacity) {
+    return capacity / 32;
+}
+
 // Counts every tuple of `tuples` into `t` (the source side of each of their packets) and notes
 // how many there were (CounterSet::source_tuples). The stats core calls it on a retired epoch.
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples);
+// Both families' tuples, interleaved by the second of their first packet (IPv4 first within a
+// second): when the sketch pool runs short, keys of either family take its precise sketches in
+// about the order their packets came, as per-packet counting would give them.
+void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTuple6Table& tuples6);
 
 // Replaces `sources` and `prefixes` (/24) with the top talkers of the tuples' packets, with exact
 // counts: what per-packet Space-Saving updates of the same packets would hold if nothing were
@@ -314,5 +414,8 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples);
 // (a valid Space-Saving summary of those packets: every key left out had no more packets than
 // the smallest held). The stats core merges them with the worker's own summaries (IPv6, spills).
 void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes);
+// The same for IPv6 tuples, with /48 prefixes. Its keys are disjoint from the IPv4 ones: the two
+// summaries merge with `disjoint` (SpaceSaving::merge) and stay exact.
+void load_talkers(const SourceTuple6Table& tuples, SpaceSaving& sources, SpaceSaving& prefixes);
 
 }  // namespace darkscope
