@@ -186,7 +186,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // A software pipeline over the burst, three stages kPipelineDistance packets apart
     // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
     // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
-    // arrive, resolves the service entry and prefetches the pooled sketches it points to; C
+    // arrive, resolves the service entry and prefetches the pooled sketches it points to, and
+    // reads the tuple's tags to prefetch the tuple line its probe will stop at; C
     // counts the destination side and adds the packet to its source tuple: the stats core counts
     // the source side and builds the top talkers per tuple (darkscope/source_tuples.hpp); only
     // what the tables do not take (spills) has its source side and top talkers counted here, per
@@ -226,6 +227,10 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             return;
         service[i] = resolve_service(table, f);
         prefetch_service_sketches(table, f, service[i], dst_hash[i]);
+        if (f.ip_version == 4) [[likely]]
+            tuples.prefetch_tuple(tuple_hash[i]);
+        else
+            tuples6.prefetch_tuple(tuple_hash[i]);
     };
     auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];

@@ -7,7 +7,8 @@
 // and service key, plus its time, flags and destination. Darknet sources repeat their tuple (a
 // scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes to the
 // same sketches again, which changes nothing. So the worker does not count those per packet: it
-// adds the packet to its tuple here (one prefetched cache line), and the stats core, once it owns
+// adds the packet to its tuple here (one prefetched tuple line, found by a line of tags), and the
+// stats core, once it owns
 // the retired epoch, counts each tuple once into the retired CounterSet (count_tuples) and builds
 // the interval's top talkers from the tuples, with exact counts (load_talkers). The result is
 // what per-packet counting gives: same sums, same sketch contents, and top talkers that are
@@ -211,10 +212,11 @@ class TupleTable {
     // Slots of the table and its stash together (the stash follows the table's last slot).
     static uint32_t slots_of(uint32_t capacity) { return capacity + stash_of(capacity); }
     // Bytes of the caller's storage for `capacity` tuples (a power of two, at least 32), their
-    // stash and `sketches` pooled destination sketches.
+    // stash and `sketches` pooled destination sketches: the tuples, the first-seen log, the tags
+    // and the sketches, each from a 64-byte boundary.
     static size_t storage_bytes(uint32_t capacity, uint32_t sketches) {
-        return size_t{slots_of(capacity)} * (sizeof(Tuple) + sizeof(uint32_t)) +
-               size_t{sketches} * sizeof(DestinationSketch);
+        return size_t{slots_of(capacity)} * sizeof(Tuple) + order_bytes(capacity) +
+               tag_bytes(capacity) + size_t{sketches} * sizeof(DestinationSketch);
     }
     // The pool size that goes with a table (what the worker allocates).
     static uint32_t default_sketches(uint32_t capacity) { return capacity / 32; }
@@ -223,7 +225,10 @@ class TupleTable {
     TupleTable(void* storage, uint32_t capacity, uint32_t sketches)
         : entries_(static_cast<Tuple*>(storage)),
           order_(reinterpret_cast<uint32_t*>(entries_ + slots_of(capacity))),
-          sketches_(reinterpret_cast<DestinationSketch*>(order_ + slots_of(capacity))),
+          tags_(reinterpret_cast<uint16_t*>(reinterpret_cast<uint8_t*>(order_) +
+                                            order_bytes(capacity))),
+          sketches_(reinterpret_cast<DestinationSketch*>(reinterpret_cast<uint8_t*>(tags_) +
+                                                         tag_bytes(capacity))),
           mask_(capacity - 1),
           limit_(capacity - capacity / 8),
           stash_mask_(stash_of(capacity) - 1),
@@ -240,11 +245,33 @@ class TupleTable {
     static Tuple tuple_of(const PacketFacts& f) { return Tuple::of(f); }
     // The tuple's hash (its home slot and probe order), from the source hash the worker has.
     static uint64_t hash_of(const Tuple& t, uint64_t src_hash) { return Tuple::hash(t, src_hash); }
-    // A read prefetch, though the line will be written: on the development box (AMD EPYC guest)
-    // read prefetches of the tuple, service-slot and sketch lines measured ~4% faster than
-    // prefetchw (docs/performance.md).
+    // The lookup in two steps a few packets apart: prefetch() brings the tuple's home line and
+    // the line of tags from home (a tuple's tag is 16 bits of its hash, one per slot, 32 to a
+    // cache line); prefetch_tuple(), once the tags are cached, brings the tuple line the probe
+    // will stop at (the first slot from home whose tag matches, or the empty slot it would
+    // take) when that is not the home line. Probing the tuples themselves read a line per step
+    // (a tuple is a line), and at 0.7 load a probe takes two or three steps, only the first of
+    // them prefetched. Prefetching only the tags first, and the tuple line a stage later, was
+    // 20% slower: two misses in a row at half the distance (docs/performance.md). Read
+    // prefetches, though the lines will be written: on the development box (AMD EPYC guest)
+    // they measured ~4% faster than prefetchw.
     void prefetch(uint64_t hash) const {
-        __builtin_prefetch(&entries_[static_cast<uint32_t>(hash) & mask_], 0);
+        const uint32_t home = static_cast<uint32_t>(hash) & mask_;
+        __builtin_prefetch(&tags_[home], 0);
+        __builtin_prefetch(&entries_[home], 0);
+    }
+    void prefetch_tuple(uint64_t hash) const {
+        const uint16_t tag = tag_of(hash);
+        const uint32_t home = static_cast<uint32_t>(hash) & mask_;
+        uint32_t slot = home;
+        for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
+            const uint16_t held = tags_[slot];
+            if (held == tag || held == 0) {
+                if (slot != home)
+                    __builtin_prefetch(&entries_[slot], 0);
+                return;
+            }
+        }
     }
 
     // Adds one packet of tuple t (hash: hash_of(t, ...)): `len` bytes at second `now_s`, with
@@ -256,13 +283,15 @@ class TupleTable {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
             return false;
         const auto now = static_cast<uint32_t>(now_s);
-        const Probe in_table = probe(t, 0, mask_, static_cast<uint32_t>(hash), main_used_ < limit_,
-                                     len, now, flags, dst, dst_hash);
+        const uint16_t tag = tag_of(hash);
+        const Probe in_table = probe(t, tag, 0, mask_, static_cast<uint32_t>(hash),
+                                     main_used_ < limit_, len, now, flags, dst, dst_hash);
         if (in_table != Probe::no_room) [[likely]]
             return in_table == Probe::added;
         // A long run, or a full table: the stash (its lines are few, and stay cached).
-        const Probe in_stash = probe(t, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
-                                     stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
+        const Probe in_stash =
+            probe(t, tag, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
+                  stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
         return in_stash == Probe::added;
     }
 
@@ -297,9 +326,12 @@ class TupleTable {
         if (used_ > (mask_ + 1) / 4) {
             std::memset(static_cast<void*>(entries_), 0,
                         sizeof(Tuple) * size_t{slots_of(mask_ + 1)});
+            std::memset(tags_, 0, sizeof(uint16_t) * size_t{slots_of(mask_ + 1)});
         } else {
-            for (uint32_t i = 0; i < used_; ++i)
+            for (uint32_t i = 0; i < used_; ++i) {
                 entries_[order_[i]] = Tuple{};
+                tags_[order_[i]] = 0;
+            }
         }
         for (uint32_t i = 0; i < sketches_used_; ++i)
             sketches_[i].clear();
@@ -313,18 +345,31 @@ class TupleTable {
     uint32_t sketches_used() const { return sketches_used_; }
 
   private:
+    static size_t order_bytes(uint32_t capacity) {
+        return (size_t{slots_of(capacity)} * sizeof(uint32_t) + 63) & ~size_t{63};
+    }
+    static size_t tag_bytes(uint32_t capacity) {
+        return (size_t{slots_of(capacity)} * sizeof(uint16_t) + 63) & ~size_t{63};
+    }
+    // 0 marks an empty slot; the low bit set keeps a used slot's tag from being 0.
+    static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
+
     enum class Probe { added, refused, no_room };
-    // Looks for t in the region of `mask` + 1 slots starting at `base`, from `home` on, for
-    // kMaxProbe slots: adds the packet to it, or inserts it at the first empty slot (when
-    // `may_insert`). no_room: neither found nor inserted (the caller tries the stash); refused:
-    // found, but the packet cannot be added (a counter at its limit, the sketch pool empty).
-    Probe probe(const Tuple& t, uint32_t base, uint32_t mask, uint32_t home, bool may_insert,
-                uint32_t len, uint32_t now, uint16_t flags, typename Tuple::Destination dst,
-                uint64_t dst_hash) {
+    // Looks for t (whose tag is `tag`) in the region of `mask` + 1 slots starting at `base`, from
+    // `home` on, for kMaxProbe slots, reading a tuple only where the tags agree: adds the packet
+    // to it, or inserts it at the first empty slot (when `may_insert`). no_room: neither found
+    // nor inserted (the caller tries the stash); refused: found, but the packet cannot be added
+    // (a counter at its limit, the sketch pool empty).
+    Probe probe(const Tuple& t, uint16_t tag, uint32_t base, uint32_t mask, uint32_t home,
+                bool may_insert, uint32_t len, uint32_t now, uint16_t flags,
+                typename Tuple::Destination dst, uint64_t dst_hash) {
         uint32_t slot = home & mask;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask) {
+            const uint16_t held = tags_[base + slot];
+            if (held != tag && held != 0)
+                continue;
             Tuple& e = entries_[base + slot];
-            if (e.same_key(t)) [[likely]] {
+            if (held == tag && e.same_key(t)) [[likely]] {
                 if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
                     return Probe::refused;
                 if (!add_destination(e, dst, dst_hash)) [[unlikely]]
@@ -336,9 +381,10 @@ class TupleTable {
                 e.flags |= flags;
                 return Probe::added;
             }
-            if (e.where == 0) {
+            if (held == 0) {
                 if (!may_insert) [[unlikely]]
                     return Probe::no_room;
+                tags_[base + slot] = tag;
                 e.set_key(t);
                 e.bytes = len;
                 e.packets = 1;
@@ -381,6 +427,7 @@ class TupleTable {
 
     Tuple* entries_;
     uint32_t* order_;  // slots in first-seen order
+    uint16_t* tags_;   // per slot: tag_of(hash) of its tuple, 0 when empty
     DestinationSketch* sketches_;
     uint32_t mask_;
     uint32_t limit_;  // most tuples held: probes stay short
