@@ -366,6 +366,7 @@ stats = json.load(open(summary))["/darkscope/stats"]
 print(json.dumps({"label": "offline", "copies": int(copies), "round": int(rnd),
                   "packets": int(stats["packets"]), "seconds": float(t1) - float(t0),
                   "ipv4": int(stats.get("ipv4", 0)),
+                  "ipv6": int(stats.get("ipv6", 0)),
                   "source_tuples": int(stats.get("source_tuples", 0)),
                   "source_spills": int(stats.get("source_spills", 0)),
                   "loadavg": [float(load)]}))
