@@ -195,12 +195,10 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // burst's would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
-    // One tuple key per packet, of its family (most are IPv4: the IPv6 member stays cold).
-    union AnyTuple {
-        SourceTuple v4;
-        SourceTuple6 v6;
-    };
-    AnyTuple tuple[kMaxBurst];
+    // One tuple key per packet, in the array of its family: the IPv4 keys stay packed, one
+    // line each, and the IPv6 array is touched only by IPv6 packets.
+    SourceTuple tuple4[kMaxBurst];
+    SourceTuple6 tuple6[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
     uint64_t spills = 0;
@@ -211,12 +209,12 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
         if (f.ip_version == 4) [[likely]] {
-            tuple[i].v4 = SourceTupleTable::tuple_of(f);
-            tuple_hash[i] = SourceTupleTable::hash_of(tuple[i].v4, src_hash[i]);
+            tuple4[i] = SourceTupleTable::tuple_of(f);
+            tuple_hash[i] = SourceTupleTable::hash_of(tuple4[i], src_hash[i]);
             tuples.prefetch(tuple_hash[i]);
         } else {
-            tuple[i].v6 = SourceTuple6Table::tuple_of(f);
-            tuple_hash[i] = SourceTuple6Table::hash_of(tuple[i].v6, src_hash[i]);
+            tuple6[i] = SourceTuple6Table::tuple_of(f);
+            tuple_hash[i] = SourceTuple6Table::hash_of(tuple6[i], src_hash[i]);
             tuples6.prefetch(tuple_hash[i]);
         }
         prefetch_destination_side(table, f, dst_hash[i]);
@@ -241,10 +239,10 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         count_destination_side(table, f, service[i], times_ns[i], src_hash[i], dst_hash[i]);
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
         if (f.ip_version == 4) [[likely]] {
-            if (tuples.add(tuple[i].v4, tuple_hash[i], f.frame_len, now_s, f.flags, f.dst.v4,
+            if (tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s, f.flags, f.dst.v4,
                            dst_hash[i])) [[likely]]
                 return;
-        } else if (tuples6.add(tuple[i].v6, tuple_hash[i], f.frame_len, now_s, f.flags, dst_hash[i],
+        } else if (tuples6.add(tuple6[i], tuple_hash[i], f.frame_len, now_s, f.flags, dst_hash[i],
                                dst_hash[i])) {
             return;
         }

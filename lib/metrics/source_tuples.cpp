@@ -31,6 +31,8 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTup
             const SourceTuple& e = tuples.in_order(i4++);
             count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
         } else {
+            if (i6 + kAhead < n6)
+                __builtin_prefetch(&tuples6.in_order(i6 + kAhead));
             const SourceTuple6& e = tuples6.in_order(i6++);
             count_source(t, hash_ipv6(e.source), e.key(), e.packets, e.bytes);
         }

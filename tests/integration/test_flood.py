@@ -14,8 +14,8 @@ env = h.Env(sys.argv)
 flood_exe = sys.argv[3]
 big = int(os.environ.get("DARKSCOPE_FLOOD_PACKETS", "10000000"))
 # The per-worker and stats-core budgets (docs/metrics.md): 2 x 24 MiB counter sets with their
-# precise sketches, 2 x 170.1 MiB of IPv4 and IPv6 source tuples and four Space-Saving summaries per worker;
-# four window accumulators with theirs, their snapshot copies and the series history on the
+# precise sketches, 2 x 170.0 MiB of IPv4 and IPv6 source tuples and four Space-Saving summaries
+# per worker; four window accumulators with theirs, their snapshot copies and the series history on the
 # stats core, which also sorts each retired epoch's tuples (8 bytes each) for the top talkers.
 # With --no-huge the DPDK heap (mbufs, tables) is part of the resident set; the budget below is
 # the EAL memory given plus 640 MiB for the control plane.

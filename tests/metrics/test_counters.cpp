@@ -387,7 +387,7 @@ std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
 // one by one.
 struct SplitRun {
     OwnedSet set;
-    uint64_t spills = 0, direct = 0;
+    uint64_t spills = 0;
     uint32_t used = 0, stash_used = 0, used6 = 0;
     size_t distinct_tuples = 0, distinct_tuples6 = 0;
 };
@@ -422,7 +422,6 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
                 continue;
         }
         ++r.spills;
-        ++r.direct;
         count_source(*r.set, sh, source_key_of(f), 1, f.frame_len);
     }
     r.set->source_spills += r.spills;
@@ -439,6 +438,8 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
     EXPECT_EQ(tuples.used(), 0u);
     EXPECT_TRUE(add_to_tuple(tuples, stream[0], 1'000'000'000ull));
     EXPECT_EQ(tuples.used(), 1u);
+    tuples6.clear();
+    EXPECT_EQ(tuples6.used(), 0u);
     return r;
 }
 
@@ -456,7 +457,7 @@ unsigned count_differences(const std::map<std::string, std::vector<uint8_t>>& wa
     return differ;
 }
 
-// The worker counts the source side of its IPv4 packets per tuple (source_tuples.hpp), and the
+// The worker counts the source side of its packets per tuple (source_tuples.hpp), and the
 // stats core replays the tuples into the retired set. That must leave the set holding exactly
 // what per-packet counting gives, for a table that holds every tuple and for one so small that
 // most tuples spill back to per-packet counting.
@@ -481,7 +482,6 @@ TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
             EXPECT_EQ(r.used6, 32u - 4u + 1u);  // the IPv6 table of 32, 7/8 full, and its stash
         } else {
             EXPECT_EQ(r.spills, 0u);
-            EXPECT_EQ(r.direct, 0u);  // IPv6 packets too: every packet went to a tuple
             EXPECT_EQ(r.used, r.distinct_tuples);
             EXPECT_EQ(r.used6, r.distinct_tuples6);
             EXPECT_GT(r.used6, 1000u);
@@ -491,6 +491,40 @@ TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
         r.set->source_spills = plain->source_spills;
         EXPECT_EQ(count_differences(want, contents(*r.set)), 0u);
     }
+}
+
+// The stats core counts both families' tuples interleaved by the second of their first packet,
+// so that when the precise-sketch pool runs short, keys take its sketches in about the order
+// their packets came. Here the pool holds one sketch: 40 IPv6 sources of service 80/tcp come at
+// second 1, 40 IPv4 sources of 443/tcp at second 2 (every other key sees one source each), and
+// 80/tcp must get the sketch. Counting all IPv4 tuples first would give it to 443/tcp.
+TEST(Counters, TupleReplayInterleavesFamiliesByFirstSecond) {
+    auto set = fresh(1);
+    OwnedTupleTable owned(1024);
+    OwnedTuple6Table owned6(1024);
+    for (uint32_t i = 0; i < 40; ++i) {
+        PacketFacts f6 = make_syn(0, 0xcb007101, 80, 0, static_cast<uint16_t>(1 + i), 64500 + i);
+        f6.ip_version = 6;
+        std::memset(f6.src.v6, 0, 16);
+        f6.src.v6[0] = 0x20;
+        f6.src.v6[15] = static_cast<uint8_t>(i);
+        std::memset(f6.dst.v6, 0, 16);
+        ASSERT_TRUE(add_to_tuple(*owned6, f6, 1'000'000'000ull));
+        const PacketFacts f4 =
+            make_syn(0x0a000000u + i, 0xcb007101, 443, 0, static_cast<uint16_t>(41 + i), 65000 + i);
+        ASSERT_TRUE(add_to_tuple(*owned, f4, 2'000'000'000ull));
+    }
+    count_tuples(*set, *owned, *owned6);
+    EXPECT_EQ(set->source_tuples, 80u);
+    const ServiceCounts* http = set->services.find(
+        service_key(static_cast<int32_t>(service_slot(ServiceFamily::tcp, 80)), true));
+    const ServiceCounts* https = set->services.find(
+        service_key(static_cast<int32_t>(service_slot(ServiceFamily::tcp, 443)), true));
+    ASSERT_NE(http, nullptr);
+    ASSERT_NE(https, nullptr);
+    EXPECT_NE(http->sources.handle, 0u);  // the pool's one sketch
+    EXPECT_TRUE(https->sources.degraded());
+    EXPECT_EQ(set->uniques(http->sources), 40u);
 }
 
 // When a bounded table overflows, which keys hold a slot and which go to `other` follows arrival
@@ -730,11 +764,11 @@ TEST(Counters, TopTalkersFromTuplesFloodKeepsTheGuarantee) {
     }
 }
 
-// The stats core merges a worker's IPv4 summary from tuples with its per-packet one; when the
-// worker spilled nothing, the per-packet one holds IPv6 sources only, and the merge is told the
-// keys are disjoint: IPv4 rows stay exact (error 0), every row still brackets the truth and every
-// source above N / k is held. Without the hint the IPv4 rows are charged the IPv6 summary's
-// minimum: valid, but no longer exact.
+// A merge told that the keys are disjoint (as the stats core's IPv4 and IPv6 summaries from
+// tuples are) charges nothing across: here an exact IPv4 summary from tuples and a per-packet
+// IPv6 one that had to evict. IPv4 rows stay exact (error 0), every row still brackets the truth
+// and every source above N / k is held. Without the hint the IPv4 rows are charged the IPv6
+// summary's minimum: valid, but no longer exact.
 TEST(Counters, TopTalkersDisjointMergeKeepsIPv4RowsExact) {
     const auto v4 = talker_stream(300000, 9000, 10);
     std::map<std::string, uint64_t> truth;

@@ -413,7 +413,7 @@ inline void count_destination_side(CounterSet& t, const PacketFacts& f, ServiceC
 
 // The source side of `packets` packets (`bytes` bytes) from the source whose hash is src_hash,
 // all with key k: per tuple on the stats core (count_tuples), per packet for what the worker's
-// tuple table does not hold (IPv6, spills) and on the plain path.
+// tuple tables do not hold (spills) and on the plain path.
 void count_source(CounterSet& t, uint64_t src_hash, const SourceKey& k, uint64_t packets,
                   uint64_t bytes);
 

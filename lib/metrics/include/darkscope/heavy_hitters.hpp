@@ -156,9 +156,10 @@ class SpaceSaving {
     // summaries must have the same capacity. Allocates temporary memory: not for the worker.
     //
     // `disjoint`: the caller knows that no key of one stream occurs in the other (the stats
-    // core's IPv4 summary from tuples and a worker's IPv6-only one). A key absent from a summary
-    // then had no packets in its stream, so nothing is charged for it and exact counts stay
-    // exact; the guarantee holds as well (the merged minimum is at least either one's).
+    // core's IPv4 and IPv6 summaries from tuples, or those and a worker's that spilled nothing). A
+    // key absent from a summary then had no packets in its stream, so nothing is charged for it and
+    // exact counts stay exact; the guarantee holds as well (the merged minimum is at least either
+    // one's).
     void merge(const SpaceSaving& other, bool disjoint = false);
 
     // One key for load_exact: its exact counts and sketches.

@@ -3,16 +3,16 @@
 // Everything a CounterSet keys by the source or its ASN (unique sources and ASNs of the run, of
 // each sensor, country and service; the ASN, sensor x country, sensor x service and country x
 // service tables with their packets, bytes and unique sources), and the top talkers (by source
-// and by /24), depend on a packet only through its tuple: source address, sensor, country, ASN
-// and service key, plus its time, flags and destination. Darknet sources repeat their tuple (a
-// scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes to the
-// same sketches again, which changes nothing. So the worker does not count those per packet: it
-// adds the packet to its tuple here (one prefetched tuple line, found by a line of tags), and the
-// stats core, once it owns
-// the retired epoch, counts each tuple once into the retired CounterSet (count_tuples) and builds
-// the interval's top talkers from the tuples, with exact counts (load_talkers). The result is
-// what per-packet counting gives: same sums, same sketch contents, and top talkers that are
-// exact where per-packet Space-Saving is exact (and exact where it would only be bounded).
+// and by /24, /48 for IPv6), depend on a packet only through its tuple: source address, sensor,
+// country, ASN and service key, plus its time, flags and destination. Darknet sources repeat their
+// tuple (a scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes
+// to the same sketches again, which changes nothing. So the worker does not count those per packet:
+// it adds the packet to its tuple here (one prefetched tuple line, found through a line of tags),
+// and the stats core, once it owns the retired epoch, counts each tuple once into the retired
+// CounterSet (count_tuples) and builds the interval's top talkers from the tuples, with exact
+// counts (load_talkers). The result is what per-packet counting gives: same sums, same sketch
+// contents, and top talkers that are exact where per-packet Space-Saving is exact (and exact where
+// it would only be bounded).
 //
 // A tuple is one cache line: its key, packets, bytes, first and last second, the OR of its flags,
 // and its distinct destinations, held as up to kInlineDestinations IPv4 addresses and then in a
@@ -41,6 +41,9 @@
 // stats core once it is retired. No EAL: the caller supplies the memory.
 #pragma once
 
+#include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -53,8 +56,8 @@
 
 namespace darkscope {
 
-// One IPv4 tuple and what its packets add up to. `where` is never 0 for a used entry (kValid),
-// so an all-zero entry is empty.
+// One IPv4 tuple and what its packets add up to. `where` is never 0 for a used entry (kValid);
+// the table tells used slots from empty ones by their tag (TupleTable::tag_of).
 struct alignas(64) SourceTuple {
     static constexpr unsigned kInlineDestinations = 5;
     static constexpr uint8_t kPooled = 0xff;  // destination_count once the sketch holds them
@@ -132,8 +135,8 @@ static_assert(sizeof(SourceTuple) == 64, "one tuple, one cache line");
 
 // One IPv6 tuple: the same, with a 16-byte source and its ASN apart, and distinct destinations
 // held as their 64-bit hashes (all the sketches need; an IPv6 address would take twice the
-// room). Two cache lines: the first holds the key and counters, so a repeat packet of a tuple
-// with few destinations touches one.
+// room). Two cache lines: the first holds the key, the counters and the first destination; the
+// table prefetches both.
 struct alignas(64) SourceTuple6 {
     static constexpr unsigned kInlineDestinations = 9;
     static constexpr uint8_t kPooled = 0xff;
@@ -205,9 +208,11 @@ class TupleTable {
   public:
     // The top talkers' own sketch: destinations_into() merges into their rows.
     using DestinationSketch = SpaceSaving::DestinationSketch;
-    static constexpr uint32_t kMaxProbe = 16;  // 16 cache lines from home at most
+    // Slots probed from home at most; only those whose tag matches have their tuple read.
+    static constexpr uint32_t kMaxProbe = 16;
 
-    // Tuples in the stash of a table of `capacity` (a power of two, at least 32).
+    // Tuples in the stash of a table of `capacity` (a power of two, at least kMinCapacity).
+    static constexpr uint32_t kMinCapacity = 32;  // a stash of one
     static uint32_t stash_of(uint32_t capacity) { return capacity / 32; }
     // Slots of the table and its stash together (the stash follows the table's last slot).
     static uint32_t slots_of(uint32_t capacity) { return capacity + stash_of(capacity); }
@@ -234,6 +239,10 @@ class TupleTable {
           stash_mask_(stash_of(capacity) - 1),
           stash_limit_(stash_of(capacity) - stash_of(capacity) / 8),
           sketch_capacity_(sketches) {
+        // The stash mask and probe arithmetic need a power of two with a stash of at least one.
+        if (capacity < kMinCapacity || (capacity & (capacity - 1)) != 0)
+            throw std::invalid_argument("tuple table capacity " + std::to_string(capacity) +
+                                        ": must be a power of two, at least 32");
         std::memset(storage, 0, storage_bytes(capacity, 0));
         for (uint32_t i = 0; i < sketches; ++i)
             new (&sketches_[i]) DestinationSketch();
@@ -259,6 +268,8 @@ class TupleTable {
         const uint32_t home = static_cast<uint32_t>(hash) & mask_;
         __builtin_prefetch(&tags_[home], 0);
         __builtin_prefetch(&entries_[home], 0);
+        if constexpr (sizeof(Tuple) > 64)  // an IPv6 tuple's inline destinations, past the first
+            __builtin_prefetch(reinterpret_cast<const char*>(&entries_[home]) + 64, 0);
     }
     void prefetch_tuple(uint64_t hash) const {
         const uint16_t tag = tag_of(hash);
@@ -267,8 +278,11 @@ class TupleTable {
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
             const uint16_t held = tags_[slot];
             if (held == tag || held == 0) {
-                if (slot != home)
+                if (slot != home) {
                     __builtin_prefetch(&entries_[slot], 0);
+                    if constexpr (sizeof(Tuple) > 64)
+                        __builtin_prefetch(reinterpret_cast<const char*>(&entries_[slot]) + 64, 0);
+                }
                 return;
             }
         }
@@ -444,7 +458,7 @@ using SourceTuple6Table = TupleTable<SourceTuple6>;  // IPv6
 
 // The IPv6 table that goes with an IPv4 table of `capacity` tuples (what the worker allocates).
 inline uint32_t tuple6_capacity_of(uint32_t capacity) {
-    return capacity / 32;
+    return std::max(capacity / 32, SourceTuple6Table::kMinCapacity);
 }
 
 // Counts every tuple of `tuples` into `t` (the source side of each of their packets) and notes
@@ -459,7 +473,7 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTup
 // counts: what per-packet Space-Saving updates of the same packets would hold if nothing were
 // ever evicted, and, when more keys than the capacity were seen, the capacity largest of them
 // (a valid Space-Saving summary of those packets: every key left out had no more packets than
-// the smallest held). The stats core merges them with the worker's own summaries (IPv6, spills).
+// the smallest held). The stats core merges them with the worker's own summaries (spills).
 void load_talkers(const SourceTupleTable& tuples, SpaceSaving& sources, SpaceSaving& prefixes);
 // The same for IPv6 tuples, with /48 prefixes. Its keys are disjoint from the IPv4 ones: the two
 // summaries merge with `disjoint` (SpaceSaving::merge) and stay exact.
