@@ -15,10 +15,6 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
 }
 
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTuple6Table& tuples6) {
-    if (tuples6.used() == 0) {
-        count_tuples(t, tuples);
-        return;
-    }
     const uint32_t n4 = tuples.used(), n6 = tuples6.used();
     constexpr uint32_t kAhead = 4;
     uint32_t i4 = 0, i6 = 0;
@@ -42,17 +38,19 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTup
 
 namespace {
 
-// The `k` keys with the most packets (ties: the smaller key), each with its row index, from
-// (key << 32 | packets) values, one per tuple: sorted, so a key's tuples are adjacent and add
-// up. Eight bytes per tuple, the least transient memory this control-plane step can take.
-std::unordered_map<uint32_t, uint32_t> top_keys(std::vector<uint64_t>& keyed, uint32_t k) {
+// The `k` keys with the most packets (ties: the smaller key), each with its row index in
+// `Index` (a map from key to row), from one entry per tuple that key_of and packets_of read:
+// sorted, so a key's tuples are adjacent and add up.
+template <typename Index, typename Entry, typename KeyOf, typename PacketsOf>
+Index largest_keys(std::vector<Entry>& keyed, uint32_t k, KeyOf key_of, PacketsOf packets_of) {
+    using Key = typename Index::key_type;
     std::sort(keyed.begin(), keyed.end());
-    std::vector<std::pair<uint64_t, uint32_t>> totals;  // (packets, key)
+    std::vector<std::pair<uint64_t, Key>> totals;  // (packets, key)
     for (size_t i = 0; i < keyed.size();) {
-        const auto key = static_cast<uint32_t>(keyed[i] >> 32);
+        const Key key = key_of(keyed[i]);
         uint64_t packets = 0;
-        for (; i < keyed.size() && static_cast<uint32_t>(keyed[i] >> 32) == key; ++i)
-            packets += static_cast<uint32_t>(keyed[i]);
+        for (; i < keyed.size() && key_of(keyed[i]) == key; ++i)
+            packets += packets_of(keyed[i]);
         totals.emplace_back(packets, key);
     }
     auto larger = [](const auto& a, const auto& b) {
@@ -62,11 +60,20 @@ std::unordered_map<uint32_t, uint32_t> top_keys(std::vector<uint64_t>& keyed, ui
         std::nth_element(totals.begin(), totals.begin() + (k - 1), totals.end(), larger);
         totals.resize(k);
     }
-    std::unordered_map<uint32_t, uint32_t> index;
-    index.reserve(totals.size());
+    Index index;
+    if constexpr (requires { index.reserve(size_t{0}); })
+        index.reserve(totals.size());
     for (const auto& [packets, key] : totals)
         index.emplace(key, static_cast<uint32_t>(index.size()));
     return index;
+}
+
+// IPv4: from (key << 32 | packets) values, eight bytes per tuple, the least transient memory
+// this control-plane step can take.
+std::unordered_map<uint32_t, uint32_t> top_keys(std::vector<uint64_t>& keyed, uint32_t k) {
+    return largest_keys<std::unordered_map<uint32_t, uint32_t>>(
+        keyed, k, [](uint64_t v) { return static_cast<uint32_t>(v >> 32); },
+        [](uint64_t v) { return static_cast<uint32_t>(v); });
 }
 
 template <typename Tuple>
@@ -92,28 +99,10 @@ void add_tuple(SpaceSaving::ExactRow& r, const Tuple& e, const TupleTable<Tuple>
 
 using Key128 = std::pair<uint64_t, uint64_t>;
 
-// top_keys for IPv6 keys: (key, packets) pairs, one per tuple.
+// IPv6: from (key, packets) pairs.
 std::map<Key128, uint32_t> top_keys6(std::vector<std::pair<Key128, uint32_t>>& keyed, uint32_t k) {
-    std::sort(keyed.begin(), keyed.end());
-    std::vector<std::pair<uint64_t, Key128>> totals;  // (packets, key)
-    for (size_t i = 0; i < keyed.size();) {
-        const Key128 key = keyed[i].first;
-        uint64_t packets = 0;
-        for (; i < keyed.size() && keyed[i].first == key; ++i)
-            packets += keyed[i].second;
-        totals.emplace_back(packets, key);
-    }
-    auto larger = [](const auto& a, const auto& b) {
-        return a.first != b.first ? a.first > b.first : a.second < b.second;
-    };
-    if (totals.size() > k) {
-        std::nth_element(totals.begin(), totals.begin() + (k - 1), totals.end(), larger);
-        totals.resize(k);
-    }
-    std::map<Key128, uint32_t> index;
-    for (const auto& [packets, key] : totals)
-        index.emplace(key, static_cast<uint32_t>(index.size()));
-    return index;
+    return largest_keys<std::map<Key128, uint32_t>>(
+        keyed, k, [](const auto& e) { return e.first; }, [](const auto& e) { return e.second; });
 }
 
 Key128 words_of(const HeavyKey& k) {
