@@ -45,6 +45,10 @@ Usage: scripts/bench.sh [options]
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
   --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
                         --darkscope-arg --precise-sketches=0 (what precise sketches cost)
+  --memory-probe PATH   memory_latency, which measures the worker CPU's load latency (L2, L3,
+                        DRAM) first: rates of different machines compare only with it
+                        [build/tests/tools/memory_latency beside --darkscope's build]
+  --no-memory-probe     skip that measurement
 EOF
 }
 
@@ -61,6 +65,8 @@ do_stages=1
 do_offline=1
 wait_idle=0
 extra_args=()
+memory_probe=
+do_memory_probe=1
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
@@ -83,6 +89,8 @@ while [ $# -gt 0 ]; do
         --no-offline) do_offline=0 ;;
         --wait-idle) wait_idle=$2; shift ;;
         --darkscope-arg) extra_args+=("$2"); shift ;;
+        --memory-probe) memory_probe=$2; shift ;;
+        --no-memory-probe) do_memory_probe=0 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -234,6 +242,23 @@ worker_cpu=$("$darkscope" --config "$conf" --port "net_pcap0,rx_pcap=$capture" -
 stats_cpu=$("$darkscope" --config "$conf" --port "net_pcap0,rx_pcap=$capture" --plan 2>/dev/null |
     awk '$1 == "stats" {print $3}')
 [ -n "$worker_cpu" ] && [ -n "$stats_cpu" ] || die "darkscope --plan gave no worker core"
+
+# --- the worker CPU's memory latency (tests/tools/memory_latency.cpp) ------------------------
+memory_probe_json="$work/memory_probe.json"
+echo null >"$memory_probe_json"
+if [ "$do_memory_probe" = 1 ]; then
+    if [ -z "$memory_probe" ]; then
+        memory_probe="$(dirname "$(dirname "$(dirname "$darkscope")")")/tests/tools/memory_latency"
+    fi
+    if [ -x "$memory_probe" ]; then
+        if [ "$quick" = 1 ]; then probe_args=(--sizes 2,32 --steps 200000); else probe_args=(); fi
+        say "measuring memory latency on CPU $worker_cpu ($memory_probe)"
+        taskset -c "$worker_cpu" "$memory_probe" "${probe_args[@]}" >"$memory_probe_json" ||
+            die "$memory_probe failed"
+    else
+        say "no memory probe at $memory_probe (build the tests, or --memory-probe PATH): skipped"
+    fi
+fi
 
 has_pipeline=0
 if "$darkscope" --help 2>/dev/null | grep -q -- '--pipeline'; then has_pipeline=1; fi
@@ -403,6 +428,7 @@ json.dump({
     "runs": $runs, "stage_runs": $stage_runs, "stages_note": "$stages_note",
     "testpmd": "$testpmd", "load_before": "$load_before",
     "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),
+    "memory_probe": json.load(open("$memory_probe_json")),
 }, open(sys.argv[1], "w"))
 EOF
 "$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}

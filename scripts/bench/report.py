@@ -75,6 +75,12 @@ def main():
     w(f"  method   {machine['runs']} alternating rounds, {machine['duration_s']} s measured after "
       f"{machine['warmup_s']} s warm-up (telemetry counters, start-up excluded)")
     w(f"  load     before {machine['load_before']}, after {machine['load_after']} (1/5/15 min)")
+    probe = machine.get("memory_probe")
+    if probe:
+        chase = ", ".join(f"{mib} MiB {ns:.0f} ns" for mib, ns in probe["latency_ns"].items())
+        w(f"  memory   load-to-use latency on {probe['pages']} pages: {chase}; independent "
+          f"random loads in {probe['independent_mib']} MiB {probe['independent_ns']:.1f} ns "
+          f"each; 2 MiB of lines one per 4 KiB page {probe['spread_ns']:.0f} ns")
     w("")
 
     def live_row(label, name):

@@ -1,0 +1,198 @@
+// memory_latency: what one random memory access costs on this machine, for scripts/bench.sh.
+// darkscope's worker is bound by random accesses into large tables (docs/performance.md), so a
+// packet rate means little without the latency behind it: the same build gave 1.60 Mpps on a
+// Xeon with a 260 MiB L3 and 1.33 on a KVM guest whose DRAM is 175 ns away.
+//
+//   memory_latency [--sizes MiB,MiB,...] [--steps N] [--small-pages]
+//
+// Prints one JSON object on stdout:
+//   pages           "2M" (MAP_HUGETLB, as darkscope's heap) or "4K" (no free hugepages, or
+//                   --small-pages)
+//   latency_ns      per size: a dependent chase through every line of a buffer of that size
+//                   in random order (load-to-use latency: L2, L3 or DRAM)
+//   independent_ns  per random line when the loads do not depend on each other (in the largest
+//                   buffer): what the memory system overlaps, the bound on a prefetching loop
+//   spread_ns       2 MiB of lines, each in its own 4 KiB page (a 130 MiB span), chased; set
+//                   against latency_ns of 2 MiB it shows the page-walk cost, which stays even
+//                   on 2 MiB pages when a hypervisor backs the guest with 4 KiB pages
+#include <sys/mman.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+constexpr size_t kLine = 64;
+constexpr size_t kHuge = size_t{2} << 20;
+
+struct Rng {
+    uint64_t s;
+    uint64_t next() {  // splitmix64
+        uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+};
+
+// An anonymous mapping on 2 MiB pages when it can get them, else on 4 KiB pages.
+struct Buffer {
+    uint8_t* p = nullptr;
+    size_t bytes = 0;
+    bool huge = false;
+    Buffer(size_t want, bool allow_huge) : bytes((want + kHuge - 1) & ~(kHuge - 1)) {
+        void* m = MAP_FAILED;
+        if (allow_huge)
+            m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        huge = m != MAP_FAILED;
+        if (!huge) {
+            m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) {
+                std::perror("memory_latency: mmap");
+                std::exit(1);
+            }
+            madvise(m, bytes, MADV_NOHUGEPAGE);  // 4 KiB pages, not whatever THP gives
+        }
+        p = static_cast<uint8_t*>(m);
+    }
+    ~Buffer() { munmap(p, bytes); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+};
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Links `lines` slots `stride` bytes apart into one random cycle; returns the first offset.
+uint64_t link_cycle(uint8_t* base, size_t lines, size_t stride, Rng& rng) {
+    std::vector<uint32_t> order(lines);
+    for (size_t i = 0; i < lines; ++i)
+        order[i] = static_cast<uint32_t>(i);
+    for (size_t i = lines - 1; i > 0; --i)
+        std::swap(order[i], order[rng.next() % (i + 1)]);
+    for (size_t i = 0; i < lines; ++i) {
+        const uint64_t next = uint64_t{order[(i + 1) % lines]} * stride;
+        std::memcpy(base + size_t{order[i]} * stride, &next, sizeof next);
+    }
+    return uint64_t{order[0]} * stride;
+}
+
+// ns per load of a dependent chase: one warm-up lap of `steps`, then a timed one.
+double chase(const uint8_t* base, uint64_t start, size_t steps) {
+    uint64_t at = start;
+    for (int lap = 0; lap < 2; ++lap) {
+        const double t0 = now_s();
+        for (size_t i = 0; i < steps; ++i)
+            std::memcpy(&at, base + at, sizeof at);
+        if (lap == 1) {
+            const double t = now_s() - t0;
+            if (at == 1)  // never: keeps the chase from being optimised away
+                std::puts("");
+            return t / static_cast<double>(steps) * 1e9;
+        }
+    }
+    return 0;
+}
+
+double independent(const uint8_t* base, size_t lines, size_t steps, Rng& rng) {
+    uint64_t sum = 0;
+    const double t0 = now_s();
+    for (size_t i = 0; i < steps; ++i) {
+        uint64_t v;
+        std::memcpy(&v, base + (rng.next() % lines) * kLine, sizeof v);
+        sum += v;
+    }
+    const double t = now_s() - t0;
+    if (sum == 1)
+        std::puts("");
+    return t / static_cast<double>(steps) * 1e9;
+}
+
+[[noreturn]] void usage(const char* why) {
+    std::fprintf(stderr,
+                 "memory_latency: %s\nusage: memory_latency [--sizes MiB,MiB,...] [--steps N] "
+                 "[--small-pages]\n",
+                 why);
+    std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<size_t> sizes_mib = {2, 8, 32, 256};
+    size_t steps = 2'000'000;
+    bool allow_huge = true;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--sizes" && i + 1 < argc) {
+            sizes_mib.clear();
+            std::string list = argv[++i];
+            for (size_t at = 0; at <= list.size();) {
+                const size_t comma = std::min(list.find(',', at), list.size());
+                const std::string item = list.substr(at, comma - at);
+                char* end = nullptr;
+                const unsigned long v = std::strtoul(item.c_str(), &end, 10);
+                if (item.empty() || *end != '\0' || v == 0 || v > 65536)
+                    usage(("--sizes: '" + item + "' is not a size in MiB (1-65536)").c_str());
+                sizes_mib.push_back(v);
+                at = comma + 1;
+            }
+        } else if (a == "--steps" && i + 1 < argc) {
+            char* end = nullptr;
+            steps = std::strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || steps < 1000)
+                usage("--steps: a number of at least 1000");
+        } else if (a == "--small-pages") {
+            allow_huge = false;
+        } else {
+            usage(("unknown argument '" + a + "'").c_str());
+        }
+    }
+    Rng rng{1};
+    bool all_huge = true;
+    std::string latency = "{";
+    size_t largest = 0;
+    for (size_t mib : sizes_mib) {
+        Buffer b(mib << 20, allow_huge);
+        all_huge = all_huge && b.huge;
+        const size_t lines = (mib << 20) / kLine;
+        const uint64_t start = link_cycle(b.p, lines, kLine, rng);
+        char row[64];
+        std::snprintf(row, sizeof row, "%s\"%zu\": %.1f", latency.size() > 1 ? ", " : "", mib,
+                      chase(b.p, start, steps));
+        latency += row;
+        largest = std::max(largest, mib);
+    }
+    latency += "}";
+    double independent_ns = 0;
+    {
+        Buffer b(largest << 20, allow_huge);
+        std::memset(b.p, 1, b.bytes);
+        independent_ns = independent(b.p, (largest << 20) / kLine, steps * 4, rng);
+    }
+    // One line per 4 KiB page, a line further each page so that the lines do not all fall in
+    // the same cache sets (a stride of exactly 4096 would measure set conflicts, not pages).
+    constexpr size_t kSpreadLines = (size_t{2} << 20) / kLine;
+    constexpr size_t kSpreadStride = 4096 + kLine;
+    double spread_ns = 0;
+    {
+        Buffer b(kSpreadLines * kSpreadStride, allow_huge);
+        all_huge = all_huge && b.huge;
+        const uint64_t start = link_cycle(b.p, kSpreadLines, kSpreadStride, rng);
+        spread_ns = chase(b.p, start, steps);
+    }
+    std::printf(
+        "{\"pages\": \"%s\", \"latency_ns\": %s, \"independent_ns\": %.1f, "
+        "\"independent_mib\": %zu, \"spread_ns\": %.1f}\n",
+        all_huge ? "2M" : "4K", latency.c_str(), independent_ns, largest, spread_ns);
+    return 0;
+}
