@@ -66,11 +66,14 @@ struct SourceCounts {
     }
 };
 
-// Packets, bytes, unique sources, destinations and source ASNs of one service.
+// Packets, bytes, unique sources, destinations and source ASNs of one service. The worker
+// counts pb and destinations per packet (the sources and ASNs are counted per tuple on the stats
+// core), so those two come first: an entry is line-aligned, and a promoted key's packet then
+// touches one line of it (pb and the pooled handle) instead of two.
 struct ServiceCounts {
     PacketsBytes pb;
-    PooledUniques sources;
     PooledUniques destinations;
+    PooledUniques sources;
     PooledUniques asns;
     void merge(const ServiceCounts& o, SketchPool* pool, const SketchPool* o_pool) {
         pb.merge(o.pb);
@@ -79,6 +82,8 @@ struct ServiceCounts {
         asns.merge(o.asns, pool, o_pool);
     }
 };
+static_assert(offsetof(ServiceCounts, destinations) + sizeof(uint32_t) <= 64,
+              "the per-packet fields of ServiceCounts share its first line");
 
 // One backscatter victim (the backscatter's source) in an interval: what DoS inference needs.
 struct VictimCounts {
@@ -129,7 +134,9 @@ struct KeyedTable {
     static constexpr unsigned kCapacity = Capacity;
     static constexpr unsigned kMaxProbe = 32;
     uint64_t keys[Capacity];  // key + 1; 0 marks an empty slot
-    Payload values[Capacity];
+    // Line-aligned, so that a payload's first fields (what the workers count per packet) sit in
+    // one line with the payload's start.
+    alignas(64) Payload values[Capacity];
     Payload other;
     uint32_t used;
 
@@ -334,8 +341,7 @@ inline void prefetch_destination_side(const CounterSet& t, const PacketFacts& f,
     const int32_t slot = service_slot_of(f);
     if (slot >= 0) {
         __builtin_prefetch(&t.service_slots[slot], 0);
-        const ServiceCounts* sc = t.services.prefetch(service_key(slot, is_probe_class(f.cls)));
-        __builtin_prefetch(&sc->destinations, 1);
+        t.services.prefetch(service_key(slot, is_probe_class(f.cls)));  // pb and destinations
     }
     t.total_destinations.prefetch(dst_hash);
     t.sensor_destinations[sensor].prefetch(dst_hash);
