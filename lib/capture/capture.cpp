@@ -990,8 +990,8 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
             row("class", traffic_class_name(static_cast<TrafficClass>(i)), c.classes[i].packets,
                 c.classes[i].bytes);
     for (unsigned i = 0; i < kFlagCount; ++i)
-        if (c.flags[i])
-            row("flag", flag_name(i), c.flags[i], 0);
+        if (const uint64_t n = c.flag_count(i))
+            row("flag", flag_name(i), n, 0);
     for (unsigned i = 1; i < static_cast<unsigned>(DecodeError::count_); ++i)
         if (c.errors[i])
             row("error", decode_error_name(static_cast<DecodeError>(i)), c.errors[i], 0);

@@ -65,8 +65,8 @@ void CounterSet::merge(const CounterSet& o) {
         proto[i] += o.proto[i];
     for (unsigned i = 0; i < std::size(classes); ++i)
         classes[i].merge(o.classes[i]);
-    for (unsigned i = 0; i < std::size(flags); ++i)
-        flags[i] += o.flags[i];
+    for (unsigned i = 0; i < std::size(flag_sets); ++i)
+        flag_sets[i] += o.flag_sets[i];
     for (unsigned i = 0; i < std::size(errors); ++i)
         errors[i] += o.errors[i];
     for (unsigned i = 0; i < std::size(sensors); ++i)

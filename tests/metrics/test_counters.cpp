@@ -133,6 +133,33 @@ TEST(Counters, MergeOfHalvesEqualsTheWhole) {
     EXPECT_EQ(asn_sum + a->asns.other.pb.packets, whole->packets);
 }
 
+// Flags are counted per combination of bits (one add per packet) and summed per flag when read:
+// each flag's count is the number of packets that carry it, in one set and after a merge.
+TEST(Counters, FlagCountsArePacketsWithTheFlag) {
+    std::mt19937 rng(11);
+    auto a = fresh(), b = fresh();
+    uint64_t truth[kFlagCount] = {};
+    for (int i = 0; i < 5000; ++i) {
+        PacketFacts f = make_syn(rng(), 0xcb007100 | (rng() & 0xff), 80, 0, 1, 1);
+        // Mostly none or one flag, some with many, as classified traffic has them.
+        f.flags = static_cast<uint16_t>(i % 3 == 0 ? rng() & ((1u << kFlagCount) - 1)
+                                                   : (i % 3 == 1 ? 1u << (rng() % kFlagCount) : 0));
+        for (unsigned bit = 0; bit < kFlagCount; ++bit)
+            truth[bit] += (f.flags >> bit) & 1;
+        count(i % 2 ? *a : *b, f);
+    }
+    for (unsigned bit = 0; bit < kFlagCount; ++bit)
+        EXPECT_GT(truth[bit], 0u) << bit;  // every flag is exercised
+    uint64_t in_b[kFlagCount];
+    for (unsigned bit = 0; bit < kFlagCount; ++bit)
+        in_b[bit] = b->flag_count(bit);
+    a->merge(*b);
+    for (unsigned bit = 0; bit < kFlagCount; ++bit) {
+        EXPECT_EQ(a->flag_count(bit), truth[bit]) << "flag bit " << bit;
+        EXPECT_LT(in_b[bit], truth[bit]) << "flag bit " << bit;  // b held only its half
+    }
+}
+
 // A bounded table that overflows still sums to the total through `other`.
 TEST(Counters, BoundedTablesSumToTheTotalThroughOther) {
     auto t = fresh();
