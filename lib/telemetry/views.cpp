@@ -486,7 +486,8 @@ Value classes_view(const Snapshot& s) {
 Value flags_view(const Snapshot& s) {
     Dict d;
     for (unsigned i = 0; i < kFlagCount; ++i)
-        d.emplace_back(flag_name(i), s.total.counters ? s.total.counters->flag_count(i) : uint64_t{0});
+        d.emplace_back(flag_name(i),
+                       s.total.counters ? s.total.counters->flag_count(i) : uint64_t{0});
     return d;
 }
 
