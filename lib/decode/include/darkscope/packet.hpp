@@ -157,7 +157,11 @@ struct PacketFacts {
 };
 
 inline void clear(PacketFacts& f) {
-    std::memset(&f, 0, sizeof f);
+    // A copy of a zero object rather than a memset: GCC makes a 128-byte memset `rep stos`,
+    // whose start-up costs tens of cycles per packet on the worker; the copy is a few vector
+    // stores.
+    static constexpr PacketFacts kZero{};
+    std::memcpy(&f, &kZero, sizeof f);
 }
 
 }  // namespace darkscope
