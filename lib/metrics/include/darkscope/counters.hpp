@@ -84,6 +84,7 @@ struct ServiceCounts {
 };
 static_assert(offsetof(ServiceCounts, destinations) + sizeof(uint32_t) <= 64,
               "the per-packet fields of ServiceCounts share its first line");
+static_assert(sizeof(ServiceCounts) % 64 == 0, "each entry of a line-aligned array starts a line");
 
 // One backscatter victim (the backscatter's source) in an interval: what DoS inference needs.
 struct VictimCounts {
