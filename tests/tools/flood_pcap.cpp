@@ -10,16 +10,13 @@
 #include <cstring>
 #include <vector>
 
+#include "darkscope/hash.hpp"
+
 namespace {
 
 struct Rng {
     uint64_t s;
-    uint64_t next() {  // splitmix64
-        uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
+    uint64_t next() { return darkscope::mix64(s += 0x9e3779b97f4a7c15ULL); }  // splitmix64
 };
 
 void put16(uint8_t* p, uint16_t v) {

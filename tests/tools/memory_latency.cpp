@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "darkscope/hash.hpp"
+
 namespace {
 
 constexpr size_t kLine = 64;
@@ -33,12 +35,7 @@ constexpr size_t kHuge = size_t{2} << 20;
 
 struct Rng {
     uint64_t s;
-    uint64_t next() {  // splitmix64
-        uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
+    uint64_t next() { return darkscope::mix64(s += 0x9e3779b97f4a7c15ULL); }  // splitmix64
 };
 
 // An anonymous mapping on 2 MiB pages when it can get them, else on 4 KiB pages.

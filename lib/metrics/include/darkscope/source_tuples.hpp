@@ -267,9 +267,7 @@ class TupleTable {
     void prefetch(uint64_t hash) const {
         const uint32_t home = static_cast<uint32_t>(hash) & mask_;
         __builtin_prefetch(&tags_[home], 0);
-        __builtin_prefetch(&entries_[home], 0);
-        if constexpr (sizeof(Tuple) > 64)  // an IPv6 tuple's inline destinations, past the first
-            __builtin_prefetch(reinterpret_cast<const char*>(&entries_[home]) + 64, 0);
+        prefetch_entry(home);
     }
     void prefetch_tuple(uint64_t hash) const {
         const uint16_t tag = tag_of(hash);
@@ -278,11 +276,8 @@ class TupleTable {
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
             const uint16_t held = tags_[slot];
             if (held == tag || held == 0) {
-                if (slot != home) {
-                    __builtin_prefetch(&entries_[slot], 0);
-                    if constexpr (sizeof(Tuple) > 64)
-                        __builtin_prefetch(reinterpret_cast<const char*>(&entries_[slot]) + 64, 0);
-                }
+                if (slot != home)
+                    prefetch_entry(slot);
                 return;
             }
         }
@@ -359,11 +354,21 @@ class TupleTable {
     uint32_t sketches_used() const { return sketches_used_; }
 
   private:
+    // An array of `per_slot` bytes for every slot, rounded up to whole lines.
+    static size_t slot_array_bytes(uint32_t capacity, size_t per_slot) {
+        return (size_t{slots_of(capacity)} * per_slot + 63) & ~size_t{63};
+    }
     static size_t order_bytes(uint32_t capacity) {
-        return (size_t{slots_of(capacity)} * sizeof(uint32_t) + 63) & ~size_t{63};
+        return slot_array_bytes(capacity, sizeof(uint32_t));
     }
     static size_t tag_bytes(uint32_t capacity) {
-        return (size_t{slots_of(capacity)} * sizeof(uint16_t) + 63) & ~size_t{63};
+        return slot_array_bytes(capacity, sizeof(uint16_t));
+    }
+    // Every line of the tuple in `slot`: an IPv6 tuple's inline destinations are past its first.
+    void prefetch_entry(uint32_t slot) const {
+        __builtin_prefetch(&entries_[slot], 0);
+        if constexpr (sizeof(Tuple) > 64)
+            __builtin_prefetch(reinterpret_cast<const char*>(&entries_[slot]) + 64, 0);
     }
     // 0 marks an empty slot; the low bit set keeps a used slot's tag from being 0.
     static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
