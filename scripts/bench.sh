@@ -5,11 +5,14 @@
 #   scripts/bench.sh                 full run (~6 min): 1.6M-packet capture, 5 alternating rounds
 #   scripts/bench.sh --quick         CI smoke run (~20 s): small capture, 1 s per command, no speed
 #                                    assertion; the geo databases only with --geo
+#   scripts/bench.sh --workers 2     ... plus scaling rounds: two workers against testpmd on two
+#                                    forwarding cores
 #   scripts/bench.sh --help          every option
 #
 # What it prints (and writes as JSON with --json FILE): Mpps median/min/max, ns per packet and
 # the darkscope/testpmd ratio; the cost by pipeline stage (--pipeline); offline --read Mpps from
-# tmpfs; DPDK heap and process memory; the machine and its load. See docs/performance.md.
+# tmpfs; DPDK heap and process memory; the machine and its load; with --workers N the same for
+# N workers and the speed-up over one. See docs/performance.md.
 #
 # Rates are steady state: scripts/bench/rate.py reads the packet counters over the telemetry
 # socket twice, DURATION apart, after start-up (database loading, capture preload) and WARMUP.
@@ -49,6 +52,11 @@ Usage: scripts/bench.sh [options]
                         DRAM) first: rates of different machines compare only with it
                         [build/tests/tools/memory_latency beside --darkscope's build]
   --no-memory-probe     skip that measurement
+  --workers N           also run the scaling rounds: darkscope with N workers against testpmd
+                        with N forwarding cores, the capture dealt round robin over N net_pcap
+                        ports (one per worker, as RSS would spread a port over N queues). On a
+                        machine with only N CPUs the stats core and testpmd's main lcore
+                        time-share a worker's CPU (--share-cpus) [1: no scaling rounds]
 EOF
 }
 
@@ -67,6 +75,7 @@ wait_idle=0
 extra_args=()
 memory_probe=
 do_memory_probe=1
+scale_workers=1
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
@@ -91,6 +100,7 @@ while [ $# -gt 0 ]; do
         --darkscope-arg) extra_args+=("$2"); shift ;;
         --memory-probe) memory_probe=$2; shift ;;
         --no-memory-probe) do_memory_probe=0 ;;
+        --workers) scale_workers=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -103,6 +113,7 @@ else
     : "${packets:=1600000}" "${sources:=1000000}" "${runs:=5}" "${stage_runs:=3}"
     : "${duration:=5}" "${warmup:=2}" "${geo:=1}" "${memory_mode:=auto}"
 fi
+case $scale_workers in [1-9] | [1-5][0-9] | 6[0-4]) ;; *) echo "bench.sh: --workers '$scale_workers': must be 1..64" >&2; exit 2 ;; esac
 case $memory_mode in auto | huge | nohuge) ;; *) echo "bench.sh: --memory-mode auto|huge|nohuge" >&2; exit 2 ;; esac
 
 say() { echo "bench: $*" >&2; }
@@ -192,7 +203,7 @@ capture_sources=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 # (drivers/net/pcap eth_rx_queue_setup: every packet is copied into an mbuf of the queue's pool
 # and kept in a ring; each rx burst then allocates fresh mbufs and copies into them.) So the
 # pool must hold the capture plus the mbufs in flight, and both processes get the same pool.
-mbufs=$((packets + 8192))
+mbufs=$((packets + 8192 * scale_workers))
 # An mbuf is 2368 bytes (elt 2304 = 128 mbuf + 2176 data room, + 64 mempool header, as
 # /mempool/info says). On 4 KiB pages (--no-huge) the mempool puts one object per page (objects
 # never straddle a page), so each mbuf then takes 4096 bytes.
@@ -200,10 +211,12 @@ mbuf_bytes=2368
 huge_free_mb=$(awk '/HugePages_Free/ {f=$2} /Hugepagesize/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo)
 pool_mb=$(((mbufs * mbuf_bytes >> 20) + 64))
 if [ ${#geo_args[@]} -gt 0 ]; then tables_mb=1792; else tables_mb=768; fi
+# Each worker beyond the first adds its own counter and tuple tables (409 MiB at the defaults).
+extra_workers_mb=$((512 * (scale_workers - 1)))
 ds_memory_mb=$((pool_mb + tables_mb))
 tp_memory_mb=$((pool_mb + 256))
 if [ "$memory_mode" = auto ]; then
-    if [ "$huge_free_mb" -ge $((ds_memory_mb + 64)) ]; then memory_mode=huge; else memory_mode=nohuge; fi
+    if [ "$huge_free_mb" -ge $((ds_memory_mb + extra_workers_mb + 64)) ]; then memory_mode=huge; else memory_mode=nohuge; fi
 fi
 if [ "$memory_mode" = huge ]; then
     memory_note="hugepages (${huge_free_mb} MiB free)"
@@ -220,7 +233,7 @@ else
     no_huge=true
 fi
 avail_mb=$(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo)
-if [ "$memory_mode" = nohuge ] && [ "$avail_mb" -lt $((ds_memory_mb + 512)) ]; then
+if [ "$memory_mode" = nohuge ] && [ "$avail_mb" -lt $((ds_memory_mb + extra_workers_mb + 512)) ]; then
     die "need ~${ds_memory_mb} MiB of memory for the preloaded capture, ${avail_mb} MiB available: use --packets smaller"
 fi
 
@@ -292,7 +305,9 @@ finish() {
     return $rc
 }
 
-# measure LABEL KIND PREFIX -- command...: run, read the steady-state rate, stop; append JSON.
+# measure LABEL KIND PREFIX ROUND -- command...: run, read the steady-state rate over the
+# $rate_threads polling threads, stop; append JSON.
+rate_threads=1
 measure() {
     local label=$1 kind=$2 prefix=$3 round=$4
     shift 5
@@ -302,7 +317,8 @@ measure() {
     child=$!
     local out
     if out=$("$py" "$here/bench/rate.py" --prefix "$prefix" --pid "$child" --kind "$kind" \
-        --warmup "$warmup" --duration "$duration" --min-packets "$packets"); then
+        --warmup "$warmup" --duration "$duration" --min-packets "$packets" \
+        --threads "$rate_threads"); then
         finish "$child" || true
         echo "$out" | "$py" -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(label=sys.argv[1], round=int(sys.argv[2])); print(json.dumps(d))' \
             "$label" "$round" >>"$results"
@@ -344,6 +360,65 @@ for r in $(seq 1 "$runs"); do
     if [ -n "$testpmd" ]; then run_testpmd "$r"; fi
     run_darkscope "$r" full
 done
+
+# --- 1b. scaling: N workers against testpmd with N forwarding cores -------------------------
+scale_note="not run (--workers 1)"
+scale_cpus=()
+if [ "$scale_workers" -gt 1 ]; then
+    read -r -a cpus <<<"$("$py" -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+    if [ "${#cpus[@]}" -lt "$scale_workers" ]; then
+        die "--workers $scale_workers: only ${#cpus[@]} CPU(s) usable here (${cpus[*]})"
+    fi
+    # Worker CPUs: the one-worker rounds' CPU first, then the others, the stats CPU last (taken
+    # only when the machine has no other, and then time-shared).
+    scale_cpus=("$worker_cpu")
+    for c in "${cpus[@]}"; do
+        if [ "$c" != "$worker_cpu" ] && [ "$c" != "$stats_cpu" ]; then scale_cpus+=("$c"); fi
+    done
+    scale_cpus+=("$stats_cpu")
+    scale_cpus=("${scale_cpus[@]:0:$scale_workers}")
+    share_args=()
+    scale_note="worker CPUs ${scale_cpus[*]}; stats core on CPU $stats_cpu"
+    if [ "${scale_cpus[$((scale_workers - 1))]}" = "$stats_cpu" ]; then
+        share_args=(--share-cpus)
+        scale_note="$scale_note, time-shared with the last worker, as is testpmd's main lcore"
+    fi
+    split_prefix="${capture%.pcap}.rr$scale_workers"
+    if [ ! -s "$split_prefix.$((scale_workers - 1)).pcap" ]; then
+        "$py" "$here/bench/split_pcap.py" "$capture" "$scale_workers" "$split_prefix.tmp" ||
+            die "could not split $capture"
+        for i in $(seq 0 $((scale_workers - 1))); do
+            mv "$split_prefix.tmp.$i.pcap" "$split_prefix.$i.pcap"
+        done
+    fi
+    scale_ports=() scale_vdevs=()
+    tp_lcores="0@$stats_cpu"
+    for i in $(seq 0 $((scale_workers - 1))); do
+        scale_ports+=(--port "net_pcap$i,rx_pcap=$split_prefix.$i.pcap,infinite_rx=1")
+        scale_vdevs+=(--vdev "net_pcap$i,rx_pcap=$split_prefix.$i.pcap,infinite_rx=1")
+        tp_lcores="$tp_lcores,$((i + 1))@${scale_cpus[$i]}"
+    done
+    scale_conf="$work/bench-scale.conf"
+    sed -e '/^workers = /d' "$conf" >"$scale_conf"
+    scale_mem=$((ds_memory_mb + extra_workers_mb))
+    say "scaling: $scale_workers workers ($scale_note)"
+    rate_threads=$scale_workers
+    for r in $(seq 1 "$runs"); do
+        if [ -n "$testpmd" ]; then
+            measure testpmd-scaled testpmd "dsb_tps_$$_$r" "$r" -- \
+                "$testpmd" --lcores "$tp_lcores" --main-lcore 0 --file-prefix "dsb_tps_$$_$r" \
+                "${tp_mem_args[@]}" --no-pci --log-level 'pmd.net.pcap:notice' "${scale_vdevs[@]}" \
+                -- --forward-mode=rxonly --nb-cores="$scale_workers" --total-num-mbufs="$mbufs" \
+                --stats-period 1
+        fi
+        measure darkscope-scaled darkscope "dsb_dss_$$_$r" "$r" -- \
+            "$darkscope" --config "$scale_conf" --file-prefix "dsb_dss_$$_$r" --memory "$scale_mem" \
+            "${scale_ports[@]}" --cores "$(IFS=,; echo "${scale_cpus[*]}")" \
+            --stats-core "$stats_cpu" ${share_args[@]+"${share_args[@]}"} "${geo_args[@]}" \
+            ${extra_args[@]+"${extra_args[@]}"}
+    done
+    rate_threads=1
+fi
 
 # --- 2. cost by stage -------------------------------------------------------------------------
 stages_note=
@@ -429,6 +504,7 @@ json.dump({
     "testpmd": "$testpmd", "load_before": "$load_before",
     "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),
     "memory_probe": json.load(open("$memory_probe_json")),
+    "scale_workers": $scale_workers, "scale_note": "$scale_note",
 }, open(sys.argv[1], "w"))
 EOF
 "$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}

@@ -300,8 +300,8 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) { c.no_pci = to_bool("no-pci", v[0]); },
          [](const Config& c) { return std::string(c.no_pci ? "true" : "false"); }},
         {"share-cpus", Group::capture, Kind::flag, nullptr,
-         "When CPUs run out, let workers time-share CPUs instead of failing (tests, small VMs; "
-         "never for line-rate capture)",
+         "When CPUs run out, let workers time-share CPUs instead of failing, and let "
+         "--stats-core be one of --cores (tests, small VMs; never for line-rate capture)",
          [](Config& c, const Values& v) { c.share_cpus = to_bool("share-cpus", v[0]); },
          [](const Config& c) { return std::string(c.share_cpus ? "true" : "false"); }},
         {"memory-budget-mb", Group::capture, Kind::value, "MB",
@@ -946,9 +946,10 @@ void validate_config(const Config& c) {
                  "core " + std::to_string(core) + " listed twice");
     if (c.stats_core < -1)
         fail("stats-core", std::to_string(c.stats_core), "no such core");
-    if (c.stats_core >= 0 && seen_cores.count(static_cast<unsigned>(c.stats_core)))
+    if (c.stats_core >= 0 && seen_cores.count(static_cast<unsigned>(c.stats_core)) && !c.share_cpus)
         fail("stats-core", std::to_string(c.stats_core),
-             "also a worker core in --cores (the stats core must be apart)");
+             "also a worker core in --cores (the stats core must be apart, or give --share-cpus "
+             "to let them time-share it)");
 
     // Queues and buffers
     check_range("rx-queues", c.rx_queues, 1, 128);

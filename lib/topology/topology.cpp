@@ -172,9 +172,12 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
         if (!by_os.count(s))
             fail(std::string("--stats-core ") + std::to_string(s) +
                  ": no such core (this machine has " + all_cpus + ")");
-        if (workers_set.count(s))
+        // With --share-cpus an explicit stats core may time-share a worker's CPU: on a box
+        // with as many CPUs as workers it wakes once per interval, where a second worker on
+        // another worker's CPU would halve both (bench.sh --workers 2 on two CPUs).
+        if (workers_set.count(s) && !request.share_cpus)
             fail(std::string("--stats-core ") + std::to_string(s) +
-                 ": also a worker core in --cores");
+                 ": also a worker core in --cores (give --share-cpus to let them time-share it)");
     } else if (request.stats_core < -1) {
         fail(std::string("--stats-core ") + std::to_string(request.stats_core) + ": no such core");
     }
@@ -311,6 +314,14 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
                  std::to_string(m.cpus.size()) + " CPU(s): " + all_cpus + ")");
         stats = static_cast<int>(best->os);
     }
+    if (!plan.shared_cpus &&
+        std::count(workers.begin(), workers.end(), static_cast<unsigned>(stats))) {
+        plan.shared_cpus = true;
+        plan.notes.push_back(std::string("--share-cpus: the stats core time-shares cpu ") +
+                             std::to_string(stats) +
+                             " with a worker (for tests and small VMs, not for capture at line "
+                             "rate)");
+    }
     const Cpu& stats_cpu = *by_os[stats];
     plan.stats_lcore = stats_cpu.os;
     plan.stats_cpu = stats_cpu.os;
@@ -320,7 +331,7 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
     std::sort(workers.begin(), workers.end());
     for (unsigned w : workers) {
         const Cpu& c = *by_os[w];
-        if (c.core == stats_cpu.core)
+        if (c.core == stats_cpu.core && w != stats_cpu.os)
             plan.notes.push_back(std::string("worker cpu ") + std::to_string(w) +
                                  " shares a physical core with the stats core (not enough "
                                  "cores)");

@@ -2,14 +2,16 @@
 """Steady-state receive rate of a running DPDK process, read over its telemetry socket.
 
     rate.py --prefix P --pid PID --kind darkscope|testpmd [--warmup S] [--duration S]
+            [--threads N]
 
 Waits until the process answers and has received packets (start-up, capture preload and
-database loading excluded), waits --warmup seconds, then samples the packet counter, the
-worker thread's CPU time and the load twice, --duration apart. Prints one JSON object:
-packets, seconds, mpps, worker_cpu_share (CPU time the polling thread got / wall time: below
-~0.95 means something else ran on the worker's CPU and the figure is low), mpps_per_cpu
-(packets per CPU-second of the worker thread: what the core does when it has the CPU to itself),
-loadavg, and memory (DPDK heap, mempools, VmRSS/VmHWM/HugetlbPages of the process).
+database loading excluded), waits --warmup seconds, then samples the packet counter (the sum
+over every port), the polling threads' CPU time and the load twice, --duration apart. Prints
+one JSON object: packets, seconds, mpps, worker_cpu_share (CPU time the N busiest threads got
+/ wall time / N: below ~0.95 means something else ran on the workers' CPUs and the figure is
+low), mpps_per_cpu (packets per CPU-second of those threads: what the cores do when they have
+their CPUs to themselves), loadavg, and memory (DPDK heap, mempools, VmRSS/VmHWM/HugetlbPages
+of the process).
 Standard library only.
 """
 
@@ -107,7 +109,11 @@ def main():
     p.add_argument("--min-packets", type=int, default=0,
                    help="running once the counter passes this: give the capture's packet count "
                         "(net_pcap infinite_rx counts its preload in ipackets, then resets it)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="polling threads (workers, forwarding cores): their CPU time is summed")
     args = p.parse_args()
+    if args.threads < 1:
+        p.error(f"--threads {args.threads}: must be 1 or more")
 
     deadline = time.monotonic() + args.start_timeout
     started = time.monotonic()
@@ -137,13 +143,12 @@ def main():
     t1, n1, th1 = sample()
     load1 = loadavg()
     seconds = t1 - t0
-    # The polling thread is the one that burnt the most CPU in the window (its name depends on
-    # the application: lcore-worker-N for both EAL applications here).
-    busiest, cpu = None, 0.0
-    for tid, (name, c1) in th1.items():
-        used = c1 - th0.get(tid, (name, 0.0))[1]
-        if used > cpu:
-            busiest, cpu = name, used
+    # The polling threads are the --threads that burnt the most CPU in the window (their names
+    # depend on the application: rte-worker-N for both EAL applications here).
+    used = sorted(((c1 - th0.get(tid, (name, 0.0))[1], name) for tid, (name, c1) in th1.items()),
+                  reverse=True)[:args.threads]
+    cpu = sum(u for u, _ in used)
+    busiest = ",".join(name for _, name in used) if used else None
     packets = n1 - n0
     result = {
         "kind": args.kind,
@@ -151,7 +156,7 @@ def main():
         "seconds": round(seconds, 4),
         "mpps": packets / seconds / 1e6,
         "worker_thread": busiest,
-        "worker_cpu_share": round(cpu / seconds, 3),
+        "worker_cpu_share": round(cpu / seconds / args.threads, 3),
         "mpps_per_cpu": packets / cpu / 1e6 if cpu > 0 else None,
         "loadavg": [load0, load1],
         "startup_s": round(startup_s, 2),

@@ -110,20 +110,46 @@ def main():
     ds = live_row("darkscope-full", "darkscope, all features")
     summary["live"] = {"testpmd": tp, "darkscope": ds}
 
+    def round_ratios(a, b, key="mpps"):
+        """Per-round a/b of two labels' rows (each round ran both back to back)."""
+        b_by_round = {r["round"]: r for r in by_label.get(b, [])}
+        return stats_of([x[key] / b_by_round[x["round"]][key] for x in by_label.get(a, [])
+                         if x["round"] in b_by_round and x.get(key)
+                         and b_by_round[x["round"]].get(key)])
+
     ratio = ratio_cpu = None
     if tp and ds:
-        tp_by_round = {r["round"]: r for r in by_label["testpmd"]}
-        pairs = [(d, tp_by_round[d["round"]]) for d in by_label["darkscope-full"]
-                 if d["round"] in tp_by_round]
-        ratio = stats_of([d["mpps"] / t["mpps"] for d, t in pairs if t["mpps"]])
-        ratio_cpu = stats_of([d["mpps_per_cpu"] / t["mpps_per_cpu"] for d, t in pairs
-                              if d.get("mpps_per_cpu") and t.get("mpps_per_cpu")])
+        ratio = round_ratios("darkscope-full", "testpmd")
+        ratio_cpu = round_ratios("darkscope-full", "testpmd", "mpps_per_cpu")
         w("")
         w(f"  {'ratio darkscope/testpmd':<40} {fmt(ratio['median'], '7.3f')} "
           f"(min {ratio['min']:.3f}, max {ratio['max']:.3f}, per round)"
           + (f"; per CPU-second {ratio_cpu['median']:.3f}" if ratio_cpu else ""))
     summary["ratio"] = ratio
     summary["ratio_per_cpu"] = ratio_cpu
+
+    # Scaling: N workers against testpmd with N forwarding cores, the capture dealt over N ports.
+    n_workers = int(machine.get("scale_workers", 1))
+    scaling = None
+    if n_workers > 1 and by_label.get("darkscope-scaled"):
+        w("")
+        w(f"  scaling to {n_workers} workers: {machine.get('scale_note', '')}")
+        tps = live_row("testpmd-scaled", f"testpmd rxonly, {n_workers} forwarding cores")
+        dss = live_row("darkscope-scaled", f"darkscope, {n_workers} workers")
+        per_worker = dss["mpps"]["median"] / n_workers
+        scaling = {"workers": n_workers, "testpmd": tps, "darkscope": dss,
+                   "mpps_per_worker": per_worker,
+                   "ratio": round_ratios("darkscope-scaled", "testpmd-scaled")}
+        line = f"  {'per worker':<40} {fmt(per_worker)}"
+        if ds:
+            scaling["speedup"] = dss["mpps"]["median"] / ds["mpps"]["median"]
+            line += (f"   {n_workers} workers give {scaling['speedup']:.2f} x one worker's"
+                     f" {ds['mpps']['median']:.3f} Mpps (ideal {n_workers:.2f})")
+        w(line)
+        if scaling["ratio"]:
+            w(f"  {'ratio darkscope/testpmd':<40} {fmt(scaling['ratio']['median'], '7.3f')} "
+              f"(min {scaling['ratio']['min']:.3f}, max {scaling['ratio']['max']:.3f}, per round)")
+    summary["scaling"] = scaling
 
     # Cost by stage: the extra ns each stage adds to the one before.
     stage_rows = {}
@@ -216,9 +242,10 @@ def main():
         return rs[-1]["memory"] if rs else None
 
     w("")
-    w(f"  {'memory (one worker)':<28} DPDK heap in use   of which mbuf pools   rest (tables)"
+    w(f"  {'memory':<28} DPDK heap in use   of which mbuf pools   rest (tables)"
       "   process RSS   RSS peak   hugetlb")
-    for label, name in (("testpmd", "testpmd"), ("darkscope-full", "darkscope")):
+    for label, name in (("testpmd", "testpmd"), ("darkscope-full", "darkscope"),
+                        ("darkscope-scaled", f"darkscope, {n_workers} workers")):
         m = memory_of(label)
         if not m:
             continue
@@ -240,7 +267,7 @@ def main():
           f"  {mib(proc.get('VmRSS_kB', 0) * 1024):>12} {mib(proc.get('VmHWM_kB', 0) * 1024):>10}"
           f" {mib(proc.get('HugetlbPages_kB', 0) * 1024):>9}")
     w("  (the mbuf pool holds the preloaded capture: a replay artefact, not a cost of darkscope;"
-      " the rest is the geo/ASN tables, shared by all workers, plus the per-worker counter"
+      " the rest is the geo/ASN tables, shared by all workers, plus each worker's counter"
       " tables)")
 
     # Goals and the cores they imply.

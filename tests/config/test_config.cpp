@@ -382,7 +382,8 @@ TEST_F(ConfigTest, BadInputMessages) {
          "--workers: '3': conflicts with --cores, which lists 2 cores"},
         {{rp, "--cores", "1,1"}, "--cores: '1,1': core 1 listed twice"},
         {{rp, "--cores", "1,2", "--stats-core", "2"},
-         "--stats-core: '2': also a worker core in --cores (the stats core must be apart)"},
+         "--stats-core: '2': also a worker core in --cores (the stats core must be apart, or give "
+         "--share-cpus to let them time-share it)"},
         {{rp, "--burst", "1", "--burst", "2"}, "--burst: given more than once"},
         {{rp, "--burst"}, "--burst: needs a value"},
         {{"stray", rp}, "'stray': unexpected argument (options start with --; see --help)"},

@@ -392,7 +392,9 @@ TEST(Topology, ExplicitCoresHonouredAndChecked) {
     EXPECT_EQ(plan_error(bad, xml), "--cores 4: listed twice");
     bad.cores = {4, 5};
     bad.stats_core = 5;
-    EXPECT_EQ(plan_error(bad, xml), "--stats-core 5: also a worker core in --cores");
+    EXPECT_EQ(plan_error(bad, xml),
+              "--stats-core 5: also a worker core in --cores (give --share-cpus to let them "
+              "time-share it)");
     bad.stats_core = 64;
     EXPECT_EQ(
         plan_error(bad, xml),
@@ -446,6 +448,26 @@ TEST(Topology, ShareCpusWhenAskedOnSmallBoxes) {
     p = plan_cores(r, xml);
     check_plan_invariants(p, r, t);
     EXPECT_FALSE(p.shared_cpus);
+
+    // An explicit stats core on a worker's CPU (bench.sh --workers 2 on two CPUs): one worker
+    // per CPU, the stats lcore time-sharing the CPU it was given.
+    PlanRequest own;
+    own.ports = r.ports;
+    own.cores = {1, 0};
+    own.stats_core = 0;
+    EXPECT_EQ(plan_error(own, xml),
+              "--stats-core 0: also a worker core in --cores (give --share-cpus to let them "
+              "time-share it)");
+    own.share_cpus = true;
+    p = plan_cores(own, xml);
+    check_plan_invariants(p, own, t);
+    EXPECT_TRUE(p.shared_cpus);
+    EXPECT_EQ(p.stats_cpu, 0u);
+    ASSERT_EQ(p.workers.size(), 2u);
+    EXPECT_EQ(p.workers[0].cpu, 0u);
+    EXPECT_EQ(p.workers[1].cpu, 1u);
+    EXPECT_EQ(p.eal_lcore_list(), "0@0,1@0,2@1");
+    EXPECT_NE(p.to_text().find("time-shares cpu 0 with a worker"), std::string::npos);
 
     const std::string one = kXmlDir + "/one-core.xml";
     PlanRequest tiny;
