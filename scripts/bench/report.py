@@ -80,7 +80,10 @@ def main():
         chase = ", ".join(f"{mib} MiB {ns:.0f} ns" for mib, ns in probe["latency_ns"].items())
         w(f"  memory   load-to-use latency on {probe['pages']} pages: {chase}; independent "
           f"random loads in {probe['independent_mib']} MiB {probe['independent_ns']:.1f} ns "
-          f"each; 2 MiB of lines one per 4 KiB page {probe['spread_ns']:.0f} ns")
+          f"each; 2 MiB of lines one per 4 KiB page {probe['spread_ns']:.0f} ns"
+          + (f"; the worker's access pattern alone ({probe['pattern_lines']} lines per packet,"
+             f" prefetched) {probe['pattern_ns']:.0f} ns per packet"
+             if "pattern_ns" in probe else ""))
     w("")
 
     def live_row(label, name):
@@ -127,6 +130,12 @@ def main():
           + (f"; per CPU-second {ratio_cpu['median']:.3f}" if ratio_cpu else ""))
     summary["ratio"] = ratio
     summary["ratio_per_cpu"] = ratio_cpu
+    if ds and probe and "pattern_ns" in probe:
+        share = probe["pattern_ns"] / ds["ns_per_packet"]
+        summary["memory_share"] = share
+        w(f"  {'of which the memory pattern alone':<40} {probe['pattern_ns']:7.1f} ns of "
+          f"{ds['ns_per_packet']:.1f} ({share:.0%}; the rest is instructions and stalls the "
+          f"prefetches do not hide)")
 
     # Scaling: N workers against testpmd with N forwarding cores, the capture dealt over N ports.
     n_workers = int(machine.get("scale_workers", 1))

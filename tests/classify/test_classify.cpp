@@ -284,6 +284,65 @@ TEST(Flag, NonRouted) {
     }
 }
 
+// compute_flags' IPv4 TCP path against the plain definition, on random facts that lean on each
+// rule's edge values (the ports, TTLs, windows, IP ids and sequence numbers the rules test for).
+TEST(Flag, Tcp4PathAgreesWithTheDefinition) {
+    std::mt19937_64 rng(7);
+    auto pick = [&](std::initializer_list<uint32_t> special, uint32_t any_mask) {
+        if (rng() % 3 == 0)
+            return static_cast<uint32_t>(rng()) & any_mask;
+        return *(special.begin() + rng() % special.size());
+    };
+    const uint32_t dark = ip4(192, 0, 2, 7);
+    unsigned set_count[16] = {}, n = 0;
+    for (int i = 0; i < 400000; ++i) {
+        PacketFacts f{};
+        f.ip_version = 4;
+        f.proto = Proto::tcp;
+        f.ip_proto = 6;
+        f.l4_valid = true;
+        f.fragment = rng() % 8 == 0;
+        f.first_fragment = rng() % 8 == 0;
+        f.ip_reserved_bit = rng() % 8 == 0;
+        f.dst.v4 = pick({dark, ip4(8, 8, 8, 8)}, 0xffffffffu);
+        f.src.v4 = pick({ip4(203, 0, 113, 9), ip4(8, 8, 4, 0), ip4(8, 8, 4, 255), f.dst.v4,
+                         ip4(10, 1, 1, 1), ip4(45, 1, 2, 3)},
+                        0xffffffffu);
+        f.src_port = static_cast<uint16_t>(pick({0, 23, 53, 80, 5000, 443, 40000}, 0xffff));
+        f.dst_port = static_cast<uint16_t>(pick({0, 23, 53, 80, 5000, 445, 22}, 0xffff));
+        f.tcp_flags = static_cast<uint8_t>(
+            pick({tcp_syn, tcp_syn | tcp_ack, tcp_rst, tcp_rst | tcp_ack, tcp_fin,
+                  tcp_ack | tcp_psh, tcp_syn | tcp_fin, 0x3f, 0xc2, 0},
+                 0xff));
+        f.tcp_seq = pick({f.dst.v4, 12345}, 0xffffffffu);
+        f.ip_id = static_cast<uint16_t>(
+            pick({54321, static_cast<uint16_t>(f.dst.v4 ^ f.dst_port ^ f.tcp_seq), 1}, 0xffff));
+        f.ttl = static_cast<uint8_t>(pick({64, 128, 199, 200, 255}, 0xff));
+        f.tcp_options_len = static_cast<uint8_t>(pick({0, 4, 12, 20}, 0x3c));
+        f.tcp_option_sig = pick({0x02000000u, 0x02040801u, 0x01010402u}, 0xffffffffu);
+        f.tcp_mss = static_cast<uint16_t>(pick({0, 1460, 536}, 0xffff));
+        f.tcp_window = static_cast<uint16_t>(
+            pick({0, 1023, 1024, 2048, 3072, 4096, 5120, 65535, 29200}, 0xffff));
+        const uint16_t fast = compute_flags(f), plain = compute_flags_generic(f);
+        ASSERT_EQ(fast, plain) << "flags differ for src " << std::hex << f.src.v4 << " dst "
+                               << f.dst.v4 << " ports " << std::dec << f.src_port << "->"
+                               << f.dst_port << " tcp flags 0x" << std::hex << int(f.tcp_flags)
+                               << " ttl " << std::dec << int(f.ttl) << " window " << f.tcp_window;
+        for (unsigned b = 0; b < 16; ++b)
+            set_count[b] += plain >> b & 1;
+        ++n;
+    }
+    // Every TCP-relevant rule fired on some packets and not on others, so the agreement covers
+    // each of them both ways.
+    for (uint16_t flag :
+         {flag_zmap, flag_masscan, flag_mirai, flag_nmap, flag_no_tcp_options, flag_high_ttl,
+          flag_spoofed, flag_erratic, flag_non_routed, flag_large_scale_scan}) {
+        const unsigned b = static_cast<unsigned>(__builtin_ctz(flag));
+        EXPECT_GT(set_count[b], 100u) << "flag bit " << b << " never set";
+        EXPECT_LT(set_count[b], n - 100) << "flag bit " << b << " always set";
+    }
+}
+
 TEST(Sensor, LongestPrefixWinsAndUnmatched) {
     SensorTable t;
     std::string err;

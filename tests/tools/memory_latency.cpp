@@ -15,6 +15,12 @@
 //   spread_ns       2 MiB of lines, each in its own 4 KiB page (a 130 MiB span), chased; set
 //                   against latency_ns of 2 MiB it shows the page-walk cost, which stays even
 //                   on 2 MiB pages when a hypervisor backs the guest with 4 KiB pages
+//   pattern_ns      per packet, the worker's memory accesses without its instructions: one
+//                   random line in each of tables the sizes of the worker's (tuples, tags, FIB,
+//                   service slots and entries, two pooled sketch registers, sensor and run-wide
+//                   sketches), prefetched 8 packets ahead as the worker does, plus the replay's
+//                   two lines of a fresh mbuf; set against the worker's ns per packet it says
+//                   how much of that is memory and how much is instructions
 #include <sys/mman.h>
 
 #include <chrono>
@@ -22,6 +28,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,10 +122,68 @@ double independent(const uint8_t* base, size_t lines, size_t steps, Rng& rng) {
     return t / static_cast<double>(steps) * 1e9;
 }
 
+// The worker's per-packet lines (docs/performance.md): the tables' sizes at the defaults, in
+// KiB. The pooled sketch registers are two lines of the one pool.
+constexpr size_t kPatternTablesKib[] = {
+    131072 + 4352,  // IPv4 source tuples (2^21 x 64 B) and their stash
+    4096,           // tuple tags (2^21 x 2 B)
+    65536,          // DIR-24-8 tbl24 of the country/ASN FIB
+    8192,           // service_slots (2^18 x 32 B)
+    6656,           // ServiceTable entries (8192 x 832 B)
+    8192,           // precise sketch pool: the service's destinations
+    8192,           // ... and the country's
+    1040,           // sensor destination sketches (65 x 16 KiB)
+    64,             // run-wide destination sketch
+};
+constexpr size_t kPatternTables = std::size(kPatternTablesKib);
+constexpr size_t kPatternDistance = 8;
+constexpr size_t kMbufStride = 2368;  // net_pcap's copy of a packet: the mbuf and its data
+
+double pattern(size_t packets, size_t stream_mib, bool allow_huge, bool* huge, Rng& rng) {
+    std::vector<std::unique_ptr<Buffer>> tables;
+    for (size_t kib : kPatternTablesKib) {
+        tables.push_back(std::make_unique<Buffer>(kib << 10, allow_huge));
+        std::memset(tables.back()->p, 1, tables.back()->bytes);
+        *huge = *huge && tables.back()->huge;
+    }
+    Buffer stream(stream_mib << 20, allow_huge);
+    std::memset(stream.p, 1, stream.bytes);
+    *huge = *huge && stream.huge;
+    const size_t mbufs = stream.bytes / kMbufStride;
+    // Line offsets for a ring of packets, drawn up front so that the timed loop does nothing
+    // but the accesses; the ring touches ~2.4 M distinct lines, about what the worker's tables
+    // see in a pass of the bench capture.
+    constexpr size_t kRing = size_t{1} << 18;
+    std::vector<uint32_t> lines(kRing * kPatternTables);
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const size_t table_lines = (kPatternTablesKib[i % kPatternTables] << 10) / kLine;
+        lines[i] = static_cast<uint32_t>(rng.next() % table_lines);
+    }
+    uint8_t* base[kPatternTables];
+    for (size_t t = 0; t < kPatternTables; ++t)
+        base[t] = tables[t]->p;
+    uint64_t sum = 0;
+    const double t0 = now_s();
+    for (size_t p = 0; p < packets; ++p) {
+        const uint32_t* ahead = &lines[((p + kPatternDistance) % kRing) * kPatternTables];
+        for (size_t t = 0; t < kPatternTables; ++t)
+            __builtin_prefetch(base[t] + size_t{ahead[t]} * kLine);
+        const uint8_t* mbuf = stream.p + (p % mbufs) * kMbufStride;
+        sum += mbuf[0] + mbuf[256];  // the mbuf header and the packet's first bytes
+        const uint32_t* now = &lines[(p % kRing) * kPatternTables];
+        for (size_t t = 0; t < kPatternTables; ++t)
+            sum += base[t][size_t{now[t]} * kLine];
+    }
+    const double t = now_s() - t0;
+    if (sum == 1)
+        std::puts("");
+    return t / static_cast<double>(packets) * 1e9;
+}
+
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "memory_latency: %s\nusage: memory_latency [--sizes MiB,MiB,...] [--steps N] "
-                 "[--small-pages]\n",
+                 "[--stream-mib MiB] [--small-pages]\n",
                  why);
     std::exit(2);
 }
@@ -128,6 +194,7 @@ int main(int argc, char** argv) {
     std::vector<size_t> sizes_mib = {2, 8, 32, 256};
     size_t steps = 2'000'000;
     bool allow_huge = true;
+    size_t stream_mib = 512;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--sizes" && i + 1 < argc) {
@@ -148,6 +215,11 @@ int main(int argc, char** argv) {
             steps = std::strtoull(argv[++i], &end, 10);
             if (*end != '\0' || steps < 1000)
                 usage("--steps: a number of at least 1000");
+        } else if (a == "--stream-mib" && i + 1 < argc) {
+            char* end = nullptr;
+            stream_mib = std::strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || stream_mib < 16 || stream_mib > 65536)
+                usage("--stream-mib: the replay stream's size in MiB, 16-65536");
         } else if (a == "--small-pages") {
             allow_huge = false;
         } else {
@@ -187,9 +259,12 @@ int main(int argc, char** argv) {
         const uint64_t start = link_cycle(b.p, kSpreadLines, kSpreadStride, rng);
         spread_ns = chase(b.p, start, steps);
     }
+    const double pattern_ns = pattern(steps, stream_mib, allow_huge, &all_huge, rng);
     std::printf(
         "{\"pages\": \"%s\", \"latency_ns\": %s, \"independent_ns\": %.1f, "
-        "\"independent_mib\": %zu, \"spread_ns\": %.1f}\n",
-        all_huge ? "2M" : "4K", latency.c_str(), independent_ns, largest, spread_ns);
+        "\"independent_mib\": %zu, \"spread_ns\": %.1f, \"pattern_ns\": %.1f, "
+        "\"pattern_lines\": %zu}\n",
+        all_huge ? "2M" : "4K", latency.c_str(), independent_ns, largest, spread_ns, pattern_ns,
+        kPatternTables + 2);
     return 0;
 }

@@ -74,6 +74,10 @@ struct ClassifyConfig {
 // Sets only the flag bits (PacketFacts::flags) from decoded facts; classify() calls it. Exposed
 // so tests and tools can check one flag definition at a time.
 uint16_t compute_flags(const PacketFacts& f);
+// The same flags by their plain definition, one test per rule for every protocol.
+// compute_flags takes a branch-free path for IPv4 TCP, the bulk of darknet traffic, and this one
+// for the rest; tests check that both agree.
+uint16_t compute_flags_generic(const PacketFacts& f);
 // RFC 6890 special-purpose and bogon source space (the `non_routed` flag).
 bool is_non_routed_v4(uint32_t addr_host_order);
 bool is_non_routed_v6(const uint8_t addr[16]);
