@@ -125,11 +125,12 @@ inline void bump(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-// Gives a burst of received mbufs back to their pool. Received mbufs are direct, unshared and
-// (without scattered rx) single-segment, so rte_mbuf_core.h's invariant puts next at NULL: they
-// go back with one mempool call, as DPDK's MBUF_FAST_FREE tx offload does, without
-// rte_pktmbuf_free_bulk's per-mbuf reset, which also reads each mbuf's second line. Anything
-// else (a chain, a shared or indirect mbuf, mixed pools) takes rte_pktmbuf_free_bulk.
+// Gives a burst of received mbufs back to their pool. Received mbufs are direct, unshared and,
+// unless the driver chained a large frame, single-segment, so rte_mbuf_core.h's invariant puts
+// next at NULL: they go back with one mempool call, as DPDK's MBUF_FAST_FREE tx offload does,
+// without rte_pktmbuf_free_bulk's per-mbuf reset, which also reads each mbuf's second line.
+// Anything else (a chain, a shared or indirect mbuf, mixed pools) takes rte_pktmbuf_free_bulk
+// (integration_jumbo replays chains).
 inline void free_received(rte_mbuf** pkts, unsigned n) {
     rte_mempool* const pool = pkts[0]->pool;
     bool plain = true;

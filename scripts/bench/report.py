@@ -120,13 +120,16 @@ def main():
                          if x["round"] in b_by_round and x.get(key)
                          and b_by_round[x["round"]].get(key)])
 
+    def ratio_text(r):
+        return (f"{fmt(r['median'], '7.3f')} (min {r['min']:.3f}, max {r['max']:.3f}, "
+                f"per round)")
+
     ratio = ratio_cpu = None
     if tp and ds:
         ratio = round_ratios("darkscope-full", "testpmd")
         ratio_cpu = round_ratios("darkscope-full", "testpmd", "mpps_per_cpu")
         w("")
-        w(f"  {'ratio darkscope/testpmd':<40} {fmt(ratio['median'], '7.3f')} "
-          f"(min {ratio['min']:.3f}, max {ratio['max']:.3f}, per round)"
+        w(f"  {'ratio darkscope/testpmd':<40} {ratio_text(ratio)}"
           + (f"; per CPU-second {ratio_cpu['median']:.3f}" if ratio_cpu else ""))
     summary["ratio"] = ratio
     summary["ratio_per_cpu"] = ratio_cpu
@@ -156,8 +159,7 @@ def main():
                      f" {ds['mpps']['median']:.3f} Mpps (ideal {n_workers:.2f})")
         w(line)
         if scaling["ratio"]:
-            w(f"  {'ratio darkscope/testpmd':<40} {fmt(scaling['ratio']['median'], '7.3f')} "
-              f"(min {scaling['ratio']['min']:.3f}, max {scaling['ratio']['max']:.3f}, per round)")
+            w(f"  {'ratio darkscope/testpmd':<40} {ratio_text(scaling['ratio'])}")
     summary["scaling"] = scaling
 
     # Cost by stage: the extra ns each stage adds to the one before.
