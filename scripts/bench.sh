@@ -334,21 +334,35 @@ measure() {
     rm -rf "/var/run/dpdk/$prefix"
 }
 
+# testpmd_rxonly LABEL PREFIX ROUND NB_CORES EAL-ARGS...: rxonly forwarding on the cores and
+# vdevs the EAL arguments give, with darkscope's pool size.
+testpmd_rxonly() {
+    local label=$1 prefix=$2 round=$3 cores=$4
+    shift 4
+    measure "$label" testpmd "$prefix" "$round" -- \
+        "$testpmd" "$@" --file-prefix "$prefix" "${tp_mem_args[@]}" --no-pci \
+        --log-level 'pmd.net.pcap:notice' -- \
+        --forward-mode=rxonly --nb-cores="$cores" --total-num-mbufs="$mbufs" --stats-period 1
+}
+
+# darkscope_live LABEL PREFIX ROUND ARGS...: every feature, the geo databases, --darkscope-arg.
+darkscope_live() {
+    local label=$1 prefix=$2 round=$3
+    shift 3
+    measure "$label" darkscope "$prefix" "$round" -- \
+        "$darkscope" --file-prefix "$prefix" "$@" "${geo_args[@]}" ${extra_args[@]+"${extra_args[@]}"}
+}
+
 run_testpmd() { # round
-    measure testpmd testpmd "dsb_tp_$$_$1" "$1" -- \
-        "$testpmd" -l "$stats_cpu,$worker_cpu" --main-lcore "$stats_cpu" --file-prefix "dsb_tp_$$_$1" \
-        "${tp_mem_args[@]}" --no-pci --log-level 'pmd.net.pcap:notice' \
-        --vdev "net_pcap0,rx_pcap=$capture,infinite_rx=1" -- \
-        --forward-mode=rxonly --nb-cores=1 --total-num-mbufs="$mbufs" --stats-period 1
+    testpmd_rxonly testpmd "dsb_tp_$$_$1" "$1" 1 -l "$stats_cpu,$worker_cpu" \
+        --main-lcore "$stats_cpu" --vdev "net_pcap0,rx_pcap=$capture,infinite_rx=1"
 }
 
 run_darkscope() { # round stage
     local stage_args=()
     if [ "$has_pipeline" = 1 ]; then stage_args=(--pipeline "$2"); fi
-    measure "darkscope-$2" darkscope "dsb_ds_$$_$1_$2" "$1" -- \
-        "$darkscope" --config "$conf" --file-prefix "dsb_ds_$$_$1_$2" "${ds_mem_args[@]}" \
-        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${geo_args[@]}" "${stage_args[@]}" \
-        ${extra_args[@]+"${extra_args[@]}"}
+    darkscope_live "darkscope-$2" "dsb_ds_$$_$1_$2" "$1" --config "$conf" "${ds_mem_args[@]}" \
+        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${stage_args[@]}"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -405,17 +419,12 @@ if [ "$scale_workers" -gt 1 ]; then
     rate_threads=$scale_workers
     for r in $(seq 1 "$runs"); do
         if [ -n "$testpmd" ]; then
-            measure testpmd-scaled testpmd "dsb_tps_$$_$r" "$r" -- \
-                "$testpmd" --lcores "$tp_lcores" --main-lcore 0 --file-prefix "dsb_tps_$$_$r" \
-                "${tp_mem_args[@]}" --no-pci --log-level 'pmd.net.pcap:notice' "${scale_vdevs[@]}" \
-                -- --forward-mode=rxonly --nb-cores="$scale_workers" --total-num-mbufs="$mbufs" \
-                --stats-period 1
+            testpmd_rxonly testpmd-scaled "dsb_tps_$$_$r" "$r" "$scale_workers" \
+                --lcores "$tp_lcores" --main-lcore 0 "${scale_vdevs[@]}"
         fi
-        measure darkscope-scaled darkscope "dsb_dss_$$_$r" "$r" -- \
-            "$darkscope" --config "$scale_conf" --file-prefix "dsb_dss_$$_$r" --memory "$scale_mem" \
-            "${scale_ports[@]}" --cores "$(IFS=,; echo "${scale_cpus[*]}")" \
-            --stats-core "$stats_cpu" ${share_args[@]+"${share_args[@]}"} "${geo_args[@]}" \
-            ${extra_args[@]+"${extra_args[@]}"}
+        darkscope_live darkscope-scaled "dsb_dss_$$_$r" "$r" --config "$scale_conf" \
+            --memory "$scale_mem" "${scale_ports[@]}" --cores "$(IFS=,; echo "${scale_cpus[*]}")" \
+            --stats-core "$stats_cpu" ${share_args[@]+"${share_args[@]}"}
     done
     rate_threads=1
 fi

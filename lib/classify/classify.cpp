@@ -271,14 +271,8 @@ struct FirstOctetTable {
 };
 constexpr FirstOctetTable kFirstOctet;
 
-}  // namespace
-
-bool is_non_routed_v4(uint32_t a) {
-    // Corsaro's RFC 5735 list plus 100.64.0.0/10 (RFC 6598), i.e. the RFC 6890 registry entries
-    // that are not globally reachable, multicast and the reserved 240/4 (incl. broadcast).
-    uint8_t kind = kFirstOctet.v[a >> 24];
-    if (kind != 2) [[likely]]
-        return kind;
+// The first octets that kFirstOctet marks "look closer". Out of line: few sources need it.
+[[gnu::noinline]] bool non_routed_v4_closer(uint32_t a) {
     switch (a >> 24) {
         case 100:
             return (a & 0xffc00000u) == 0x64400000u;  // 100.64.0.0/10 shared address space
@@ -297,6 +291,21 @@ bool is_non_routed_v4(uint32_t a) {
         default:
             return (a & 0xffffff00u) == 0xcb007100u;  // 203.0.113.0/24 TEST-NET-3
     }
+}
+
+// Inline so that the flag paths pay one table load for most sources; the rare closer look is
+// a call.
+inline bool non_routed_v4(uint32_t a) {
+    const uint8_t kind = kFirstOctet.v[a >> 24];
+    return kind == 2 ? non_routed_v4_closer(a) : kind != 0;
+}
+
+}  // namespace
+
+bool is_non_routed_v4(uint32_t a) {
+    // Corsaro's RFC 5735 list plus 100.64.0.0/10 (RFC 6598), i.e. the RFC 6890 registry entries
+    // that are not globally reachable, multicast and the reserved 240/4 (incl. broadcast).
+    return non_routed_v4(a);
 }
 
 bool is_non_routed_v6(const uint8_t a[16]) {
@@ -339,10 +348,9 @@ constexpr uint64_t kNormalTcpFlagSets =
 // operations instead of branches. Most darknet packets take this path; the generic one stays the
 // definition, and the tests check that both agree.
 inline uint16_t tcp4_flags(const PacketFacts& f) {
-    // First, while nothing else is live: the rare call into is_non_routed_v4 then costs no
-    // register saves on the common path.
-    const uint8_t octet_kind = kFirstOctet.v[f.src.v4 >> 24];
-    const bool non_routed = octet_kind == 2 ? is_non_routed_v4(f.src.v4) : octet_kind != 0;
+    // First, while nothing else is live: the rare call in non_routed_v4 then costs no register
+    // saves on the common path.
+    const bool non_routed = non_routed_v4(f.src.v4);
     const uint8_t tf = f.tcp_flags;
     const uint16_t sp = f.src_port, dp = f.dst_port;
     const bool syn_only = (tf & (tcp_syn | tcp_ack)) == tcp_syn;
