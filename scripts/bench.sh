@@ -211,7 +211,7 @@ mbuf_bytes=2368
 huge_free_mb=$(awk '/HugePages_Free/ {f=$2} /Hugepagesize/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo)
 pool_mb=$(((mbufs * mbuf_bytes >> 20) + 64))
 if [ ${#geo_args[@]} -gt 0 ]; then tables_mb=1792; else tables_mb=768; fi
-# Each worker beyond the first adds its own counter and tuple tables (409 MiB at the defaults).
+# Each worker beyond the first adds its own counter and tuple tables (411 MiB at the defaults).
 extra_workers_mb=$((512 * (scale_workers - 1)))
 ds_memory_mb=$((pool_mb + tables_mb))
 tp_memory_mb=$((pool_mb + 256))

@@ -48,7 +48,7 @@ else
   say "all ${#packages[@]} packages already installed"
 fi
 
-# Hugepages: 2 GiB of 2 MiB pages by default (one worker's tables, 409 MiB, and the attribution
+# Hugepages: 2 GiB of 2 MiB pages by default (one worker's tables, 411 MiB, and the attribution
 # tables, ~600 MiB and twice that during a reload), mounted on /dev/hugepages.
 want_mb=${HUGEPAGES_MB:-2048}
 pages=$(( want_mb / 2 ))

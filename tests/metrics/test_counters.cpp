@@ -178,6 +178,88 @@ TEST(Counters, BoundedTablesSumToTheTotalThroughOther) {
     EXPECT_EQ(held + t->asns.other.pb.packets, 20000u);
 }
 
+// The service table holds the first kCapacity keys that come, whatever their slots, and sends
+// only later keys to `other`: packets over more TCP, UDP, ICMP and ICMPv6 services (probe and
+// not) than it holds, in a shuffled order, against a map of what each key got.
+TEST(Counters, ServiceTableHoldsTheFirstKeysAndSendsOnlyTheRestToOther) {
+    auto t = fresh();
+    std::mt19937 rng(7);
+    std::vector<PacketFacts> stream;
+    for (uint32_t port = 0; port < 12000; ++port) {
+        for (unsigned copies = 0; copies < 1 + port % 3; ++copies) {
+            PacketFacts f = make_syn(rng(), 0xcb007100 | (rng() & 0xff),
+                                     static_cast<uint16_t>(port * 11), 0, 1, 64500);
+            // TCP backscatter: a service key without the probe bit, some of them on the slot of a
+            // probe key (the second copy of a port that is 0 mod 4)
+            switch (port % 4 == 0 && copies == 1 ? 1 : port % 4) {
+                case 1:
+                    f.tcp_flags = tcp_syn | tcp_ack;
+                    f.cls = TrafficClass::tcp_backscatter;
+                    break;
+                case 2:
+                    f.proto = Proto::udp;
+                    f.ip_proto = 17;
+                    f.tcp_flags = 0;
+                    f.cls = TrafficClass::udp_probe;
+                    break;
+                case 3:
+                    f.proto = Proto::icmp;
+                    f.ip_proto = 1;
+                    f.tcp_flags = 0;
+                    f.icmp_type = static_cast<uint8_t>(port >> 8);
+                    f.icmp_code = static_cast<uint8_t>(port);
+                    f.cls = TrafficClass::icmp_probe;
+                    break;
+                default:
+                    break;
+            }
+            stream.push_back(f);
+        }
+    }
+    // The last slot of the key space, IPv6's, taken early.
+    PacketFacts last = make_syn(1, 0xcb007101, 0, 0, 1, 64500);
+    last.ip_version = 6;
+    last.proto = Proto::icmpv6;
+    last.ip_proto = 58;
+    last.icmp_type = 0xff;
+    last.icmp_code = 0xff;
+    last.cls = TrafficClass::icmp_probe;
+    std::shuffle(stream.begin(), stream.end(), rng);
+    stream.insert(stream.begin() + 10, last);
+
+    std::map<uint64_t, uint64_t> truth;  // key: packets
+    std::vector<uint64_t> first_come;    // keys in the order their first packet came
+    for (const PacketFacts& f : stream) {
+        const int32_t slot = service_slot_of(f);
+        ASSERT_GE(slot, 0);
+        const uint64_t key = service_key(slot, is_probe_class(f.cls));
+        if (truth[key]++ == 0)
+            first_come.push_back(key);
+        count(*t, f);
+    }
+    ASSERT_GT(first_come.size(), ServiceTable::kCapacity);
+    const std::set<uint64_t> held(first_come.begin(), first_come.begin() + ServiceTable::kCapacity);
+    std::vector<uint64_t> order;
+    uint64_t held_packets = 0;
+    t->services.for_each([&](uint64_t key, const ServiceCounts& v) {
+        order.push_back(key);
+        EXPECT_EQ(v.pb.packets, truth[key]) << key;
+        held_packets += v.pb.packets;
+    });
+    EXPECT_EQ(order, std::vector<uint64_t>(first_come.begin(),
+                                           first_come.begin() + ServiceTable::kCapacity));
+    for (const auto& [key, packets] : truth) {
+        const ServiceCounts* found = t->services.find(key);
+        EXPECT_EQ(found != nullptr, held.count(key) == 1) << key;
+    }
+    EXPECT_EQ(held_packets + t->services.other.pb.packets, stream.size());
+    EXPECT_GT(t->services.other.pb.packets, 0u);
+    // No service_key gives these: not found, and at() counts them under `other`.
+    EXPECT_EQ(t->services.find(uint64_t{1} << 40), nullptr);
+    EXPECT_EQ(t->services.find(kServiceSlots), nullptr);
+    EXPECT_EQ(&t->services.at(kServiceSlots | kProbeServiceBit), &t->services.other);
+}
+
 TEST(Counters, ClearSkipsUntouchedAndResetsTouched) {
     auto t = fresh();
     count(*t, make_syn(1, 2, 3, 0, 0, 0));

@@ -129,6 +129,7 @@ constexpr size_t kPatternTablesKib[] = {
     4096,           // tuple tags (2^21 x 2 B)
     65536,          // DIR-24-8 tbl24 of the country/ASN FIB
     8192,           // service_slots (2^18 x 32 B)
+    1024,           // ServiceTable index (2^19 x 2 B)
     6656,           // ServiceTable entries (8192 x 832 B)
     8192,           // precise sketch pool: the service's destinations
     8192,           // ... and the country's

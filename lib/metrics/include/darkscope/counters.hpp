@@ -194,12 +194,78 @@ struct KeyedTable {
     }
 };
 
-using AsnTable = KeyedTable<SourceCounts, 4096>;       // key: AS number (0 = unknown)
-using ServiceTable = KeyedTable<ServiceCounts, 8192>;  // key: service slot | probe bit
-using CrossTable = KeyedTable<SourceCounts, 4096>;     // key: two indices, see cross_key
-using VictimTable = KeyedTable<VictimCounts, 4096>;    // key: victim address hash
-
 inline constexpr uint64_t kProbeServiceBit = uint64_t{1} << 32;
+
+// The services of a counter set, keyed by service_key (a service slot, with kProbeServiceBit for
+// a probe class). That key space is small (2^19 keys), so a key's entry is found with one load
+// from `index` (2 bytes a key, 1 MiB) rather than by hashing and probing. A hashed table of the
+// same capacity cost a packet 80 instructions in the benchmark: the bench's port mix has ~90,000
+// service keys, they fill 8,192 entries within seconds, and then each packet of a key not held
+// probed all 32 slots of its run before it went to `other`. Here such a packet costs the same
+// load as any other. Keys past the capacity go to `other`, as KeyedTable's do; entries are held
+// in the order their keys came (for_each's order).
+struct ServiceTable {
+    static constexpr unsigned kCapacity = 8192;
+    static constexpr uint32_t kSlotBits = 18;  // service_slot: family << 16 | index
+    static constexpr uint32_t kKeySpace = 1u << (kSlotBits + 1);
+    static_assert(kServiceSlots == 1u << kSlotBits, "a service slot fits kSlotBits");
+    static_assert(kCapacity < 65536, "an entry number fits index[]");
+
+    uint16_t index[kKeySpace];  // per key: its entry + 1, 0 while not held
+    uint64_t keys[kCapacity];   // the key of each used entry
+    // Line-aligned: a payload's first fields (what the workers count per packet) share a line.
+    alignas(64) ServiceCounts values[kCapacity];
+    ServiceCounts other;
+    uint32_t used;
+
+    // Where `key` sits in index[], or kKeySpace for a value no service_key gives.
+    static uint32_t index_of(uint64_t key) {
+        const bool valid = (key & ~(kProbeServiceBit | (kServiceSlots - 1))) == 0;
+        return valid ? static_cast<uint32_t>(key) << 1 | static_cast<uint32_t>(key >> 32)
+                     : kKeySpace;
+    }
+    ServiceCounts* find_or_insert(uint64_t key) {
+        const uint32_t i = index_of(key);
+        if (i == kKeySpace) [[unlikely]]
+            return nullptr;
+        if (index[i] != 0) [[likely]]
+            return &values[index[i] - 1];
+        if (used == kCapacity)
+            return nullptr;
+        keys[used] = key;
+        index[i] = static_cast<uint16_t>(++used);
+        return &values[used - 1];
+    }
+    // The line of index[] that at(key) reads, ahead of it.
+    void prefetch(uint64_t key) const {
+        const uint32_t i = index_of(key);
+        if (i != kKeySpace)
+            __builtin_prefetch(&index[i], 0);
+    }
+    ServiceCounts& at(uint64_t key) {
+        ServiceCounts* p = find_or_insert(key);
+        return p != nullptr ? *p : other;
+    }
+    const ServiceCounts* find(uint64_t key) const {
+        const uint32_t i = index_of(key);
+        return i != kKeySpace && index[i] != 0 ? &values[index[i] - 1] : nullptr;
+    }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (uint32_t e = 0; e < used; ++e)
+            f(keys[e], values[e]);
+    }
+    void merge(const ServiceTable& o, SketchPool* pool, const SketchPool* o_pool) {
+        for (uint32_t e = 0; e < o.used; ++e)
+            at(o.keys[e]).merge(o.values[e], pool, o_pool);
+        other.merge(o.other, pool, o_pool);
+    }
+};
+
+using AsnTable = KeyedTable<SourceCounts, 4096>;     // key: AS number (0 = unknown)
+using CrossTable = KeyedTable<SourceCounts, 4096>;   // key: two indices, see cross_key
+using VictimTable = KeyedTable<VictimCounts, 4096>;  // key: victim address hash
+
 inline constexpr uint64_t cross_key(uint32_t a, uint32_t b) {
     return uint64_t{a} << 32 | b;
 }
@@ -352,7 +418,7 @@ inline void prefetch_destination_side(const CounterSet& t, const PacketFacts& f,
     const int32_t slot = service_slot_of(f);
     if (slot >= 0) {
         __builtin_prefetch(&t.service_slots[slot], 0);
-        t.services.prefetch(service_key(slot, is_probe_class(f.cls)));  // pb and destinations
+        t.services.prefetch(service_key(slot, is_probe_class(f.cls)));  // its entry number
     }
     t.total_destinations.prefetch(dst_hash);
     t.sensor_destinations[sensor].prefetch(dst_hash);
