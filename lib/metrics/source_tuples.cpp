@@ -7,16 +7,27 @@
 
 namespace darkscope {
 
+namespace {
+// Tuples are fetched kAhead tuples before their turn, and their service index line kIndexAhead
+// before, once the tuple's line has had time to arrive.
+constexpr uint32_t kAhead = 4, kIndexAhead = 2;
+}  // namespace
+
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
-    tuples.for_each([&](const SourceTuple& e) {
+    const uint32_t n = tuples.used();
+    for (uint32_t i = 0; i < n; ++i) {
+        if (i + kAhead < n)
+            __builtin_prefetch(&tuples.in_order(i + kAhead));
+        if (i + kIndexAhead < n)
+            prefetch_source_side(t, tuples.in_order(i + kIndexAhead).key());
+        const SourceTuple& e = tuples.in_order(i);
         count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
-    });
-    t.source_tuples += tuples.used();
+    }
+    t.source_tuples += n;
 }
 
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTuple6Table& tuples6) {
     const uint32_t n4 = tuples.used(), n6 = tuples6.used();
-    constexpr uint32_t kAhead = 4;
     uint32_t i4 = 0, i6 = 0;
     while (i4 < n4 || i6 < n6) {
         const bool take4 =
@@ -24,11 +35,15 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTup
         if (take4) {
             if (i4 + kAhead < n4)
                 __builtin_prefetch(&tuples.in_order(i4 + kAhead));
+            if (i4 + kIndexAhead < n4)
+                prefetch_source_side(t, tuples.in_order(i4 + kIndexAhead).key());
             const SourceTuple& e = tuples.in_order(i4++);
             count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
         } else {
             if (i6 + kAhead < n6)
                 __builtin_prefetch(&tuples6.in_order(i6 + kAhead));
+            if (i6 + kIndexAhead < n6)
+                prefetch_source_side(t, tuples6.in_order(i6 + kIndexAhead).key());
             const SourceTuple6& e = tuples6.in_order(i6++);
             count_source(t, hash_ipv6(e.source), e.key(), e.packets, e.bytes);
         }

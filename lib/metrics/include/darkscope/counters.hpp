@@ -493,6 +493,13 @@ inline void count_destination_side(CounterSet& t, const PacketFacts& f, ServiceC
         count_victim(t, f, now_ns, src_hash, dst_hash);
 }
 
+// The line of the service index count_source(t, ..., k, ...) will read, a few tuples ahead: the
+// stats core replays ~10^6 tuples an interval in a random order of services.
+inline void prefetch_source_side(const CounterSet& t, const SourceKey& k) {
+    if (k.service >= 0)
+        t.services.prefetch(service_key(k.service, k.probe));
+}
+
 // The source side of `packets` packets (`bytes` bytes) from the source whose hash is src_hash,
 // all with key k: per tuple on the stats core (count_tuples), per packet for what the worker's
 // tuple tables do not hold (spills) and on the plain path.
