@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Two workers on two net_pcap vdevs (time-sharing CPUs on a small machine with --share-cpus):
 the merged totals equal the sum of both generators' truths, live through telemetry and in the
-summary written on SIGINT."""
+summary written on SIGINT; each worker's bursts fit its packets."""
 import json
 import os
 import sys
@@ -30,6 +30,12 @@ errors = h.compare_stats(stats, truth, "two workers")
 workers = h.ranked(h.telemetry(env.prefix, "/darkscope/workers"))
 if len(workers) != 2 or any(w["packets"] == 0 for w in workers):
     errors.append("want two workers that both counted packets, got %s" % workers)
+# `bursts` counts the receives that returned packets, up to --burst (32) each, also when a full
+# burst and the next one are processed as one batch of up to 64.
+for w in workers:
+    if not w["bursts"] <= w["packets"] <= 32 * w["bursts"]:
+        errors.append("worker %s: %d packets in %d bursts of at most 32"
+                      % (w.get("lcore"), w["packets"], w["bursts"]))
 top = h.telemetry(env.prefix, "/darkscope/top/ports,30")
 errors += h.compare_top_ports(top, services, "two workers top 30", n=30)
 rc = h.stop(proc)
