@@ -199,7 +199,7 @@ inline constexpr uint64_t kProbeServiceBit = uint64_t{1} << 32;
 // The services of a counter set, keyed by service_key (a service slot, with kProbeServiceBit for
 // a probe class). That key space is small (2^19 keys), so a key's entry is found with one load
 // from `index` (2 bytes a key, 1 MiB) rather than by hashing and probing. A hashed table of the
-// same capacity cost a packet 80 instructions in the benchmark: the bench's port mix has ~90,000
+// same capacity cost a packet about 70 instructions in the benchmark: its port mix has ~90,000
 // service keys, they fill 8,192 entries within seconds, and then each packet of a key not held
 // probed all 32 slots of its run before it went to `other`. Here such a packet costs the same
 // load as any other. Keys past the capacity go to `other`, as KeyedTable's do; entries are held
