@@ -8,21 +8,34 @@
 namespace darkscope {
 
 namespace {
-// Tuples are fetched kAhead tuples before their turn, and their service index line kIndexAhead
-// before, once the tuple's line has had time to arrive.
-constexpr uint32_t kAhead = 4, kIndexAhead = 2;
+
+uint64_t source_hash(const SourceTuple& e) {
+    return hash_ipv4(e.src_v4());
+}
+uint64_t source_hash(const SourceTuple6& e) {
+    return hash_ipv6(e.source);
+}
+
+// Counts the i-th of the n tuples of `tuples` (first-seen order). Tuples are fetched kAhead
+// tuples before their turn, and their service index line kIndexAhead before, once the tuple's
+// line has had time to arrive.
+template <typename Table>
+void count_tuple(CounterSet& t, const Table& tuples, uint32_t i, uint32_t n) {
+    constexpr uint32_t kAhead = 4, kIndexAhead = 2;
+    if (i + kAhead < n)
+        __builtin_prefetch(&tuples.in_order(i + kAhead));
+    if (i + kIndexAhead < n)
+        prefetch_source_side(t, tuples.in_order(i + kIndexAhead).key());
+    const auto& e = tuples.in_order(i);
+    count_source(t, source_hash(e), e.key(), e.packets, e.bytes);
+}
+
 }  // namespace
 
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples) {
     const uint32_t n = tuples.used();
-    for (uint32_t i = 0; i < n; ++i) {
-        if (i + kAhead < n)
-            __builtin_prefetch(&tuples.in_order(i + kAhead));
-        if (i + kIndexAhead < n)
-            prefetch_source_side(t, tuples.in_order(i + kIndexAhead).key());
-        const SourceTuple& e = tuples.in_order(i);
-        count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
-    }
+    for (uint32_t i = 0; i < n; ++i)
+        count_tuple(t, tuples, i, n);
     t.source_tuples += n;
 }
 
@@ -32,21 +45,10 @@ void count_tuples(CounterSet& t, const SourceTupleTable& tuples, const SourceTup
     while (i4 < n4 || i6 < n6) {
         const bool take4 =
             i6 == n6 || (i4 < n4 && tuples.in_order(i4).first_s <= tuples6.in_order(i6).first_s);
-        if (take4) {
-            if (i4 + kAhead < n4)
-                __builtin_prefetch(&tuples.in_order(i4 + kAhead));
-            if (i4 + kIndexAhead < n4)
-                prefetch_source_side(t, tuples.in_order(i4 + kIndexAhead).key());
-            const SourceTuple& e = tuples.in_order(i4++);
-            count_source(t, hash_ipv4(e.src_v4()), e.key(), e.packets, e.bytes);
-        } else {
-            if (i6 + kAhead < n6)
-                __builtin_prefetch(&tuples6.in_order(i6 + kAhead));
-            if (i6 + kIndexAhead < n6)
-                prefetch_source_side(t, tuples6.in_order(i6 + kIndexAhead).key());
-            const SourceTuple6& e = tuples6.in_order(i6++);
-            count_source(t, hash_ipv6(e.source), e.key(), e.packets, e.bytes);
-        }
+        if (take4)
+            count_tuple(t, tuples, i4++, n4);
+        else
+            count_tuple(t, tuples6, i6++, n6);
     }
     t.source_tuples += n4 + n6;
 }

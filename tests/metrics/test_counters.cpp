@@ -185,6 +185,12 @@ TEST(Counters, ServiceTableHoldsTheFirstKeysAndSendsOnlyTheRestToOther) {
     auto t = fresh();
     std::mt19937 rng(7);
     std::vector<PacketFacts> stream;
+    auto retype = [](PacketFacts& f, Proto proto, uint8_t ip_proto, TrafficClass cls) {
+        f.proto = proto;
+        f.ip_proto = ip_proto;
+        f.tcp_flags = 0;
+        f.cls = cls;
+    };
     for (uint32_t port = 0; port < 12000; ++port) {
         for (unsigned copies = 0; copies < 1 + port % 3; ++copies) {
             PacketFacts f = make_syn(rng(), 0xcb007100 | (rng() & 0xff),
@@ -197,18 +203,12 @@ TEST(Counters, ServiceTableHoldsTheFirstKeysAndSendsOnlyTheRestToOther) {
                     f.cls = TrafficClass::tcp_backscatter;
                     break;
                 case 2:
-                    f.proto = Proto::udp;
-                    f.ip_proto = 17;
-                    f.tcp_flags = 0;
-                    f.cls = TrafficClass::udp_probe;
+                    retype(f, Proto::udp, 17, TrafficClass::udp_probe);
                     break;
                 case 3:
-                    f.proto = Proto::icmp;
-                    f.ip_proto = 1;
-                    f.tcp_flags = 0;
+                    retype(f, Proto::icmp, 1, TrafficClass::icmp_probe);
                     f.icmp_type = static_cast<uint8_t>(port >> 8);
                     f.icmp_code = static_cast<uint8_t>(port);
-                    f.cls = TrafficClass::icmp_probe;
                     break;
                 default:
                     break;
@@ -219,11 +219,9 @@ TEST(Counters, ServiceTableHoldsTheFirstKeysAndSendsOnlyTheRestToOther) {
     // The last slot of the key space, IPv6's, taken early.
     PacketFacts last = make_syn(1, 0xcb007101, 0, 0, 1, 64500);
     last.ip_version = 6;
-    last.proto = Proto::icmpv6;
-    last.ip_proto = 58;
+    retype(last, Proto::icmpv6, 58, TrafficClass::icmp_probe);
     last.icmp_type = 0xff;
     last.icmp_code = 0xff;
-    last.cls = TrafficClass::icmp_probe;
     std::shuffle(stream.begin(), stream.end(), rng);
     stream.insert(stream.begin() + 10, last);
 
