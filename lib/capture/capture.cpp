@@ -215,10 +215,13 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // burst's would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
-    // One tuple key per packet, in the array of its family: the IPv4 keys stay packed, one
-    // line each, and the IPv6 array is touched only by IPv6 packets.
-    SourceTuple tuple4[kMaxBurst];
-    SourceTuple6 tuple6[kMaxBurst];
+    // Each IP packet's SourceKey, computed once in stage A: its slots index the destination
+    // side, and it is most of the tuple key. One tuple key per packet, in the array of its
+    // family: the IPv4 keys stay packed, four to a line, and the IPv6 array is touched only by
+    // IPv6 packets.
+    SourceKey keys[kMaxBurst];
+    SourceTupleTable::Key tuple4[kMaxBurst];
+    SourceTuple6Table::Key tuple6[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
     uint64_t spills = 0;
@@ -228,23 +231,24 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             return;
         src_hash[i] = hash_address(f.src, f.ip_version);
         dst_hash[i] = hash_address(f.dst, f.ip_version);
+        keys[i] = source_key_of(f);
         if (f.ip_version == 4) [[likely]] {
-            tuple4[i] = SourceTupleTable::tuple_of(f);
+            tuple4[i] = SourceTupleTable::key_of(f, keys[i]);
             tuple_hash[i] = SourceTupleTable::hash_of(tuple4[i], src_hash[i]);
             tuples.prefetch(tuple_hash[i]);
         } else {
-            tuple6[i] = SourceTuple6Table::tuple_of(f);
+            tuple6[i] = SourceTuple6Table::key_of(f, keys[i]);
             tuple_hash[i] = SourceTuple6Table::hash_of(tuple6[i], src_hash[i]);
             tuples6.prefetch(tuple_hash[i]);
         }
-        prefetch_destination_side(table, f, dst_hash[i]);
+        prefetch_destination_side(table, keys[i], dst_hash[i]);
     };
     auto stage_b = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
             return;
-        service[i] = resolve_service(table, f);
-        prefetch_service_sketches(table, f, service[i], dst_hash[i]);
+        service[i] = resolve_service(table, keys[i]);
+        prefetch_service_sketches(table, keys[i], service[i], dst_hash[i]);
         if (f.ip_version == 4) [[likely]]
             tuples.prefetch_tuple(tuple_hash[i]);
         else
@@ -253,10 +257,11 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0) {
-            count_dense(table, f);
+            count_dense_totals(table, f);
             return;
         }
-        count_destination_side(table, f, service[i], times_ns[i], src_hash[i], dst_hash[i]);
+        count_destination_side(table, f, keys[i], service[i], times_ns[i], src_hash[i],
+                               dst_hash[i]);
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
         if (f.ip_version == 4) [[likely]] {
             if (tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s, f.flags, f.dst.v4,
@@ -270,7 +275,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         ++spills;
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
         prefix_hash[i] = prefix_key[i].hash();
-        count_source(table, src_hash[i], source_key_of(f), 1, f.frame_len);
+        count_source(table, src_hash[i], keys[i], 1, f.frame_len);
         const uint32_t svc = talker_service_of(f);
         sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
                        svc, now_s, f.country, f.asn, f.flags);

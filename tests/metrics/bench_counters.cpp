@@ -79,10 +79,11 @@ void BM_CountDestinationSideAndTuple(benchmark::State& state) {
     for (auto _ : state) {
         const PacketFacts& f = mix[i++ & (mix.size() - 1)];
         const uint64_t sh = hash_address(f.src, 4);
-        count_destination_side(*table, f, resolve_service(*table, f), 0, sh,
+        const SourceKey k = source_key_of(f);
+        count_destination_side(*table, f, k, resolve_service(*table, k), 0, sh,
                                hash_address(f.dst, 4));
         if (!add_to_tuple(*tuples, f, 0))
-            count_source(*table, sh, source_key_of(f), 1, f.frame_len);
+            count_source(*table, sh, k, 1, f.frame_len);
     }
     state.SetItemsProcessed(state.iterations());
 }

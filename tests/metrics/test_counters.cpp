@@ -513,14 +513,14 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
             count_dense(*r.set, f);
             continue;
         }
-        count_destination_side(*r.set, f, resolve_service(*r.set, f), 1'000'000'000ull, sh, dh);
+        const SourceKey k = source_key_of(f);
+        count_destination_side(*r.set, f, k, resolve_service(*r.set, k), 1'000'000'000ull, sh, dh);
         if (f.ip_version == 4) {
-            const SourceTuple t = SourceTupleTable::tuple_of(f);
+            const SourceTupleTable::Key t = SourceTupleTable::key_of(f);
             ++distinct[{t.source, t.where}];
             if (add_to_tuple(tuples, f, 1'000'000'000ull))
                 continue;
         } else {
-            const SourceKey k = source_key_of(f);
             distinct6.insert(std::string(reinterpret_cast<const char*>(f.src.v6), 16) + "/" +
                              std::to_string(k.asn) + "/" + std::to_string(k.sensor) + "/" +
                              std::to_string(k.country) + "/" + std::to_string(k.service) + "/" +
@@ -529,7 +529,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
                 continue;
         }
         ++r.spills;
-        count_source(*r.set, sh, source_key_of(f), 1, f.frame_len);
+        count_source(*r.set, sh, k, 1, f.frame_len);
     }
     r.set->source_spills += r.spills;
     r.used = tuples.used();
@@ -954,13 +954,15 @@ TEST(Counters, SourceTupleKeyRoundTrips) {
             continue;
         SourceKey got;
         if (f.ip_version == 4) {
-            const SourceTuple t = SourceTupleTable::tuple_of(f);
+            SourceTuple t{};
+            t.set_key(SourceTupleTable::key_of(f));
             got = t.key();
             EXPECT_EQ(t.src_v4(), f.src.v4);
             EXPECT_EQ(t.talker_service(), talker_service_of(f));
         } else {
             ++v6;
-            const SourceTuple6 t = SourceTuple6Table::tuple_of(f);
+            SourceTuple6 t{};
+            t.set_key(SourceTuple6Table::key_of(f));
             got = t.key();
             EXPECT_EQ(std::memcmp(t.src().v6, f.src.v6, 16), 0);
             EXPECT_EQ(t.talker_service(), talker_service_of(f));
@@ -983,10 +985,7 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     const uint32_t in_table = SourceTupleTable::kMaxProbe;
     const uint32_t stash_room = SourceTupleTable::stash_of(1024) * 7 / 8;
     auto tuple_n = [](uint32_t i) {
-        SourceTuple t{};
-        t.source = 0x0a000000u + i;
-        t.where = SourceTuple::kValid | 7;
-        return t;
+        return SourceTuple::Key{0x0a000000u + i, SourceTuple::kValid | 7};
     };
     // Every tuple's home is slot 5; its stash home is i.
     auto hash_n = [](uint32_t i) { return uint64_t{i} << 32 | 5; };
