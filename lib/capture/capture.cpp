@@ -739,6 +739,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         // The worker left the source side of its packets in its tuple tables: count it now, once
         // per tuple, on this core (the retired epoch is ours until it is cleared).
         count_tuples(*w->sets[slot], *w->tuples[slot], *w->tuples6[slot]);
+        fold_total_destinations(*w->sets[slot]);
         interval_.counters->merge(*w->sets[slot]);
         // Top talkers: exact from the tuples (IPv4 and IPv6 keys are disjoint, so their merge
         // stays exact), merged with what the worker counted per packet. The worker's own

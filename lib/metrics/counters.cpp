@@ -105,6 +105,12 @@ void CounterSet::merge(const CounterSet& o) {
     }
 }
 
+void fold_total_destinations(CounterSet& t) {
+    for (unsigned i = 0; i <= kMaxSensors; ++i)
+        if (t.sensors[i].packets != 0)
+            t.total_destinations.merge(t.sensor_destinations[i]);
+}
+
 void count_source(CounterSet& t, uint64_t src_hash, const SourceKey& k, uint64_t packets,
                   uint64_t bytes) {
     SketchPool* pool = t.pool;

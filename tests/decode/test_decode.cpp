@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
 #include "darkscope/decode.hpp"
 #include "packet_builder.hpp"
@@ -45,6 +46,48 @@ TEST(Decode, EthernetIpv4Tcp) {
     EXPECT_EQ(f.tcp_options_len, 8);
     EXPECT_EQ(f.tcp_mss, 1460);
     EXPECT_EQ(f.tcp_option_sig, 0x02010104u);
+}
+
+// The option walk: the first four kinds (NOP and EOL included) wherever the MSS sits, and the MSS
+// value; a broken option ends the walk but keeps what it read.
+TEST(Decode, TcpOptionKindsAndFirstMss) {
+    struct Case {
+        std::vector<uint8_t> options;
+        uint32_t sig;
+        uint16_t mss;
+    };
+    const Case cases[] = {
+        // Linux: MSS, SACK permitted, timestamps, NOP, window scale.
+        {{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0x5f, 0x3a, 0x11, 0, 0, 0, 0, 1, 3, 3, 7},
+         0x02040801u,
+         1460},
+        // Windows: MSS, NOP, window scale, NOP, NOP, SACK permitted.
+        {{2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2}, 0x02010301u, 1460},
+        // The MSS after four other kinds is still found.
+        {{1, 1, 1, 1, 3, 3, 7, 2, 4, 0x02, 0x18, 0}, 0x01010101u, 536},
+        // Two MSS options: the last one read counts.
+        {{2, 4, 5, 0xb4, 2, 4, 0x02, 0x18}, 0x02020000u, 536},
+        // A broken option after the four kinds and the MSS changes nothing.
+        {{2, 4, 5, 0xb4, 1, 1, 1, 9, 0, 0, 0, 0}, 0x02010101u, 1460},
+        // No MSS: four kinds, then the end of the list.
+        {{1, 1, 3, 3, 7, 0, 0, 0}, 0x01010300u, 0},
+    };
+    for (const Case& c : cases) {
+        Frame fr;
+        fr.eth(0x0800);
+        const size_t ip = fr.ipv4(6, ip4(198, 51, 100, 7), ip4(192, 0, 2, 9), 64, 1);
+        fr.u16(40000).u16(443).u32(1).u32(0);
+        fr.u8(static_cast<uint8_t>((20 + c.options.size()) / 4 << 4)).u8(tcp_syn).u16(1024);
+        fr.u16(0).u16(0);
+        fr.bytes.insert(fr.bytes.end(), c.options.begin(), c.options.end());
+        fr.finish_ipv4(ip);
+        PacketFacts f = run(fr);
+        EXPECT_EQ(f.error, DecodeError::none);
+        EXPECT_TRUE(f.l4_valid);
+        EXPECT_EQ(f.tcp_options_len, c.options.size());
+        EXPECT_EQ(f.tcp_option_sig, c.sig) << std::hex << c.sig;
+        EXPECT_EQ(f.tcp_mss, c.mss);
+    }
 }
 
 TEST(Decode, TcpWithoutOptions) {

@@ -538,6 +538,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
     r.distinct_tuples = distinct.size();
     r.distinct_tuples6 = distinct6.size();
     count_tuples(*r.set, tuples, tuples6);
+    fold_total_destinations(*r.set);
     EXPECT_EQ(r.set->source_tuples, r.used + r.used6);
     EXPECT_EQ(r.set->source_spills, r.spills);
     // clear() leaves an empty table that counts afresh.

@@ -87,12 +87,10 @@ class Classifier {
     Classifier(ClassifyConfig config, const SensorTable* sensors);
     // Sets cls, flags and sensor from the decoded fields.
     void classify(PacketFacts& f) const;
-    void classify_burst(PacketFacts* facts, unsigned n) const {
-        for (unsigned i = 0; i < n; ++i)
-            classify(facts[i]);
-    }
+    void classify_burst(PacketFacts* facts, unsigned n) const;
 
   private:
+    void classify_one(PacketFacts& f) const;  // both of the above, inlined into each
     ClassifyConfig config_;
     const SensorTable* sensors_;
 };
