@@ -1,21 +1,33 @@
 #!/usr/bin/python3
-"""scripts/darkscope-ctl against a fake DPDK telemetry v2 server on a socket in a temp dir.
+"""scripts/darkscope-ctl against a fake DPDK telemetry v2 server on a socket in a temp dir, and
+(given the darkscope binary) against a real darkscope and a real --summary file of the same capture.
+
+    test_ctl.py [DARKSCOPE]
 
 The fake speaks the v2 protocol as DPDK 22.11's lib/telemetry does: on connect it sends
 {"version":..., "pid":..., "max_output_len":16384}; each command string gets one JSON reply
 {"<command>": value}, and an unknown command gets {"<command>": null}.
 """
 
+import datetime as dt
 import json
 import os
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CTL = os.path.join(ROOT, "scripts", "darkscope-ctl")
+GEN = os.path.join(ROOT, "scripts", "darkscope-gen")
+DEMO_CONF = os.path.join(ROOT, "conf", "demo.conf")
+GEO = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "geo")
+SPARKS = "▁▂▃▄▅▆▇█"
 
 STATS = {"packets": 1234567, "bytes": 98765432, "ipv4": 1200000, "ipv6": 34567,
          "tcp": 1000000, "malformed": 3, "uptime_s": 12.5}
@@ -71,6 +83,171 @@ def ctl(*args):
 def expect(what, cond, detail=""):
     if not cond:
         failures.append(f"{what}: {detail}")
+    return bool(cond)
+
+
+def darkscope_args(prefix):
+    return ["--config", DEMO_CONF, "--file-prefix", prefix, "--no-huge", "--memory", "1024",
+            "--mbufs", "8191", "--log-level", "warning"]
+
+
+def json_of(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def wait_counted(prefix, packets, proc, timeout=60):
+    """Until the live darkscope's totals hold every packet and a few intervals have closed."""
+    deadline = time.time() + timeout
+    stats = None
+    while time.time() < deadline and proc.poll() is None:
+        rc, out, _ = ctl("-f", prefix, "--json", "stats")
+        stats = (json_of(out) or {}).get("/darkscope/stats") if rc == 0 else None
+        if stats and stats.get("packets") == packets and stats.get("intervals", 0) >= 3:
+            return True
+        time.sleep(0.3)
+    failures.append(f"live darkscope did not count {packets} packets: {stats}")
+    return False
+
+
+def real_darkscope(darkscope):
+    """The same capture read offline into a --summary file and replayed live: what ctl answers
+    from each, the refusals of what a summary cannot answer, reload failures, series, help."""
+    tmp = tempfile.mkdtemp(prefix="darkscope-ctl-real-")
+    prefixes = [f"dsctl{os.getpid()}a", f"dsctl{os.getpid()}b"]
+    proc = None
+    try:
+        pcap = os.path.join(tmp, "x.pcap")
+        subprocess.run(["/usr/bin/python3", GEN, "--seed", "1", "--packets", "2000", "--out",
+                        pcap], check=True, capture_output=True, timeout=120)
+        summary = os.path.join(tmp, "summary.json")
+        r = subprocess.run([darkscope] + darkscope_args(prefixes[0]) +
+                           ["--read", pcap, "--summary", summary],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            failures.append(f"darkscope --read failed: {r.stderr}")
+            return
+        geo = os.path.join(tmp, "geo.mmdb")
+        good_geo = os.path.join(GEO, "GeoLite2-Country-Test.mmdb")
+        corrupt_geo = os.path.join(GEO, "bad-data", "libmaxminddb-corrupt-search-tree.mmdb")
+        have_geo = os.path.exists(good_geo) and os.path.exists(corrupt_geo)
+        if have_geo:
+            shutil.copy(good_geo, geo)
+        else:
+            print(f"note: {GEO} missing: reload not tested")
+        log = open(os.path.join(tmp, "live.log"), "w")
+        proc = subprocess.Popen([darkscope] + darkscope_args(prefixes[1]) +
+                                ["--port", "net_pcap0,rx_pcap=" + pcap, "--interval", "1",
+                                 "--link-wait", "0"] + (["--geo-country", geo] if have_geo else []),
+                                stdout=log, stderr=subprocess.STDOUT)
+        live = ["-f", prefixes[1]]
+        offline = ["--summary", summary]
+        log.close()
+        if not wait_counted(prefixes[1], 2000, proc):
+            with open(os.path.join(tmp, "live.log")) as f:
+                print(f.read())
+            return
+
+        # What a summary holds comes in the shape the socket sends (ranked dicts, N entries).
+        for cmd in (["top", "ports", "3"], ["top", "ports", "2", "total", "all"],
+                    ["top", "sensors", "2"], ["sensors"], ["classes"]):
+            lrc, lout, lerr = ctl(*live, "--json", *cmd)
+            src, sout, serr = ctl(*offline, "--json", *cmd)
+            expect(f"{cmd}: live answers", lrc == 0, lerr)
+            expect(f"{cmd}: --summary --json as live", src == 0 and json_of(sout) ==
+                   json_of(lout), f"rc={src}\nsummary: {sout}{serr}\nlive:    {lout}")
+        lrc, lout, _ = ctl(*live, "--json", "stats")
+        src, sout, _ = ctl(*offline, "--json", "stats")
+        expect("stats: --summary has live's fields", src == 0 and lrc == 0 and
+               list(json_of(sout)["/darkscope/stats"]) == list(json_of(lout)["/darkscope/stats"]),
+               sout + lout)
+        rc, out, err = ctl(*offline, "top", "ports", "3")
+        expect("summary top ports 3: three rows", rc == 0 and len(out.splitlines()) == 5,
+               out + err)
+
+        # Bad requests fail the same way from a summary as from darkscope itself.
+        for cmd in (["top", "ports", "3", "total", "sensor=nosuch"],
+                    ["top", "countries", "3", "total", "country=ZZ"],
+                    ["top", "ports", "0"], ["top", "ports", "3", "all"], ["events", "0"]):
+            lrc, lout, lerr = ctl(*live, *cmd)
+            src, sout, serr = ctl(*offline, *cmd)
+            # (N's upper bound differs: the socket caps it at 100, a summary holds 1000.)
+            same = re.sub(r"from 1 to \d+", "from 1 to N", serr) == \
+                re.sub(r"from 1 to \d+", "from 1 to N", lerr)
+            expect(f"{cmd}: live refuses", lrc == 1 and lout == "" and lerr, f"rc={lrc} {lout}")
+            expect(f"{cmd}: --summary refuses as live", src == 1 and sout == "" and same,
+                   f"rc={src}\nsummary: {sout}{serr}\nlive:    {lerr}")
+
+        # A window or filter a summary does not hold: live answers, the summary says so.
+        for cmd, what in ((["top", "ports", "3", "hour", "sensor=tokyo-b"], "hour"),
+                          (["top", "ports", "3", "last"], "last"),
+                          (["top", "sensors", "3", "total", "service=445/tcp"], "service"),
+                          (["series", "service=445/tcp", "5"], "series")):
+            lrc, lout, lerr = ctl(*live, *cmd)
+            src, sout, serr = ctl(*offline, *cmd)
+            expect(f"{cmd}: live answers", lrc == 0 and lout, f"rc={lrc} {lerr}")
+            expect(f"{cmd}: --summary refuses", src == 1 and sout == "" and what in serr
+                   and "live darkscope" in serr, f"rc={src} {sout}{serr}")
+
+        # series: the interval starts are times, shown as the span they cover, not a sparkline.
+        # (K = 240: the first start stays put while the test runs; the last one may move on.)
+        rc, out, err = ctl(*live, "--json", "series", "service=445/tcp", "240")
+        starts = ((json_of(out) or {}).get("/darkscope/series") or {}).get("start") or []
+        expect("series has interval starts", rc == 0 and len(starts) >= 2, out + err)
+        rc, out, err = ctl(*live, "series", "service=445/tcp", "240")
+        start_line = [ln for ln in out.splitlines() if ln.split()[:1] == ["start"]]
+        if expect("series: a start line", rc == 0 and len(start_line) == 1, out + err) \
+                and starts:
+            first = dt.datetime.fromtimestamp(min(starts), dt.timezone.utc)
+            last = dt.datetime.fromtimestamp(max(starts), dt.timezone.utc)
+            expect("series: start is no sparkline",
+                   not any(c in start_line[0] for c in SPARKS) and
+                   not re.search(r"\d,\d\d\d", start_line[0]), start_line[0])
+            span = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \.\. "
+                             r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", start_line[0])
+            expect("series: start as the time span", span and
+                   span.group(1) == first.strftime("%Y-%m-%d %H:%M:%S") and
+                   span.group(2) >= last.strftime("%Y-%m-%d %H:%M:%S"), start_line[0])
+            expect("series: packets still a sparkline",
+                   any(ln.startswith("packets") and any(c in ln for c in SPARKS)
+                       for ln in out.splitlines()), out)
+
+        # help: the commands the running darkscope registered, exit 0.
+        rc, out, err = ctl(*live, "help")
+        lrc, listed, _ = ctl(*live, "list")
+        expect("live help status", rc == 0, f"rc={rc} {err}")
+        expect("live help lists the registered commands", lrc == 0 and
+               all(c in out for c in listed.split() if c.startswith("/darkscope/")), out)
+
+        # reload: a corrupt database fails the reload (darkscope keeps the old tables): exit 1,
+        # darkscope's reason on stderr; a good one succeeds.
+        if have_geo:
+            shutil.copy(corrupt_geo, geo)
+            rc, out, err = ctl(*live, "--json", "reload")
+            reply = (json_of(out) or {}).get("/darkscope/reload") or {}
+            expect("failed reload: darkscope says ok 0", reply.get("ok") == 0 and
+                   reply.get("result"), out + err)
+            expect("failed reload --json: exit 1", rc == 1, f"rc={rc}")
+            rc, out, err = ctl(*live, "reload")
+            expect("failed reload: exit 1", rc == 1, f"rc={rc} {out}")
+            expect("failed reload: reason on stderr", out == "" and
+                   reply.get("result", "?") in err, f"stdout {out!r} stderr {err!r}")
+            shutil.copy(good_geo, geo)
+            rc, out, err = ctl(*live, "reload")
+            expect("good reload: exit 0", rc == 0 and err == "", f"rc={rc} {out}{err}")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for prefix in prefixes:
+            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -137,7 +314,19 @@ def main():
 
         rc, out, err = ctl(*s)
         expect("no command: usage error", rc == 2, f"rc={rc} {err}")
+
+        # `help` alone lists the commands (the server's own list), not /darkscope/help.
+        rc, out, err = ctl(*s, "help")
+        expect("help status", rc == 0, f"rc={rc} {err}")
+        expect("help lists the server's commands", "/darkscope/top/ports" in out
+               and server.commands[-1] == "/", out + err)
         server.sock.close()
+    # Without any darkscope to ask, `help` still lists the commands.
+    rc, out, err = ctl("-f", "no-such-prefix-xyz", "help")
+    expect("help without a darkscope", rc == 0 and "top ports" in out and "reload" in out,
+           f"rc={rc} {out}{err}")
+    if len(sys.argv) > 1:
+        real_darkscope(sys.argv[1])
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} failures")
