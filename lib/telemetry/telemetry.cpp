@@ -15,72 +15,113 @@ TelemetryHooks& hooks() {
     return h;
 }
 
-// rte_tel_data strings hold at most RTE_TEL_MAX_STRING_LEN bytes including the terminator.
-std::string clip(const std::string& s) {
-    return s.size() < RTE_TEL_MAX_STRING_LEN ? s : s.substr(0, RTE_TEL_MAX_STRING_LEN - 1);
+// Transcribes one telemetry_form() scalar; false when the library refused it.
+bool add_dict_scalar(rte_tel_data* d, const std::string& key, const Value& v) {
+    if (auto* u = std::get_if<uint64_t>(&v.v))
+        return rte_tel_data_add_dict_u64(d, key.c_str(), *u) == 0;
+    if (auto* i = std::get_if<int64_t>(&v.v))
+        return rte_tel_data_add_dict_int(d, key.c_str(), static_cast<int>(*i)) == 0;
+    if (auto* s = std::get_if<std::string>(&v.v))
+        return rte_tel_data_add_dict_string(d, key.c_str(), s->c_str()) == 0;
+    return false;
 }
 
-void add_dict_scalar(rte_tel_data* d, const std::string& key, const Value& v) {
-    if (auto* u = std::get_if<uint64_t>(&v.v)) {
-        rte_tel_data_add_dict_u64(d, key.c_str(), *u);
-    } else if (auto* i = std::get_if<int64_t>(&v.v)) {
-        if (*i >= INT32_MIN && *i <= INT32_MAX)
-            rte_tel_data_add_dict_int(d, key.c_str(), static_cast<int>(*i));
-        else if (*i >= 0)
-            rte_tel_data_add_dict_u64(d, key.c_str(), static_cast<uint64_t>(*i));
-        else
-            rte_tel_data_add_dict_string(d, key.c_str(), std::to_string(*i).c_str());
-    } else if (auto* s = std::get_if<std::string>(&v.v)) {
-        rte_tel_data_add_dict_string(d, key.c_str(), clip(*s).c_str());
+// A telemetry_form() container of scalars.
+bool fill_flat(rte_tel_data* d, const Value& value) {
+    bool ok = true;
+    if (value.is_dict()) {
+        rte_tel_data_start_dict(d);
+        for (const auto& [k, item] : value.dict())
+            ok &= add_dict_scalar(d, k, item);
+        return ok;
     }
+    const Array& a = value.array();
+    bool strings = !a.empty() && std::holds_alternative<std::string>(a.front().v);
+    rte_tel_data_start_array(d, strings ? RTE_TEL_STRING_VAL : RTE_TEL_U64_VAL);
+    for (const auto& item : a) {
+        if (auto* s = std::get_if<std::string>(&item.v))
+            ok &= rte_tel_data_add_array_string(d, s->c_str()) == 0;
+        else if (auto* u = std::get_if<uint64_t>(&item.v))
+            ok &= rte_tel_data_add_array_u64(d, *u) == 0;
+        else
+            ok = false;
+    }
+    return ok;
 }
 
-// A container inside a reply may not hold containers itself: nested values become strings.
-void fill_flat(rte_tel_data* d, const Value& value) {
+// Transcribes a telemetry_form() value; false when the library refused any part of it (the
+// reply is then incomplete: the caller answers an error instead).
+bool fill_formed(rte_tel_data* d, const Value& value) {
+    if (auto* s = std::get_if<std::string>(&value.v))
+        return rte_tel_data_string(d, s->c_str()) == 0;
+    bool ok = true;
+    auto container = [&](const Value& item) -> rte_tel_data* {
+        rte_tel_data* c = rte_tel_data_alloc();
+        if (c != nullptr && !fill_flat(c, item))
+            ok = false;
+        return c;
+    };
     if (value.is_dict()) {
         rte_tel_data_start_dict(d);
         for (const auto& [k, item] : value.dict()) {
-            if (item.is_dict() || item.is_array())
-                rte_tel_data_add_dict_string(d, k.c_str(), clip(to_json(item)).c_str());
-            else
-                add_dict_scalar(d, k, item);
-        }
-    } else if (value.is_array()) {
-        const Array& a = value.array();
-        bool strings = !a.empty() && std::holds_alternative<std::string>(a.front().v);
-        rte_tel_data_start_array(d, strings ? RTE_TEL_STRING_VAL : RTE_TEL_U64_VAL);
-        for (const auto& item : a) {
-            if (strings) {
-                if (auto* s = std::get_if<std::string>(&item.v))
-                    rte_tel_data_add_array_string(d, clip(*s).c_str());
-            } else if (auto* u = std::get_if<uint64_t>(&item.v)) {
-                rte_tel_data_add_array_u64(d, *u);
-            } else if (auto* i = std::get_if<int64_t>(&item.v)) {
-                rte_tel_data_add_array_u64(d, static_cast<uint64_t>(*i));
+            if (!item.is_dict() && !item.is_array()) {
+                ok &= add_dict_scalar(d, k, item);
+                continue;
+            }
+            rte_tel_data* c = container(item);
+            if (c == nullptr || rte_tel_data_add_dict_container(d, k.c_str(), c, 0) != 0) {
+                rte_tel_data_free(c);
+                ok = false;
             }
         }
+        return ok;
     }
+    const Array& a = value.array();
+    if (a.empty() || (!a.front().is_dict() && !a.front().is_array()))
+        return fill_flat(d, value);
+    rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+    for (const auto& item : a) {
+        rte_tel_data* c = container(item);
+        if (c == nullptr || rte_tel_data_add_array_container(d, c, 0) != 0) {
+            rte_tel_data_free(c);
+            ok = false;
+        }
+    }
+    return ok;
 }
 
 int reply_error(rte_tel_data* d, const std::string& message) {
     rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_string(d, "error", clip(message).c_str());
+    const Value formed = telemetry_form(Dict{{"error", message}});
+    rte_tel_data_add_dict_string(d, "error",
+                                 std::get<std::string>(formed.dict()[0].second.v).c_str());
     return 0;
 }
 
 using ViewFn = Value (*)(const Snapshot&, const char* params);
 
+// Answers `value`, or an error saying why it cannot reach the client whole: the library would
+// otherwise drop what does not fit its reply without a sign.
+int answer(const char* cmd, rte_tel_data* d, const Value& value) {
+    const Value formed = telemetry_form(value);
+    std::string problem = telemetry_reply_problem(cmd != nullptr ? cmd : "", formed);
+    if (!problem.empty())
+        return reply_error(d, problem);
+    if (!fill_formed(d, formed))
+        return reply_error(d, "the telemetry library refused part of the reply");
+    return 0;
+}
+
 template <ViewFn F>
-int snapshot_command(const char*, const char* params, rte_tel_data* d) {
+int snapshot_command(const char* cmd, const char* params, rte_tel_data* d) {
     auto snap = hooks().snapshot ? hooks().snapshot() : nullptr;
     if (!snap)
         return reply_error(d, "no snapshot published yet");
     try {
-        fill_tel_data(d, F(*snap, params ? params : ""));
+        return answer(cmd, d, F(*snap, params ? params : ""));
     } catch (const RequestError& e) {
         return reply_error(d, e.what());
     }
-    return 0;
 }
 
 Value view_stats(const Snapshot& s, const char*) {
@@ -106,7 +147,7 @@ Value view_ports(const Snapshot& s, const char*) {
 }
 template <const char* Dim>
 Value view_top(const Snapshot& s, const char* params) {
-    return top_view(s, parse_top_request(Dim, params, kTopCapTelemetry), hooks().asn_name);
+    return top_view(s, parse_top_request(Dim, params, top_cap_telemetry(Dim)), hooks().asn_name);
 }
 constexpr char kPorts[] = "ports";
 constexpr char kCountries[] = "countries";
@@ -128,56 +169,17 @@ Value view_scanners(const Snapshot& s, const char* params) {
 }
 
 template <std::function<Value()> TelemetryHooks::*Member>
-int hook_command(const char*, const char*, rte_tel_data* d) {
+int hook_command(const char* cmd, const char*, rte_tel_data* d) {
     const auto& fn = hooks().*Member;
     if (!fn)
         return reply_error(d, "not available in this run");
-    fill_tel_data(d, fn());
-    return 0;
+    return answer(cmd, d, fn());
 }
 
 }  // namespace
 
-void fill_tel_data(rte_tel_data* d, const Value& raw) {
-    const Value value = telemetry_shape(raw);
-    if (value.is_dict()) {
-        rte_tel_data_start_dict(d);
-        for (const auto& [k, item] : value.dict()) {
-            if (item.is_dict() || item.is_array()) {
-                rte_tel_data* c = rte_tel_data_alloc();
-                if (c == nullptr)
-                    continue;
-                fill_flat(c, item);
-                rte_tel_data_add_dict_container(d, k.c_str(), c, 0);
-            } else {
-                add_dict_scalar(d, k, item);
-            }
-        }
-        return;
-    }
-    if (value.is_array()) {
-        const Array& a = value.array();
-        bool containers = !a.empty() && (a.front().is_dict() || a.front().is_array());
-        if (!containers) {
-            fill_flat(d, value);
-            return;
-        }
-        rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
-        for (const auto& item : a) {
-            rte_tel_data* c = rte_tel_data_alloc();
-            if (c == nullptr)
-                continue;
-            fill_flat(c, item);
-            rte_tel_data_add_array_container(d, c, 0);
-        }
-        return;
-    }
-    if (auto* s = std::get_if<std::string>(&value.v)) {
-        rte_tel_data_string(d, clip(*s).c_str());
-        return;
-    }
-    rte_tel_data_start_dict(d);
-    add_dict_scalar(d, "value", value);
+bool fill_tel_data(rte_tel_data* d, const Value& value) {
+    return fill_formed(d, telemetry_form(value));
 }
 
 void register_telemetry(TelemetryHooks h) {
@@ -201,7 +203,7 @@ void register_telemetry(TelemetryHooks h) {
     rte_telemetry_register_cmd("/darkscope/top/countries", snapshot_command<view_top<kCountries>>,
                                "Busiest source countries. Params: N[,WINDOW[,sensor=S|service=P]]");
     rte_telemetry_register_cmd("/darkscope/top/asns", snapshot_command<view_top<kAsns>>,
-                               "Busiest source ASNs. Params: N[,WINDOW] (N 1..100).");
+                               "Busiest source ASNs. Params: N[,WINDOW] (N 1..62).");
     rte_telemetry_register_cmd("/darkscope/top/sensors", snapshot_command<view_top<kSensors>>,
                                "Busiest sensors. Params: N[,WINDOW[,country=CC|service=P]]");
     rte_telemetry_register_cmd("/darkscope/top/sources", snapshot_command<view_top<kSources>>,

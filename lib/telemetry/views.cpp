@@ -108,6 +108,29 @@ int sensor_slot_of(const Snapshot& s, const std::string& name) {
     return -1;
 }
 
+// A filter or series key's sensor, country or service, refused with a reason when unknown or
+// malformed (a valid one that saw no traffic is not an error: it answers nothing or zeros).
+int sensor_filter_slot(const Snapshot& s, const std::string& name) {
+    int slot = sensor_slot_of(s, name);
+    if (slot < 0)
+        throw RequestError("unknown sensor '" + name + "'");
+    return slot;
+}
+
+uint16_t country_filter_index(const std::string& code) {
+    uint16_t index = country_index_of(code);
+    if (index == 0 && code != "??")
+        throw RequestError("unknown country '" + code + "'");
+    return index;
+}
+
+std::pair<ServiceFamily, int> service_filter(const std::string& name) {
+    auto svc = parse_service(name);
+    if (!svc)
+        throw RequestError("service must look like 445/tcp, 53/udp or icmp, got '" + name + "'");
+    return *svc;
+}
+
 std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
     if (slot == kSensorSlotUnmatched)
         return "unmatched";
@@ -141,10 +164,8 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             a.has_sources = true;
         }
     } else if (r.filter_kind == "sensor" || r.filter_kind == "country") {
-        int index = r.filter_kind == "sensor" ? sensor_slot_of(s, r.filter_value)
-                                              : country_index_of(r.filter_value);
-        if (index < 0 || (r.filter_kind == "country" && index == 0 && r.filter_value != "??"))
-            throw RequestError("unknown " + r.filter_kind + " '" + r.filter_value + "'");
+        int index = r.filter_kind == "sensor" ? sensor_filter_slot(s, r.filter_value)
+                                              : country_filter_index(r.filter_value);
         const CrossTable& t = r.filter_kind == "sensor" ? c.sensor_service : c.country_service;
         t.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key >> 32) != static_cast<uint64_t>(index))
@@ -190,19 +211,15 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
     SketchPool scratch(SketchPool::kUnbounded);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "sensor") {
-        int slot = sensor_slot_of(s, r.filter_value);
-        if (slot < 0)
-            throw RequestError("unknown sensor '" + r.filter_value + "'");
+        int slot = sensor_filter_slot(s, r.filter_value);
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key >> 32) == static_cast<uint64_t>(slot))
                 agg[static_cast<uint32_t>(key & 0xffffffffu)].merge(v, &scratch, c.pool);
         });
     } else if (r.filter_kind == "service") {
-        auto svc = parse_service(r.filter_value);
-        if (!svc)
-            throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        auto svc = service_filter(r.filter_value);
         c.country_service.for_each([&](uint64_t key, const SourceCounts& v) {
-            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
+            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), svc))
                 agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else {
@@ -233,17 +250,15 @@ std::vector<Ranked> sensor_rows(const Snapshot& s, const CounterSet& c, const To
     SketchPool scratch(SketchPool::kUnbounded);
     std::map<uint32_t, SourceCounts> agg;
     if (r.filter_kind == "country") {
-        uint16_t country = country_index_of(r.filter_value);
+        uint16_t country = country_filter_index(r.filter_value);
         c.sensor_country.for_each([&](uint64_t key, const SourceCounts& v) {
             if ((key & 0xffffffffu) == country)
                 agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else if (r.filter_kind == "service") {
-        auto svc = parse_service(r.filter_value);
-        if (!svc)
-            throw RequestError("service must look like 445/tcp, 53/udp or icmp");
+        auto svc = service_filter(r.filter_value);
         c.sensor_service.for_each([&](uint64_t key, const SourceCounts& v) {
-            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), *svc))
+            if (slot_matches(static_cast<uint32_t>(key & 0xffffffffu), svc))
                 agg[static_cast<uint32_t>(key >> 32)].merge(v, &scratch, c.pool);
         });
     } else {
@@ -328,6 +343,17 @@ uint16_t country_index_of(const std::string& code) {
     return static_cast<uint16_t>((code[0] - 'A') * 26 + (code[1] - 'A') + 1);
 }
 
+unsigned top_cap_telemetry(const std::string& dimension) {
+    static const std::pair<const char*, unsigned> caps[] = {
+        {"ports", kTopCapPorts},     {"countries", kTopCapCountries}, {"asns", kTopCapAsns},
+        {"sensors", kTopCapSensors}, {"sources", kTopCapSources},     {"prefixes", kTopCapPrefixes},
+    };
+    for (const auto& [name, cap] : caps)
+        if (dimension == name)
+            return cap;
+    return kTopCapTelemetry;
+}
+
 TopRequest parse_top_request(const std::string& dimension, const std::string& params,
                              unsigned cap) {
     TopRequest r;
@@ -353,7 +379,7 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
             throw RequestError("N must be a whole number from 1 to " + std::to_string(cap) +
                                ", got '" + parts[0] + "'");
         if (n > cap)
-            throw RequestError("N is capped at " + std::to_string(cap) +
+            throw RequestError("N of top/" + dimension + " is capped at " + std::to_string(cap) +
                                " (telemetry reply size limit), got " + parts[0]);
         r.n = n;
     }
@@ -608,6 +634,45 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
     }
 }
 
+namespace {
+
+// A series key as series_points() names it (and capture's scanner_service= and
+// scanner_country= rows of the interval's active scanners), or RequestError: an unknown kind, a
+// malformed service, an unknown sensor or country. "service=0445/tcp" is read as service=445/tcp.
+std::string series_key(const Snapshot& s, const std::string& key) {
+    auto eq = key.find('=');
+    std::string kind = eq == std::string::npos ? std::string() : key.substr(0, eq);
+    std::string value = eq == std::string::npos ? std::string() : key.substr(eq + 1);
+    auto service = [](const std::string& name) {
+        auto [family, port] = service_filter(name);
+        if (port < 0)
+            return std::string(service_family_name(family));
+        return std::to_string(port) + "/" + service_family_name(family);
+    };
+    auto bar = value.find('|');
+    if (kind == "service" || kind == "scanner_service")
+        return kind + "=" + service(value);
+    if (kind == "country" || kind == "scanner_country")
+        return kind + "=" + country_code_of(country_filter_index(value));
+    if (kind == "sensor")
+        return kind + "=" + sensor_name_of(s, static_cast<uint32_t>(sensor_filter_slot(s, value)));
+    if ((kind == "sensor_service" || kind == "country_service") && bar != std::string::npos) {
+        std::string left = value.substr(0, bar);
+        std::string right = service(value.substr(bar + 1));
+        if (kind == "sensor_service")
+            left = sensor_name_of(s, static_cast<uint32_t>(sensor_filter_slot(s, left)));
+        else
+            left = country_code_of(country_filter_index(left));
+        return kind + "=" + left + "|" + right;
+    }
+    // The key first: a telemetry string holds 127 bytes.
+    throw RequestError("KEY '" + key +
+                       "' is not service=P, country=CC, sensor=S, sensor_service=S|P, "
+                       "country_service=CC|P, scanner_service=P or scanner_country=CC");
+}
+
+}  // namespace
+
 Value series_view(const Snapshot& s, const std::string& params) {
     auto comma = params.rfind(',');
     std::string key = comma == std::string::npos ? params : params.substr(0, comma);
@@ -615,13 +680,11 @@ Value series_view(const Snapshot& s, const std::string& params) {
     if (comma != std::string::npos) {
         std::string ks = params.substr(comma + 1);
         auto [p, ec] = std::from_chars(ks.data(), ks.data() + ks.size(), k);
-        if (ec != std::errc() || p != ks.data() + ks.size() || k == 0 || k > 240)
-            throw RequestError("K must be a whole number from 1 to 240, got '" + ks + "'");
+        if (ec != std::errc() || p != ks.data() + ks.size() || k == 0 || k > kSeriesMax)
+            throw RequestError("K must be a whole number from 1 to " + std::to_string(kSeriesMax) +
+                               ", got '" + ks + "'");
     }
-    if (key.find('=') == std::string::npos)
-        throw RequestError(
-            "KEY must look like service=21318/tcp, country=JP, sensor=tokyo-b, "
-            "sensor_service=tokyo-b|445/tcp or country_service=JP|445/tcp");
+    key = series_key(s, key);
     Array starts, packets, sources;
     if (s.series) {
         const auto& iv = s.series->intervals;
@@ -655,8 +718,9 @@ Value events_view(const Snapshot& s, const std::string& params, const std::strin
     }
     if (!np.empty()) {
         auto [p, ec] = std::from_chars(np.data(), np.data() + np.size(), n);
-        if (ec != std::errc() || p != np.data() + np.size() || n == 0 || n > 50)
-            throw RequestError("N must be a whole number from 1 to 50, got '" + np + "'");
+        if (ec != std::errc() || p != np.data() + np.size() || n == 0 || n > kEventsMax)
+            throw RequestError("N must be a whole number from 1 to " + std::to_string(kEventsMax) +
+                               ", got '" + np + "'");
     }
     Array out;
     if (s.events) {

@@ -2,6 +2,9 @@
 // telemetry shape (ranked lists as dicts keyed by rank). No EAL: the views are plain C++.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <map>
 #include <memory>
 
 #include "darkscope/hash.hpp"
@@ -89,6 +92,301 @@ TEST(Views, BadRequestsAreRefusedWithAReason) {
     } catch (const RequestError& e) {
         EXPECT_NE(std::string(e.what()).find("capped at 100"), std::string::npos);
     }
+}
+
+// what() of the RequestError `f` throws, or "" when it throws none.
+template <typename F>
+std::string refusal(F f) {
+    try {
+        f();
+    } catch (const RequestError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(Views, EveryFilterRefusesAnUnknownOrMalformedValue) {
+    auto s = snapshot();
+    auto top = [&](const char* dim, const char* params) {
+        return refusal([&] { top_view(*s, parse_top_request(dim, params, 100)); });
+    };
+    // country=: an invalid code is refused, not read as "??" (unknown country).
+    EXPECT_EQ(top("sensors", "5,total,country=jp"), "unknown country 'jp'");
+    EXPECT_EQ(top("ports", "5,total,country=jp"), "unknown country 'jp'");
+    EXPECT_NE(top("sensors", "5,total,country=JPN"), "");
+    EXPECT_NE(top("sensors", "5,total,country="), "");
+    // sensor=
+    EXPECT_EQ(top("ports", "5,total,sensor=tokyo-x"), "unknown sensor 'tokyo-x'");
+    EXPECT_EQ(top("countries", "5,total,sensor=tokyo-x"), "unknown sensor 'tokyo-x'");
+    // service=
+    for (const char* dim : {"countries", "sensors"})
+        for (const char* svc : {"445", "445/sctp", "tcp", "70000/tcp", "/tcp", ""})
+            EXPECT_NE(top(dim, (std::string("5,total,service=") + svc).c_str()), "")
+                << dim << " service=" << svc;
+    // Valid values answer, even with no traffic: "??" and a known code are not errors.
+    EXPECT_EQ(top("sensors", "5,total,country=??"), "");
+    EXPECT_EQ(top("sensors", "5,total,country=FR"), "");
+    EXPECT_EQ(top("countries", "5,total,service=icmp"), "");
+    EXPECT_EQ(top("countries", "5,total,sensor=unmatched"), "");
+    Value jp = top_view(*s, parse_top_request("sensors", "5,total,country=JP", 100));
+    EXPECT_EQ(column(jp, "sensor"), (std::vector<std::string>{"tokyo-b"}));
+}
+
+std::shared_ptr<Snapshot> with_series(std::shared_ptr<Snapshot> s) {
+    auto h = std::make_shared<SeriesHistory>();
+    auto iv = std::make_shared<SeriesHistory::Interval>();
+    iv->start_s = 1363046400;
+    series_points(*s->total.counters, s->sensor_names, 100, iv->points);
+    h->intervals.push_back(iv);
+    s->series = h;
+    return s;
+}
+
+uint64_t first_packets(const Value& series) {
+    for (const auto& [k, v] : series.dict())
+        if (k == "packets")
+            return std::get<uint64_t>(v.array().at(0).v);
+    return 0;
+}
+
+TEST(Views, SeriesRefusesUnknownKeys) {
+    auto s = with_series(snapshot());
+    auto series = [&](const char* params) { return refusal([&] { series_view(*s, params); }); };
+    for (const char* bad :
+         {"servce=445/tcp,5", "service=445,5", "service=445/sctp,5", "sensor=tokyo-x,5",
+          "country=jp,5", "=,5", "=", "sensor_service=tokyo-b,5",
+          "sensor_service=tokyo-x|445/tcp,5", "sensor_service=tokyo-b|445,5",
+          "country_service=XX1|445/tcp,5", "country_service=JP|23,5"})
+        EXPECT_NE(series(bad), "") << bad;
+    EXPECT_EQ(
+        series("servce=445/tcp,5").rfind("KEY 'servce=445/tcp' is not service=P, country=CC", 0),
+        0u);
+    EXPECT_EQ(series("country=jp,5"), "unknown country 'jp'");
+    EXPECT_EQ(series("sensor=tokyo-x,5"), "unknown sensor 'tokyo-x'");
+    EXPECT_EQ(series("service=445,5"), "service must look like 445/tcp, 53/udp or icmp, got '445'");
+    // Well-formed keys answer, with zeros when the key had no traffic.
+    EXPECT_EQ(first_packets(series_view(*s, "service=445/tcp,5")), 30u);
+    EXPECT_EQ(first_packets(series_view(*s, "service=0445/tcp,5")), 30u);
+    EXPECT_EQ(first_packets(series_view(*s, "sensor=tokyo-b,5")), 45u);
+    EXPECT_EQ(first_packets(series_view(*s, "country=JP,5")), 45u);
+    EXPECT_EQ(first_packets(series_view(*s, "sensor_service=tokyo-b|23/tcp,5")), 20u);
+    EXPECT_EQ(first_packets(series_view(*s, "country_service=CN|445/tcp,5")), 30u);
+    EXPECT_EQ(first_packets(series_view(*s, "service=53/udp,5")), 0u);
+    EXPECT_EQ(first_packets(series_view(*s, "country=FR,5")), 0u);
+    EXPECT_EQ(first_packets(series_view(*s, "sensor=unmatched,5")), 0u);
+    // The scanner activity rows capture adds to each interval.
+    EXPECT_EQ(first_packets(series_view(*s, "scanner_service=445/tcp,5")), 0u);
+    EXPECT_EQ(first_packets(series_view(*s, "scanner_country=JP,5")), 0u);
+    EXPECT_NE(series("scanner_service=445,5"), "");
+    EXPECT_NE(series("scanner_country=jp,5"), "");
+}
+
+// --- Reply size: nothing may be lost to DPDK's 16 KiB reply buffer. ---
+
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+
+// The reply DPDK writes, {"<command>":...}, is modelled exactly: check the model on a few shapes.
+TEST(Views, ReplyBytesFollowDpdksJson) {
+    auto bytes = [](const Value& v) { return telemetry_reply_bytes("/x", telemetry_form(v)); };
+    EXPECT_EQ(bytes(Dict{{"a", 1u}, {"b", "q\"z"}}),
+              std::string(R"({"/x":{"a":1,"b":"q\"z"}})").size());
+    EXPECT_EQ(bytes(Array{Dict{{"a", 1u}}, Dict{{"a", 22u}}}),
+              std::string(R"({"/x":{"1":{"a":1},"2":{"a":22}}})").size());
+    EXPECT_EQ(bytes(Dict{{"k", Array{1u, 2u}}, {"e", Array{}}}),
+              std::string(R"({"/x":{"k":[1,2],"e":[]}})").size());
+    EXPECT_EQ(bytes(Array{}), std::string(R"({"/x":[]})").size());
+    EXPECT_EQ(
+        bytes(Dict{{"n", int64_t{-5}}, {"big", int64_t{1} << 40}, {"neg", -(int64_t{1} << 40)}}),
+        std::string(R"({"/x":{"n":-5,"big":1099511627776,"neg":"-1099511627776"}})").size());
+    // Strings are clipped to what one telemetry string holds, counting their escapes.
+    Value clipped = telemetry_form(Dict{{"s", std::string(300, '"')}});
+    EXPECT_EQ(std::get<std::string>(clipped.dict()[0].second.v).size(), kTelemetryStringMax / 2);
+    EXPECT_NE(telemetry_reply_problem("/x", telemetry_form(Dict{{"bad-name", 1u}})), "");
+}
+
+// Every top view's longest row: the view's own row (its fields and order) with every number at
+// 20 digits and every string at the longest it can be.
+Value widest_row(const Value& row, unsigned numeric_digits_asn = 20) {
+    static const std::map<std::string, size_t> longest = {
+        {"service", 9},  // 65535/tcp
+        {"proto", 6},    // icmpv6
+        {"country", 2},
+        {"sensor", 63},                 // the configuration's limit for a sensor name
+        {"name", kTelemetryStringMax},  // ASN names, clipped
+        {"asn", 5},                     // "other"
+    };
+    Dict out;
+    for (const auto& [k, v] : row.dict()) {
+        if (std::holds_alternative<std::string>(v.v)) {
+            auto it = longest.find(k);
+            EXPECT_NE(it, longest.end()) << "no longest length for string field '" << k << "'";
+            out.emplace_back(k, std::string(it == longest.end() ? 200 : it->second, 'x'));
+        } else if (k == "port") {
+            out.emplace_back(k, 65535u);
+        } else if (k == "asn" && numeric_digits_asn == 10) {
+            out.emplace_back(k, uint64_t{UINT32_MAX});
+        } else {
+            out.emplace_back(k, kMax);
+        }
+    }
+    return out;
+}
+
+size_t reply_bytes(const char* dim, const Value& row, unsigned n) {
+    Array rows(n, row);
+    return telemetry_reply_bytes(std::string("/darkscope/top/") + dim, telemetry_form(rows));
+}
+
+std::shared_ptr<Snapshot> talkers(unsigned n, bool prefixes) {
+    auto s = snapshot();
+    std::vector<HeavyHitter> hitters;
+    for (unsigned i = 0; i < n; ++i) {
+        // ffff:ffff:...:ffxx, no zero group: the longest text an IPv6 address takes (39).
+        IpAddress a{};
+        for (int b = 0; b < 16; ++b)
+            a.v6[b] = 0xff;
+        a.v6[14] = static_cast<uint8_t>(0xf0 | (i >> 8));
+        a.v6[15] = static_cast<uint8_t>(i & 0xfe);
+        HeavyHitter h;
+        h.key = prefixes ? HeavyKey::prefix(a, 6, 127) : HeavyKey::host(a, 6);
+        h.packets = h.error = h.bytes = kMax;
+        h.distinct_destinations = h.distinct_services = h.distinct_sources = kMax;
+        h.first_seen = h.last_seen = kMax;
+        h.country = 0;
+        h.flags = (1u << kFlagCount) - 1;
+        h.asn = UINT32_MAX;
+        hitters.push_back(h);
+    }
+    (prefixes ? s->total.prefixes : s->total.sources) = hitters;
+    return s;
+}
+
+// The cap of each top view fits its longest rows, and (below kTopCapTelemetry) one more does not.
+TEST(Views, TopCapsFitTheWorstCaseRows) {
+    auto s = snapshot();
+    struct Case {
+        const char* dim;
+        Value row;
+        unsigned possible;  // rows the dimension can hold at most
+    };
+    auto first_row = [&](const char* dim) {
+        Value v = top_view(*s, parse_top_request(dim, "1", 100));
+        EXPECT_FALSE(v.array().empty()) << dim;
+        return v.array().empty() ? Value(Dict{}) : v.array()[0];
+    };
+    Value source = top_view(*talkers(1, false), parse_top_request("sources", "1", 100)).array()[0];
+    Value prefix = top_view(*talkers(1, true), parse_top_request("prefixes", "1", 100)).array()[0];
+    std::vector<Case> cases = {
+        {"ports", widest_row(first_row("ports")), 1000},
+        {"countries", widest_row(first_row("countries")), kCountrySlots},
+        {"asns", widest_row(first_row("asns")), 1000},
+        {"sensors", widest_row(first_row("sensors")), kMaxSensors + 1},
+        {"sources", source, 1000},
+        {"prefixes", prefix, 1000},
+    };
+    for (const auto& c : cases) {
+        unsigned cap = top_cap_telemetry(c.dim);
+        EXPECT_LE(cap, kTopCapTelemetry);
+        size_t at_cap = reply_bytes(c.dim, c.row, std::min(cap, c.possible));
+        EXPECT_LE(at_cap, kTelemetryReplyMax) << c.dim << " at N " << cap;
+        if (cap < kTopCapTelemetry) {
+            EXPECT_GT(reply_bytes(c.dim, c.row, cap + 1), kTelemetryReplyMax)
+                << c.dim << ": N " << cap + 1 << " fits too";
+        }
+        unsigned fit = 1;
+        while (fit < 1000 && reply_bytes(c.dim, c.row, fit + 1) <= kTelemetryReplyMax)
+            ++fit;
+        std::printf("top/%s: longest row %zu bytes, cap %u -> %zu bytes; %u rows fit\n", c.dim,
+                    to_json(c.row).size(), cap, at_cap, fit);
+    }
+    // Sensor rows from a filter hold fewer fields than the unfiltered ones measured above.
+    Value filtered = top_view(*s, parse_top_request("sensors", "1,total,service=445/tcp", 100));
+    EXPECT_LT(filtered.array()[0].dict().size(), first_row("sensors").dict().size());
+}
+
+// The longest IPv6 source rows at the maximum N arrive whole; one more row is refused by name.
+TEST(Views, WorstCaseIPv6SourcesAtTheCapArriveWhole) {
+    for (bool prefixes : {false, true}) {
+        const char* dim = prefixes ? "prefixes" : "sources";
+        const unsigned cap = top_cap_telemetry(dim);
+        auto s = talkers(cap + 20, prefixes);
+        Value v = top_view(*s, parse_top_request(dim, std::to_string(cap), cap));
+        ASSERT_EQ(v.array().size(), cap);
+        Value formed = telemetry_form(v);
+        std::string command = std::string("/darkscope/top/") + dim;
+        EXPECT_EQ(telemetry_reply_problem(command, formed), "") << dim;
+        EXPECT_LE(telemetry_reply_bytes(command, formed), kTelemetryReplyMax);
+        // Every row, with every field, unclipped (the shape is a dict keyed by rank).
+        ASSERT_EQ(formed.dict().size(), cap);
+        for (unsigned i = 0; i < cap; ++i) {
+            EXPECT_EQ(formed.dict()[i].first, std::to_string(i + 1));
+            const Dict& row = formed.dict()[i].second.dict();
+            EXPECT_EQ(to_json(row), to_json(v.array()[i])) << dim << " row " << i + 1;
+            EXPECT_EQ(row.size(), 12u);
+            EXPECT_EQ(std::get<std::string>(row[0].second.v).size(), prefixes ? 43u : 39u);
+        }
+        // N above the cap is refused with the cap named...
+        std::string e = refusal(
+            [&] { parse_top_request(dim, std::to_string(cap + 1), top_cap_telemetry(dim)); });
+        EXPECT_NE(e.find("N of top/" + std::string(dim) + " is capped at " + std::to_string(cap)),
+                  std::string::npos)
+            << e;
+        // ...and a reply that would not fit is never cut: it is refused, saying what fits.
+        TopRequest more = parse_top_request(dim, std::to_string(cap + 20), 1000);
+        std::string problem = telemetry_reply_problem(command, telemetry_form(top_view(*s, more)));
+        EXPECT_NE(problem.find(std::to_string(cap) + " rows fit"), std::string::npos) << problem;
+    }
+}
+
+// Series: three arrays of K numbers; the longest key and 20-digit numbers fit at K's maximum.
+TEST(Views, SeriesAtItsMaximumFits) {
+    auto s = snapshot();
+    s->sensor_names[1] = std::string(63, 's');
+    auto h = std::make_shared<SeriesHistory>();
+    std::string key = "sensor_service=" + s->sensor_names[1] + "|65535/tcp";
+    for (unsigned i = 0; i < kSeriesMax + 5; ++i) {
+        auto iv = std::make_shared<SeriesHistory::Interval>();
+        iv->start_s = -1;  // sent as a u64: 20 digits
+        iv->points[key] = {kMax, kMax};
+        h->intervals.push_back(iv);
+    }
+    s->series = h;
+    s->interval_s = UINT32_MAX;
+    Value v = series_view(*s, key + "," + std::to_string(kSeriesMax));
+    Value formed = telemetry_form(v);
+    EXPECT_EQ(telemetry_reply_problem("/darkscope/series", formed), "");
+    EXPECT_EQ(formed.dict()[2].second.array().size(), kSeriesMax);
+    EXPECT_LE(telemetry_reply_bytes("/darkscope/series", formed), kTelemetryReplyMax);
+}
+
+// Events carry free text: a reply of long events that would not fit is refused, never cut.
+TEST(Views, EventsThatDoNotFitAreRefusedNotCut) {
+    auto s = snapshot();
+    auto lists = std::make_shared<EventLists>();
+    for (unsigned i = 0; i < kEventsMax; ++i) {
+        EventSummary e;
+        e.kind = "scanner";
+        std::string address = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:" + std::to_string(1000 + i);
+        e.fields = {{"id", "scanner:" + address + ":1363046400"},
+                    {"kind", "scanner"},
+                    {"phase", "update"},
+                    {"start", "1363046400"},
+                    {"end", "1363132800"},
+                    {"address", address},
+                    {"country", "JP"},
+                    {"asn", "4294967295"},
+                    {"packets", "18446744073709551615"},
+                    {"destinations", "18446744073709551615"},
+                    {"tools", "zmap masscan mirai nmap"}};
+        lists->events.push_back(e);
+    }
+    s->events = lists;
+    Value few = events_view(*s, "10", "");
+    EXPECT_EQ(telemetry_reply_problem("/darkscope/events", telemetry_form(few)), "");
+    Value all = events_view(*s, std::to_string(kEventsMax), "");
+    ASSERT_EQ(all.array().size(), kEventsMax);
+    std::string problem = telemetry_reply_problem("/darkscope/events", telemetry_form(all));
+    EXPECT_NE(problem.find("rows fit now, ask for N of at most"), std::string::npos) << problem;
 }
 
 TEST(Views, StatsAndShapes) {

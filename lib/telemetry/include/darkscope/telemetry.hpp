@@ -26,7 +26,9 @@ struct TelemetryHooks {
 // Registers every /darkscope/* command. Call once, before or after rte_eal_init.
 void register_telemetry(TelemetryHooks hooks);
 
-// Renders a Value into a telemetry reply (one level of nesting, as the library allows).
-void fill_tel_data(rte_tel_data* d, const Value& value);
+// Renders a Value into a telemetry reply (one level of nesting, as the library allows), as
+// telemetry_form() describes it; false when the library refused part of it. It does not check
+// the reply's size: telemetry_reply_problem() does (the /darkscope/* commands answer an error).
+bool fill_tel_data(rte_tel_data* d, const Value& value);
 
 }  // namespace darkscope

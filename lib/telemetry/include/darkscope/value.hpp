@@ -3,6 +3,7 @@
 // never disagree.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -42,5 +43,28 @@ std::string to_json(const Value& value, int indent = -1);
 // as a dict keyed by rank ("1", "2", ...) in list order. The summary file uses the same shape so
 // that it holds exactly what the socket answers.
 Value telemetry_shape(const Value& value);
+
+// DPDK 22.11's telemetry reply limits (rte_telemetry.h, lib/telemetry/telemetry.c). A reply is
+// written into one 16 KiB buffer as {"<command>":<value>}; an entry that does not fit is dropped
+// without any sign, so darkscope checks the size itself before answering.
+inline constexpr size_t kTelemetryReplyMax = 16 * 1024 - 1;  // MAX_OUTPUT_LEN less the NUL
+inline constexpr size_t kTelemetryStringMax = 127;           // RTE_TEL_MAX_STRING_LEN less NUL
+inline constexpr size_t kTelemetryDictMax = 256;             // RTE_TEL_MAX_DICT_ENTRIES
+inline constexpr size_t kTelemetryArrayMax = 512;            // RTE_TEL_MAX_ARRAY_ENTRIES
+
+// What fill_tel_data() hands to rte_tel_data for a view, as a Value: telemetry_shape()'s ranked
+// lists as dicts, containers below the first level as JSON strings, strings clipped so that
+// their escaped form takes at most kTelemetryStringMax bytes, int64 as the library holds it,
+// arrays of one scalar type, no empty values. fill_tel_data() transcribes it as it is.
+Value telemetry_form(const Value& value);
+
+// The bytes DPDK 22.11 writes for a telemetry_form() value answered to `command` (its JSON
+// rendering and string escaping), when nothing is dropped.
+size_t telemetry_reply_bytes(const std::string& command, const Value& formed);
+
+// Empty when a telemetry_form() value reaches the client whole; otherwise why not (too many
+// bytes, dict or array entries, or a name the library refuses). For a reply of ranked rows
+// (dict "1", "2", ...) over the byte limit, the message says how many rows would fit.
+std::string telemetry_reply_problem(const std::string& command, const Value& formed);
 
 }  // namespace darkscope
