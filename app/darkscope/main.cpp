@@ -35,22 +35,44 @@ int fail(int status, const std::string& message) {
     return status;
 }
 
+// /darkscope/plan. DPDK 22.11's telemetry nests one level (a dict may hold dicts of scalars, not
+// deeper), so each worker is a dict of its own at the top, "worker_1", "worker_2", ... in plan
+// order, beside "workers" (their count). 127 workers at most (--workers 1..127) stay under the
+// 256 entries of a dict; a worker's queues are one string ("port:queue ...", cut at 127
+// characters by the telemetry layer), and workers past kBudget bytes of JSON (the socket answers
+// 16 KiB) are left out and counted in "workers_omitted".
 ds::Value plan_value(const ds::CorePlan& plan) {
-    ds::Array workers;
-    for (const auto& w : plan.workers) {
+    constexpr size_t kBudget = 15 * 1024;
+    ds::Dict d{{"stats_lcore", plan.stats_lcore},
+               {"stats_numa_node", int64_t{plan.stats_numa_node}},
+               {"eal_lcores", plan.eal_lcore_list()},
+               {"workers", uint64_t{plan.workers.size()}}};
+    size_t bytes = ds::to_json(ds::Value(d)).size() + 32;
+    uint64_t omitted = 0;
+    for (size_t i = 0; i < plan.workers.size(); ++i) {
+        const auto& w = plan.workers[i];
         std::string queues;
         for (const auto& q : w.queues) {
             if (!queues.empty())
                 queues += ' ';
             queues += std::to_string(q.port) + ":" + std::to_string(q.queue);
         }
-        workers.emplace_back(
-            ds::Dict{{"lcore", w.lcore}, {"numa_node", int64_t{w.numa_node}}, {"queues", queues}});
+        if (queues.size() > 127)
+            queues.resize(127);
+        std::string key = "worker_" + std::to_string(i + 1);
+        ds::Value worker =
+            ds::Dict{{"lcore", w.lcore}, {"numa_node", int64_t{w.numa_node}}, {"queues", queues}};
+        size_t size = key.size() + 4 + ds::to_json(worker).size();
+        if (omitted || bytes + size > kBudget) {
+            ++omitted;
+            continue;
+        }
+        bytes += size;
+        d.emplace_back(std::move(key), std::move(worker));
     }
-    return ds::Dict{{"stats_lcore", plan.stats_lcore},
-                    {"stats_numa_node", int64_t{plan.stats_numa_node}},
-                    {"eal_lcores", plan.eal_lcore_list()},
-                    {"workers", std::move(workers)}};
+    if (omitted)
+        d.emplace_back("workers_omitted", omitted);
+    return d;
 }
 
 ds::Value config_value(const ds::Config& config) {
@@ -118,12 +140,12 @@ int main(int argc, char** argv) {
         }
     }
     sensors.finalize();
+    // The list is always the configured one (its default when not given): given empty, it
+    // means no UDP service ports at all.
     ds::ClassifyConfig classify_config = ds::ClassifyConfig::defaults();
-    if (!config.udp_service_ports.empty()) {
-        classify_config.udp_service_ports.reset();
-        for (auto p : config.udp_service_ports)
-            classify_config.udp_service_ports.set(p);
-    }
+    classify_config.udp_service_ports.reset();
+    for (auto p : config.udp_service_ports)
+        classify_config.udp_service_ports.set(p);
     ds::Classifier classifier(classify_config, &sensors);
 
     ds::CorePlan plan;
@@ -177,10 +199,14 @@ int main(int argc, char** argv) {
 
     try {
         ds::eal_start(ds::build_eal_args(config, plan));
+    } catch (const ds::PrefixInUse& e) {
+        return fail(2, e.what());
     } catch (const std::exception& e) {
         return fail(2, std::string(e.what()) +
                            " (check --port specs, --file-prefix, hugepages or --no-huge)");
     }
+    for (const auto& note : config.notes)
+        RTE_LOG(NOTICE, USER1, "%s\n", note.c_str());
 
     int status = 0;
     {

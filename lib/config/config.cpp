@@ -643,8 +643,38 @@ void print_help(std::ostream& out) {
 // Which options were given, with their values, in one place (the command line or the file).
 struct Given {
     std::map<std::string, std::vector<std::string>> values;
+    // The file only: its path and, per option, the line of each value in order.
+    std::string path;
+    std::map<std::string, std::vector<int>> lines;
     bool has(const std::string& name) const { return values.count(name) != 0; }
+    // "FILE:LINE" of the option's index-th value, or "FILE:LINE" / "FILE" (several lines) of
+    // the option as a whole when index is negative.
+    std::string where(const std::string& name, int index = -1) const {
+        auto it = lines.find(name);
+        if (it == lines.end() || it->second.empty())
+            return path;
+        const auto& at = it->second;
+        if (index < 0 && at.size() > 1)
+            return path;
+        size_t i = index < 0 ? 0 : static_cast<size_t>(index);
+        return i < at.size() ? path + ":" + std::to_string(at[i]) : path;
+    }
 };
+
+// "--NAME: reason" about an option that came from the config file, rewritten to
+// "FILE:LINE: NAME: reason" (origins: option name -> "FILE:LINE"); other messages unchanged.
+std::string locate(const std::string& message, const std::map<std::string, std::string>& origins) {
+    if (message.rfind("--", 0) != 0)
+        return message;
+    auto colon = message.find(": ");
+    if (colon == std::string::npos)
+        return message;
+    std::string name = message.substr(2, colon - 2);
+    auto it = origins.find(name);
+    if (it == origins.end())
+        return message;
+    return it->second + ": " + name + message.substr(colon);
+}
 
 Given collect(const po::parsed_options& parsed) {
     Given g;
@@ -718,12 +748,34 @@ Given parse_command_line(int argc, const char* const* argv) {
 
 Given parse_file(const std::string& path) {
     const std::string where = "--config " + path;
+    // A directory opens as a stream and reads as nothing: say so rather than run on defaults.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw ConfigError("--config: '" + path + "': is a directory");
     std::ifstream in(path);
     if (!in)
         throw ConfigError("--config: '" + path + "': cannot open: " + std::strerror(errno));
+    // Read it whole first: a read error is reported (not taken for the end of the file), and
+    // each option's lines are noted for the errors about its values.
+    std::string text;
+    std::map<std::string, std::vector<int>> lines;
+    int number = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++number;
+        text += line + "\n";
+        // The names as Boost's parser reads them: '#' starts a comment, "name = value".
+        std::string body = trim(line.substr(0, line.find('#')));
+        auto eq = body.find('=');
+        if (body.empty() || body[0] == '[' || eq == std::string::npos)
+            continue;
+        lines[trim(body.substr(0, eq))].push_back(number);
+    }
+    if (in.bad())
+        throw ConfigError("--config: '" + path + "': cannot read: " + std::strerror(errno));
+    std::istringstream text_in(text);
     auto desc = describe_all(false, true);
     try {
-        auto parsed = po::parse_config_file(in, desc, false);
+        auto parsed = po::parse_config_file(text_in, desc, false);
         std::map<std::string, int> seen;
         for (const auto& opt : parsed.options) {
             for (const auto& o : options()) {
@@ -733,10 +785,64 @@ Given parse_file(const std::string& path) {
                     throw ConfigError(where + ": " + o.name + " given more than once");
             }
         }
-        return collect(parsed);
+        Given g = collect(parsed);
+        g.path = path;
+        g.lines = std::move(lines);
+        return g;
     } catch (const po::error& e) {
         rethrow_boost(e, where);
     }
+}
+
+// Applies an option's values from the file; a bad value is named by its file and line.
+void apply_from_file(const OptionSpec& o, const Given& file, Config& c) {
+    const Values& values = file.values.at(o.name);
+    try {
+        o.apply(c, values);
+    } catch (const ConfigError& e) {
+        int index = -1;
+        if (o.kind == Kind::list || o.kind == Kind::multi) {
+            // Which line: the first value that fails on its own.
+            for (size_t i = 0; i < values.size() && index < 0; ++i) {
+                Config scratch;
+                try {
+                    o.apply(scratch, Values{values[i]});
+                } catch (const ConfigError&) {
+                    index = static_cast<int>(i);
+                }
+            }
+        }
+        throw ConfigError(locate(e.what(), {{o.name, file.where(o.name, index)}}));
+    }
+    c.origins[o.name] = file.where(o.name);
+}
+
+// Sets of options that exclude or fix each other: given on the command line, one member drops
+// the file's other members, as "the command line wins" means for them. Returns the file's
+// options to leave out, and says so in notes.
+std::set<std::string> dropped_by_command_line(const Given& cli, const Given& file,
+                                              std::vector<std::string>& notes) {
+    std::set<std::string> dropped;
+    auto drop = [&](const std::string& cli_option, const std::string& file_option) {
+        if (!cli.has(cli_option) || !file.has(file_option) || cli.has(file_option))
+            return;
+        if (!dropped.insert(file_option).second)
+            return;
+        notes.push_back("--" + cli_option + " on the command line: " + file_option + " from " +
+                        file.where(file_option) + " is not used");
+    };
+    drop("read", "port");  // offline or live: one or the other
+    drop("port", "read");
+    drop("cores", "workers");  // --cores sets the number of workers
+    drop("workers", "cores");  // --workers alone: the plan picks the cores
+    if (cli.has("port")) {
+        bool any_pci = false;
+        for (const auto& p : cli.values.at("port"))
+            any_pci = any_pci || is_pci_address(p);
+        if (any_pci)
+            drop("port", "no-pci");
+    }
+    return dropped;
 }
 
 bool pci_problem(const std::string& name, std::string* why) {
@@ -872,6 +978,7 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
             from_cli.insert(key);
     }
     Config c;
+    const std::set<std::string> dropped = dropped_by_command_line(cli, file, c.notes);
     std::set<std::string> given;
     for (const Given* source : {&file, &cli}) {
         const bool is_cli = source == &cli;
@@ -879,10 +986,13 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
             if (!o.apply || !source->has(o.name))
                 continue;
             std::string key = o.twin ? o.twin : o.name;
-            if (!is_cli && from_cli.count(key))
+            if (!is_cli && (from_cli.count(key) || dropped.count(o.name)))
                 continue;
             given.insert(o.name);
-            o.apply(c, source->values.at(o.name));
+            if (is_cli)
+                o.apply(c, source->values.at(o.name));
+            else
+                apply_from_file(o, file, c);
         }
         // A switch and its twin in the same place contradict each other unless they agree.
         for (const auto& o : options()) {
@@ -896,8 +1006,10 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
         }
     }
     if (given.count("cores") && given.count("workers") && c.workers != c.cores.size())
-        fail("workers", std::to_string(c.workers),
-             "conflicts with --cores, which lists " + std::to_string(c.cores.size()) + " cores");
+        throw ConfigError(locate("--workers: '" + std::to_string(c.workers) +
+                                     "': conflicts with --cores, which lists " +
+                                     std::to_string(c.cores.size()) + " cores",
+                                 c.origins));
     if (given.count("cores"))
         c.workers = static_cast<unsigned>(c.cores.size());
     bool any_pci = false;
@@ -909,7 +1021,9 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
     return ParseOutcome::run;
 }
 
-void validate_config(const Config& c) {
+namespace {
+
+void check_config(const Config& c) {
     // Ports
     std::set<std::string> port_names;
     for (const auto& spec : c.ports) {
@@ -931,8 +1045,6 @@ void validate_config(const Config& c) {
     }
     if (!c.read_files.empty() && !c.ports.empty())
         fail("read", "cannot be combined with --port (offline mode reads files, not ports)");
-    if (c.read_files.empty() && c.ports.empty() && !c.plan_only)
-        fail("port", "nothing to capture: give --port SPEC (live) or --read FILE (offline)");
 
     // Cores
     check_range("workers", c.workers, 1, 127);
@@ -1072,6 +1184,20 @@ void validate_config(const Config& c) {
     if (!c.topology_xml.empty())
         if (auto why = readable_problem(c.topology_xml); !why.empty())
             fail("topology-xml", c.topology_xml, why);
+
+    // Last, so that a bad value is not hidden behind it.
+    if (c.read_files.empty() && c.ports.empty() && !c.plan_only)
+        fail("port", "nothing to capture: give --port SPEC (live) or --read FILE (offline)");
+}
+
+}  // namespace
+
+void validate_config(const Config& c) {
+    try {
+        check_config(c);
+    } catch (const ConfigError& e) {
+        throw ConfigError(locate(e.what(), c.origins));
+    }
 }
 
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {

@@ -6,8 +6,12 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cinttypes>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -71,16 +75,71 @@ std::vector<std::string> build_eal_args(const Config& config, const CorePlan& pl
     return args;
 }
 
+std::string eal_runtime_dir(const std::string& file_prefix) {
+    std::string base = "/var/run";
+    if (::getuid() != 0) {
+        const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+        base = xdg != nullptr ? xdg : "/tmp";
+    }
+    return base + "/dpdk/" + file_prefix;
+}
+
+int config_lock_holder(const std::string& config_path) {
+    int fd = ::open(config_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    // EAL's primary process write-locks a range of this file for as long as it runs (and a
+    // second primary's F_SETLK fails on it); F_GETLK over the whole file reports that holder.
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 0;
+    int pid = 0;
+    if (::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK)
+        pid = lock.l_pid > 0 ? static_cast<int>(lock.l_pid) : -1;
+    ::close(fd);
+    return pid;
+}
+
+namespace {
+
+// Throws PrefixInUse when another process runs with this --file-prefix.
+void check_prefix_free(const std::vector<std::string>& args, const std::string& runtime_dir) {
+    std::string prefix = "rte";
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == "--file-prefix")
+            prefix = args[i + 1];
+    std::string dir = runtime_dir.empty() ? eal_runtime_dir(prefix) : runtime_dir;
+    int pid = config_lock_holder(dir + "/config");
+    if (pid == 0)
+        return;
+    throw PrefixInUse("--file-prefix " + prefix + ": another DPDK process (darkscope?" +
+                      (pid > 0 ? ", pid " + std::to_string(pid) : std::string()) +
+                      ") is running with this prefix; stop it or give another --file-prefix");
+}
+
+}  // namespace
+
 void eal_start(const std::vector<std::string>& args) {
+    // Before EAL: it would fail on the lock with rte_errno unset ("Success") after its own
+    // messages.
+    check_prefix_free(args, "");
     std::vector<char*> argv;
     static std::vector<std::string> keep;  // EAL keeps pointers into argv
     keep = args;
     for (auto& a : keep)
         argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(keep.size()), argv.data()) < 0)
-        throw std::runtime_error(std::string("EAL initialisation failed: ") +
-                                 rte_strerror(rte_errno));
+    if (rte_eal_init(static_cast<int>(keep.size()), argv.data()) < 0) {
+        const int err = rte_errno;
+        // Started in between, or a runtime directory other than ours: ask EAL's own.
+        const char* dir = rte_eal_get_runtime_dir();
+        check_prefix_free(args, dir != nullptr ? dir : "");
+        if (err == 0)
+            throw std::runtime_error("EAL initialisation failed (see EAL's messages above)");
+        throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(err));
+    }
 }
 
 void eal_stop() {

@@ -419,12 +419,115 @@ TEST_F(ConfigTest, BadConfigFile) {
     EXPECT_EQ(error_of({"--config", twice}), "--config " + twice + ": burst given more than once");
     std::string bad = write("b.conf", "read = " + pcap_ + "\nsensor = x=10.0.0.0/33\n");
     EXPECT_EQ(error_of({"--config", bad}),
-              "--sensor: 'x=10.0.0.0/33': prefix length 33 is over 32");
+              bad + ":2: sensor: 'x=10.0.0.0/33': prefix length 33 is over 32");
     std::string both = write("2.conf", "telemetry = true\nno-telemetry = true\n");
     EXPECT_EQ(error_of({"--config", both}),
               "--telemetry and --no-telemetry: both given in " + both);
     std::string boolean = write("x.conf", "no-huge = maybe\n");
-    EXPECT_EQ(error_of({"--config", boolean}), "--no-huge: 'maybe': expected true or false");
+    EXPECT_EQ(error_of({"--config", boolean}),
+              boolean + ":1: no-huge: 'maybe': expected true or false");
+}
+
+// A value from the file is named by the file and its line, not as a command-line option: both
+// the values that do not parse and the ones validate_config() refuses.
+TEST_F(ConfigTest, FileValueErrorsNameFileAndLine) {
+    std::string two =
+        write("two.conf", "# workers as a word\nread = " + pcap_ + "\nworkers = two   # typo\n");
+    EXPECT_EQ(error_of({"--config", two}),
+              two + ":3: workers: 'two': not a non-negative whole number");
+    // Of a repeated option, the line of the value that is wrong.
+    std::string sensors =
+        write("s.conf", "read = " + pcap_ + "\nsensor = a=10.0.0.0/8\n\nsensor = b=10.0.0.300/8\n");
+    EXPECT_EQ(
+        error_of({"--config", sensors}),
+        sensors + ":4: sensor: 'b=10.0.0.300/8': '10.0.0.300' is not an IPv4 or IPv6 address");
+    std::string zero = write("z.conf", "read = " + pcap_ + "\n\nworkers = 0\n");
+    EXPECT_EQ(error_of({"--config", zero}), zero + ":3: workers: '0': must be 1..127");
+    std::string burst = write("b.conf", "burst = 65\n");
+    EXPECT_EQ(error_of({"--config", burst, "--read", pcap_}),
+              burst + ":1: burst: '65': must be 1..64");
+    std::string pci = write("p.conf", "port = 0000:3b:00.9\n");
+    EXPECT_EQ(error_of({"--config", pci}),
+              pci + ":1: port: '0000:3b:00.9': malformed PCI address: function 9 is over 7");
+    std::string conflict = write("c.conf", "read = " + pcap_ + "\ncores = 1,2\nworkers = 3\n");
+    EXPECT_EQ(error_of({"--config", conflict}),
+              conflict + ":3: workers: '3': conflicts with --cores, which lists 2 cores");
+    // The command line's own values keep the option's name.
+    EXPECT_EQ(error_of({"--config", two, "--workers", "0"}), "--workers: '0': must be 1..127");
+}
+
+// --config of a directory reads as an empty file: refused, not run on the defaults.
+TEST_F(ConfigTest, ConfigFileIsADirectory) {
+    EXPECT_EQ(error_of({"--read", pcap_, "--config", dir_}),
+              "--config: '" + dir_ + "': is a directory");
+}
+
+// The command line wins over the file for sets of options that exclude or fix each other: a
+// member given on the command line drops the file's other member (and says so in notes).
+TEST_F(ConfigTest, CommandLineBeatsFileForPairedOptions) {
+    std::string live = write("live.conf", "port = 0000:3b:00.0\nworkers = 1\nrx-queues = 2\n");
+    Config offline = parse_and_validate({"--config", live, "--read", pcap_});
+    EXPECT_TRUE(offline.ports.empty());
+    EXPECT_EQ(offline.read_files, std::vector<std::string>{pcap_});
+    EXPECT_TRUE(offline.no_pci);
+    ASSERT_EQ(offline.notes.size(), 1u);
+    EXPECT_EQ(offline.notes[0], "--read on the command line: port from " + live + ":1 is not used");
+
+    Config cores = parse_and_validate({"--config", live, "--cores", "0,1", "--stats-core", "2"});
+    EXPECT_EQ(cores.workers, 2u);
+    EXPECT_EQ(cores.cores, (std::vector<unsigned>{0, 1}));
+    EXPECT_EQ(cores.ports, std::vector<std::string>{"0000:3b:00.0"});
+    ASSERT_EQ(cores.notes.size(), 1u);
+    EXPECT_EQ(cores.notes[0],
+              "--cores on the command line: workers from " + live + ":2 is not used");
+
+    std::string planned = write("cores.conf", "read = " + pcap_ + "\ncores = 2,3\n");
+    Config workers = parse_and_validate({"--config", planned, "--workers", "1"});
+    EXPECT_TRUE(workers.cores.empty());
+    EXPECT_EQ(workers.workers, 1u);
+
+    std::string cap = write("v.pcap", "x");
+    Config vdev = parse_and_validate(
+        {"--config", planned, "--port", "net_pcap0,rx_pcap=" + cap, "--rx-queues", "2"});
+    EXPECT_TRUE(vdev.read_files.empty());
+    EXPECT_EQ(vdev.cores, (std::vector<unsigned>{2, 3}));  // not in a pair with --port
+
+    std::string nopci = write("nopci.conf", "no-pci = true\n");
+    Config pci = parse_and_validate({"--config", nopci, "--port", "0000:3b:00.0"});
+    EXPECT_FALSE(pci.no_pci);
+
+    // Both members in one place still conflict.
+    EXPECT_EQ(error_of({"--read", pcap_, "--port", "0000:3b:00.0", "--config", live}),
+              "--read: cannot be combined with --port (offline mode reads files, not ports)");
+    EXPECT_EQ(error_of({"--config", live, "--cores", "0,1", "--workers", "3"}),
+              "--workers: '3': conflicts with --cores, which lists 2 cores");
+    // Nothing dropped, nothing noted.
+    EXPECT_TRUE(parse({"--config", planned}).notes.empty());
+}
+
+// --udp-service-ports given empty (on the command line or in the file) means none; not given,
+// the default list.
+TEST_F(ConfigTest, UdpServicePortsGivenEmptyMeansNone) {
+    EXPECT_FALSE(parse_and_validate({"--read", pcap_}).udp_service_ports.empty());
+    EXPECT_TRUE(
+        parse_and_validate({"--read", pcap_, "--udp-service-ports", ""}).udp_service_ports.empty());
+    std::string none = write("none.conf", "udp-service-ports =\n");
+    Config c = parse_and_validate({"--read", pcap_, "--config", none});
+    EXPECT_TRUE(c.udp_service_ports.empty());
+    std::string one = write("one.conf", "udp-service-ports = 53\n");
+    EXPECT_EQ(parse_and_validate({"--read", pcap_, "--config", one}).udp_service_ports,
+              std::vector<uint16_t>{53});
+}
+
+// With nothing to capture, a bad value is still the one reported.
+TEST_F(ConfigTest, ValueErrorsBeforeNothingToCapture) {
+    EXPECT_EQ(error_of({"--burst", "65"}), "--burst: '65': must be 1..64");
+    EXPECT_EQ(error_of({"--workers", "0"}), "--workers: '0': must be 1..127");
+    EXPECT_EQ(error_of({"--interval", "0"}), "--interval: '0': must be 1..86400");
+    EXPECT_EQ(error_of({"--log-level", "verbose"}),
+              "--log-level: 'verbose': expected error, warning, info or debug");
+    EXPECT_EQ(error_of({"--interval", "5"}),
+              "--port: nothing to capture: give --port SPEC (live) or --read FILE (offline)");
 }
 
 TEST_F(ConfigTest, PlanNeedsNoInput) {

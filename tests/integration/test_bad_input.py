@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Bad input: one clear line on stderr naming what is wrong, exit status 2, nothing started."""
+import json
 import os
+import subprocess
 import sys
+import time
 
 import dsharness as h
 
@@ -27,7 +30,19 @@ cases = [
     (["--read", good, "--tuple-entries", "3000"], "--tuple-entries"),
     (["--read", good, "--tuple-entries", "16"], "--tuple-entries"),
     (["--read", good, "--tuple-entries", "2^20"], "--tuple-entries"),
+    # A value error is not hidden behind "nothing to capture".
+    (["--burst", "65"], "--burst: '65'"),
+    (["--workers", "0"], "--workers: '0'"),
+    (["--interval", "0"], "--interval: '0'"),
+    (["--surge-factor", "1"], "--surge-factor: '1'"),
+    # --config of a directory is refused, not run on the defaults.
+    (["--read", good, "--config", env.tmp], "is a directory"),
 ]
+# A value from the config file is named by its file and line.
+bad_conf = os.path.join(env.tmp, "bad.conf")
+with open(bad_conf, "w") as f:
+    f.write("# a comment\nread = %s\nworkers = two\n" % good)
+cases.append((["--config", bad_conf], bad_conf + ":3: workers: 'two'"))
 errors = []
 for args, needle in cases:
     p = env.run(env.base_args() + args, check=False, timeout=60)
@@ -38,6 +53,76 @@ for args, needle in cases:
         errors.append("%s: want one 'darkscope:' line naming %r, got %r" % (args, needle, p.stderr))
     if os.path.exists("/var/run/dpdk/%s/dpdk_telemetry.v2" % env.prefix):
         pass  # EAL may leave its runtime dir behind; nothing keeps running after exit
+
+def summary_of(name, args):
+    """Runs darkscope offline on `good` with these extra arguments; returns (process, summary)."""
+    out = os.path.join(env.tmp, name + ".json")
+    p = env.run(env.base_args() + ["--read", good, "--sensor", "all=0.0.0.0/0", "--summary", out] +
+                args, check=False, timeout=120)
+    if p.returncode != 0 or not os.path.exists(out):
+        errors.append("%s: exit %d, want a run: %r" % (args, p.returncode, p.stderr))
+        return p, {}
+    with open(out) as f:
+        return p, json.load(f)
+
+
+def udp_backscatter(summary):
+    return summary.get("/darkscope/classes", {}).get("udp_backscatter")
+
+
+# --udp-service-ports given empty means none: no UDP packet is reflection backscatter.
+backscatter, _ = env.generate("backscatter", "--seed", "1", "--packets", "2000")
+good_default = good
+good = backscatter
+_, default = summary_of("udp-default", [])
+_, none = summary_of("udp-none", ["--udp-service-ports", ""])
+empty_conf = os.path.join(env.tmp, "udp-none.conf")
+with open(empty_conf, "w") as f:
+    f.write("udp-service-ports =\n")
+_, none_file = summary_of("udp-none-file", ["--config", empty_conf])
+if not udp_backscatter(default):
+    errors.append("default --udp-service-ports: no udp_backscatter in %r" % (default,))
+for what, s in (("--udp-service-ports ''", none), ("udp-service-ports = (file)", none_file)):
+    if udp_backscatter(s) not in (0, None) or "/darkscope/classes" not in s:
+        errors.append("%s: udp_backscatter %r, want 0" % (what, udp_backscatter(s)))
+good = good_default
+
+# The command line beats the file for options that exclude each other: the file's port gives
+# way to --read, its workers to --cores.
+port_conf = os.path.join(env.tmp, "port.conf")
+with open(port_conf, "w") as f:
+    f.write("port = 0000:3b:00.0\n")
+summary_of("read-beats-port", ["--config", port_conf])
+workers_conf = os.path.join(env.tmp, "workers.conf")
+with open(workers_conf, "w") as f:
+    f.write("workers = 2\n")
+summary_of("cores-beat-workers", ["--config", workers_conf, "--cores", "1", "--stats-core", "0",
+                                  "--share-cpus"])
+
+# A second darkscope on a --file-prefix in use: one line saying so (EAL left rte_errno 0 and
+# it read "EAL initialisation failed: Success"). The first one's /darkscope/plan has each
+# worker as a dict, not as a JSON string.
+first = env.start(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
+                                     "--link-wait", "0", "--duration", "60"])
+h.wait_socket(env.prefix, first)
+plan = h.telemetry(env.prefix, "/darkscope/plan")
+worker = plan.get("worker_1") if isinstance(plan, dict) else None
+if not isinstance(worker, dict) or not isinstance(worker.get("lcore"), int) or \
+        plan.get("workers") != 1 or worker.get("queues") != "0:0":
+    errors.append("/darkscope/plan: want worker_1 a dict {lcore, numa_node, queues}, got %r" %
+                  (plan,))
+p = env.run(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
+                               "--link-wait", "0", "--duration", "1"], check=False, timeout=60)
+lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
+want = "--file-prefix %s: another DPDK process" % env.prefix
+if p.returncode != 2 or len(lines) != 1 or want not in lines[0] or "Success" in p.stderr:
+    errors.append("second darkscope on prefix %s: exit %d, want 2 and one line %r, got %r" % (
+        env.prefix, p.returncode, want, p.stderr))
+if first.poll() is not None:
+    errors.append("the first darkscope died when the second started: %r" % first.stdout.read())
+if h.stop(first) != 0:
+    errors.append("the first darkscope did not stop cleanly")
+
 # A memif client with no server: found at start-up, after EAL (so exit 1, not 2), with the
 # driver's bare "Operation not permitted" explained.
 nosock = os.path.join(env.tmp, "no-server.sock")

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -15,7 +16,8 @@
 namespace darkscope {
 
 // Thrown for any bad option or config file; what() is one line: "--sensor: 'x/33': prefix
-// length 33 is over 32". main() prints "darkscope: <what>" and exits with status 2.
+// length 33 is over 32", or for a value from the --config file "FILE:LINE: sensor: 'x/33': ...".
+// main() prints "darkscope: <what>" and exits with status 2.
 class ConfigError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
@@ -93,6 +95,14 @@ struct Config {
     std::string topology_xml;                      // --topology-xml FILE: plan on this hwloc XML
     std::string config_file;                       // --config FILE
 
+    // Set by parse_config(). Where each option applied from the --config file came from,
+    // "FILE:LINE" ("FILE" for a repeatable option on several lines), so that validate_config()
+    // names the file's line rather than a command-line option.
+    std::map<std::string, std::string> origins;
+    // What parse_config() decided that the operator may not expect, one line each (e.g. the
+    // file's `port` dropped because the command line gives --read); main() logs them at notice.
+    std::vector<std::string> notes;
+
     bool offline() const { return !read_files.empty(); }
 };
 
@@ -101,9 +111,13 @@ enum class ParseOutcome { run, help_printed, version_printed };
 
 // Parses argv (and the file named by --config, if any). Throws ConfigError on bad input.
 // On --help / --version prints to `out` and returns the matching outcome.
+// The command line wins option by option. Of a set of options that exclude or fix each other
+// (--read / --port, --cores / --workers, a PCI --port / --no-pci), a member given on the command
+// line drops the file's other members (said in Config::notes).
 ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std::ostream& out);
 
-// Checks that do not need the machine: ranges, prefixes, sensors' overlaps, files exist.
+// Checks that do not need the machine: ranges, prefixes, sensors' overlaps, files exist. Value
+// errors come before "nothing to capture"; an option from the file is named by its line.
 void validate_config(const Config& config);  // throws ConfigError
 
 // Is this a PCI address (DDDD:BB:DD.F or BB:DD.F, hex, device <= 1f, function <= 7), optionally

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,24 @@ namespace darkscope {
 // The EAL argument vector for this config and plan (pure: unit-tested without EAL).
 std::vector<std::string> build_eal_args(const Config& config, const CorePlan& plan);
 
-// Calls rte_eal_init; throws std::runtime_error naming the reason on failure.
+// Thrown by eal_start() when another process (a running darkscope, or any DPDK primary) holds
+// the --file-prefix: one line naming the prefix and that process, nothing else to check.
+class PrefixInUse : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Calls rte_eal_init; throws std::runtime_error naming the reason on failure (PrefixInUse when
+// the --file-prefix is taken: checked before EAL starts, and again if EAL fails).
 void eal_start(const std::vector<std::string>& args);
+
+// The pid of another process holding EAL's lock on <runtime dir>/config (a primary process
+// running with that prefix), or 0 when none does or the file is not there.
+int config_lock_holder(const std::string& config_path);
+
+// EAL's runtime directory for a --file-prefix, as EAL 22.11 makes it: /var/run/dpdk/PREFIX for
+// root, else $XDG_RUNTIME_DIR/dpdk/PREFIX (or /tmp/dpdk/PREFIX).
+std::string eal_runtime_dir(const std::string& file_prefix);
 void eal_stop();
 
 // The DPDK device name of a --port spec: the PCI address, or the vdev name before the first ','.
