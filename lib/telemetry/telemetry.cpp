@@ -147,7 +147,7 @@ Value view_ports(const Snapshot& s, const char*) {
 }
 template <const char* Dim>
 Value view_top(const Snapshot& s, const char* params) {
-    return top_view(s, parse_top_request(Dim, params, top_cap_telemetry(Dim)), hooks().asn_name);
+    return top_view(s, parse_top_request(Dim, params, kTopCapTelemetry), hooks().asn_name);
 }
 constexpr char kPorts[] = "ports";
 constexpr char kCountries[] = "countries";
@@ -203,7 +203,7 @@ void register_telemetry(TelemetryHooks h) {
     rte_telemetry_register_cmd("/darkscope/top/countries", snapshot_command<view_top<kCountries>>,
                                "Busiest source countries. Params: N[,WINDOW[,sensor=S|service=P]]");
     rte_telemetry_register_cmd("/darkscope/top/asns", snapshot_command<view_top<kAsns>>,
-                               "Busiest source ASNs. Params: N[,WINDOW] (N 1..62).");
+                               "Busiest source ASNs. Params: N[,WINDOW] (N 1..100).");
     rte_telemetry_register_cmd("/darkscope/top/sensors", snapshot_command<view_top<kSensors>>,
                                "Busiest sensors. Params: N[,WINDOW[,country=CC|service=P]]");
     rte_telemetry_register_cmd("/darkscope/top/sources", snapshot_command<view_top<kSources>>,

@@ -343,17 +343,6 @@ uint16_t country_index_of(const std::string& code) {
     return static_cast<uint16_t>((code[0] - 'A') * 26 + (code[1] - 'A') + 1);
 }
 
-unsigned top_cap_telemetry(const std::string& dimension) {
-    static const std::pair<const char*, unsigned> caps[] = {
-        {"ports", kTopCapPorts},     {"countries", kTopCapCountries}, {"asns", kTopCapAsns},
-        {"sensors", kTopCapSensors}, {"sources", kTopCapSources},     {"prefixes", kTopCapPrefixes},
-    };
-    for (const auto& [name, cap] : caps)
-        if (dimension == name)
-            return cap;
-    return kTopCapTelemetry;
-}
-
 TopRequest parse_top_request(const std::string& dimension, const std::string& params,
                              unsigned cap) {
     TopRequest r;

@@ -261,13 +261,15 @@ std::shared_ptr<Snapshot> talkers(unsigned n, bool prefixes) {
     return s;
 }
 
-// The cap of each top view fits its longest rows, and (below kTopCapTelemetry) one more does not.
-TEST(Views, TopCapsFitTheWorstCaseRows) {
+// What fits of each top view's longest rows (the figures views.hpp states), and a reply of more
+// such rows than fit is refused, saying how many fit, instead of being cut.
+TEST(Views, TopWorstCaseRowsThatDoNotFitAreRefusedSayingWhatFits) {
     auto s = snapshot();
     struct Case {
         const char* dim;
         Value row;
         unsigned possible;  // rows the dimension can hold at most
+        unsigned fit;       // views.hpp's figure
     };
     auto first_row = [&](const char* dim) {
         Value v = top_view(*s, parse_top_request(dim, "1", 100));
@@ -277,40 +279,45 @@ TEST(Views, TopCapsFitTheWorstCaseRows) {
     Value source = top_view(*talkers(1, false), parse_top_request("sources", "1", 100)).array()[0];
     Value prefix = top_view(*talkers(1, true), parse_top_request("prefixes", "1", 100)).array()[0];
     std::vector<Case> cases = {
-        {"ports", widest_row(first_row("ports")), 1000},
-        {"countries", widest_row(first_row("countries")), kCountrySlots},
-        {"asns", widest_row(first_row("asns")), 1000},
-        {"sensors", widest_row(first_row("sensors")), kMaxSensors + 1},
-        {"sources", source, 1000},
-        {"prefixes", prefix, 1000},
+        {"ports", widest_row(first_row("ports")), 1000, 109},
+        {"countries", widest_row(first_row("countries")), kCountrySlots, 92},
+        {"asns", widest_row(first_row("asns")), 1000, 62},
+        {"sensors", widest_row(first_row("sensors")), kMaxSensors + 1, 69},
+        {"sources", source, 1000, 36},
+        {"prefixes", prefix, 1000, 36},
     };
     for (const auto& c : cases) {
-        unsigned cap = top_cap_telemetry(c.dim);
-        EXPECT_LE(cap, kTopCapTelemetry);
-        size_t at_cap = reply_bytes(c.dim, c.row, std::min(cap, c.possible));
-        EXPECT_LE(at_cap, kTelemetryReplyMax) << c.dim << " at N " << cap;
-        if (cap < kTopCapTelemetry) {
-            EXPECT_GT(reply_bytes(c.dim, c.row, cap + 1), kTelemetryReplyMax)
-                << c.dim << ": N " << cap + 1 << " fits too";
-        }
         unsigned fit = 1;
         while (fit < 1000 && reply_bytes(c.dim, c.row, fit + 1) <= kTelemetryReplyMax)
             ++fit;
-        std::printf("top/%s: longest row %zu bytes, cap %u -> %zu bytes; %u rows fit\n", c.dim,
-                    to_json(c.row).size(), cap, at_cap, fit);
+        std::printf("top/%s: longest row %zu bytes; %u rows fit\n", c.dim, to_json(c.row).size(),
+                    fit);
+        EXPECT_EQ(fit, c.fit) << c.dim;
+        const unsigned n = std::min(kTopCapTelemetry, c.possible);
+        const std::string command = std::string("/darkscope/top/") + c.dim;
+        const std::string problem =
+            telemetry_reply_problem(command, telemetry_form(Array(n, c.row)));
+        if (fit >= n) {
+            EXPECT_EQ(problem, "") << c.dim;
+        } else {
+            EXPECT_NE(problem.find(std::to_string(fit) + " rows fit now, ask for N of at most " +
+                                   std::to_string(fit)),
+                      std::string::npos)
+                << c.dim << ": " << problem;
+            EXPECT_EQ(telemetry_reply_problem(command, telemetry_form(Array(fit, c.row))), "");
+        }
     }
     // Sensor rows from a filter hold fewer fields than the unfiltered ones measured above.
     Value filtered = top_view(*s, parse_top_request("sensors", "1,total,service=445/tcp", 100));
     EXPECT_LT(filtered.array()[0].dict().size(), first_row("sensors").dict().size());
 }
 
-// The longest IPv6 source rows at the maximum N arrive whole; one more row is refused by name.
-TEST(Views, WorstCaseIPv6SourcesAtTheCapArriveWhole) {
+TEST(Views, WorstCaseIPv6SourcesThatFitArriveWhole) {
     for (bool prefixes : {false, true}) {
         const char* dim = prefixes ? "prefixes" : "sources";
-        const unsigned cap = top_cap_telemetry(dim);
+        const unsigned cap = 36;  // views.hpp: what fits of these rows
         auto s = talkers(cap + 20, prefixes);
-        Value v = top_view(*s, parse_top_request(dim, std::to_string(cap), cap));
+        Value v = top_view(*s, parse_top_request(dim, std::to_string(cap), kTopCapTelemetry));
         ASSERT_EQ(v.array().size(), cap);
         Value formed = telemetry_form(v);
         std::string command = std::string("/darkscope/top/") + dim;
@@ -325,14 +332,11 @@ TEST(Views, WorstCaseIPv6SourcesAtTheCapArriveWhole) {
             EXPECT_EQ(row.size(), 12u);
             EXPECT_EQ(std::get<std::string>(row[0].second.v).size(), prefixes ? 43u : 39u);
         }
-        // N above the cap is refused with the cap named...
-        std::string e = refusal(
-            [&] { parse_top_request(dim, std::to_string(cap + 1), top_cap_telemetry(dim)); });
-        EXPECT_NE(e.find("N of top/" + std::string(dim) + " is capped at " + std::to_string(cap)),
-                  std::string::npos)
-            << e;
+        // N above kTopCapTelemetry is refused with the cap named...
+        std::string e = refusal([&] { parse_top_request(dim, "101", kTopCapTelemetry); });
+        EXPECT_NE(e.find("100"), std::string::npos) << e;
         // ...and a reply that would not fit is never cut: it is refused, saying what fits.
-        TopRequest more = parse_top_request(dim, std::to_string(cap + 20), 1000);
+        TopRequest more = parse_top_request(dim, std::to_string(cap + 20), kTopCapTelemetry);
         std::string problem = telemetry_reply_problem(command, telemetry_form(top_view(*s, more)));
         EXPECT_NE(problem.find(std::to_string(cap) + " rows fit"), std::string::npos) << problem;
     }

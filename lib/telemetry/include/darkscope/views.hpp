@@ -12,26 +12,17 @@
 namespace darkscope {
 
 // The telemetry library caps replies at 16 KiB (kTelemetryReplyMax), 256 dict and 512 array
-// entries, and drops what does not fit without a sign. So N of /darkscope/top/<dimension> is
-// capped at the rows that fit when every row takes its longest form: each count at 20 digits
-// (UINT64_MAX; a source's ASN 10, a port 5), every string at its longest (a service 9 bytes,
-// "65535/tcp"; a proto 6; a country 2; a sensor name 63, the configuration's limit; an ASN name
-// kTelemetryStringMax, telemetry_form()'s clip; a source 39, a full IPv6 address; a prefix 43,
-// an IPv6 address and "/127"; flags 91, all ten names), with rank keys up to "100". Longest rows
-// (bytes, with the rank key): ports 151, countries 178, asns 263, sensors 238, sources 448,
-// prefixes 452. tests/telemetry builds those rows from the views' own and checks that the cap
-// fits and one more row does not. Ports fit 109 such rows and sensors have at most 65 (64 and
-// unmatched), so both keep kTopCapTelemetry. Every reply is also measured before it is sent
-// (telemetry_reply_problem()): one that would not fit is answered with an error, never cut.
+// entries, and drops what does not fit without a sign. So every reply is measured before it is
+// sent (telemetry_reply_problem()): one that would not fit is answered with an error saying how
+// many rows fit, never cut. N of every /darkscope/top/<dimension> goes up to kTopCapTelemetry;
+// real rows are far shorter than their longest form, so 100 usually fit. When every row takes
+// its longest form (each count at 20 digits, UINT64_MAX; a source's ASN 10, a port 5; every
+// string at its longest: a service 9 bytes, "65535/tcp"; a proto 6; a country 2; a sensor name
+// 63, the configuration's limit; an ASN name kTelemetryStringMax, telemetry_form()'s clip; a
+// source 39, a full IPv6 address; a prefix 43; flags 91, all ten names), what fits is ports 109
+// rows, countries 92, asns 62, sources and prefixes 36 (sensors have at most 65 rows, which fit):
+// tests/telemetry builds those rows from the views' own and checks these figures.
 inline constexpr unsigned kTopCapTelemetry = 100;  // no top view answers more
-inline constexpr unsigned kTopCapPorts = 100;
-inline constexpr unsigned kTopCapCountries = 92;
-inline constexpr unsigned kTopCapAsns = 62;
-inline constexpr unsigned kTopCapSensors = 100;
-inline constexpr unsigned kTopCapSources = 36;
-inline constexpr unsigned kTopCapPrefixes = 36;
-// The cap above for a dimension ("sources", ...); kTopCapTelemetry for an unknown one.
-unsigned top_cap_telemetry(const std::string& dimension);
 // /darkscope/series answers at most this many intervals (K), /darkscope/events at most this
 // many events (N): the series' worst case (three arrays of K 20-digit numbers) fits; events carry
 // free text, so an events reply that would not fit is refused with how many rows fit instead.
