@@ -154,6 +154,23 @@ std::string dpdk_error(const char* what) {
     return std::string(what) + ": " + rte_strerror(rte_errno);
 }
 
+// A table that cannot be created is almost always one that does not fit the DPDK heap (a reload
+// needs room for a second copy), yet rte_fib_create and rte_fib6_create can fail with an
+// unrelated errno ("No such file or directory" was seen on a reload). So the error says what the
+// heap has left and what to do first: telemetry clips a reply's strings at 127 bytes.
+std::string create_error(const std::string& table, const char* what, const std::string& size) {
+    size_t free_bytes = 0;
+    const unsigned sockets = rte_socket_count();
+    for (unsigned i = 0; i < sockets; ++i) {
+        rte_malloc_socket_stats stats{};
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0)
+            free_bytes += stats.heap_freesz_bytes;
+    }
+    return table + ": no room in the DPDK heap (" + std::to_string(free_bytes >> 20) +
+           " MiB free): raise --memory or reserve more hugepages [" + dpdk_error(what) + "; " +
+           size + "]";
+}
+
 // tbl8 groups a DIR-24-8 table needs: one per /24 holding a longer prefix.
 uint32_t tbl8_groups_v4(const std::vector<geo::Prefix4>& prefixes) {
     std::vector<uint32_t> blocks;
@@ -303,9 +320,9 @@ bool build_fib4(const char* label, std::vector<geo::Prefix4>& prefixes, bool sma
         std::string("ds_") + label + "_" + std::to_string(g_table_serial.fetch_add(1));
     rte_fib* fib = rte_fib_create(name.c_str(), socket_id, &conf);
     if (fib == nullptr) {
-        *error = std::string("IPv4 ") + label + " table (" + std::to_string(prefixes.size()) +
-                 " prefixes, " + std::to_string(groups) +
-                 " tbl8 groups): " + dpdk_error("rte_fib_create");
+        *error = create_error(std::string("IPv4 ") + label + " table", "rte_fib_create",
+                              std::to_string(prefixes.size()) + " prefixes, " +
+                                  std::to_string(groups) + " tbl8 groups");
         return false;
     }
     *out = fib;
@@ -349,9 +366,9 @@ bool build_fib6(const char* label, std::vector<geo::Prefix6>& prefixes, bool sma
             std::string("ds_") + label + "6_" + std::to_string(g_table_serial.fetch_add(1));
         rte_fib6* fib = rte_fib6_create(name.c_str(), socket_id, &conf);
         if (fib == nullptr) {
-            *error = std::string("IPv6 ") + label + " table (" +
-                     std::to_string(plan.routes.size()) + " routes, " + std::to_string(groups) +
-                     " tbl8 groups): " + dpdk_error("rte_fib6_create");
+            *error = create_error(std::string("IPv6 ") + label + " table", "rte_fib6_create",
+                                  std::to_string(plan.routes.size()) + " routes, " +
+                                      std::to_string(groups) + " tbl8 groups");
             return false;
         }
         int status = 0;

@@ -123,6 +123,30 @@ if first.poll() is not None:
 if h.stop(first) != 0:
     errors.append("the first darkscope did not stop cleanly")
 
+# A reload that does not fit the DPDK heap: refused with what the heap has left and what to do
+# (DPDK's own errno read "No such file or directory"), the running tables kept. The default
+# country database takes ~600 MiB; --memory 1024 has no room for a second copy.
+geo_db = "/var/lib/darkscope/geo/geo-whois-asn-country.mmdb"
+if not os.path.exists(geo_db):
+    print("SKIP reload without memory: %s not installed (scripts/fetch-geo.sh)" % geo_db)
+else:
+    live = env.start(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
+                                        "--link-wait", "0", "--duration", "120",
+                                        "--geo-country", geo_db])
+    h.wait_socket(env.prefix, live, timeout=120)
+    r = h.telemetry(env.prefix, "/darkscope/reload", timeout=60)
+    result = str(r.get("result", "")) if isinstance(r, dict) else ""
+    if not isinstance(r, dict) or r.get("ok") != 0 or "MiB free" not in result or \
+            "raise --memory" not in result:
+        errors.append("reload without memory: want ok 0 and the heap's free MiB and 'raise "
+                      "--memory' in the result, got %r" % (r,))
+    geo = h.telemetry(env.prefix, "/darkscope/geo")
+    if not isinstance(geo, dict) or geo.get("enabled") != 1 or geo.get("reloads_failed") != 1:
+        errors.append("after a reload without memory: want the old tables on and one failed "
+                      "reload, got %r" % (geo,))
+    if h.stop(live) != 0:
+        errors.append("darkscope did not stop cleanly after a failed reload")
+
 # A memif client with no server: found at start-up, after EAL (so exit 1, not 2), with the
 # driver's bare "Operation not permitted" explained.
 nosock = os.path.join(env.tmp, "no-server.sock")
