@@ -6,6 +6,7 @@
 #include <random>
 
 #include "darkscope/classify.hpp"
+#include "darkscope/config.hpp"
 #include "darkscope/decode.hpp"
 #include "packet_builder.hpp"
 
@@ -59,13 +60,25 @@ TEST(Class, TcpOther) {
     EXPECT_EQ(cls_of(eth_ipv4_tcp(kScanner, kDark, 1, 2, 0)), TrafficClass::tcp_other);
 }
 
+// The appliance's default --udp-service-ports (lib/config) is the classifier's default list: the
+// tests that classify with ClassifyConfig::defaults() classify as the binary does.
+TEST(Class, ApplianceDefaultUdpServicePortsAreTheClassifiers) {
+    const Config defaults;
+    std::bitset<65536> appliance;
+    for (uint16_t p : defaults.udp_service_ports)
+        appliance.set(p);
+    EXPECT_EQ(appliance, ClassifyConfig::defaults().udp_service_ports);
+    EXPECT_EQ(appliance.count(), defaults.udp_service_ports.size());
+}
+
 TEST(Class, UdpProbeAndBackscatter) {
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 40000, 53)), TrafficClass::udp_probe);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 40000)), TrafficClass::udp_backscatter);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 1024)), TrafficClass::udp_backscatter);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 1023)), TrafficClass::udp_probe);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 53)), TrafficClass::udp_probe);
-    for (uint16_t p : {53, 123, 137, 161, 389, 1900, 3702, 5353, 11211, 19, 17, 47808, 4500})
+    for (uint16_t p : {17,   19,   53,   69,   111,  123,  137,  161,   389,   500,   520,
+                       1434, 1900, 3283, 3702, 4500, 5353, 5683, 10001, 11211, 37810, 47808})
         EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, p, 33333)), TrafficClass::udp_backscatter)
             << p;
     // The list comes from the config.

@@ -275,7 +275,9 @@ TEST_F(ConfigTest, ConfigItemsCoverEveryOption) {
     EXPECT_EQ(m["burst"], "9");
     EXPECT_EQ(m["sensor"], "x=192.0.2.0/24");
     EXPECT_EQ(m["read"], pcap_);
-    EXPECT_EQ(m["udp_service_ports"], "53,123,137,161,389,1900,3702,5353,11211,19,17,47808,4500");
+    EXPECT_EQ(m["udp_service_ports"],
+              "17,19,53,69,111,123,137,161,389,500,520,1434,1900,3283,3702,4500,5353,5683,10001,"
+              "11211,37810,47808");
     for (const auto& [k, v] : items) {
         EXPECT_TRUE(std::regex_match(k, std::regex("[A-Za-z0-9_/]+"))) << k;
         EXPECT_TRUE(k != "no_telemetry" && k != "no_promiscuous") << k;  // twins folded

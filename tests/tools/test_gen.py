@@ -19,7 +19,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN = os.path.join(ROOT, "scripts", "darkscope-gen")
-UDP_SERVICE_PORTS = {53, 123, 137, 161, 389, 1900, 3702, 5353, 11211, 19, 17, 47808, 4500}
+UDP_SERVICE_PORTS = {17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3702,
+                     4500, 5353, 5683, 10001, 11211, 37810, 47808}
 SENSORS = {"tokyo-a": ["203.0.113.0/24"], "tokyo-b": ["198.51.100.0/24"],
            "osaka": ["192.0.2.0/24", "2001:db8:d::/48"]}
 FIELDS = ["frame.len", "frame.protocols", "frame.time_epoch", "vlan.id", "ip.src", "ip.dst",
