@@ -57,8 +57,6 @@ ds::Value plan_value(const ds::CorePlan& plan) {
                 queues += ' ';
             queues += std::to_string(q.port) + ":" + std::to_string(q.queue);
         }
-        if (queues.size() > 127)
-            queues.resize(127);
         std::string key = "worker_" + std::to_string(i + 1);
         ds::Value worker =
             ds::Dict{{"lcore", w.lcore}, {"numa_node", int64_t{w.numa_node}}, {"queues", queues}};
@@ -142,8 +140,7 @@ int main(int argc, char** argv) {
     sensors.finalize();
     // The list is always the configured one (its default when not given): given empty, it
     // means no UDP service ports at all.
-    ds::ClassifyConfig classify_config = ds::ClassifyConfig::defaults();
-    classify_config.udp_service_ports.reset();
+    ds::ClassifyConfig classify_config;
     for (auto p : config.udp_service_ports)
         classify_config.udp_service_ports.set(p);
     ds::Classifier classifier(classify_config, &sensors);

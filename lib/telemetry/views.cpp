@@ -633,10 +633,8 @@ std::string series_key(const Snapshot& s, const std::string& key) {
     std::string kind = eq == std::string::npos ? std::string() : key.substr(0, eq);
     std::string value = eq == std::string::npos ? std::string() : key.substr(eq + 1);
     auto service = [](const std::string& name) {
-        auto [family, port] = service_filter(name);
-        if (port < 0)
-            return std::string(service_family_name(family));
-        return std::to_string(port) + "/" + service_family_name(family);
+        auto [family, port] = service_filter(name);  // port -1: ICMP, named by its family alone
+        return service_name(service_slot(family, static_cast<uint16_t>(std::max(port, 0))));
     };
     auto bar = value.find('|');
     if (kind == "service" || kind == "scanner_service")
