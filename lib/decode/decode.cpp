@@ -146,6 +146,32 @@ inline bool tiny_first_fragment(uint32_t held, uint32_t ip_payload, uint32_t nee
     return false;
 }
 
+// The option lists most SYNs carry, each with its MSS first: nmap's and zmap's lone MSS (4
+// bytes), Windows' MSS,NOP,WS,NOP,NOP,SACK-permitted (12) and Linux's MSS,SACK-permitted,
+// timestamps,NOP,WS (20). Their fixed bytes (kinds and lengths) are compared in a few loads
+// instead of walking the list option by option (docs/performance.md, "Known TCP option
+// layouts"); the variable bytes (MSS, window scale, timestamps) are not compared. A match fixes
+// every kind and length, so tcp_mss and tcp_option_sig come out as the walk below gives them
+// (Decode.KnownOptionLayoutsMatchTheWalk mutates every byte to check). `o` holds `len` bytes.
+inline bool known_option_layout(const uint8_t* o, uint32_t len, PacketFacts& f) {
+    if (len < 4 || o[0] != 2 || o[1] != 4)
+        return false;
+    uint32_t sig;
+    if (len == 4) {
+        sig = 0x02000000;
+    } else if (len == 12 && (rd32(o + 4) & 0xffffff00u) == 0x01030300u &&
+               rd32(o + 8) == 0x01010402u) {
+        sig = 0x02010301;
+    } else if (len == 20 && rd32(o + 4) == 0x0402080au && (rd32(o + 16) >> 8) == 0x010303u) {
+        sig = 0x02040801;
+    } else {
+        return false;
+    }
+    f.tcp_mss = rd16(o + 2);
+    f.tcp_option_sig = sig;
+    return true;
+}
+
 void decode_l4(const uint8_t* p, uint32_t held, uint32_t ip_payload, PacketFacts& f) {
     switch (f.proto) {
         case Proto::tcp: {
@@ -176,6 +202,10 @@ void decode_l4(const uint8_t* p, uint32_t held, uint32_t ip_payload, PacketFacts
             }
             if (doff > held)
                 doff = held;  // a first fragment ending inside the options
+            if (known_option_layout(p + 20, doff - 20, f)) [[likely]] {
+                f.l4_valid = true;
+                return;
+            }
             // Options: remember the first four kinds and the MSS value.
             uint32_t sig = 0;
             unsigned kinds = 0;

@@ -60,6 +60,26 @@ TEST(Class, TcpOther) {
     EXPECT_EQ(cls_of(eth_ipv4_tcp(kScanner, kDark, 1, 2, 0)), TrafficClass::tcp_other);
 }
 
+// Every one of the 256 TCP flag bytes (the classifier reads the class from a table of the low
+// six bits): SYN without ACK or RST is a scan, SYN-ACK or any RST backscatter, the rest other;
+// ECE and CWR change nothing.
+TEST(Class, EveryTcpFlagByte) {
+    unsigned per_class[3] = {};
+    for (unsigned tf = 0; tf < 256; ++tf) {
+        const bool syn = tf & tcp_syn, ack = tf & tcp_ack, rst = tf & tcp_rst;
+        const TrafficClass want = syn && !ack && !rst   ? TrafficClass::tcp_scan
+                                  : (syn && ack) || rst ? TrafficClass::tcp_backscatter
+                                                        : TrafficClass::tcp_other;
+        const TrafficClass got =
+            cls_of(eth_ipv4_tcp(kScanner, kDark, 1000, 2000, static_cast<uint8_t>(tf)));
+        EXPECT_EQ(got, want) << "tcp flags 0x" << std::hex << tf;
+        ++per_class[static_cast<unsigned>(want)];
+    }
+    EXPECT_EQ(per_class[0], 32u);   // SYN set, ACK and RST clear: 2^5 values of the other bits
+    EXPECT_EQ(per_class[1], 160u);  // RST set (128), or SYN+ACK without RST (32)
+    EXPECT_EQ(per_class[2], 64u);
+}
+
 // The appliance's default --udp-service-ports (lib/config) is the classifier's default list: the
 // tests that classify with ClassifyConfig::defaults() classify as the binary does.
 TEST(Class, ApplianceDefaultUdpServicePortsAreTheClassifiers) {

@@ -90,6 +90,77 @@ TEST(Decode, TcpOptionKindsAndFirstMss) {
     }
 }
 
+// The decoder matches the common option lists (lone MSS, Windows, Linux) by their fixed bytes
+// instead of walking them. Every byte of each list, set to each of its 256 values, must give the
+// tcp_option_sig and tcp_mss that RFC 9293's option walk gives: a list that stops matching falls
+// back to the walk, one that still matches must mean the same options.
+TEST(Decode, KnownOptionLayoutsMatchTheWalk) {
+    // The walk, written from the RFC: kind 0 ends the list, kind 1 is one byte, every other kind
+    // has a length byte (>= 2, within the list); a broken option ends it. The first four kinds
+    // read make the signature; the last 4-byte MSS option read gives the MSS.
+    auto walk = [](const std::vector<uint8_t>& o, uint32_t& sig, uint16_t& mss) {
+        sig = 0;
+        mss = 0;
+        unsigned kinds = 0;
+        size_t at = 0;
+        while (at < o.size()) {
+            const uint8_t kind = o[at];
+            if (kinds < 4)
+                sig |= uint32_t{kind} << (24 - 8 * kinds++);
+            if (kind == 0)
+                return;
+            if (kind == 1) {
+                ++at;
+                continue;
+            }
+            if (at + 1 >= o.size() || o[at + 1] < 2 || at + o[at + 1] > o.size())
+                return;
+            if (kind == 2 && o[at + 1] == 4)
+                mss = static_cast<uint16_t>(o[at + 2] << 8 | o[at + 3]);
+            at += o[at + 1];
+        }
+    };
+    const std::vector<uint8_t> layouts[] = {
+        {2, 4, 5, 0xb4},
+        {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2},
+        {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0x5f, 0x3a, 0x11, 0, 0, 0, 0, 1, 3, 3, 7},
+    };
+    unsigned frames = 0, differing_from_layout = 0;
+    for (const auto& layout : layouts) {
+        for (size_t at = 0; at < layout.size(); ++at) {
+            for (unsigned v = 0; v < 256; ++v) {
+                std::vector<uint8_t> options = layout;
+                options[at] = static_cast<uint8_t>(v);
+                Frame fr;
+                fr.eth(0x0800);
+                const size_t ip = fr.ipv4(6, ip4(198, 51, 100, 7), ip4(192, 0, 2, 9), 64, 1);
+                fr.u16(40000).u16(443).u32(1).u32(0);
+                fr.u8(static_cast<uint8_t>((20 + options.size()) / 4 << 4)).u8(tcp_syn).u16(1024);
+                fr.u16(0).u16(0);
+                fr.bytes.insert(fr.bytes.end(), options.begin(), options.end());
+                fr.finish_ipv4(ip);
+                const PacketFacts f = run(fr);
+                uint32_t sig;
+                uint16_t mss;
+                walk(options, sig, mss);
+                ASSERT_EQ(f.error, DecodeError::none);
+                ASSERT_EQ(f.tcp_option_sig, sig)
+                    << "layout of " << layout.size() << " bytes, byte " << at << " = " << v;
+                ASSERT_EQ(f.tcp_mss, mss)
+                    << "layout of " << layout.size() << " bytes, byte " << at << " = " << v;
+                ++frames;
+                uint32_t layout_sig;
+                uint16_t layout_mss;
+                walk(layout, layout_sig, layout_mss);
+                differing_from_layout += sig != layout_sig;
+            }
+        }
+    }
+    EXPECT_EQ(frames, (4u + 12u + 20u) * 256u);
+    // The mutations reach the walk's other outcomes, not only the layouts' own.
+    EXPECT_GT(differing_from_layout, 1000u);
+}
+
 TEST(Decode, TcpWithoutOptions) {
     PacketFacts f = run(eth_ipv4_tcp(1, 2, 1, 2, tcp_rst | tcp_ack));
     EXPECT_EQ(f.error, DecodeError::none);
