@@ -19,6 +19,19 @@ PacketFacts run(const Frame& fr, LinkType link = LinkType::ethernet, uint32_t wi
     return f;
 }
 
+// An Ethernet/IPv4 SYN whose TCP header carries `options` (a multiple of 4 bytes).
+Frame syn_with_options(const std::vector<uint8_t>& options) {
+    Frame fr;
+    fr.eth(0x0800);
+    const size_t ip = fr.ipv4(6, ip4(198, 51, 100, 7), ip4(192, 0, 2, 9), 64, 1);
+    fr.u16(40000).u16(443).u32(1).u32(0);
+    fr.u8(static_cast<uint8_t>((20 + options.size()) / 4 << 4)).u8(tcp_syn).u16(1024);
+    fr.u16(0).u16(0);
+    fr.bytes.insert(fr.bytes.end(), options.begin(), options.end());
+    fr.finish_ipv4(ip);
+    return fr;
+}
+
 const uint8_t kSrc6[16] = {0x20, 0x01, 0x0d, 0xb9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 const uint8_t kDst6[16] = {0x20, 0x01, 0x0d, 0xb9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
 
@@ -73,15 +86,7 @@ TEST(Decode, TcpOptionKindsAndFirstMss) {
         {{1, 1, 3, 3, 7, 0, 0, 0}, 0x01010300u, 0},
     };
     for (const Case& c : cases) {
-        Frame fr;
-        fr.eth(0x0800);
-        const size_t ip = fr.ipv4(6, ip4(198, 51, 100, 7), ip4(192, 0, 2, 9), 64, 1);
-        fr.u16(40000).u16(443).u32(1).u32(0);
-        fr.u8(static_cast<uint8_t>((20 + c.options.size()) / 4 << 4)).u8(tcp_syn).u16(1024);
-        fr.u16(0).u16(0);
-        fr.bytes.insert(fr.bytes.end(), c.options.begin(), c.options.end());
-        fr.finish_ipv4(ip);
-        PacketFacts f = run(fr);
+        PacketFacts f = run(syn_with_options(c.options));
         EXPECT_EQ(f.error, DecodeError::none);
         EXPECT_TRUE(f.l4_valid);
         EXPECT_EQ(f.tcp_options_len, c.options.size());
@@ -127,19 +132,14 @@ TEST(Decode, KnownOptionLayoutsMatchTheWalk) {
     };
     unsigned frames = 0, differing_from_layout = 0;
     for (const auto& layout : layouts) {
+        uint32_t layout_sig;
+        uint16_t layout_mss;
+        walk(layout, layout_sig, layout_mss);
         for (size_t at = 0; at < layout.size(); ++at) {
             for (unsigned v = 0; v < 256; ++v) {
                 std::vector<uint8_t> options = layout;
                 options[at] = static_cast<uint8_t>(v);
-                Frame fr;
-                fr.eth(0x0800);
-                const size_t ip = fr.ipv4(6, ip4(198, 51, 100, 7), ip4(192, 0, 2, 9), 64, 1);
-                fr.u16(40000).u16(443).u32(1).u32(0);
-                fr.u8(static_cast<uint8_t>((20 + options.size()) / 4 << 4)).u8(tcp_syn).u16(1024);
-                fr.u16(0).u16(0);
-                fr.bytes.insert(fr.bytes.end(), options.begin(), options.end());
-                fr.finish_ipv4(ip);
-                const PacketFacts f = run(fr);
+                const PacketFacts f = run(syn_with_options(options));
                 uint32_t sig;
                 uint16_t mss;
                 walk(options, sig, mss);
@@ -149,9 +149,6 @@ TEST(Decode, KnownOptionLayoutsMatchTheWalk) {
                 ASSERT_EQ(f.tcp_mss, mss)
                     << "layout of " << layout.size() << " bytes, byte " << at << " = " << v;
                 ++frames;
-                uint32_t layout_sig;
-                uint16_t layout_mss;
-                walk(layout, layout_sig, layout_mss);
                 differing_from_layout += sig != layout_sig;
             }
         }
