@@ -203,16 +203,18 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
     SourceTupleTable& tuples = *w.tuples[epoch_slot];
     SourceTuple6Table& tuples6 = *w.tuples6[epoch_slot];
-    // A software pipeline over the burst, three stages kPipelineDistance packets apart
+    // A software pipeline over the burst, four stages kPipelineDistance packets apart
     // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
     // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
-    // arrive, resolves the service entry and prefetches the pooled sketches it points to, and
-    // reads the tuple's tags to prefetch the tuple line its probe will stop at; C
-    // counts the destination side and adds the packet to its source tuple: the stats core counts
-    // the source side and builds the top talkers per tuple (darkscope/source_tuples.hpp); only
-    // what the tables do not take (spills) has its source side and top talkers counted here, per
-    // packet. Keeping only a few packets' prefetches in flight matters: a whole
-    // burst's would overflow the core's miss buffers.
+    // arrive, resolves the service entry and reads the tuple's tags to prefetch the tuple line its
+    // probe will stop at; C counts the destination side's counters and adds the packet to its
+    // source tuple: the stats core counts the source side and builds the top talkers per tuple
+    // (darkscope/source_tuples.hpp); only what the tables do not take (spills) has its source
+    // side and top talkers counted here, per packet. When the tuple holds the packet's
+    // destination inline (TupleAdd::destination_held), the stats core adds it to the destination
+    // sketches as well, once per tuple; otherwise C prefetches their registers and D adds it.
+    // Keeping only a few packets' prefetches in flight matters: a whole burst's would overflow
+    // the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
     // Each IP packet's SourceKey, computed once in stage A: its slots index the destination
@@ -224,6 +226,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     SourceTuple6Table::Key tuple6[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
+    bool sketches_due[kMaxBurst];  // D adds the destination to the sketches
     uint64_t spills = 0;
     auto stage_a = [&](unsigned i) {
         const PacketFacts& f = facts[i];
@@ -241,14 +244,13 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             tuple_hash[i] = SourceTuple6Table::hash_of(tuple6[i], src_hash[i]);
             tuples6.prefetch(tuple_hash[i]);
         }
-        prefetch_destination_side(table, keys[i], dst_hash[i]);
+        prefetch_destination_side(table, keys[i]);
     };
     auto stage_b = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
             return;
         service[i] = resolve_service(table, keys[i]);
-        prefetch_service_sketches(table, keys[i], service[i], dst_hash[i]);
         if (f.ip_version == 4) [[likely]]
             tuples.prefetch_tuple(tuple_hash[i]);
         else
@@ -256,21 +258,25 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     };
     auto stage_c = [&](unsigned i) {
         const PacketFacts& f = facts[i];
+        sketches_due[i] = false;
         if (f.ip_version == 0) {
             count_dense_totals(table, f);
             return;
         }
-        count_destination_side(table, f, keys[i], service[i], times_ns[i], src_hash[i],
-                               dst_hash[i]);
+        count_destination_counters(table, f, keys[i], service[i], times_ns[i], src_hash[i],
+                                   dst_hash[i]);
         const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        if (f.ip_version == 4) [[likely]] {
-            if (tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s, f.flags, f.dst.v4,
-                           dst_hash[i])) [[likely]]
-                return;
-        } else if (tuples6.add(tuple6[i], tuple_hash[i], f.frame_len, now_s, f.flags, dst_hash[i],
-                               dst_hash[i])) {
+        const TupleAdd added = f.ip_version == 4
+                                   ? tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s,
+                                                f.flags, f.dst.v4, dst_hash[i])
+                                   : tuples6.add(tuple6[i], tuple_hash[i], f.frame_len, now_s,
+                                                 f.flags, dst_hash[i], dst_hash[i]);
+        if (added == TupleAdd::destination_held) [[likely]]
             return;
-        }
+        sketches_due[i] = true;
+        prefetch_destination_sketches(table, keys[i], service[i], dst_hash[i]);
+        if (added == TupleAdd::taken)
+            return;
         // A packet the tuple tables cannot take: its source side and top talkers, here and now.
         ++spills;
         prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
@@ -282,14 +288,20 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], svc, now_s,
                                f.country, f.asn, f.flags, f.src, src_hash[i]);
     };
+    auto stage_d = [&](unsigned i) {
+        if (sketches_due[i])
+            count_destination_sketches(table, keys[i], service[i], dst_hash[i]);
+    };
     constexpr unsigned d = kPipelineDistance;
-    for (unsigned i = 0; i < n + 2 * d; ++i) {
+    for (unsigned i = 0; i < n + 3 * d; ++i) {
         if (i < n)
             stage_a(i);
         if (i >= d && i - d < n)
             stage_b(i - d);
-        if (i >= 2 * d)
+        if (i >= 2 * d && i - 2 * d < n)
             stage_c(i - 2 * d);
+        if (i >= 3 * d)
+            stage_d(i - 3 * d);
     }
     table.source_spills += spills;
 }
@@ -317,7 +329,7 @@ Table* make_tuple_table(uint32_t capacity, int socket, unsigned worker,
 
 // One batch for process_burst: a burst from `receive` (up to `burst` packets at `pkts`) and,
 // when it came full, one more from the same source, since more is waiting. process_burst's
-// software pipeline fills and drains once per batch, and those 2 x kPipelineDistance packets run
+// software pipeline fills and drains once per batch, and those 3 x kPipelineDistance packets run
 // without their lines prefetched far enough ahead: a batch of 64 has half as many of them as a
 // burst of 32 (docs/performance.md, "Batches of two bursts"). A partial burst is processed at
 // once, so no packet waits for more to come. `polls`: the receives that returned packets.

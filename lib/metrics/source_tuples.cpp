@@ -27,7 +27,12 @@ void count_tuple(CounterSet& t, const Table& tuples, uint32_t i, uint32_t n) {
     if (i + kIndexAhead < n)
         prefetch_source_side(t, tuples.in_order(i + kIndexAhead).key());
     const auto& e = tuples.in_order(i);
-    count_source(t, source_hash(e), e.key(), e.packets, e.bytes);
+    const SourceKey k = e.key();
+    count_source(t, source_hash(e), k, e.packets, e.bytes);
+    // The destinations of the packets the worker left to the tuple (TupleAdd::destination_held).
+    ServiceCounts* service = resolve_service(t, k);
+    Table::for_each_inline_destination(
+        e, [&](uint64_t dst_hash) { count_destination_sketches(t, k, service, dst_hash); });
 }
 
 }  // namespace

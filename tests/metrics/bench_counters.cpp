@@ -65,9 +65,11 @@ void BM_CountPacketDenseOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_CountPacketDenseOnly);
 
-// The worker's share of the same packets: the destination side plus one add to the packet's
-// source tuple (the source side is counted per tuple later, by the stats core: BM_CountTuples).
-// The mix repeats every 65536 packets, so after the first lap every tuple is held.
+// The worker's share of the same packets: the destination side's counters, one add to the
+// packet's source tuple, and the destination sketches unless the tuple holds the destination
+// inline (the source side and those destinations are counted per tuple later, by the stats core:
+// BM_CountTuples). The mix repeats every 65536 packets, so after the first lap every tuple is
+// held.
 void BM_CountDestinationSideAndTuple(benchmark::State& state) {
     auto table = std::make_unique<CounterSet>();
     SketchPool pool(512);
@@ -79,10 +81,14 @@ void BM_CountDestinationSideAndTuple(benchmark::State& state) {
     for (auto _ : state) {
         const PacketFacts& f = mix[i++ & (mix.size() - 1)];
         const uint64_t sh = hash_address(f.src, 4);
+        const uint64_t dh = hash_address(f.dst, 4);
         const SourceKey k = source_key_of(f);
-        count_destination_side(*table, f, k, resolve_service(*table, k), 0, sh,
-                               hash_address(f.dst, 4));
-        if (!add_to_tuple(*tuples, f, 0))
+        ServiceCounts* service = resolve_service(*table, k);
+        count_destination_counters(*table, f, k, service, 0, sh, dh);
+        const TupleAdd added = tuple_add(*tuples, f, 0);
+        if (added != TupleAdd::destination_held)
+            count_destination_sketches(*table, k, service, dh);
+        if (added == TupleAdd::refused)
             count_source(*table, sh, k, 1, f.frame_len);
     }
     state.SetItemsProcessed(state.iterations());

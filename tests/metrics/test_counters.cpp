@@ -495,6 +495,7 @@ std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
 struct SplitRun {
     OwnedSet set;
     uint64_t spills = 0;
+    uint64_t added[3] = {0, 0, 0};  // packets per TupleAdd outcome
     uint32_t used = 0, stash_used = 0, used6 = 0;
     size_t distinct_tuples = 0, distinct_tuples6 = 0;
 };
@@ -514,20 +515,27 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
             continue;
         }
         const SourceKey k = source_key_of(f);
-        count_destination_side(*r.set, f, k, resolve_service(*r.set, k), 1'000'000'000ull, sh, dh);
+        ServiceCounts* service = resolve_service(*r.set, k);
+        count_destination_counters(*r.set, f, k, service, 1'000'000'000ull, sh, dh);
+        TupleAdd added;
         if (f.ip_version == 4) {
             const SourceTupleTable::Key t = SourceTupleTable::key_of(f);
             ++distinct[{t.source, t.where}];
-            if (add_to_tuple(tuples, f, 1'000'000'000ull))
-                continue;
+            added = tuple_add(tuples, f, 1'000'000'000ull);
         } else {
             distinct6.insert(std::string(reinterpret_cast<const char*>(f.src.v6), 16) + "/" +
                              std::to_string(k.asn) + "/" + std::to_string(k.sensor) + "/" +
                              std::to_string(k.country) + "/" + std::to_string(k.service) + "/" +
                              std::to_string(k.probe) + "/" + std::to_string(f.ip_proto));
-            if (add_to_tuple(tuples6, f, 1'000'000'000ull))
-                continue;
+            added = tuple_add(tuples6, f, 1'000'000'000ull);
         }
+        ++r.added[static_cast<unsigned>(added)];
+        // The destination sketches: per packet unless the tuple holds the destination inline
+        // (count_tuples adds those).
+        if (added != TupleAdd::destination_held)
+            count_destination_sketches(*r.set, k, service, dh);
+        if (added != TupleAdd::refused)
+            continue;
         ++r.spills;
         count_source(*r.set, sh, k, 1, f.frame_len);
     }
@@ -590,6 +598,10 @@ TEST(Counters, TupleAggregationEqualsPerPacketCounting) {
             EXPECT_EQ(r.used6, 32u - 4u + 1u);  // the IPv6 table of 32, 7/8 full, and its stash
         } else {
             EXPECT_EQ(r.spills, 0u);
+            // Both ways of counting a destination's sketches are compared: left to the tuple
+            // (inline) and per packet (the tuple's destinations pooled).
+            EXPECT_GT(r.added[static_cast<unsigned>(TupleAdd::destination_held)], 10000u);
+            EXPECT_GT(r.added[static_cast<unsigned>(TupleAdd::taken)], 10000u);
             EXPECT_EQ(r.used, r.distinct_tuples);
             EXPECT_EQ(r.used6, r.distinct_tuples6);
             EXPECT_GT(r.used6, 1000u);
@@ -995,7 +1007,7 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     for (int pass = 0; pass < 2; ++pass)
         for (uint32_t i = 0; i < n; ++i)
             taken.push_back(tuples.add(tuple_n(i), hash_n(i), 60, 1000 + pass, 0, 0xc0000201u + i,
-                                       hash_ipv4(0xc0000201u + i)));
+                                       hash_ipv4(0xc0000201u + i)) != TupleAdd::refused);
     // The first kMaxProbe in the table, the next 28 in the stash, the last one spilled, twice.
     for (int pass = 0; pass < 2; ++pass)
         for (uint32_t i = 0; i < n; ++i)
@@ -1019,7 +1031,8 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     EXPECT_EQ(tuples.used(), 0u);
     EXPECT_EQ(tuples.stash_used(), 0u);
     for (uint32_t i = 0; i < n; ++i)
-        EXPECT_EQ(tuples.add(tuple_n(n - 1 - i), hash_n(n - 1 - i), 60, 1000, 0, 1, hash_ipv4(1)),
+        EXPECT_EQ(tuples.add(tuple_n(n - 1 - i), hash_n(n - 1 - i), 60, 1000, 0, 1, hash_ipv4(1)) !=
+                      TupleAdd::refused,
                   i + 1 < n)
             << "after clear(), tuple " << n - 1 - i;
     EXPECT_EQ(tuples.stash_used(), stash_room);

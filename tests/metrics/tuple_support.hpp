@@ -29,18 +29,24 @@ using OwnedTupleTable = BasicOwnedTupleTable<SourceTupleTable>;
 using OwnedTuple6Table = BasicOwnedTupleTable<SourceTuple6Table>;
 
 // An IPv4 packet at time now_ns into its tuple, as the worker's stage C does.
-inline bool add_to_tuple(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns) {
+inline TupleAdd tuple_add(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns) {
     const SourceTupleTable::Key t = SourceTupleTable::key_of(f);
     return tuples.add(t, SourceTupleTable::hash_of(t, hash_address(f.src, 4)), f.frame_len,
                       now_ns / 1'000'000'000ull, f.flags, f.dst.v4, hash_address(f.dst, 4));
 }
 
 // The same for an IPv6 packet: its destination is held as its hash.
-inline bool add_to_tuple(SourceTuple6Table& tuples, const PacketFacts& f, uint64_t now_ns) {
+inline TupleAdd tuple_add(SourceTuple6Table& tuples, const PacketFacts& f, uint64_t now_ns) {
     const SourceTuple6Table::Key t = SourceTuple6Table::key_of(f);
     const uint64_t dst_hash = hash_address(f.dst, 6);
     return tuples.add(t, SourceTuple6Table::hash_of(t, hash_address(f.src, 6)), f.frame_len,
                       now_ns / 1'000'000'000ull, f.flags, dst_hash, dst_hash);
+}
+
+// Whether the table took the packet (false: a spill, which the caller counts itself).
+template <typename Table>
+bool add_to_tuple(Table& tuples, const PacketFacts& f, uint64_t now_ns) {
+    return tuple_add(tuples, f, now_ns) != TupleAdd::refused;
 }
 
 }  // namespace darkscope

@@ -422,26 +422,32 @@ inline uint64_t service_key(int32_t slot, bool probe) {
 // the slots it holds (sensor, country, service) index the destination side too, and working
 // them out again in every step cost ~30 instructions a packet.
 
-// Prefetches the lines the destination side of this IP packet touches (the worker calls it a
-// few packets ahead of counting, so the misses on the large tables overlap).
-inline void prefetch_destination_side(const CounterSet& t, const SourceKey& k, uint64_t dst_hash) {
+// The worker counts an IP packet's destination side in steps a few packets apart (so the misses
+// on the large tables overlap): prefetch_destination_side, then resolve_service once that line
+// has arrived, then count_destination_counters. The destination sketches come last, and only for
+// a packet whose destination its source tuple does not hold (TupleAdd):
+// prefetch_destination_sketches, then count_destination_sketches. Lines that are mostly cached
+// are not prefetched (the busy services' entries, the countries' sketch handles): on the AMD
+// EPYC guest, prefetching them as well was 8% slower (docs/performance.md).
+
+// The lines of the packet's service slot and service index entry.
+inline void prefetch_destination_side(const CounterSet& t, const SourceKey& k) {
     if (k.service >= 0) {
         __builtin_prefetch(&t.service_slots[k.service], 0);
         t.services.prefetch(service_key(k.service, k.probe));  // its entry number
     }
-    t.sensor_destinations[k.sensor].prefetch(dst_hash);
-    __builtin_prefetch(&t.country_destinations[k.country], 1);
 }
 
-// The service entry of a packet (null when it has no service): resolved a few packets ahead of
-// counting, once its line has arrived, so that the pooled sketch it points to can be prefetched
-// too (prefetch_service_sketches).
+// The service entry of a packet (null when it has no service), once its index line has arrived.
 inline ServiceCounts* resolve_service(CounterSet& t, const SourceKey& k) {
     return k.service < 0 ? nullptr : &t.services.at(service_key(k.service, k.probe));
 }
 
-inline void prefetch_service_sketches(const CounterSet& t, const SourceKey& k,
-                                      const ServiceCounts* service, uint64_t dst_hash) {
+// The registers count_destination_sketches(t, k, service, dst_hash) will write. Reads the
+// country's and the service's sketch handles: call once their lines are cached.
+inline void prefetch_destination_sketches(const CounterSet& t, const SourceKey& k,
+                                          const ServiceCounts* service, uint64_t dst_hash) {
+    t.sensor_destinations[k.sensor].prefetch(dst_hash);
     t.country_destinations[k.country].prefetch(dst_hash, t.pool);
     if (service != nullptr)
         service->destinations.prefetch(dst_hash, t.pool);
@@ -491,20 +497,36 @@ inline bool is_backscatter_class(TrafficClass c) {
            c == TrafficClass::icmp_backscatter;
 }
 
-// The destination side of one IP packet (ip_version != 0) whose SourceKey is k; `service` from
-// resolve_service. All but total_destinations, which fold_total_destinations completes.
+// The destination side of one IP packet (ip_version != 0) whose SourceKey is k, but its
+// destination sketches; `service` from resolve_service.
+inline void count_destination_counters(CounterSet& t, const PacketFacts& f, const SourceKey& k,
+                                       ServiceCounts* service, uint64_t now_ns, uint64_t src_hash,
+                                       uint64_t dst_hash) {
+    count_dense(t, f, k);
+    if (service != nullptr)
+        service->pb.add(f.frame_len);
+    if (is_backscatter_class(f.cls)) [[unlikely]]
+        count_victim(t, f, now_ns, src_hash, dst_hash);
+}
+
+// The destination (hash dst_hash) of a packet with key k into the sketches of its sensor,
+// country and service (`service` from resolve_service): per packet, or per inline destination of
+// a tuple (count_tuples). Adding a destination again changes none of them.
+inline void count_destination_sketches(CounterSet& t, const SourceKey& k, ServiceCounts* service,
+                                       uint64_t dst_hash) {
+    t.sensor_destinations[k.sensor].add_hash(dst_hash);
+    t.country_destinations[k.country].add_hash(dst_hash, t.pool);
+    if (service != nullptr)
+        service->destinations.add_hash(dst_hash, t.pool);
+}
+
+// The whole destination side of one IP packet, but total_destinations (which
+// fold_total_destinations completes).
 inline void count_destination_side(CounterSet& t, const PacketFacts& f, const SourceKey& k,
                                    ServiceCounts* service, uint64_t now_ns, uint64_t src_hash,
                                    uint64_t dst_hash) {
-    count_dense(t, f, k);
-    t.sensor_destinations[k.sensor].add_hash(dst_hash);
-    t.country_destinations[k.country].add_hash(dst_hash, t.pool);
-    if (service != nullptr) {
-        service->pb.add(f.frame_len);
-        service->destinations.add_hash(dst_hash, t.pool);
-    }
-    if (is_backscatter_class(f.cls)) [[unlikely]]
-        count_victim(t, f, now_ns, src_hash, dst_hash);
+    count_destination_counters(t, f, k, service, now_ns, src_hash, dst_hash);
+    count_destination_sketches(t, k, service, dst_hash);
 }
 
 // Adds the union of the per-sensor destination sketches to total_destinations: what adding each

@@ -14,6 +14,13 @@
 // contents, and top talkers that are exact where per-packet Space-Saving is exact (and exact where
 // it would only be bounded).
 //
+// The destination side's unique-destination sketches (per sensor, country and service) follow
+// the same rule for a tuple's inline destinations: they stay in the tuple to the end of the epoch
+// (a pooled tuple keeps its first kInlineDestinations in place), so add() tells the worker when
+// the packet's destination is one of them (TupleAdd::destination_held) and count_tuples adds
+// them to those sketches once per tuple; the worker adds only the other packets' destinations.
+// HyperLogLog adds are idempotent, so a destination added by both gives the same sketch.
+//
 // A tuple is one cache line: its key, packets, bytes, first and last second, the OR of its flags,
 // and its distinct destinations, held as up to kInlineDestinations IPv4 addresses and then in a
 // TinyHyperLogLog from the table's pool (exact up to 32, then 6.5 %, as the top talkers' own
@@ -208,6 +215,20 @@ inline uint32_t talker_service_of(const PacketFacts& f) {
     return slot >= 0 ? static_cast<uint32_t>(slot) : 0xff0000u | f.ip_proto;
 }
 
+// What TupleTable::add did with a packet.
+enum class TupleAdd : uint8_t {
+    // Taken, and its destination is one of the tuple's inline ones, which stay in the tuple to
+    // the end of the epoch: count_tuples adds them to the destination sketches (sensor, country,
+    // service), so the worker skips those for this packet (HyperLogLog adds are idempotent: a
+    // destination added once or twice gives the same sketch).
+    destination_held,
+    // Taken, with its destination in the tuple's pooled sketch: the caller adds the destination
+    // to the destination sketches itself (count_destination_sketches).
+    taken,
+    // Not taken, nothing changed: the caller counts the packet itself (a spill).
+    refused,
+};
+
 // The table of one tuple type (SourceTuple for IPv4, SourceTuple6 for IPv6).
 template <typename Tuple>
 class TupleTable {
@@ -294,23 +315,20 @@ class TupleTable {
 
     // Adds one packet of tuple t (hash: hash_of(t, ...)): `len` bytes at second `now_s`, with
     // flag bits `flags`, to destination `dst` (Tuple::destination_of: the IPv4 address, or the
-    // IPv6 address's hash), whose hash is dst_hash. False, with nothing changed, when the table
-    // cannot take it (see the top of this file): the caller counts the packet itself.
-    bool add(const Key& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
-             typename Tuple::Destination dst, uint64_t dst_hash) {
+    // IPv6 address's hash), whose hash is dst_hash. `refused`, with nothing changed, when the
+    // table cannot take it (see the top of this file): the caller counts the packet itself.
+    TupleAdd add(const Key& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
+                 typename Tuple::Destination dst, uint64_t dst_hash) {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
-            return false;
+            return TupleAdd::refused;
         const auto now = static_cast<uint32_t>(now_s);
         const uint16_t tag = tag_of(hash);
         const Probe in_table = probe(t, tag, 0, mask_, static_cast<uint32_t>(hash),
                                      main_used_ < limit_, len, now, flags, dst, dst_hash);
         if (in_table != Probe::no_room) [[likely]]
-            return in_table == Probe::added;
+            return outcome(in_table);
         // A long run, or a full table: the stash (its lines are few, and stay cached).
-        const Probe in_stash =
-            probe(t, tag, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
-                  stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
-        return in_stash == Probe::added;
+        return outcome(probe_stash(t, tag, hash, len, now, flags, dst, dst_hash));
     }
 
     // Every tuple, in the order its first packet arrived. Tuples sit in random slots of a large
@@ -327,6 +345,18 @@ class TupleTable {
 
     // The i-th tuple in first-seen order (i < used()).
     const Tuple& in_order(uint32_t i) const { return entries_[order_[i]]; }
+
+    // Calls f(hash) for each of the tuple's inline destinations: all of them while the tuple
+    // holds its destinations inline, its first kInlineDestinations once it has a pooled sketch
+    // (they stay in place). These are the destinations of the packets add() answered
+    // destination_held: what count_tuples adds to the destination sketches.
+    template <typename F>
+    static void for_each_inline_destination(const Tuple& e, F&& f) {
+        const unsigned n = e.destination_count == Tuple::kPooled ? Tuple::kInlineDestinations
+                                                                 : e.destination_count;
+        for (unsigned i = 0; i < n; ++i)
+            f(Tuple::destination_hash(e.destinations[i]));
+    }
 
     // Adds the tuple's distinct destinations to `out` (the same hashes its packets carried).
     void destinations_into(const Tuple& e, DestinationSketch& out) const {
@@ -382,15 +412,24 @@ class TupleTable {
     // 0 marks an empty slot; the low bit set keeps a used slot's tag from being 0.
     static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
-    enum class Probe { added, refused, no_room };
+    // held: added, its destination inline; added: added, its destination pooled.
+    enum class Probe { held, added, refused, no_room };
+    static TupleAdd outcome(Probe p) {
+        return p == Probe::held    ? TupleAdd::destination_held
+               : p == Probe::added ? TupleAdd::taken
+                                   : TupleAdd::refused;
+    }
     // Looks for t (whose tag is `tag`) in the region of `mask` + 1 slots starting at `base`, from
     // `home` on, for kMaxProbe slots, reading a tuple only where the tags agree: adds the packet
     // to it, or inserts it at the first empty slot (when `may_insert`). no_room: neither found
     // nor inserted (the caller tries the stash); refused: found, but the packet cannot be added
     // (a counter at its limit, the sketch pool empty).
-    Probe probe(const Key& t, uint16_t tag, uint32_t base, uint32_t mask, uint32_t home,
-                bool may_insert, uint32_t len, uint32_t now, uint16_t flags,
-                typename Tuple::Destination dst, uint64_t dst_hash) {
+    // Inlined into add() for the table (the worker's per-packet path; left to itself, GCC made it
+    // a call with eleven arguments), called out of line for the stash.
+    [[gnu::always_inline]] Probe probe(const Key& t, uint16_t tag, uint32_t base, uint32_t mask,
+                                       uint32_t home, bool may_insert, uint32_t len, uint32_t now,
+                                       uint16_t flags, typename Tuple::Destination dst,
+                                       uint64_t dst_hash) {
         uint32_t slot = home & mask;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask) {
             const uint16_t held = tags_[base + slot];
@@ -400,14 +439,15 @@ class TupleTable {
             if (held == tag && e.same_key(t)) [[likely]] {
                 if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
                     return Probe::refused;
-                if (!add_destination(e, dst, dst_hash)) [[unlikely]]
+                const Probe p = add_destination(e, dst, dst_hash);
+                if (p == Probe::refused) [[unlikely]]
                     return Probe::refused;
                 ++e.packets;
                 e.bytes += len;
                 e.first_s = std::min(e.first_s, now);
                 e.last_s = std::max(e.last_s, now);
                 e.flags |= flags;
-                return Probe::added;
+                return p;
             }
             if (held == 0) {
                 if (!may_insert) [[unlikely]]
@@ -422,35 +462,43 @@ class TupleTable {
                 e.destinations[0] = dst;
                 order_[used_++] = base + slot;
                 ++(base == 0 ? main_used_ : stash_used_);
-                return Probe::added;
+                return Probe::held;
             }
         }
         return Probe::no_room;
     }
 
-    // The packet's destination into the tuple's set: inline while it fits, then a pooled sketch.
-    // False, with nothing changed, when a sketch is needed and the pool is empty.
-    bool add_destination(Tuple& e, typename Tuple::Destination dst, uint64_t dst_hash) {
+    [[gnu::noinline]] Probe probe_stash(const Key& t, uint16_t tag, uint64_t hash, uint32_t len,
+                                        uint32_t now, uint16_t flags,
+                                        typename Tuple::Destination dst, uint64_t dst_hash) {
+        return probe(t, tag, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
+                     stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
+    }
+
+    // The packet's destination into the tuple's set: inline while it fits (held), then a pooled
+    // sketch (added; the inline destinations stay where they are). Refused, with nothing
+    // changed, when a sketch is needed and the pool is empty.
+    Probe add_destination(Tuple& e, typename Tuple::Destination dst, uint64_t dst_hash) {
         if (e.destination_count == Tuple::kPooled) {
             sketches_[e.sketch - 1].add_hash(dst_hash);
-            return true;
+            return Probe::added;
         }
         for (unsigned i = 0; i < e.destination_count; ++i)
             if (e.destinations[i] == dst)
-                return true;
+                return Probe::held;
         if (e.destination_count < Tuple::kInlineDestinations) {
             e.destinations[e.destination_count++] = dst;
-            return true;
+            return Probe::held;
         }
         if (sketches_used_ == sketch_capacity_) [[unlikely]]
-            return false;
+            return Probe::refused;
         DestinationSketch& s = sketches_[sketches_used_++];
         for (unsigned i = 0; i < Tuple::kInlineDestinations; ++i)
             s.add_hash(Tuple::destination_hash(e.destinations[i]));
         s.add_hash(dst_hash);
         e.sketch = sketches_used_;
         e.destination_count = Tuple::kPooled;
-        return true;
+        return Probe::added;
     }
 
     Tuple* entries_;
@@ -475,8 +523,9 @@ inline uint32_t tuple6_capacity_of(uint32_t capacity) {
     return std::max(capacity / 32, SourceTuple6Table::kMinCapacity);
 }
 
-// Counts every tuple of `tuples` into `t` (the source side of each of their packets) and notes
-// how many there were (CounterSet::source_tuples). The stats core calls it on a retired epoch.
+// Counts every tuple of `tuples` into `t` (the source side of each of their packets, and the
+// destination sketches of their inline destinations: TupleAdd::destination_held) and notes how
+// many there were (CounterSet::source_tuples). The stats core calls it on a retired epoch.
 void count_tuples(CounterSet& t, const SourceTupleTable& tuples);
 // Both families' tuples, interleaved by the second of their first packet (IPv4 first within a
 // second): when the sketch pool runs short, keys of either family take its precise sketches in
