@@ -245,6 +245,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             tuples6.prefetch(tuple_hash[i]);
         }
         prefetch_destination_side(table, keys[i]);
+        prefetch_victim(table, f, src_hash[i]);
     };
     auto stage_b = [&](unsigned i) {
         const PacketFacts& f = facts[i];

@@ -145,11 +145,9 @@ void count_source(CounterSet& t, uint64_t src_hash, const SourceKey& k, uint64_t
 // Backscatter is a small share of darknet traffic: out of line, off the inlined fast path.
 void count_victim(CounterSet& t, const PacketFacts& f, uint64_t now_ns, uint64_t src_hash,
                   uint64_t dst_hash) {
-    // The victim is the backscatter's source, except for ICMP errors: a router may send those,
-    // and the victim is the destination of the quoted attack packet (as Corsaro).
-    const bool quoted_victim = f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
+    const bool quoted_victim = has_quoted_victim(f);
     const IpAddress& victim = quoted_victim ? f.quoted_dst : f.src;
-    VictimCounts& v = t.victims.at(quoted_victim ? hash_address(victim, f.ip_version) : src_hash);
+    VictimCounts& v = t.victims.at(victim_key(f, src_hash));
     const uint64_t minute = now_ns / 60'000'000'000ull;
     if (v.pb.packets == 0) {
         v.first_ns = now_ns;

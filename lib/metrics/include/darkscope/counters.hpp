@@ -497,6 +497,22 @@ inline bool is_backscatter_class(TrafficClass c) {
            c == TrafficClass::icmp_backscatter;
 }
 
+// The victim of a backscatter packet is its source, except for ICMP errors: a router may send
+// those, and the victim is the destination of the quoted attack packet (as Corsaro).
+inline bool has_quoted_victim(const PacketFacts& f) {
+    return f.cls == TrafficClass::icmp_backscatter && f.quoted_valid;
+}
+// The victim's key in CounterSet::victims (src_hash: the packet's source hash).
+inline uint64_t victim_key(const PacketFacts& f, uint64_t src_hash) {
+    return has_quoted_victim(f) ? hash_address(f.quoted_dst, f.ip_version) : src_hash;
+}
+// The victim's lines, a few packets ahead of count_victim (backscatter is ~10% of darknet
+// packets, and each one's victim entry is a random line of a 4096-entry table).
+inline void prefetch_victim(const CounterSet& t, const PacketFacts& f, uint64_t src_hash) {
+    if (is_backscatter_class(f.cls)) [[unlikely]]
+        t.victims.prefetch(victim_key(f, src_hash));
+}
+
 // The destination side of one IP packet (ip_version != 0) whose SourceKey is k, but its
 // destination sketches; `service` from resolve_service.
 inline void count_destination_counters(CounterSet& t, const PacketFacts& f, const SourceKey& k,
