@@ -412,12 +412,11 @@ class TupleTable {
     // 0 marks an empty slot; the low bit set keeps a used slot's tag from being 0.
     static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
-    // held: added, its destination inline; added: added, its destination pooled.
-    enum class Probe { held, added, refused, no_room };
+    // What probe() did: one of add()'s outcomes, or no_room (the caller tries the stash).
+    enum class Probe : uint8_t { destination_held, taken, refused, no_room };
+    static_assert(static_cast<uint8_t>(Probe::refused) == static_cast<uint8_t>(TupleAdd::refused));
     static TupleAdd outcome(Probe p) {
-        return p == Probe::held    ? TupleAdd::destination_held
-               : p == Probe::added ? TupleAdd::taken
-                                   : TupleAdd::refused;
+        return p == Probe::no_room ? TupleAdd::refused : static_cast<TupleAdd>(p);
     }
     // Looks for t (whose tag is `tag`) in the region of `mask` + 1 slots starting at `base`, from
     // `home` on, for kMaxProbe slots, reading a tuple only where the tags agree: adds the packet
@@ -462,7 +461,7 @@ class TupleTable {
                 e.destinations[0] = dst;
                 order_[used_++] = base + slot;
                 ++(base == 0 ? main_used_ : stash_used_);
-                return Probe::held;
+                return Probe::destination_held;
             }
         }
         return Probe::no_room;
@@ -475,20 +474,20 @@ class TupleTable {
                      stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
     }
 
-    // The packet's destination into the tuple's set: inline while it fits (held), then a pooled
-    // sketch (added; the inline destinations stay where they are). Refused, with nothing
+    // The packet's destination into the tuple's set: inline while it fits (destination_held), then
+    // a pooled sketch (taken; the inline destinations stay where they are). Refused, with nothing
     // changed, when a sketch is needed and the pool is empty.
     Probe add_destination(Tuple& e, typename Tuple::Destination dst, uint64_t dst_hash) {
         if (e.destination_count == Tuple::kPooled) {
             sketches_[e.sketch - 1].add_hash(dst_hash);
-            return Probe::added;
+            return Probe::taken;
         }
         for (unsigned i = 0; i < e.destination_count; ++i)
             if (e.destinations[i] == dst)
-                return Probe::held;
+                return Probe::destination_held;
         if (e.destination_count < Tuple::kInlineDestinations) {
             e.destinations[e.destination_count++] = dst;
-            return Probe::held;
+            return Probe::destination_held;
         }
         if (sketches_used_ == sketch_capacity_) [[unlikely]]
             return Probe::refused;
@@ -498,7 +497,7 @@ class TupleTable {
         s.add_hash(dst_hash);
         e.sketch = sketches_used_;
         e.destination_count = Tuple::kPooled;
-        return Probe::added;
+        return Probe::taken;
     }
 
     Tuple* entries_;
