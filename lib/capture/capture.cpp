@@ -192,9 +192,9 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         return;
     }
     w.classifier->classify_burst(facts, n);
-    if (w.attribution != nullptr)
-        w.attribution->lookup_burst(w.id, facts, n);
     if (unlikely(w.stage == PipelineStage::count)) {
+        if (w.attribution != nullptr)
+            w.attribution->lookup_burst(w.id, facts, n);
         for (unsigned i = 0; i < n; ++i)
             count_packet(table, facts[i], times_ns[i], 0, 0, true);
         return;
@@ -203,31 +203,40 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     SpaceSaving& prefixes = *w.prefixes[epoch_slot];
     SourceTupleTable& tuples = *w.tuples[epoch_slot];
     SourceTuple6Table& tuples6 = *w.tuples6[epoch_slot];
-    // A software pipeline over the burst, four stages kPipelineDistance packets apart
-    // (docs/performance.md): A hashes each address once (the hash every sketch and table reuses)
-    // and prefetches the lines the packet's keys hash to; B, once those lines have had time to
-    // arrive, resolves the service entry and reads the tuple's tags to prefetch the tuple line its
-    // probe will stop at; C counts the destination side's counters and adds the packet to its
-    // source tuple: the stats core counts the source side and builds the top talkers per tuple
-    // (darkscope/source_tuples.hpp); only what the tables do not take (spills) has its source
-    // side and top talkers counted here, per packet. When the tuple holds the packet's
-    // destination inline (TupleAdd::destination_held), the stats core adds it to the destination
-    // sketches as well, once per tuple; otherwise C prefetches their registers and D adds it.
-    // Keeping only a few packets' prefetches in flight matters: a whole burst's would overflow
-    // the core's miss buffers.
+    // A software pipeline over the burst, in two passes of two stages each, kPipelineDistance
+    // packets apart (docs/performance.md). The first pass: A hashes each address once (the hash
+    // every sketch and table reuses) and prefetches the lines the packet's keys hash to; B, once
+    // those lines have had time to arrive, resolves the service entry and reads the tuple's tags
+    // to prefetch the tuple line its probe will stop at. Between the passes, the packets whose
+    // tags matched no tuple have their source's country and ASN looked up, in one bulk call:
+    // every other packet takes them from its tuple (SourceAttribution), which spares it a random
+    // line of the 64 MiB attribution table. The second pass: C adds the packet to its source
+    // tuple and counts the destination side's counters: the stats core counts the source side
+    // and builds the top talkers per tuple (darkscope/source_tuples.hpp); only what the tables do
+    // not take (spills) has its source side and top talkers counted here, per packet. When the
+    // tuple holds the packet's destination inline (TupleAdd::destination_held), the stats core
+    // adds it to the destination sketches as well, once per tuple; otherwise C prefetches their
+    // registers and D adds it. Keeping only a few packets' prefetches in flight matters: a whole
+    // burst's would overflow the core's miss buffers.
     uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
         tuple_hash[kMaxBurst];
     // Each IP packet's SourceKey, computed once in stage A: its slots index the destination
-    // side, and it is most of the tuple key. One tuple key per packet, in the array of its
-    // family: the IPv4 keys stay packed, four to a line, and the IPv6 array is touched only by
-    // IPv6 packets.
+    // side, and with the source it is the tuple key (its country and ASN come in stage C). One
+    // tuple key per packet, in the array of its family: the IPv4 keys stay packed, eight to a
+    // line, and the IPv6 array is touched only by IPv6 packets.
     SourceKey keys[kMaxBurst];
     SourceTupleTable::Key tuple4[kMaxBurst];
     SourceTuple6Table::Key tuple6[kMaxBurst];
     HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
+    SourceAttribution attribution[kMaxBurst];  // looked up, or unknown until the tuple tells
+    uint8_t lookups[kMaxBurst];                // packets to look up between the passes
+    unsigned lookup_count = 0;
     bool sketches_due[kMaxBurst];  // D adds the destination to the sketches
     uint64_t spills = 0;
+    // Without geo databases every source is unknown/AS0, and nothing is looked up.
+    const SourceAttribution unattributed =
+        w.attribution != nullptr ? SourceAttribution{} : SourceAttribution{0, 0};
     auto stage_a = [&](unsigned i) {
         const PacketFacts& f = facts[i];
         if (f.ip_version == 0)
@@ -252,26 +261,52 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         if (f.ip_version == 0)
             return;
         service[i] = resolve_service(table, keys[i]);
-        if (f.ip_version == 4) [[likely]]
-            tuples.prefetch_tuple(tuple_hash[i]);
-        else
-            tuples6.prefetch_tuple(tuple_hash[i]);
+        const bool maybe_held = f.ip_version == 4 ? tuples.prefetch_tuple(tuple_hash[i])
+                                                  : tuples6.prefetch_tuple(tuple_hash[i]);
+        attribution[i] = unattributed;
+        if (!maybe_held && !unattributed.known())
+            lookups[lookup_count++] = static_cast<uint8_t>(i);
+    };
+    auto look_up = [&](const uint8_t* which, unsigned count) {
+        w.attribution->lookup_some(w.id, facts, which, count);
+        for (unsigned j = 0; j < count; ++j) {
+            const PacketFacts& f = facts[which[j]];
+            attribution[which[j]] =
+                SourceAttribution{f.asn, static_cast<uint16_t>(country_slot_of(f))};
+        }
+    };
+    auto tuple_add = [&](unsigned i, uint64_t now_s) __attribute__((always_inline)) {
+        const PacketFacts& f = facts[i];
+        return f.ip_version == 4 ? tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s, f.flags,
+                                              f.dst.v4, dst_hash[i], attribution[i])
+                                 : tuples6.add(tuple6[i], tuple_hash[i], f.frame_len, now_s,
+                                               f.flags, dst_hash[i], dst_hash[i], attribution[i]);
+    };
+    // A packet whose tags matched another tuple's (1 in ~2^15 of the new ones): its own lookup,
+    // then the add again. Out of line: the add is inlined once, in stage C.
+    auto look_up_and_add = [&](unsigned i, uint64_t now_s) __attribute__((noinline)) {
+        const auto which = static_cast<uint8_t>(i);
+        look_up(&which, 1);
+        return tuple_add(i, now_s);
     };
     auto stage_c = [&](unsigned i) {
-        const PacketFacts& f = facts[i];
+        PacketFacts& f = facts[i];
         sketches_due[i] = false;
         if (f.ip_version == 0) {
             count_dense_totals(table, f);
             return;
         }
+        const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
+        TupleAdd added = tuple_add(i, now_s);
+        if (added == TupleAdd::unattributed) [[unlikely]]
+            added = look_up_and_add(i, now_s);
+        // The packet counts under its tuple's attribution from here on.
+        f.country = attribution[i].country;
+        f.asn = attribution[i].asn;
+        keys[i].country = attribution[i].country;
+        keys[i].asn = attribution[i].asn;
         count_destination_counters(table, f, keys[i], service[i], times_ns[i], src_hash[i],
                                    dst_hash[i]);
-        const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        const TupleAdd added = f.ip_version == 4
-                                   ? tuples.add(tuple4[i], tuple_hash[i], f.frame_len, now_s,
-                                                f.flags, f.dst.v4, dst_hash[i])
-                                   : tuples6.add(tuple6[i], tuple_hash[i], f.frame_len, now_s,
-                                                 f.flags, dst_hash[i], dst_hash[i]);
         if (added == TupleAdd::destination_held) [[likely]]
             return;
         sketches_due[i] = true;
@@ -294,15 +329,19 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             count_destination_sketches(table, keys[i], service[i], dst_hash[i]);
     };
     constexpr unsigned d = kPipelineDistance;
-    for (unsigned i = 0; i < n + 3 * d; ++i) {
+    for (unsigned i = 0; i < n + d; ++i) {
         if (i < n)
             stage_a(i);
-        if (i >= d && i - d < n)
+        if (i >= d)
             stage_b(i - d);
-        if (i >= 2 * d && i - 2 * d < n)
-            stage_c(i - 2 * d);
-        if (i >= 3 * d)
-            stage_d(i - 3 * d);
+    }
+    if (lookup_count != 0)
+        look_up(lookups, lookup_count);
+    for (unsigned i = 0; i < n + d; ++i) {
+        if (i < n)
+            stage_c(i);
+        if (i >= d)
+            stage_d(i - d);
     }
     table.source_spills += spills;
 }

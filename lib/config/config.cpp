@@ -318,7 +318,7 @@ const std::vector<OptionSpec>& options() {
          },
          [](const Config& c) { return std::to_string(c.precise_sketches); }},
         {"tuple-entries", Group::capture, Kind::value, "N",
-         "Source tuples (source, sensor, country, ASN, service) each worker aggregates per "
+         "Source tuples (source, sensor, service) each worker aggregates per "
          "interval, 70 bytes each (x2 epochs), a power of two; IPv6 tuples get a table 1/32 "
          "its size. Packets of tuples beyond 7/8 of a table are counted one by one (slower, "
          "just as exact) and reported as source_spills in /darkscope/stats",

@@ -12,7 +12,7 @@ flags, errors, services, countries, ASNs, sensors, unique counts (same sketches,
 estimates), top talkers and prefixes, events. The plain run is also checked against the truth:
 the generator's own counts and the corpus manifest's packet total.
 
-The worker counts the source side of its packets per (source, sensor, country, ASN, service)
+The worker counts the source side of its packets per (source, sensor, service)
 tuple (IPv4 and IPv6 tables) and falls back to per-packet counting when a tuple table is full. A capture of 20,000
 one-off scanners read with the smallest table (1024 entries, so nearly every packet spills) must
 give the same views as the default table, but for the top talkers: built from the tuples they are

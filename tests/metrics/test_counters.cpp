@@ -453,6 +453,9 @@ std::vector<PacketFacts> mixed_stream(unsigned packets, uint32_t seed, unsigned 
             f.ip_version = 6;
             f.src.v6[0] = 0x20;
             f.src.v6[15] = static_cast<uint8_t>(rng() % 50);
+            // Attribution follows the address, as a lookup gives it.
+            f.country = static_cast<uint16_t>(1 + (f.src.v4 ^ f.src.v6[15]) % 40);
+            f.asn = (f.src.v4 ^ f.src.v6[15]) % 300;
         } else if (kind == 2) {
             f.l4_valid = false;  // a non-first fragment: no service
             f.cls = TrafficClass::tcp_other;
@@ -505,7 +508,7 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
     SourceTupleTable& tuples = *owned;
     OwnedTuple6Table owned6(tuple6_capacity_of(capacity));
     SourceTuple6Table& tuples6 = *owned6;
-    std::map<std::pair<uint64_t, uint64_t>, uint64_t> distinct;  // truth for used()
+    std::map<uint64_t, uint64_t> distinct;  // truth for used()
     std::set<std::string> distinct6;
     for (const PacketFacts& f : stream) {
         const uint64_t sh = hash_address(f.src, f.ip_version);
@@ -520,12 +523,11 @@ SplitRun count_split(const std::vector<PacketFacts>& stream, uint32_t capacity) 
         TupleAdd added;
         if (f.ip_version == 4) {
             const SourceTupleTable::Key t = SourceTupleTable::key_of(f);
-            ++distinct[{t.source, t.where}];
+            ++distinct[t.source_where];
             added = tuple_add(tuples, f, 1'000'000'000ull);
         } else {
             distinct6.insert(std::string(reinterpret_cast<const char*>(f.src.v6), 16) + "/" +
-                             std::to_string(k.asn) + "/" + std::to_string(k.sensor) + "/" +
-                             std::to_string(k.country) + "/" + std::to_string(k.service) + "/" +
+                             std::to_string(k.sensor) + "/" + std::to_string(k.service) + "/" +
                              std::to_string(k.probe) + "/" + std::to_string(f.ip_proto));
             added = tuple_add(tuples6, f, 1'000'000'000ull);
         }
@@ -959,7 +961,7 @@ TEST(Counters, TopTalkersDisjointMergeKeepsIPv4RowsExact) {
     }
 }
 
-// A tuple's packed key gives back the packet's source-side key, for either family.
+// A tuple's packed key and attribution give back the packet's source-side key, for either family.
 TEST(Counters, SourceTupleKeyRoundTrips) {
     unsigned v6 = 0;
     for (const PacketFacts& f : mixed_stream(2000, 5)) {
@@ -969,6 +971,7 @@ TEST(Counters, SourceTupleKeyRoundTrips) {
         if (f.ip_version == 4) {
             SourceTuple t{};
             t.set_key(SourceTupleTable::key_of(f));
+            t.attribute(attribution_of(f));
             got = t.key();
             EXPECT_EQ(t.src_v4(), f.src.v4);
             EXPECT_EQ(t.talker_service(), talker_service_of(f));
@@ -976,6 +979,7 @@ TEST(Counters, SourceTupleKeyRoundTrips) {
             ++v6;
             SourceTuple6 t{};
             t.set_key(SourceTuple6Table::key_of(f));
+            t.attribute(attribution_of(f));
             got = t.key();
             EXPECT_EQ(std::memcmp(t.src().v6, f.src.v6, 16), 0);
             EXPECT_EQ(t.talker_service(), talker_service_of(f));
@@ -990,6 +994,73 @@ TEST(Counters, SourceTupleKeyRoundTrips) {
     EXPECT_GT(v6, 50u);
 }
 
+// The tuple records its source's attribution: a packet of a held tuple needs no lookup and is
+// handed the tuple's; a packet that would make a tuple, or spill, without one changes nothing
+// (unattributed) until the caller looks it up. prefetch_tuple() tells the two apart ahead.
+TEST(Counters, TupleTableAttributesWhatItHolds) {
+    OwnedTupleTable owned(1024);
+    SourceTupleTable& tuples = *owned;
+    PacketFacts f = make_syn(0xc6336401, 0xcb007101, 445, 0, 112, 4134);  // CN, AS4134
+    const SourceTupleTable::Key key = SourceTupleTable::key_of(f);
+    const uint64_t hash = SourceTupleTable::hash_of(key, hash_address(f.src, 4));
+    auto add = [&](SourceAttribution& source, uint32_t dst) {
+        return tuples.add(key, hash, 60, 1000, 0, dst, hash_ipv4(dst), source);
+    };
+    EXPECT_FALSE(tuples.prefetch_tuple(hash));
+    SourceAttribution unknown;
+    EXPECT_EQ(add(unknown, 0xcb007101), TupleAdd::unattributed);
+    EXPECT_FALSE(unknown.known());
+    EXPECT_EQ(tuples.used(), 0u);  // nothing changed
+    SourceAttribution looked_up = attribution_of(f);
+    EXPECT_EQ(add(looked_up, 0xcb007101), TupleAdd::destination_held);
+    EXPECT_TRUE(tuples.prefetch_tuple(hash));
+    // The next packet, not looked up, counts under the tuple's attribution.
+    SourceAttribution next;
+    EXPECT_EQ(add(next, 0xcb007102), TupleAdd::destination_held);
+    EXPECT_EQ(next.country, 112);
+    EXPECT_EQ(next.asn, 4134u);
+    // Even when a lookup now gives something else (a reload of the geo databases in the epoch):
+    // the tuple keeps what its first packet had.
+    SourceAttribution reloaded{2516, 110};
+    EXPECT_EQ(add(reloaded, 0xcb007102), TupleAdd::destination_held);
+    EXPECT_EQ(reloaded.country, 112);
+    EXPECT_EQ(reloaded.asn, 4134u);
+    EXPECT_EQ(tuples.in_order(0).packets, 3u);
+    const SourceKey k = tuples.in_order(0).key();
+    EXPECT_EQ(k.country, 112);
+    EXPECT_EQ(k.asn, 4134u);
+    // Another port of the same source is another tuple, with a lookup of its own.
+    PacketFacts g = make_syn(0xc6336401, 0xcb007101, 1433, 0, 112, 4134);
+    const SourceTupleTable::Key other = SourceTupleTable::key_of(g);
+    EXPECT_NE(other.source_where, key.source_where);
+    const uint64_t other_hash = SourceTupleTable::hash_of(other, hash_address(g.src, 4));
+    EXPECT_FALSE(tuples.prefetch_tuple(other_hash));
+    SourceAttribution none;
+    EXPECT_EQ(tuples.add(other, other_hash, 60, 1000, 0, 1, hash_ipv4(1), none),
+              TupleAdd::unattributed);
+    // A spill without a lookup is unattributed too, with one it is refused, attribution kept.
+    OwnedTupleTable full_owned(32);
+    SourceTupleTable& full = *full_owned;
+    uint32_t held = 0;
+    for (uint32_t i = 0; i < 64; ++i) {
+        SourceAttribution a{64512, 5};
+        const SourceTupleTable::Key t{uint64_t{0x0a000000u + i} << 32 | 7};
+        held += full.add(t, hash_ipv4(i), 60, 1000, 0, 1, hash_ipv4(1), a) != TupleAdd::refused;
+    }
+    EXPECT_EQ(held, full.used());
+    EXPECT_LT(held, 64u);
+    const SourceTupleTable::Key late{uint64_t{0x0b000000u} << 32 | 7};
+    SourceAttribution late_unknown;
+    EXPECT_EQ(full.add(late, hash_ipv4(99), 60, 1000, 0, 1, hash_ipv4(1), late_unknown),
+              TupleAdd::unattributed);
+    SourceAttribution late_known{64513, 6};
+    EXPECT_EQ(full.add(late, hash_ipv4(99), 60, 1000, 0, 1, hash_ipv4(1), late_known),
+              TupleAdd::refused);
+    EXPECT_EQ(late_known.asn, 64513u);
+    EXPECT_EQ(late_known.country, 6);
+    EXPECT_EQ(full.used(), held);
+}
+
 // Tuples whose homes collide past kMaxProbe go to the stash instead of spilling, and are found
 // there again; only a full stash spills. Hashes are chosen here, so the collisions are exact.
 TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
@@ -997,17 +1068,16 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     SourceTupleTable& tuples = *owned;
     const uint32_t in_table = SourceTupleTable::kMaxProbe;
     const uint32_t stash_room = SourceTupleTable::stash_of(1024) * 7 / 8;
-    auto tuple_n = [](uint32_t i) {
-        return SourceTuple::Key{0x0a000000u + i, SourceTuple::kValid | 7};
-    };
+    auto tuple_n = [](uint32_t i) { return SourceTuple::Key{uint64_t{0x0a000000u + i} << 32 | 7}; };
     // Every tuple's home is slot 5; its stash home is i.
     auto hash_n = [](uint32_t i) { return uint64_t{i} << 32 | 5; };
     const uint32_t n = in_table + stash_room + 1;
+    SourceAttribution source{64512, 1};
     std::vector<bool> taken;
     for (int pass = 0; pass < 2; ++pass)
         for (uint32_t i = 0; i < n; ++i)
             taken.push_back(tuples.add(tuple_n(i), hash_n(i), 60, 1000 + pass, 0, 0xc0000201u + i,
-                                       hash_ipv4(0xc0000201u + i)) != TupleAdd::refused);
+                                       hash_ipv4(0xc0000201u + i), source) != TupleAdd::refused);
     // The first kMaxProbe in the table, the next 28 in the stash, the last one spilled, twice.
     for (int pass = 0; pass < 2; ++pass)
         for (uint32_t i = 0; i < n; ++i)
@@ -1017,7 +1087,7 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     // Each held tuple has both passes' packets, in first-seen order.
     uint32_t seen = 0;
     tuples.for_each([&](const SourceTuple& e) {
-        EXPECT_EQ(e.source, tuple_n(seen).source);
+        EXPECT_EQ(e.source_where, tuple_n(seen).source_where);
         EXPECT_EQ(e.packets, 2u);
         EXPECT_EQ(e.bytes, 120u);
         EXPECT_EQ(e.first_s, 1000u);
@@ -1031,8 +1101,8 @@ TEST(Counters, TupleStashTakesWhatLongRunsWouldSpill) {
     EXPECT_EQ(tuples.used(), 0u);
     EXPECT_EQ(tuples.stash_used(), 0u);
     for (uint32_t i = 0; i < n; ++i)
-        EXPECT_EQ(tuples.add(tuple_n(n - 1 - i), hash_n(n - 1 - i), 60, 1000, 0, 1, hash_ipv4(1)) !=
-                      TupleAdd::refused,
+        EXPECT_EQ(tuples.add(tuple_n(n - 1 - i), hash_n(n - 1 - i), 60, 1000, 0, 1, hash_ipv4(1),
+                             source) != TupleAdd::refused,
                   i + 1 < n)
             << "after clear(), tuple " << n - 1 - i;
     EXPECT_EQ(tuples.stash_used(), stash_room);

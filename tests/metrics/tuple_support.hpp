@@ -28,19 +28,34 @@ struct BasicOwnedTupleTable {
 using OwnedTupleTable = BasicOwnedTupleTable<SourceTupleTable>;
 using OwnedTuple6Table = BasicOwnedTupleTable<SourceTuple6Table>;
 
-// An IPv4 packet at time now_ns into its tuple, as the worker's stage C does.
-inline TupleAdd tuple_add(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns) {
+// The packet's own attribution, as the worker's lookup gives it.
+inline SourceAttribution attribution_of(const PacketFacts& f) {
+    return SourceAttribution{f.asn, static_cast<uint16_t>(country_slot_of(f))};
+}
+
+// An IPv4 packet at time now_ns into its tuple, as the worker's stage C does, with its
+// attribution looked up (`source`, which add() sets to the tuple's).
+inline TupleAdd tuple_add(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns,
+                          SourceAttribution& source) {
     const SourceTupleTable::Key t = SourceTupleTable::key_of(f);
     return tuples.add(t, SourceTupleTable::hash_of(t, hash_address(f.src, 4)), f.frame_len,
-                      now_ns / 1'000'000'000ull, f.flags, f.dst.v4, hash_address(f.dst, 4));
+                      now_ns / 1'000'000'000ull, f.flags, f.dst.v4, hash_address(f.dst, 4), source);
 }
 
 // The same for an IPv6 packet: its destination is held as its hash.
-inline TupleAdd tuple_add(SourceTuple6Table& tuples, const PacketFacts& f, uint64_t now_ns) {
+inline TupleAdd tuple_add(SourceTuple6Table& tuples, const PacketFacts& f, uint64_t now_ns,
+                          SourceAttribution& source) {
     const SourceTuple6Table::Key t = SourceTuple6Table::key_of(f);
     const uint64_t dst_hash = hash_address(f.dst, 6);
     return tuples.add(t, SourceTuple6Table::hash_of(t, hash_address(f.src, 6)), f.frame_len,
-                      now_ns / 1'000'000'000ull, f.flags, dst_hash, dst_hash);
+                      now_ns / 1'000'000'000ull, f.flags, dst_hash, dst_hash, source);
+}
+
+// Either family, with the packet's own attribution.
+template <typename Table>
+TupleAdd tuple_add(Table& tuples, const PacketFacts& f, uint64_t now_ns) {
+    SourceAttribution source = attribution_of(f);
+    return tuple_add(tuples, f, now_ns, source);
 }
 
 // Whether the table took the packet (false: a spill, which the caller counts itself).

@@ -93,6 +93,10 @@ class Attribution {
     void unregister_worker(unsigned worker_id);
     // Fills country and asn of facts[0..n); packets that are not IPv4/IPv6 get 0/0.
     inline void lookup_burst(unsigned worker_id, PacketFacts* facts, unsigned n);
+    // The same for the n packets facts[which[0]], ..., facts[which[n - 1]] (n <= kChunk): the
+    // worker looks up only the packets its source tuples do not answer for.
+    inline void lookup_some(unsigned worker_id, PacketFacts* facts, const uint8_t* which,
+                            unsigned n);
     // Once per loop iteration (also when idle): this worker holds no table pointer now.
     void quiescent(unsigned worker_id) { rte_rcu_qsbr_quiescent(qsbr_, worker_id); }
 
@@ -123,7 +127,9 @@ class Attribution {
   private:
     struct Built;  // tables plus their control-plane data
 
-    void lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts, unsigned n);
+    // Looks up facts[at(0)], ..., facts[at(n - 1)].
+    template <typename At>
+    void lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts, unsigned n, At at);
     // The rare IPv6 address inside an IPv4 alias subtree: one IPv4 lookup per aliased part.
     static attribution_detail::Pair resolve_alias(const attribution_detail::Tables& t,
                                                   const uint8_t* v6, attribution_detail::Pair pair);
@@ -158,8 +164,9 @@ inline attribution_detail::Pair Attribution::resolve_alias(const attribution_det
     return pair;
 }
 
+template <typename At>
 inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts,
-                                      unsigned n) {
+                                      unsigned n, At at) {
     using namespace attribution_detail;
     uint32_t ip4[kChunk];
     uint16_t at4[kChunk];
@@ -168,7 +175,8 @@ inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, Packe
     uint64_t next_hop[kChunk];
     unsigned n4 = 0;
     unsigned n6 = 0;
-    for (unsigned i = 0; i < n; ++i) {
+    for (unsigned j = 0; j < n; ++j) {
+        const unsigned i = at(j);
         PacketFacts& f = facts[i];
         f.country = kCountryUnknown;
         f.asn = 0;
@@ -214,8 +222,21 @@ inline void Attribution::lookup_burst(unsigned /*worker_id*/, PacketFacts* facts
     for (unsigned done = 0; done < n; done += attribution_detail::kChunk) {
         const unsigned count =
             n - done < attribution_detail::kChunk ? n - done : attribution_detail::kChunk;
-        lookup_chunk(*t, facts + done, count);
+        lookup_chunk(*t, facts + done, count, [](unsigned j) { return j; });
     }
+}
+
+inline void Attribution::lookup_some(unsigned /*worker_id*/, PacketFacts* facts,
+                                     const uint8_t* which, unsigned n) {
+    const attribution_detail::Tables* t = tables_.load(std::memory_order_acquire);
+    if (__builtin_expect(t == nullptr, 0)) {
+        for (unsigned j = 0; j < n; ++j) {
+            facts[which[j]].country = kCountryUnknown;
+            facts[which[j]].asn = 0;
+        }
+        return;
+    }
+    lookup_chunk(*t, facts, n, [which](unsigned j) { return unsigned{which[j]}; });
 }
 
 }  // namespace darkscope

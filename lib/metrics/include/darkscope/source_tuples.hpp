@@ -3,8 +3,9 @@
 // Everything a CounterSet keys by the source or its ASN (unique sources and ASNs of the run, of
 // each sensor, country and service; the ASN, sensor x country, sensor x service and country x
 // service tables with their packets, bytes and unique sources), and the top talkers (by source
-// and by /24, /48 for IPv6), depend on a packet only through its tuple: source address, sensor,
-// country, ASN and service key, plus its time, flags and destination. Darknet sources repeat their
+// and by /24, /48 for IPv6), depend on a packet only through its tuple: source address, sensor
+// and service key (the country and ASN follow from the source: SourceAttribution), plus its time,
+// flags and destination. Darknet sources repeat their
 // tuple (a scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes
 // to the same sketches again, which changes nothing. So the worker does not count those per packet:
 // it adds the packet to its tuple here (one prefetched tuple line, found through a line of tags),
@@ -21,12 +22,16 @@
 // them to those sketches once per tuple; the worker adds only the other packets' destinations.
 // HyperLogLog adds are idempotent, so a destination added by both gives the same sketch.
 //
-// A tuple is one cache line: its key, packets, bytes, first and last second, the OR of its flags,
-// and its distinct destinations, held as up to kInlineDestinations IPv4 addresses and then in a
-// TinyHyperLogLog from the table's pool (exact up to 32, then 6.5 %, as the top talkers' own
-// sketch). A 4-byte first-seen log lets count_tuples replay tuples in arrival order (bounded
-// tables then see keys in the order per-packet counting would) and lets clear() touch only the
-// used entries.
+// The tuple also spares the worker the attribution lookup (a random line of a 64 MiB table) for
+// every packet of a held tuple: the tuple records its source's country and ASN, add() hands them
+// back, and the worker looks up only the packets whose tuple the tags say the table does not hold.
+//
+// A tuple is one cache line: its key, packets, bytes, first and last second, its attribution, the
+// OR of its flags, and its distinct destinations, held as up to kInlineDestinations IPv4 addresses
+// and then in a TinyHyperLogLog from the table's pool (exact up to 32, then 6.5 %, as the top
+// talkers' own sketch). A 4-byte first-seen log lets count_tuples replay tuples in arrival order
+// (bounded tables then see keys in the order per-packet counting would) and lets clear() touch only
+// the used entries.
 //
 // A tuple that finds no room within kMaxProbe slots of its home (linear probing makes a few long
 // runs even at 0.7 load), or comes when the table is 7/8 full, goes to a small stash (1/32 of
@@ -63,110 +68,129 @@
 
 namespace darkscope {
 
-// One IPv4 tuple and what its packets add up to. `where` is never 0 for a used entry (kValid);
-// the table tells used slots from empty ones by their tag (TupleTable::tag_of).
+// A source's country slot and ASN as its tuples record them. A tuple's key leaves them out:
+// they follow from the source address (one lookup in the attribution tables), so the worker looks
+// them up only for a packet whose tuple the table may not hold yet, and a packet of a held tuple
+// takes them from the tuple (TupleTable::add). A tuple keeps what its first packet's lookup gave
+// to the end of the epoch, also across a reload of the geo databases (docs/metrics.md).
+struct SourceAttribution {
+    static constexpr uint16_t kUnattributed = 0xffff;  // not looked up (no country slot is)
+    uint32_t asn = 0;
+    uint16_t country = kUnattributed;  // country slot, 0 = "??"
+    bool known() const { return country != kUnattributed; }
+};
+
+// The part of a tuple's key beside the source address, in 32 bits: sensor slot << 24 | service
+// key, the service key being the service slot (with kProbe for a probe class), or kNoService with
+// the IP protocol in the low byte (the top talkers tell services apart by it).
+struct TupleWhere {
+    static constexpr uint32_t kNoService = 1u << 20;
+    static constexpr uint32_t kProbe = 1u << 21;
+    static_assert(kServiceSlots <= kNoService, "a service slot fits below kNoService");
+    static_assert(kMaxSensors < 256, "a sensor slot fits in the top byte");
+
+    static uint32_t of(const SourceKey& k, uint8_t ip_proto) {
+        const uint32_t service = k.service < 0
+                                     ? kNoService | ip_proto
+                                     : static_cast<uint32_t>(k.service) | (k.probe ? kProbe : 0);
+        return uint32_t{k.sensor} << 24 | service;
+    }
+    static SourceKey key(uint32_t where, uint32_t asn, uint16_t country) {
+        SourceKey k;
+        k.asn = asn;
+        k.country = country;
+        k.sensor = static_cast<uint8_t>(where >> 24);
+        k.probe = (where & kProbe) != 0;
+        k.service = (where & kNoService) != 0 ? -1 : static_cast<int32_t>(where & 0x3ffff);
+        return k;
+    }
+    // The service id the top talkers count distinct (the worker's per-packet one).
+    static uint32_t talker_service(uint32_t where) {
+        return (where & kNoService) != 0 ? 0xff0000u | (where & 0xff) : where & 0x3ffff;
+    }
+};
+
+// One IPv4 tuple and what its packets add up to. The table tells used slots from empty ones by
+// their tag (TupleTable::tag_of).
 struct alignas(64) SourceTuple {
     static constexpr unsigned kInlineDestinations = 5;
     static constexpr uint8_t kPooled = 0xff;  // destination_count once the sketch holds them
 
-    uint64_t source;  // source address (host order) | ASN << 32
-    uint64_t where;   // kValid | sensor slot << 48 | country slot << 32 | service key
+    uint64_t source_where;  // the key: source address (host order) << 32 | TupleWhere
     uint64_t bytes;
     uint32_t packets;
     uint32_t first_s;  // packet time, seconds, of the first and the last packet
     uint32_t last_s;
+    uint32_t asn;               // the source's attribution (SourceAttribution)
+    uint16_t country;           // its country slot
     uint16_t flags;             // OR of the packets' Flag bits
     uint8_t destination_count;  // distinct destinations held inline, or kPooled
-    uint8_t reserved;
+    uint8_t reserved[3];
     uint32_t destinations[kInlineDestinations];  // IPv4 destinations (host order)
     uint32_t sketch;                             // pool handle (1-based) once kPooled
 
-    static constexpr uint64_t kValid = uint64_t{1} << 63;
-    // Service key: the service slot (with kProbe for a probe class), or kNoService with the IP
-    // protocol in the low byte (the top talkers tell services apart by it).
-    static constexpr uint32_t kNoService = 1u << 20;
-    static constexpr uint32_t kProbe = 1u << 21;
-
-    uint32_t src_v4() const { return static_cast<uint32_t>(source); }
+    uint32_t src_v4() const { return static_cast<uint32_t>(source_where >> 32); }
+    uint32_t where() const { return static_cast<uint32_t>(source_where); }
     IpAddress src() const {
         IpAddress a;
         std::memset(&a, 0, sizeof a);
         a.v4 = src_v4();
         return a;
     }
-    SourceKey key() const { return key_of_where(where, static_cast<uint32_t>(source >> 32)); }
-    // The service id the top talkers count distinct (the worker's per-packet one).
-    uint32_t talker_service() const { return talker_service_of_where(where); }
+    SourceKey key() const { return TupleWhere::key(where(), asn, country); }
+    uint32_t talker_service() const { return TupleWhere::talker_service(where()); }
 
-    // What TupleTable needs of a tuple type: its key (what the worker builds per packet: 16
-    // bytes, not the whole line), the key comparison and copy, and the destination an inline
-    // slot holds (the address) with its hash.
+    // What TupleTable needs of a tuple type: its key (what the worker builds per packet: 8 bytes
+    // here, one compare), the key comparison and copy, the attribution, and the destination an
+    // inline slot holds (the address) with its hash.
     struct Key {
-        uint64_t source;  // as SourceTuple::source
-        uint64_t where;
+        uint64_t source_where;
     };
     using Destination = uint32_t;
-    bool same_key(const Key& o) const { return where == o.where && source == o.source; }
-    void set_key(const Key& o) {
-        source = o.source;
-        where = o.where;
+    bool same_key(const Key& o) const { return source_where == o.source_where; }
+    void set_key(const Key& o) { source_where = o.source_where; }
+    SourceAttribution attribution() const { return {asn, country}; }
+    void attribute(const SourceAttribution& a) {
+        asn = a.asn;
+        country = a.country;
     }
     static Destination destination_of(const PacketFacts& f, uint64_t) { return f.dst.v4; }
     static uint64_t destination_hash(Destination d) { return hash_ipv4(d); }
 
-    // The key of an IPv4 packet's tuple (ip_version == 4) whose SourceKey is k.
+    // The key of an IPv4 packet's tuple (ip_version == 4) whose SourceKey is k (its country and
+    // ASN are not part of it).
     static Key key_of(const PacketFacts& f, const SourceKey& k) {
-        return Key{uint64_t{f.src.v4} | uint64_t{f.asn} << 32, where_of(k, f.ip_proto)};
+        return Key{uint64_t{f.src.v4} << 32 | TupleWhere::of(k, f.ip_proto)};
     }
     // The tuple's hash (its home slot and probe order), from the source hash the worker has.
     // The source hash is already mixed (hash.hpp), so the rest of the key is mixed on its own
     // and xored in: one mix64 fewer a packet than mixing the two again.
     static uint64_t hash(const Key& t, uint64_t src_hash) {
-        return src_hash ^ hash_value(t.where ^ (t.source >> 32) * 0x9e3779b97f4a7c15ull);
-    }
-
-    static uint32_t talker_service_of_where(uint64_t where) {
-        const auto service = static_cast<uint32_t>(where);
-        return (service & kNoService) != 0 ? 0xff0000u | (service & 0xff) : service & 0x3ffff;
-    }
-    static uint64_t where_of(const SourceKey& k, uint8_t ip_proto) {
-        const uint32_t service = k.service < 0
-                                     ? kNoService | ip_proto
-                                     : static_cast<uint32_t>(k.service) | (k.probe ? kProbe : 0);
-        return kValid | uint64_t{k.sensor} << 48 | uint64_t{k.country} << 32 | service;
-    }
-    static SourceKey key_of_where(uint64_t where, uint32_t asn) {
-        SourceKey k;
-        k.asn = asn;
-        k.sensor = static_cast<uint8_t>(where >> 48);
-        k.country = static_cast<uint16_t>(where >> 32);
-        const auto service = static_cast<uint32_t>(where);
-        k.probe = (service & kProbe) != 0;
-        k.service = (service & kNoService) != 0 ? -1 : static_cast<int32_t>(service & 0x3ffff);
-        return k;
+        return src_hash ^ hash_value(static_cast<uint32_t>(t.source_where));
     }
 };
 static_assert(sizeof(SourceTuple) == 64, "one tuple, one cache line");
 
-// One IPv6 tuple: the same, with a 16-byte source and its ASN apart, and distinct destinations
-// held as their 64-bit hashes (all the sketches need; an IPv6 address would take twice the
-// room). Two cache lines: the first holds the key, the counters and the first destination; the
-// table prefetches both.
+// One IPv6 tuple: the same, with a 16-byte source, and distinct destinations held as their
+// 64-bit hashes (all the sketches need; an IPv6 address would take twice the room). Two cache
+// lines: the first holds the key, the counters and the first destination; the table prefetches
+// both.
 struct alignas(64) SourceTuple6 {
     static constexpr unsigned kInlineDestinations = 9;
     static constexpr uint8_t kPooled = 0xff;
 
-    uint8_t source[16];  // source address, network byte order (as IpAddress::v6)
-    uint64_t where;      // as SourceTuple::where
-    uint64_t bytes;
+    uint8_t source[16];  // source address, network byte order (as IpAddress::v6 holds it)
+    uint32_t where;      // TupleWhere
     uint32_t asn;
+    uint64_t bytes;
     uint32_t packets;
     uint32_t first_s;
     uint32_t last_s;
     uint16_t flags;
-    uint8_t destination_count;
-    uint8_t reserved;
+    uint16_t country;
     uint32_t sketch;
+    uint8_t destination_count;
+    uint8_t reserved[3];
     uint64_t destinations[kInlineDestinations];  // destination hashes
 
     IpAddress src() const {
@@ -174,22 +198,25 @@ struct alignas(64) SourceTuple6 {
         std::memcpy(a.v6, source, 16);
         return a;
     }
-    SourceKey key() const { return SourceTuple::key_of_where(where, asn); }
-    uint32_t talker_service() const { return SourceTuple::talker_service_of_where(where); }
+    SourceKey key() const { return TupleWhere::key(where, asn, country); }
+    uint32_t talker_service() const { return TupleWhere::talker_service(where); }
 
     struct Key {
         uint8_t source[16];
-        uint64_t where;
-        uint32_t asn;
+        uint32_t where;
     };
     using Destination = uint64_t;
     bool same_key(const Key& o) const {
-        return where == o.where && asn == o.asn && std::memcmp(source, o.source, 16) == 0;
+        return where == o.where && std::memcmp(source, o.source, 16) == 0;
     }
     void set_key(const Key& o) {
         std::memcpy(source, o.source, 16);
         where = o.where;
-        asn = o.asn;
+    }
+    SourceAttribution attribution() const { return {asn, country}; }
+    void attribute(const SourceAttribution& a) {
+        asn = a.asn;
+        country = a.country;
     }
     static Destination destination_of(const PacketFacts&, uint64_t dst_hash) { return dst_hash; }
     static uint64_t destination_hash(Destination d) { return d; }
@@ -198,13 +225,10 @@ struct alignas(64) SourceTuple6 {
     static Key key_of(const PacketFacts& f, const SourceKey& k) {
         Key t;
         std::memcpy(t.source, f.src.v6, 16);
-        t.where = SourceTuple::where_of(k, f.ip_proto);
-        t.asn = f.asn;
+        t.where = TupleWhere::of(k, f.ip_proto);
         return t;
     }
-    static uint64_t hash(const Key& t, uint64_t src_hash) {
-        return src_hash ^ hash_value(t.where ^ uint64_t{t.asn} * 0x9e3779b97f4a7c15ull);
-    }
+    static uint64_t hash(const Key& t, uint64_t src_hash) { return src_hash ^ hash_value(t.where); }
 };
 static_assert(sizeof(SourceTuple6) == 128, "one IPv6 tuple, two cache lines");
 static_assert(offsetof(SourceTuple6, destinations) == 56, "key and counters in the first line");
@@ -227,6 +251,10 @@ enum class TupleAdd : uint8_t {
     taken,
     // Not taken, nothing changed: the caller counts the packet itself (a spill).
     refused,
+    // Nothing changed: the table does not hold the packet's tuple, and the caller gave no
+    // attribution to make it with (or to count the spill with). The caller looks the source up
+    // and adds the packet again.
+    unattributed,
 };
 
 // The table of one tuple type (SourceTuple for IPv4, SourceTuple6 for IPv6).
@@ -284,51 +312,58 @@ class TupleTable {
     static Key key_of(const PacketFacts& f) { return Tuple::key_of(f, source_key_of(f)); }
     // The tuple's hash (its home slot and probe order), from the source hash the worker has.
     static uint64_t hash_of(const Key& t, uint64_t src_hash) { return Tuple::hash(t, src_hash); }
-    // The lookup in two steps a few packets apart: prefetch() brings the tuple's home line and
-    // the line of tags from home (a tuple's tag is 16 bits of its hash, one per slot, 32 to a
-    // cache line); prefetch_tuple(), once the tags are cached, brings the tuple line the probe
-    // will stop at (the first slot from home whose tag matches, or the empty slot it would
-    // take) when that is not the home line. Probing the tuples themselves read a line per step
-    // (a tuple is a line), and at 0.7 load a probe takes two or three steps, only the first of
-    // them prefetched. Prefetching only the tags first, and the tuple line a stage later, was
-    // 20% slower: two misses in a row at half the distance (docs/performance.md). Read
+    // The lookup in two steps a few packets apart: prefetch() brings the line of tags from the
+    // tuple's home (a tuple's tag is 16 bits of its hash, one per slot, 32 to a cache line);
+    // prefetch_tuple(), once the tags are cached, brings the tuple line the probe will stop at
+    // (the first slot from home whose tag matches, or the empty slot it would take). Probing the
+    // tuples themselves read a line per step (a tuple is a line), and at 0.7 load a probe takes
+    // two or three steps, only the first of them prefetched. The worker adds the packet a whole
+    // pass of its burst after prefetch_tuple(), so the tuple line has long arrived; when add()
+    // came a stage after prefetch_tuple(), prefetch() had to bring the home tuple line as well
+    // (two misses in a row at half the distance were 20% slower then; with the two passes,
+    // leaving the home line to prefetch_tuple() measured 5% faster: docs/performance.md). Read
     // prefetches, though the lines will be written: on the development box (AMD EPYC guest)
     // they measured ~4% faster than prefetchw.
     void prefetch(uint64_t hash) const {
         const uint32_t home = static_cast<uint32_t>(hash) & mask_;
         __builtin_prefetch(&tags_[home], 0);
-        prefetch_entry(home);
     }
-    void prefetch_tuple(uint64_t hash) const {
+    // Returns whether the table may hold the tuple: a tag matched. When none did, add() will
+    // need the packet's attribution (a new tuple, or one in the stash).
+    bool prefetch_tuple(uint64_t hash) const {
         const uint16_t tag = tag_of(hash);
         const uint32_t home = static_cast<uint32_t>(hash) & mask_;
         uint32_t slot = home;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask_) {
             const uint16_t held = tags_[slot];
             if (held == tag || held == 0) {
-                if (slot != home)
-                    prefetch_entry(slot);
-                return;
+                prefetch_entry(slot);
+                return held == tag;
             }
         }
+        return false;
     }
 
     // Adds one packet of tuple t (hash: hash_of(t, ...)): `len` bytes at second `now_s`, with
     // flag bits `flags`, to destination `dst` (Tuple::destination_of: the IPv4 address, or the
-    // IPv6 address's hash), whose hash is dst_hash. `refused`, with nothing changed, when the
-    // table cannot take it (see the top of this file): the caller counts the packet itself.
+    // IPv6 address's hash), whose hash is dst_hash. `source`: the packet's attribution when the
+    // caller looked it up, else unknown; on return (but for `unattributed`) the attribution to
+    // count the packet with: its tuple's when the table holds it, else the caller's. `refused`,
+    // with nothing changed, when the table cannot take it (see the top of this file): the caller
+    // counts the packet itself. `unattributed`, with nothing changed, when the table would need
+    // the packet's attribution and `source` has none.
     TupleAdd add(const Key& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
-                 typename Tuple::Destination dst, uint64_t dst_hash) {
+                 typename Tuple::Destination dst, uint64_t dst_hash, SourceAttribution& source) {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
-            return TupleAdd::refused;
+            return source.known() ? TupleAdd::refused : TupleAdd::unattributed;
         const auto now = static_cast<uint32_t>(now_s);
         const uint16_t tag = tag_of(hash);
         const Probe in_table = probe(t, tag, 0, mask_, static_cast<uint32_t>(hash),
-                                     main_used_ < limit_, len, now, flags, dst, dst_hash);
+                                     main_used_ < limit_, len, now, flags, dst, dst_hash, source);
         if (in_table != Probe::no_room) [[likely]]
-            return outcome(in_table);
+            return outcome(in_table, source);
         // A long run, or a full table: the stash (its lines are few, and stay cached).
-        return outcome(probe_stash(t, tag, hash, len, now, flags, dst, dst_hash));
+        return outcome(probe_stash(t, tag, hash, len, now, flags, dst, dst_hash, source), source);
     }
 
     // Every tuple, in the order its first packet arrived. Tuples sit in random slots of a large
@@ -413,22 +448,27 @@ class TupleTable {
     static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
     // What probe() did: one of add()'s outcomes, or no_room (the caller tries the stash).
-    enum class Probe : uint8_t { destination_held, taken, refused, no_room };
-    static_assert(static_cast<uint8_t>(Probe::refused) == static_cast<uint8_t>(TupleAdd::refused));
-    static TupleAdd outcome(Probe p) {
-        return p == Probe::no_room ? TupleAdd::refused : static_cast<TupleAdd>(p);
+    enum class Probe : uint8_t { destination_held, taken, refused, unattributed, no_room };
+    static_assert(static_cast<uint8_t>(Probe::unattributed) ==
+                  static_cast<uint8_t>(TupleAdd::unattributed));
+    // No room in the table or the stash: a spill, which needs the packet's attribution.
+    static TupleAdd outcome(Probe p, const SourceAttribution& source) {
+        if (p != Probe::no_room) [[likely]]
+            return static_cast<TupleAdd>(p);
+        return source.known() ? TupleAdd::refused : TupleAdd::unattributed;
     }
     // Looks for t (whose tag is `tag`) in the region of `mask` + 1 slots starting at `base`, from
     // `home` on, for kMaxProbe slots, reading a tuple only where the tags agree: adds the packet
-    // to it, or inserts it at the first empty slot (when `may_insert`). no_room: neither found
-    // nor inserted (the caller tries the stash); refused: found, but the packet cannot be added
-    // (a counter at its limit, the sketch pool empty).
+    // to it, or inserts it at the first empty slot (when `may_insert`; with `source`, which must
+    // be known, else unattributed). no_room: neither found nor inserted (the caller tries the
+    // stash); refused: found, but the packet cannot be added (a counter at its limit, the sketch
+    // pool empty). A found tuple's attribution goes to `source`.
     // Inlined into add() for the table (the worker's per-packet path; left to itself, GCC made it
     // a call with eleven arguments), called out of line for the stash.
     [[gnu::always_inline]] Probe probe(const Key& t, uint16_t tag, uint32_t base, uint32_t mask,
                                        uint32_t home, bool may_insert, uint32_t len, uint32_t now,
                                        uint16_t flags, typename Tuple::Destination dst,
-                                       uint64_t dst_hash) {
+                                       uint64_t dst_hash, SourceAttribution& source) {
         uint32_t slot = home & mask;
         for (uint32_t step = 0; step < kMaxProbe; ++step, slot = (slot + 1) & mask) {
             const uint16_t held = tags_[base + slot];
@@ -436,6 +476,7 @@ class TupleTable {
                 continue;
             Tuple& e = entries_[base + slot];
             if (held == tag && e.same_key(t)) [[likely]] {
+                source = e.attribution();
                 if (e.packets == std::numeric_limits<uint32_t>::max()) [[unlikely]]
                     return Probe::refused;
                 const Probe p = add_destination(e, dst, dst_hash);
@@ -451,8 +492,11 @@ class TupleTable {
             if (held == 0) {
                 if (!may_insert) [[unlikely]]
                     return Probe::no_room;
+                if (!source.known()) [[unlikely]]
+                    return Probe::unattributed;
                 tags_[base + slot] = tag;
                 e.set_key(t);
+                e.attribute(source);
                 e.bytes = len;
                 e.packets = 1;
                 e.first_s = e.last_s = now;
@@ -469,9 +513,10 @@ class TupleTable {
 
     [[gnu::noinline]] Probe probe_stash(const Key& t, uint16_t tag, uint64_t hash, uint32_t len,
                                         uint32_t now, uint16_t flags,
-                                        typename Tuple::Destination dst, uint64_t dst_hash) {
+                                        typename Tuple::Destination dst, uint64_t dst_hash,
+                                        SourceAttribution& source) {
         return probe(t, tag, mask_ + 1, stash_mask_, static_cast<uint32_t>(hash >> 32),
-                     stash_used_ < stash_limit_, len, now, flags, dst, dst_hash);
+                     stash_used_ < stash_limit_, len, now, flags, dst, dst_hash, source);
     }
 
     // The packet's destination into the tuple's set: inline while it fits (destination_held), then
