@@ -72,7 +72,7 @@ namespace darkscope {
 // they follow from the source address (one lookup in the attribution tables), so the worker looks
 // them up only for a packet whose tuple the table may not hold yet, and a packet of a held tuple
 // takes them from the tuple (TupleTable::add). A tuple keeps what its first packet's lookup gave
-// to the end of the epoch, also across a reload of the geo databases (docs/metrics.md).
+// to the end of the epoch, also across a reload of the geo databases (docs/attribution.md).
 struct SourceAttribution {
     static constexpr uint16_t kUnattributed = 0xffff;  // not looked up (no country slot is)
     uint32_t asn = 0;
