@@ -269,11 +269,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     };
     auto look_up = [&](const uint8_t* which, unsigned count) {
         w.attribution->lookup_some(w.id, facts, which, count);
-        for (unsigned j = 0; j < count; ++j) {
-            const PacketFacts& f = facts[which[j]];
-            attribution[which[j]] =
-                SourceAttribution{f.asn, static_cast<uint16_t>(country_slot_of(f))};
-        }
+        for (unsigned j = 0; j < count; ++j)
+            attribution[which[j]] = attribution_of(facts[which[j]]);
     };
     auto tuple_add = [&](unsigned i, uint64_t now_s) __attribute__((always_inline)) {
         const PacketFacts& f = facts[i];

@@ -28,11 +28,6 @@ struct BasicOwnedTupleTable {
 using OwnedTupleTable = BasicOwnedTupleTable<SourceTupleTable>;
 using OwnedTuple6Table = BasicOwnedTupleTable<SourceTuple6Table>;
 
-// The packet's own attribution, as the worker's lookup gives it.
-inline SourceAttribution attribution_of(const PacketFacts& f) {
-    return SourceAttribution{f.asn, static_cast<uint16_t>(country_slot_of(f))};
-}
-
 // An IPv4 packet at time now_ns into its tuple, as the worker's stage C does, with its
 // attribution looked up (`source`, which add() sets to the tuple's).
 inline TupleAdd tuple_add(SourceTupleTable& tuples, const PacketFacts& f, uint64_t now_ns,

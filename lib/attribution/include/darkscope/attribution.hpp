@@ -127,6 +127,8 @@ class Attribution {
   private:
     struct Built;  // tables plus their control-plane data
 
+    // The published tables, or empty ones when none are (one acquire load).
+    inline const attribution_detail::Tables& current_tables() const;
     // Looks up facts[at(0)], ..., facts[at(n - 1)].
     template <typename At>
     void lookup_chunk(const attribution_detail::Tables& t, PacketFacts* facts, unsigned n, At at);
@@ -209,34 +211,26 @@ inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, Packe
     }
 }
 
-inline void Attribution::lookup_burst(unsigned /*worker_id*/, PacketFacts* facts, unsigned n) {
-    // One acquire load per burst; the pointer is not kept past quiescent().
+inline const attribution_detail::Tables& Attribution::current_tables() const {
+    // Without tables (attribution off), lookup_chunk gives every packet 0/0.
+    static constexpr attribution_detail::Tables kNone{};
     const attribution_detail::Tables* t = tables_.load(std::memory_order_acquire);
-    if (__builtin_expect(t == nullptr, 0)) {
-        for (unsigned i = 0; i < n; ++i) {
-            facts[i].country = kCountryUnknown;
-            facts[i].asn = 0;
-        }
-        return;
-    }
+    return __builtin_expect(t == nullptr, 0) ? kNone : *t;
+}
+
+inline void Attribution::lookup_burst(unsigned /*worker_id*/, PacketFacts* facts, unsigned n) {
+    // One acquire load per burst; the tables are not kept past quiescent().
+    const attribution_detail::Tables& t = current_tables();
     for (unsigned done = 0; done < n; done += attribution_detail::kChunk) {
         const unsigned count =
             n - done < attribution_detail::kChunk ? n - done : attribution_detail::kChunk;
-        lookup_chunk(*t, facts + done, count, [](unsigned j) { return j; });
+        lookup_chunk(t, facts + done, count, [](unsigned j) { return j; });
     }
 }
 
 inline void Attribution::lookup_some(unsigned /*worker_id*/, PacketFacts* facts,
                                      const uint8_t* which, unsigned n) {
-    const attribution_detail::Tables* t = tables_.load(std::memory_order_acquire);
-    if (__builtin_expect(t == nullptr, 0)) {
-        for (unsigned j = 0; j < n; ++j) {
-            facts[which[j]].country = kCountryUnknown;
-            facts[which[j]].asn = 0;
-        }
-        return;
-    }
-    lookup_chunk(*t, facts, n, [which](unsigned j) { return unsigned{which[j]}; });
+    lookup_chunk(current_tables(), facts, n, [which](unsigned j) { return unsigned{which[j]}; });
 }
 
 }  // namespace darkscope

@@ -5,9 +5,9 @@
 // service tables with their packets, bytes and unique sources), and the top talkers (by source
 // and by /24, /48 for IPv6), depend on a packet only through its tuple: source address, sensor
 // and service key (the country and ASN follow from the source: SourceAttribution), plus its time,
-// flags and destination. Darknet sources repeat their
-// tuple (a scanner sends thousands of SYNs to one port), and a repeated tuple adds the same hashes
-// to the same sketches again, which changes nothing. So the worker does not count those per packet:
+// flags and destination. Darknet sources repeat their tuple (a scanner sends thousands of SYNs to
+// one port), and a repeated tuple adds the same hashes to the same sketches again, which changes
+// nothing. So the worker does not count those per packet:
 // it adds the packet to its tuple here (one prefetched tuple line, found through a line of tags),
 // and the stats core, once it owns the retired epoch, counts each tuple once into the retired
 // CounterSet (count_tuples) and builds the interval's top talkers from the tuples, with exact
@@ -79,6 +79,11 @@ struct SourceAttribution {
     uint16_t country = kUnattributed;  // country slot, 0 = "??"
     bool known() const { return country != kUnattributed; }
 };
+
+// What a lookup gave a packet (its country and asn, as Attribution fills them).
+inline SourceAttribution attribution_of(const PacketFacts& f) {
+    return SourceAttribution{f.asn, static_cast<uint16_t>(country_slot_of(f))};
+}
 
 // The part of a tuple's key beside the source address, in 32 bits: sensor slot << 24 | service
 // key, the service key being the service slot (with kProbe for a probe class), or kNoService with
@@ -355,7 +360,7 @@ class TupleTable {
     TupleAdd add(const Key& t, uint64_t hash, uint32_t len, uint64_t now_s, uint16_t flags,
                  typename Tuple::Destination dst, uint64_t dst_hash, SourceAttribution& source) {
         if (now_s > std::numeric_limits<uint32_t>::max()) [[unlikely]]
-            return source.known() ? TupleAdd::refused : TupleAdd::unattributed;
+            return spill(source);
         const auto now = static_cast<uint32_t>(now_s);
         const uint16_t tag = tag_of(hash);
         const Probe in_table = probe(t, tag, 0, mask_, static_cast<uint32_t>(hash),
@@ -451,11 +456,16 @@ class TupleTable {
     enum class Probe : uint8_t { destination_held, taken, refused, unattributed, no_room };
     static_assert(static_cast<uint8_t>(Probe::unattributed) ==
                   static_cast<uint8_t>(TupleAdd::unattributed));
-    // No room in the table or the stash: a spill, which needs the packet's attribution.
+    // A packet the table cannot take is a spill, which the caller counts with the packet's
+    // attribution: refused once it has one.
+    static TupleAdd spill(const SourceAttribution& source) {
+        return source.known() ? TupleAdd::refused : TupleAdd::unattributed;
+    }
+    // No room in the table or the stash: a spill.
     static TupleAdd outcome(Probe p, const SourceAttribution& source) {
         if (p != Probe::no_room) [[likely]]
             return static_cast<TupleAdd>(p);
-        return source.known() ? TupleAdd::refused : TupleAdd::unattributed;
+        return spill(source);
     }
     // Looks for t (whose tag is `tag`) in the region of `mask` + 1 slots starting at `base`, from
     // `home` on, for kMaxProbe slots, reading a tuple only where the tags agree: adds the packet
