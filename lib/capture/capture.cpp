@@ -145,6 +145,36 @@ inline void free_received(rte_mbuf** pkts, unsigned n) {
         rte_pktmbuf_free_bulk(pkts, n);
 }
 
+// The reference path (--pipeline plain), which the tests hold process_burst's to: each classified
+// packet attributed, counted whole (count_packet: both sides, every sketch) and added to the top
+// talkers, one at a time, in arrival order. No source tuples, prefetches or passes over the
+// burst: what process_burst spreads over its stages and the stats core, this does in one place.
+[[gnu::noinline]] void count_plain(WorkerContext& w, unsigned epoch_slot, PacketFacts* facts,
+                                   const uint64_t* times_ns, unsigned n) {
+    CounterSet& table = *w.sets[epoch_slot];
+    SpaceSaving& sources = *w.sources[epoch_slot];
+    SpaceSaving& prefixes = *w.prefixes[epoch_slot];
+    for (unsigned i = 0; i < n; ++i) {
+        PacketFacts& f = facts[i];
+        if (f.ip_version == 0) {
+            count_packet(table, f, times_ns[i], 0, 0);
+            continue;
+        }
+        if (w.attribution != nullptr)
+            w.attribution->lookup_burst(w.id, &f, 1);
+        const uint64_t src_hash = hash_address(f.src, f.ip_version);
+        const uint64_t dst_hash = hash_address(f.dst, f.ip_version);
+        count_packet(table, f, times_ns[i], src_hash, dst_hash);
+        const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
+        const uint32_t svc = talker_service_of(f);
+        const HeavyKey prefix = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
+        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash, f.frame_len, dst_hash, svc,
+                       now_s, f.country, f.asn, f.flags);
+        prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dst_hash, svc, now_s, f.country,
+                               f.asn, f.flags, f.src, src_hash);
+    }
+}
+
 inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts, unsigned n) {
     CounterSet& table = *w.sets[epoch_slot];
     PacketFacts facts[kMaxBurst];
@@ -192,7 +222,11 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
         return;
     }
     w.classifier->classify_burst(facts, n);
-    if (unlikely(w.stage == PipelineStage::count)) {
+    if (unlikely(w.stage != PipelineStage::full)) {
+        if (w.stage == PipelineStage::plain) {
+            count_plain(w, epoch_slot, facts, times_ns, n);
+            return;
+        }
         if (w.attribution != nullptr)
             w.attribution->lookup_burst(w.id, facts, n);
         for (unsigned i = 0; i < n; ++i)

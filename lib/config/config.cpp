@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <ostream>
@@ -29,6 +30,11 @@ namespace darkscope {
 namespace po = boost::program_options;
 
 namespace {
+
+// --pipeline's values, in PipelineStage's order.
+constexpr const char* kPipelineStages[] = {"decode", "classify", "attribute",
+                                           "count",  "full",     "plain"};
+static_assert(std::size(kPipelineStages) == static_cast<unsigned>(PipelineStage::plain) + 1);
 
 [[noreturn]] void fail(const std::string& option, const std::string& value,
                        const std::string& reason) {
@@ -474,20 +480,19 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) { c.duration_s = to_double("duration", v[0]); },
          [](const Config& c) { return c.duration_s ? show_double(*c.duration_s) : ""; }},
         {"pipeline", Group::runtime, Kind::value, "STAGE",
-         "Benchmarks: workers stop after decode, classify, attribute, count or full (all)",
+         "Benchmarks: workers stop after decode, classify, attribute, count or go full (the "
+         "default); tests: plain counts each packet whole, one at a time, the reference for full",
          [](Config& c, const Values& v) {
-             static const char* stages[] = {"decode", "classify", "attribute", "count", "full"};
-             for (unsigned i = 0; i < 5; ++i)
-                 if (v[0] == stages[i]) {
+             for (unsigned i = 0; i < std::size(kPipelineStages); ++i)
+                 if (v[0] == kPipelineStages[i]) {
                      c.pipeline = static_cast<PipelineStage>(i);
                      return;
                  }
              throw ConfigError("--pipeline: '" + v[0] +
-                               "': must be decode, classify, attribute, count or full");
+                               "': must be decode, classify, attribute, count, full or plain");
          },
          [](const Config& c) {
-             static const char* stages[] = {"decode", "classify", "attribute", "count", "full"};
-             return std::string(stages[static_cast<unsigned>(c.pipeline)]);
+             return std::string(kPipelineStages[static_cast<unsigned>(c.pipeline)]);
          }},
         {"plan", Group::runtime, Kind::flag, nullptr, "Print the core plan and exit",
          [](Config& c, const Values& v) { c.plan_only = to_bool("plan", v[0]); },

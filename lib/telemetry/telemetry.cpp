@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <mutex>
+#include <vector>
 
 namespace darkscope {
 
@@ -50,8 +51,10 @@ bool fill_flat(rte_tel_data* d, const Value& value) {
 }
 
 // Transcribes a telemetry_form() value; false when the library refused any part of it (the
-// reply is then incomplete: the caller answers an error instead).
-bool fill_formed(rte_tel_data* d, const Value& value) {
+// reply is then incomplete: the caller answers an error instead). `held` gets the containers d
+// took: d frees them once it has been sent, but an error reply starts d afresh, which forgets
+// them, so the caller frees them then.
+bool fill_formed(rte_tel_data* d, const Value& value, std::vector<rte_tel_data*>& held) {
     if (auto* s = std::get_if<std::string>(&value.v))
         return rte_tel_data_string(d, s->c_str()) == 0;
     bool ok = true;
@@ -72,6 +75,8 @@ bool fill_formed(rte_tel_data* d, const Value& value) {
             if (c == nullptr || rte_tel_data_add_dict_container(d, k.c_str(), c, 0) != 0) {
                 rte_tel_data_free(c);
                 ok = false;
+            } else {
+                held.push_back(c);
             }
         }
         return ok;
@@ -85,6 +90,8 @@ bool fill_formed(rte_tel_data* d, const Value& value) {
         if (c == nullptr || rte_tel_data_add_array_container(d, c, 0) != 0) {
             rte_tel_data_free(c);
             ok = false;
+        } else {
+            held.push_back(c);
         }
     }
     return ok;
@@ -107,8 +114,12 @@ int answer(const char* cmd, rte_tel_data* d, const Value& value) {
     std::string problem = telemetry_reply_problem(cmd != nullptr ? cmd : "", formed);
     if (!problem.empty())
         return reply_error(d, problem);
-    if (!fill_formed(d, formed))
+    std::vector<rte_tel_data*> held;
+    if (!fill_formed(d, formed, held)) {
+        for (rte_tel_data* c : held)
+            rte_tel_data_free(c);
         return reply_error(d, "the telemetry library refused part of the reply");
+    }
     return 0;
 }
 
@@ -179,7 +190,8 @@ int hook_command(const char* cmd, const char*, rte_tel_data* d) {
 }  // namespace
 
 bool fill_tel_data(rte_tel_data* d, const Value& value) {
-    return fill_formed(d, telemetry_form(value));
+    std::vector<rte_tel_data*> held;  // d keeps them: the library frees them with the reply
+    return fill_formed(d, telemetry_form(value), held);
 }
 
 void register_telemetry(TelemetryHooks h) {

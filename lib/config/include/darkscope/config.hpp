@@ -28,9 +28,11 @@ struct SensorSpec {
     std::vector<IpPrefix> prefixes;
 };
 
-// How far workers take each packet: the benchmark's per-stage cost breakdown. Checked once per
-// burst, so the full pipeline pays nothing for it.
-enum class PipelineStage : uint8_t { decode, classify, attribute, count, full };
+// How far workers take each packet: the benchmark's per-stage cost breakdown, and `plain`, the
+// reference path the tests hold the optimised one to (every packet counted whole, one at a time:
+// no source tuples, prefetch or bulk passes). Checked once per burst, so the full pipeline pays
+// nothing for it.
+enum class PipelineStage : uint8_t { decode, classify, attribute, count, full, plain };
 
 struct Config {
     // Capture
@@ -92,7 +94,7 @@ struct Config {
     bool no_huge = false;                   // --no-huge (tests, machines without hugepages)
     unsigned memory_mb = 0;                 // --memory MB (EAL -m), 0 = EAL default
     std::optional<double> duration_s;       // --duration SECONDS: stop after this long (live)
-    PipelineStage pipeline = PipelineStage::full;  // --pipeline STAGE (benchmarks)
+    PipelineStage pipeline = PipelineStage::full;  // --pipeline STAGE (benchmarks, tests)
     bool plan_only = false;                        // --plan: print the core plan and exit
     std::string topology_xml;                      // --topology-xml FILE: plan on this hwloc XML
     std::string config_file;                       // --config FILE
