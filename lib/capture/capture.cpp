@@ -911,17 +911,53 @@ void Engine::roll_windows(int64_t start_s) {
     const int64_t hour = start_s - ((start_s % 3600) + 3600) % 3600;
     const int64_t day = start_s - ((start_s % 86400) + 86400) % 86400;
     if (hour_.start_s != hour) {
+        const bool first = hour_.start_s < 0;
         if (store_ && hour_.start_s >= 0 && hour_.counters->packets)
             store_window(hour_, 1);
         hour_.reset(hour);
+        if (first)
+            resume_rollup(1, hour);
     }
     if (day_.start_s != day) {
+        const bool first = day_.start_s < 0;
         if (store_ && day_.start_s >= 0 && day_.counters->packets)
             store_window(day_, 2);
         day_.reset(day);
+        if (first)
+            resume_rollup(2, day);
     }
     if (total_.start_s < 0)
         total_.start_s = start_s;
+}
+
+// A live run that starts in the middle of an hour or day finds that period's rollup in the history
+// when an earlier run (the same darkscope, restarted) wrote it: it is kept, and every rewrite of
+// the period merges it in (store_window), so a restart does not replace the earlier part. Only
+// the run's first hour and day can have one, and only live: an offline replay of a capture
+// already stored replaces its periods, so replaying it twice does not double count.
+void Engine::resume_rollup(int resolution, int64_t start_s) {
+    if (!store_ || config_.offline())
+        return;
+    std::vector<StoredPeriod> stored;
+    try {
+        stored = store_->read_periods(static_cast<Resolution>(resolution), start_s, start_s + 1);
+    } catch (const std::exception& e) {
+        RTE_LOG(WARNING, USER1, "history: cannot read the %s starting at %lld to resume it: %s\n",
+                resolution == 1 ? "hour" : "day", static_cast<long long>(start_s), e.what());
+        return;
+    }
+    if (stored.empty())
+        return;
+    uint64_t packets = 0;
+    for (const StoredRow& r : stored.front().rows)
+        if (r.dimension == "total")
+            packets = r.packets;
+    RTE_LOG(NOTICE, USER1,
+            "history: resuming the %s starting at %lld: %llu packets stored by an "
+            "earlier run\n",
+            resolution == 1 ? "hour" : "day", static_cast<long long>(start_s),
+            static_cast<unsigned long long>(packets));
+    earlier_run_[resolution] = std::make_unique<StoredPeriod>(std::move(stored.front()));
 }
 
 void Engine::detect_events(int64_t start_s, int64_t end_s) {
@@ -1035,7 +1071,42 @@ void Engine::store_window(const WindowAccumulator& w, int resolution,
     period.rows.insert(period.rows.end(), extra_rows.begin(), extra_rows.end());
     if (resolution != 0)
         w.counters->total_sources.serialize(period.source_sketch);
+    if (const auto& earlier = earlier_run_[resolution]; earlier && earlier->start == w.start_s)
+        merge_earlier_run(period, *earlier);
     store_->enqueue(std::move(period));
+}
+
+void merge_earlier_run(StoredPeriod& now, const StoredPeriod& earlier) {
+    std::map<std::pair<std::string, std::string>, size_t> index;
+    for (size_t i = 0; i < now.rows.size(); ++i)
+        index[{now.rows[i].dimension, now.rows[i].key}] = i;
+    for (const StoredRow& e : earlier.rows) {
+        auto it = index.find({e.dimension, e.key});
+        if (it == index.end()) {
+            index[{e.dimension, e.key}] = now.rows.size();
+            now.rows.push_back(e);
+            continue;
+        }
+        StoredRow& r = now.rows[it->second];
+        r.packets += e.packets;
+        r.bytes += e.bytes;
+        r.sources = std::max(r.sources, e.sources);
+        r.destinations = std::max(r.destinations, e.destinations);
+        r.asns = std::max(r.asns, e.asns);
+    }
+    // The total's sources: the union of the two parts' sketches, when both are readable.
+    PreciseHyperLogLog mine, theirs;
+    if (!now.source_sketch.empty() && !earlier.source_sketch.empty() &&
+        mine.deserialize(now.source_sketch) && theirs.deserialize(earlier.source_sketch)) {
+        mine.merge(theirs);
+        now.source_sketch.clear();
+        mine.serialize(now.source_sketch);
+        for (StoredRow& r : now.rows)
+            if (r.dimension == "total")
+                r.sources = mine.estimate();
+    } else if (now.source_sketch.empty()) {
+        now.source_sketch = earlier.source_sketch;
+    }
 }
 
 void Engine::publish() {

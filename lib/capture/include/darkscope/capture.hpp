@@ -30,6 +30,7 @@ class EventEngine;
 class EventHook;
 struct Event;
 struct StoredRow;
+struct StoredPeriod;
 struct WorkerContext;
 
 // One time window being accumulated on the stats core: counters and top talkers.
@@ -51,6 +52,13 @@ struct WindowAccumulator {
 std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyHitter>& sources,
                                    const std::vector<HeavyHitter>& prefixes,
                                    const std::vector<std::string>& sensor_names, size_t top_k);
+
+// A live run's first hour or day rollup, merged with what an earlier run stored for the same
+// period (a restart in the middle of the hour or day), so that the rewrite does not replace it:
+// packets and bytes add up key by key (every dimension still sums to the total), the total's
+// unique sources are the union of the two source sketches, and the other unique counts, whose
+// sketches the history does not keep, are the larger of the two parts (a lower bound).
+void merge_earlier_run(StoredPeriod& now, const StoredPeriod& earlier);
 
 // Set from signal handlers; the engine polls them.
 struct ControlFlags {
@@ -86,6 +94,7 @@ class Engine {
     // merges their current tables instead (the final partial interval).
     void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
     void roll_windows(int64_t start_s);
+    void resume_rollup(int resolution, int64_t start_s);
     void store_window(const WindowAccumulator& w, int resolution,
                       const std::vector<StoredRow>& extra_rows = {});
     void flush_rollups();
@@ -114,6 +123,8 @@ class Engine {
     std::unique_ptr<SpaceSaving> tuple6_sources_, tuple6_prefixes_;  // IPv6, merged into those
     std::shared_ptr<SeriesHistory> series_;
     std::unique_ptr<HistoryStore> store_;
+    // What an earlier run stored for this run's first hour and day ([1], [2]; resume_rollup).
+    std::unique_ptr<StoredPeriod> earlier_run_[3];
     std::unique_ptr<EventEngine> events_;
     std::unique_ptr<EventHook> hook_;
     uint64_t intervals_ = 0;
