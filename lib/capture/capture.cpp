@@ -1374,7 +1374,29 @@ int Engine::run_offline() {
     };
 
     char errbuf[PCAP_ERRBUF_SIZE];
+    // Intervals follow the packets' time, so the files are read in the order of their first
+    // packets' time (captures of consecutive days given in any order); a file that cannot be
+    // opened keeps its place and is reported when its turn comes.
+    std::vector<std::pair<int64_t, std::string>> files;
     for (const auto& file : config_.read_files) {
+        int64_t first = files.empty() ? INT64_MIN : files.back().first;
+        if (pcap_t* pc = pcap_open_offline(file.c_str(), errbuf)) {
+            pcap_pkthdr* hdr = nullptr;
+            const u_char* bytes = nullptr;
+            if (pcap_next_ex(pc, &hdr, &bytes) == 1)
+                first = static_cast<int64_t>(hdr->ts.tv_sec);
+            pcap_close(pc);
+        }
+        files.emplace_back(first, file);
+    }
+    std::stable_sort(files.begin(), files.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < files.size(); ++i)
+        if (files[i].second != config_.read_files[i]) {
+            RTE_LOG(NOTICE, USER1, "--read: files read in the time order of their first packets\n");
+            break;
+        }
+    for (const auto& [first_s, file] : files) {
         if (control_flags().stop.load())
             break;
         pcap_t* pc = pcap_open_offline_with_tstamp_precision(file.c_str(),
@@ -1388,6 +1410,8 @@ int Engine::run_offline() {
         pcap_pkthdr* hdr = nullptr;
         const u_char* bytes = nullptr;
         uint64_t file_packets = 0;
+        uint64_t late_packets = 0;  // stamped before the interval being counted
+        int64_t latest_lag_s = 0;
         int rc;
         while ((rc = pcap_next_ex(pc, &hdr, &bytes)) == 1) {
             uint64_t ts_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
@@ -1396,6 +1420,10 @@ int Engine::run_offline() {
             if (!have_interval) {
                 cur_start = sec - ((sec % interval) + interval) % interval;
                 have_interval = true;
+            }
+            if (sec < cur_start) [[unlikely]] {
+                ++late_packets;
+                latest_lag_s = std::max(latest_lag_s, cur_start - sec);
             }
             if (sec >= cur_start + interval) {
                 close_current(cur_start + interval);
@@ -1430,6 +1458,13 @@ int Engine::run_offline() {
                     file.c_str(), file_packets, pcap_geterr(pc));
             status = 1;
         }
+        // Closed intervals are not reopened: such packets count in the interval being counted.
+        if (late_packets != 0)
+            RTE_LOG(WARNING, USER1,
+                    "--read %s: %" PRIu64 " packets stamped up to %" PRId64
+                    " s before the interval being counted were counted in it (the files overlap "
+                    "in time, or its packets are out of order)\n",
+                    file.c_str(), late_packets, latest_lag_s);
         pcap_close(pc);
     }
     flush_chunk();

@@ -381,11 +381,13 @@ const std::vector<OptionSpec>& options() {
 
         // ---- Attribution
         {"geo-country", Group::attribution, Kind::multi, "FILE...",
-         "Country database(s): MaxMind .mmdb (repeatable; files of one kind merge)",
+         "Country database(s): MaxMind .mmdb or range CSV start,end,CC (repeatable; files of one "
+         "kind merge)",
          [](Config& c, const Values& v) { c.geo_country = v; },
          [](const Config& c) { return join(c.geo_country, " "); }},
         {"geo-asn", Group::attribution, Kind::multi, "FILE...",
-         "ASN database(s): .mmdb or ip-location-db ASN CSV (repeatable)",
+         "ASN database(s): MaxMind .mmdb or range CSV start,end,asn[,name] (repeatable; files "
+         "merge)",
          [](Config& c, const Values& v) { c.geo_asn = v; },
          [](const Config& c) { return join(c.geo_asn, " "); }},
 
@@ -925,6 +927,35 @@ std::string writable_problem(const std::string& path) {
     return "";
 }
 
+// What a path names, to find two options naming one file: device and inode when it exists, else
+// its directory's real path and its name (a file that two outputs would both create).
+std::string file_identity(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0)
+        return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    char* real = ::realpath(dir.c_str(), nullptr);
+    std::string out = (real != nullptr ? std::string(real) : dir) + "/" + name;
+    std::free(real);
+    return out;
+}
+
+// Files an option reads: each readable, none given twice, and none an option that lost its value
+// (`--read --config x.conf` gives --read the value "--config").
+void check_input_files(const char* option, const std::vector<std::string>& files) {
+    std::set<std::string> seen;
+    for (const auto& f : files) {
+        if (f.rfind("--", 0) == 0)
+            fail(option, "needs a file name before the next option, got '" + f + "'");
+        if (auto why = readable_problem(f); !why.empty())
+            fail(option, f, why);
+        if (!seen.insert(file_identity(f)).second)
+            fail(option, f, "given twice (each file is read once)");
+    }
+}
+
 void check_range(const char* option, uint64_t v, uint64_t lo, uint64_t hi) {
     if (v < lo || v > hi)
         fail(option, std::to_string(v),
@@ -1125,26 +1156,39 @@ void check_config(const Config& c) {
 
     // Intervals and output
     check_range("interval", c.interval_s, 1, 86400);
-    for (const auto& f : c.read_files)
-        if (auto why = readable_problem(f); !why.empty())
-            fail("read", f, why);
+    check_input_files("read", c.read_files);
     if (!c.summary_file.empty())
         if (auto why = writable_problem(c.summary_file); !why.empty())
             fail("summary", c.summary_file, why);
     if (!c.db_file.empty())
         if (auto why = writable_problem(c.db_file); !why.empty())
             fail("db", c.db_file, why);
+    // An output that is also an input or the other output would destroy it without a word.
+    {
+        std::map<std::string, std::string> inputs;
+        for (const auto& f : c.read_files)
+            inputs.emplace(file_identity(f), "the --read file " + f);
+        for (const auto& f : c.geo_country)
+            inputs.emplace(file_identity(f), "the --geo-country file " + f);
+        for (const auto& f : c.geo_asn)
+            inputs.emplace(file_identity(f), "the --geo-asn file " + f);
+        if (!c.db_file.empty())
+            if (auto it = inputs.find(file_identity(c.db_file)); it != inputs.end())
+                fail("db", c.db_file, "is also " + it->second);
+        if (!c.summary_file.empty()) {
+            if (!c.db_file.empty())
+                inputs.emplace(file_identity(c.db_file), "the --db file");
+            if (auto it = inputs.find(file_identity(c.summary_file)); it != inputs.end())
+                fail("summary", c.summary_file, "is also " + it->second + ": it would be replaced");
+        }
+    }
     check_range("top-k", c.top_k, 1, 100000);
     check_range("retention-intervals", c.retention_intervals_days, 1, 36500);
     check_range("retention-hours", c.retention_hours_days, 1, 36500);
 
     // Attribution
-    for (const auto& f : c.geo_country)
-        if (auto why = readable_problem(f); !why.empty())
-            fail("geo-country", f, why);
-    for (const auto& f : c.geo_asn)
-        if (auto why = readable_problem(f); !why.empty())
-            fail("geo-asn", f, why);
+    check_input_files("geo-country", c.geo_country);
+    check_input_files("geo-asn", c.geo_asn);
 
     // Events
     if (!(c.surge_factor > 1.0) || !std::isfinite(c.surge_factor))
@@ -1182,7 +1226,10 @@ void check_config(const Config& c) {
                                                              {"--no-pci", "--no-pci"}};
     std::istringstream eal(c.eal_args);
     for (std::string tok; eal >> tok;) {
+        // "--memory=512" and "-m 512", and a short flag with its value attached: "-m512", "-l0-1".
         std::string flag = tok.substr(0, tok.find('='));
+        if (tok.size() > 2 && tok[0] == '-' && tok[1] != '-')
+            flag = tok.substr(0, 2);
         if (auto it = owned.find(flag); it != owned.end())
             fail("eal", c.eal_args, flag + " is set by darkscope; use " + it->second);
     }

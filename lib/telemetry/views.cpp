@@ -652,10 +652,11 @@ std::string series_key(const Snapshot& s, const std::string& key) {
             left = country_code_of(country_filter_index(left));
         return kind + "=" + left + "|" + right;
     }
-    // The key first: a telemetry string holds 127 bytes.
-    throw RequestError("KEY '" + key +
-                       "' is not service=P, country=CC, sensor=S, sensor_service=S|P, "
-                       "country_service=CC|P, scanner_service=P or scanner_country=CC");
+    // The reason first: a telemetry string holds 127 bytes, and the key echoed may be long.
+    throw RequestError(
+        "KEY must be service=P, country=CC, sensor=S, sensor_service=S|P, "
+        "country_service=CC|P, scanner_service=P or scanner_country=CC; got '" +
+        key + "'");
 }
 
 }  // namespace

@@ -158,9 +158,13 @@ TEST(Views, SeriesRefusesUnknownKeys) {
           "sensor_service=tokyo-x|445/tcp,5", "sensor_service=tokyo-b|445,5",
           "country_service=XX1|445/tcp,5", "country_service=JP|23,5"})
         EXPECT_NE(series(bad), "") << bad;
-    EXPECT_EQ(
-        series("servce=445/tcp,5").rfind("KEY 'servce=445/tcp' is not service=P, country=CC", 0),
-        0u);
+    EXPECT_EQ(series("servce=445/tcp,5"),
+              "KEY must be service=P, country=CC, sensor=S, sensor_service=S|P, "
+              "country_service=CC|P, scanner_service=P or scanner_country=CC; got "
+              "'servce=445/tcp'");
+    // The reason comes whole within a telemetry string, however long the key echoed after it.
+    const std::string long_key = std::string(300, 'x') + ",5";
+    EXPECT_LT(series(long_key.c_str()).find("; got '"), kTelemetryStringMax);
     EXPECT_EQ(series("country=jp,5"), "unknown country 'jp'");
     EXPECT_EQ(series("sensor=tokyo-x,5"), "unknown sensor 'tokyo-x'");
     EXPECT_EQ(series("service=445,5"), "service must look like 445/tcp, 53/udp or icmp, got '445'");
