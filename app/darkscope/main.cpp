@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "darkscope/attribution.hpp"
 #include "darkscope/capture.hpp"
@@ -118,6 +120,21 @@ int main(int argc, char** argv) {
         if (pc == nullptr)
             return fail(2, "--read " + file + ": " + errbuf);
         pcap_close(pc);
+    }
+    // So must a net_pcap port's rx_pcap file: the PMD's own refusal reaches the operator as a
+    // port that "was not probed", after a page of EAL lines.
+    for (const auto& spec : config.ports) {
+        std::istringstream args(spec);
+        for (std::string arg; std::getline(args, arg, ',');) {
+            if (arg.rfind("rx_pcap=", 0) != 0)
+                continue;
+            const std::string file = arg.substr(8);
+            char errbuf[PCAP_ERRBUF_SIZE] = {};
+            pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
+            if (pc == nullptr)
+                return fail(2, "--port " + spec + ": rx_pcap file " + file + ": " + errbuf);
+            pcap_close(pc);
+        }
     }
 
     // The per-worker tables are fixed in size: say so now if they cannot fit the budget.

@@ -769,14 +769,27 @@ Given parse_file(const std::string& path) {
     int number = 0;
     for (std::string line; std::getline(in, line);) {
         ++number;
+        // An editor's UTF-8 byte order mark would otherwise become part of the first name.
+        if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0)
+            line.erase(0, 3);
         text += line + "\n";
         // The names as Boost's parser reads them: '#' starts a comment, "name = value".
         std::string body = trim(line.substr(0, line.find('#')));
         auto eq = body.find('=');
-        if (body.empty() || body[0] == '[' || eq == std::string::npos)
+        if (body.empty() || body[0] == '[')
             continue;
+        if (eq == std::string::npos)
+            throw ConfigError(path + ":" + std::to_string(number) + ": '" + body +
+                              "': expected NAME = VALUE");
         lines[trim(body.substr(0, eq))].push_back(number);
     }
+    // "FILE:LINE" of an option's n-th line (the last one known when there are fewer).
+    auto line_of = [&](const std::string& name, size_t n) {
+        auto it = lines.find(name);
+        if (it == lines.end() || it->second.empty())
+            return where;
+        return path + ":" + std::to_string(it->second[std::min(n, it->second.size() - 1)]);
+    };
     if (in.bad())
         throw ConfigError("--config: '" + path + "': cannot read: " + std::strerror(errno));
     std::istringstream text_in(text);
@@ -789,13 +802,20 @@ Given parse_file(const std::string& path) {
                 if (opt.string_key != o.name)
                     continue;
                 if ((o.kind == Kind::value || o.kind == Kind::flag) && seen[o.name]++)
-                    throw ConfigError(where + ": " + o.name + " given more than once");
+                    throw ConfigError(line_of(o.name, 1) + ": " + o.name +
+                                      " given more than once (first at line " +
+                                      std::to_string(lines[o.name].front()) + ")");
             }
         }
         Given g = collect(parsed);
         g.path = path;
         g.lines = std::move(lines);
         return g;
+    } catch (const po::unknown_option& e) {
+        std::string name = e.get_option_name();
+        while (!name.empty() && name[0] == '-')
+            name.erase(0, 1);
+        throw ConfigError(line_of(name, 0) + ": unknown option '" + name + "' (see --help)");
     } catch (const po::error& e) {
         rethrow_boost(e, where);
     }

@@ -246,8 +246,6 @@ void register_telemetry(TelemetryHooks h) {
     rte_telemetry_register_cmd("/darkscope/ports", snapshot_command<view_ports>,
                                "Per port ethdev counters: ipackets, ibytes, imissed, ierrors, "
                                "rx_nombuf, link.");
-    if (!failed.empty())
-        throw std::runtime_error("telemetry: cannot register" + failed);
     rte_telemetry_register_cmd("/darkscope/plan", hook_command<&TelemetryHooks::plan>,
                                "The core plan: stats core, workers and their queues.");
     rte_telemetry_register_cmd("/darkscope/config", hook_command<&TelemetryHooks::config>,
@@ -257,6 +255,8 @@ void register_telemetry(TelemetryHooks h) {
                                "reload result.");
     rte_telemetry_register_cmd("/darkscope/reload", hook_command<&TelemetryHooks::reload>,
                                "Reload the attribution databases without stopping capture.");
+    if (!failed.empty())
+        throw std::runtime_error("telemetry: cannot register" + failed);
 }
 
 }  // namespace darkscope

@@ -427,11 +427,18 @@ TEST_F(ConfigTest, BadInputMessages) {
 }
 
 TEST_F(ConfigTest, BadConfigFile) {
-    std::string unknown = write("u.conf", "frobnicate = 1\n");
+    std::string unknown = write("u.conf", "# a typo\nfrobnicate = 1\n");
     EXPECT_EQ(error_of({"--config", unknown}),
-              "--config " + unknown + ": unknown option 'frobnicate' (see --help)");
-    std::string twice = write("t.conf", "burst = 1\nburst = 2\n");
-    EXPECT_EQ(error_of({"--config", twice}), "--config " + twice + ": burst given more than once");
+              unknown + ":2: unknown option 'frobnicate' (see --help)");
+    std::string twice = write("t.conf", "burst = 1\n\nburst = 2\n");
+    EXPECT_EQ(error_of({"--config", twice}),
+              twice + ":3: burst given more than once (first at line 1)");
+    std::string no_equals = write("e.conf", "burst = 1\nno-huge true\n");
+    EXPECT_EQ(error_of({"--config", no_equals}),
+              no_equals + ":2: 'no-huge true': expected NAME = VALUE");
+    // A byte order mark (some editors write one) is not part of the first option's name.
+    std::string bom = write("bom.conf", "\xEF\xBB\xBFread = " + pcap_ + "\nburst = 65\n");
+    EXPECT_EQ(error_of({"--config", bom}), bom + ":2: burst: '65': must be 1..64");
     std::string bad = write("b.conf", "read = " + pcap_ + "\nsensor = x=10.0.0.0/33\n");
     EXPECT_EQ(error_of({"--config", bad}),
               bad + ":2: sensor: 'x=10.0.0.0/33': prefix length 33 is over 32");
