@@ -354,6 +354,8 @@ def test_numbers(args):
         for argv, status, text in (
                 (["--from", "2024-01-01", "--to", "2024-01-02", "--db",
                   os.path.join(work, "missing.db")], 2, "does not exist"),
+                (["--from", "2024-01-01", "--to", "2024-01-02", "--db", work], 2,
+                 "is a directory"),
                 (["--from", "2024-13-01", "--to", "2024-01-02", "--db", db], 2, "bad date"),
                 (["--from", "2024-02-01", "--to", "2024-01-02", "--db", db], 2, "must be after"),
                 (["--from", "2030-01-01", "--to", "2030-01-31", "--db", db], 1, "empty period"),
