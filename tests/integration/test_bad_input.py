@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Bad input: one clear line on stderr naming what is wrong, exit status 2, nothing started."""
+"""Bad input: one clear line on stderr naming what is wrong, exit status 2, nothing started (the
+refusal comes before EAL: no DPDK runtime directory appears for the run's --file-prefix)."""
 import json
 import os
 import subprocess
@@ -25,6 +26,12 @@ cases = [
     (["--read", good, "--workers", "64"], "64"),
     (["--read", notpcap], "not-a-capture.pcap"),
     (["--port", "net_pcap0,rx_pcap=/nonexistent/y.pcap"], "net_pcap0"),
+    # A replay file libpcap cannot read: named before EAL, not "net_pcap0 was not probed".
+    (["--port", "net_pcap0,rx_pcap=" + notpcap], "rx_pcap file " + notpcap),
+    # An output that is also an input, a file given twice, an option taken for a file name.
+    (["--read", good, "--summary", good], "--summary: '%s': is also the --read file" % good),
+    (["--read", good, good], "given twice"),
+    (["--read", "--summary", "x.json"], "--read: needs a file name before the next option"),
     (["--read", good, "--geo-country", "/nonexistent/c.mmdb"], "/nonexistent/c.mmdb"),
     (["--read", good, "--memory-budget-mb", "32"], "--memory-budget-mb"),
     (["--read", good, "--tuple-entries", "3000"], "--tuple-entries"),
@@ -44,15 +51,20 @@ with open(bad_conf, "w") as f:
     f.write("# a comment\nread = %s\nworkers = two\n" % good)
 cases.append((["--config", bad_conf], bad_conf + ":3: workers: 'two'"))
 errors = []
-for args, needle in cases:
-    p = env.run(env.base_args() + args, check=False, timeout=60)
+for i, (args, needle) in enumerate(cases):
+    # A prefix of its own per case: EAL creates /var/run/dpdk/PREFIX and leaves it behind, so a
+    # directory there means the refusal came after EAL had started.
+    prefix = "%sbad%d" % (env.prefix, i)
+    runtime_dir = os.path.join("/var/run/dpdk", prefix)
+    p = env.run(env.base_args(prefix) + args, check=False, timeout=60)
     lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
     if p.returncode != 2:
         errors.append("%s: exit %d, want 2" % (args, p.returncode))
     if len(lines) != 1 or needle not in lines[0]:
         errors.append("%s: want one 'darkscope:' line naming %r, got %r" % (args, needle, p.stderr))
-    if os.path.exists("/var/run/dpdk/%s/dpdk_telemetry.v2" % env.prefix):
-        pass  # EAL may leave its runtime dir behind; nothing keeps running after exit
+    if os.path.exists(runtime_dir):
+        errors.append("%s: refused after EAL started (%s exists: %s)" % (
+            args, runtime_dir, sorted(os.listdir(runtime_dir))))
 
 def summary_of(name, args):
     """Runs darkscope offline on `good` with these extra arguments; returns (process, summary)."""

@@ -44,7 +44,11 @@ REPLIES = {
     "/darkscope/top/countries,5": [{"country": "CN", "packets": 10, "bytes": 600},
                                    {"country": "JP", "packets": 9, "bytes": 540}],
     "/darkscope/series,service=23/tcp,7": SERIES,
+    "/darkscope/top/ports,-1": {"error": "N must be a whole number from 1 to 100, got '-1'"},
 }
+# Commands that take no parameters (COMMANDS in darkscope-ctl; README.md's telemetry table).
+NO_PARAMETERS = ["stats", "classes", "flags", "errors", "sensors", "workers", "ports", "plan",
+                 "config", "geo", "reload", "list"]
 
 
 class FakeTelemetry(threading.Thread):
@@ -170,7 +174,9 @@ def real_darkscope(darkscope):
         # Bad requests fail the same way from a summary as from darkscope itself.
         for cmd in (["top", "ports", "3", "total", "sensor=nosuch"],
                     ["top", "countries", "3", "total", "country=ZZ"],
-                    ["top", "ports", "0"], ["top", "ports", "3", "all"], ["events", "0"]):
+                    ["top", "ports", "0"], ["top", "ports", "3", "all"], ["events", "0"],
+                    ["top", "ports", "-1"], ["dos", "3,surge"], ["scanners", "5,surge"],
+                    ["scanners", "abc"], ["stats", "extra"]):
             lrc, lout, lerr = ctl(*live, *cmd)
             src, sout, serr = ctl(*offline, *cmd)
             # (N's upper bound differs: the socket caps it at 100, a summary holds 1000.)
@@ -179,6 +185,17 @@ def real_darkscope(darkscope):
             expect(f"{cmd}: live refuses", lrc == 1 and lout == "" and lerr, f"rc={lrc} {lout}")
             expect(f"{cmd}: --summary refuses as live", src == 1 and sout == "" and same,
                    f"rc={src}\nsummary: {sout}{serr}\nlive:    {lerr}")
+
+        # Parameters reach darkscope as parameters: its own refusal, not "unknown command".
+        for cmd, sent, word in ((["top", "ports", "-1"], "/darkscope/top/ports,-1", "'-1'"),
+                                (["scanners", "abc"], "/darkscope/scanners,abc", "'abc'"),
+                                (["dos", "3,surge"], "/darkscope/dos,3,surge", "expected N"),
+                                (["series", "bogus", "10"], "/darkscope/series,bogus,10", "KEY")):
+            lrc, lout, lerr = ctl(*live, *cmd)
+            expect(f"{cmd}: live darkscope's own refusal", lrc == 1 and lout == "" and
+                   lerr.startswith(f"darkscope-ctl: {sent}: ") and word in lerr and
+                   "unknown command" not in lerr and len(lerr.splitlines()) == 1,
+                   f"rc={lrc} {lout}{lerr}")
 
         # A window or filter a summary does not hold: live answers, the summary says so.
         for cmd, what in ((["top", "ports", "3", "hour", "sensor=tokyo-b"], "hour"),
@@ -302,6 +319,49 @@ def main():
                server.commands)
         expect("series sparkline", rc == 0 and "▁▅▃█▂▁█" in out, out + err)
 
+        # After a command's name every word is a parameter, a comma-joined one as it is.
+        for words, want in ((["top", "ports", "-1"], "/darkscope/top/ports,-1"),
+                            (["dos", "3,surge"], "/darkscope/dos,3,surge"),
+                            (["scanners", "5,surge"], "/darkscope/scanners,5,surge"),
+                            (["scanners", "abc"], "/darkscope/scanners,abc"),
+                            (["series", "bogus", "10"], "/darkscope/series,bogus,10"),
+                            (["events", "5", "surge"], "/darkscope/events,5,surge"),
+                            (["top", "sources", "3", "hour"], "/darkscope/top/sources,3,hour")):
+            ctl(*s, *words)
+            expect(f"{words} sent", server.commands[-1] == want, server.commands[-1:])
+        rc, out, err = ctl(*s, "top", "ports", "-1")
+        expect("darkscope's refusal passed on", rc == 1 and out == "" and err ==
+               "darkscope-ctl: /darkscope/top/ports,-1: N must be a whole number from 1 to 100, "
+               "got '-1'\n", f"rc={rc} {out}{err}")
+        # A command without parameters given some: refused here, nothing sent.
+        for name in NO_PARAMETERS:
+            sent = len(server.commands)
+            rc, out, err = ctl(*s, name, "extra")
+            expect(f"{name} extra refused", rc == 1 and out == "" and err ==
+                   f"darkscope-ctl: {name} takes no arguments, got 'extra'\n",
+                   f"rc={rc} {out}{err}")
+            expect(f"{name} extra: nothing sent", len(server.commands) == sent,
+                   server.commands[sent:])
+        rc, out, err = ctl(*s, "reload", "now", "please")
+        expect("reload now please refused", rc == 1 and
+               err == "darkscope-ctl: reload takes no arguments, got 'now please'\n", err)
+
+        # --timeout: a positive, finite number of seconds, else one argparse error, exit 2.
+        for bad in ("-1", "nan", "0", "inf", "-inf", "1e300", "soon"):
+            sent = len(server.commands)
+            # (argparse takes "-inf" for an option unless it is given as --timeout=-inf)
+            given = [f"--timeout={bad}"] if bad == "-inf" else ["--timeout", bad]
+            rc, out, err = ctl(*s, *given, "stats")
+            last = err.strip().splitlines()[-1:] or [""]
+            expect(f"--timeout {bad}: usage error", rc == 2 and out == "" and
+                   "Traceback" not in err and last[0].startswith(
+                       "darkscope-ctl: error: argument --timeout: ") and f"'{bad}'" in last[0],
+                   f"rc={rc} {out}{err}")
+            expect(f"--timeout {bad}: nothing sent", len(server.commands) == sent,
+                   server.commands[sent:])
+        rc, out, err = ctl(*s, "--timeout", "0.5", "stats")
+        expect("--timeout 0.5", rc == 0 and server.commands[-1] == "/darkscope/stats", err)
+
         rc, out, err = ctl(*s, "no", "such")
         expect("unknown command status", rc == 1, f"rc={rc}")
         expect("unknown command message", "unknown command" in err and out == "", err)
@@ -321,6 +381,27 @@ def main():
         expect("help lists the server's commands", "/darkscope/top/ports" in out
                and server.commands[-1] == "/", out + err)
         server.sock.close()
+
+        # --summary gets the same command strings (and so darkscope's refusals, as it words them).
+        summary = os.path.join(tmp, "summary.json")
+        with open(summary, "w") as f:
+            json.dump({"/darkscope/stats": STATS, "/darkscope/events,50": [],
+                       "/darkscope/top/ports,1000": {str(i + 1): r for i, r in
+                                                     enumerate(TOP_PORTS)}}, f)
+        for words, want in ((["top", "ports", "-1"], "/darkscope/top/ports,-1: N must be a whole "
+                             "number from 1 to 1000, got '-1'"),
+                            (["dos", "3,surge"], "/darkscope/dos,3,surge: expected N"),
+                            (["scanners", "5,surge"], "/darkscope/scanners,5,surge: expected N"),
+                            (["scanners", "abc"], "/darkscope/scanners,abc: N must be a whole "
+                             "number from 1 to 50, got 'abc'"),
+                            (["series", "bogus", "10"], "series need a live darkscope"),
+                            (["stats", "extra"], "stats takes no arguments, got 'extra'")):
+            rc, out, err = ctl("--summary", summary, *words)
+            expect(f"--summary {words}", rc == 1 and out == "" and
+                   err.startswith("darkscope-ctl: ") and want in err and
+                   len(err.splitlines()) == 1, f"rc={rc} {out}{err}")
+        rc, out, err = ctl("--summary", summary, "top", "ports", "2")
+        expect("--summary top ports 2", rc == 0 and len(out.splitlines()) == 4, out + err)
     # Without any darkscope to ask, `help` still lists the commands.
     rc, out, err = ctl("-f", "no-such-prefix-xyz", "help")
     expect("help without a darkscope", rc == 0 and "top ports" in out and "reload" in out,

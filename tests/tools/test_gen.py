@@ -4,7 +4,9 @@
 For a few seeds, a small capture is generated and read back with tshark and capinfos; every
 count in the truth JSON that tshark can see is recomputed from tshark's fields with the
 classification rules of docs/classify.md and compared. The same seed must give byte-identical
-files. Exit 77 (meson: skipped) when tshark is missing.
+files. Bad options and files get one "darkscope-gen:" line naming the option, no traceback, and
+leave no file behind (checked first, without tshark). Exit 77 (meson: skipped) when tshark is
+missing.
 """
 
 import collections
@@ -246,10 +248,90 @@ def check_capture(tmp, seed, extra, networks=None):
     return pcap
 
 
+def bad_input(tmp):
+    """Each bad option or file: a non-zero exit (2: argparse's usage error, 1: a file's content),
+    one "darkscope-gen:" line on stderr naming the option, no traceback, no file written."""
+    work = os.path.join(tmp, "bad")
+    os.mkdir(work)
+    out = os.path.join(work, "x.pcap")
+    a_dir = os.path.join(work, "a-directory")
+    os.mkdir(a_dir)
+    bad_asn = os.path.join(tmp, "bad-asn.csv")
+    with open(bad_asn, "w") as f:
+        f.write("1.2.3.0/24,JP,as-one\n")
+    bad_prefix = os.path.join(tmp, "bad-prefix.csv")
+    with open(bad_prefix, "w") as f:
+        f.write("1.2.3.0/33,JP,1\n")
+    cases = [
+        (["--out", "/nonexistent/dir/x.pcap"], "--out /nonexistent/dir/x.pcap", 2),
+        (["--out", a_dir], "--out " + a_dir, 2),
+        (["--start", "-100"], "--start", 2),
+        (["--start", "4294967000"], "--start", 2),  # past pcap's 32-bit seconds
+        (["--sensor", "a=10.0.0.0/33"], "--sensor", 2),
+        (["--sensor", "a=10.0.0.5/24"], "--sensor 'a=10.0.0.5/24': 10.0.0.5/24 has host bits", 2),
+        (["--sensor", "a=10.0.0.0/24,2001:db8::1/48"], "--sensor", 2),
+        (["--sensor", "a="], "--sensor", 2),
+        (["--truncated", "-1"], "--truncated", 2),
+        (["--source-networks", "/nonexistent.csv"], "--source-networks /nonexistent.csv", 2),
+        (["--source-networks", a_dir], "--source-networks", 2),
+        (["--source-networks", bad_asn], "--source-networks", 1),
+        (["--source-networks", bad_prefix], "--source-networks", 1),
+        (["--truth", "/nonexistent/t.json"], "--truth /nonexistent/t.json", 2),
+        (["--truth", a_dir], "--truth", 2),
+        (["--truth", out], "--truth", 2),  # the same file as --out
+        (["--write-networks", "/nonexistent/n.csv"], "--write-networks", 2),
+        (["--interval", "0"], "--interval", 2),
+        (["--interval", "-60"], "--interval", 2),
+        (["--duration", "0"], "--duration", 2),
+        (["--duration", "nan"], "--duration", 2),
+        (["--duration", "inf"], "--duration", 2),
+        (["--packets", "0"], "--packets", 2),
+        (["--sources", "-5"], "--sources", 2),
+        (["--ipv6-share", "2"], "--ipv6-share", 2),
+        (["--vlan-share", "nan"], "--vlan-share", 2),
+        (["--frame-size-range", "60-70000"], "--frame-size-range", 2),
+        (["--frame-size-range", "sixty"], "--frame-size-range", 2),
+        (["--profile", "events", "--interval", "0"], "--interval", 2),
+    ]
+    for args, needle, status in cases:
+        cmd = [GEN, "-q", "--packets", "500", "--sources", "50"] + \
+            (["--out", out] if "--out" not in args else []) + args
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("darkscope-gen:")]
+        left = sorted(set(os.listdir(work)) - {"a-directory"}) + os.listdir(a_dir)
+        if r.returncode != status or "Traceback" in r.stderr or len(lines) != 1 or \
+                needle not in lines[0]:
+            failures.append(f"bad input {args}: want exit {status} and one 'darkscope-gen:' line "
+                            f"naming {needle!r}, got exit {r.returncode}, {r.stderr!r:.600}")
+        if left:
+            failures.append(f"bad input {args}: left {left} behind")
+            for name in left:
+                path = os.path.join(work, name)
+                os.remove(path if os.path.exists(path) else os.path.join(a_dir, name))
+    # The same options, made good, do write (the cases above fail for what they name).
+    r = subprocess.run([GEN, "-q", "--packets", "500", "--sources", "50", "--out", out,
+                        "--truth", out + ".json", "--sensor", "a=10.0.0.0/24",
+                        "--start", "0", "--interval", "60", "--truncated", "0"],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 or not os.path.exists(out) or not os.path.exists(out + ".json"):
+        failures.append(f"good options: exit {r.returncode}, {r.stderr!r}")
+    # --source-networks may name the file --write-networks is about to write (the tests do).
+    nets = os.path.join(work, "new-networks.csv")
+    r = subprocess.run([GEN, "-q", "--packets", "500", "--out", out, "--write-networks", nets,
+                        "--source-networks", nets], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 or not os.path.exists(nets):
+        failures.append(f"--write-networks and --source-networks of one new file: exit "
+                        f"{r.returncode}, {r.stderr!r}")
+
+
 def main():
+    with tempfile.TemporaryDirectory(prefix="darkscope-gen-test-") as tmp:
+        bad_input(tmp)
     if not shutil.which("tshark") or not shutil.which("capinfos"):
+        for f in failures:
+            print("FAIL:", f)
         print("SKIP: tshark/capinfos not installed")
-        return 77
+        return 1 if failures else 77
     with tempfile.TemporaryDirectory(prefix="darkscope-gen-test-") as tmp:
         nets = os.path.join(tmp, "networks.csv")
         run([GEN, "--write-networks", nets])
@@ -282,11 +364,6 @@ def main():
                                      "fields", "-e", "frame.len"]).split()}
         if min(lens) < 60 or max(lens) > 78:
             failures.append(f"bench frame sizes {min(lens)}..{max(lens)} outside 60-78")
-        # Bad input: one clear line, exit status 2.
-        bad = subprocess.run([GEN, "--out", os.path.join(tmp, "x.pcap"), "--ipv6-share", "2"],
-                             capture_output=True, text=True)
-        if bad.returncode != 2 or "ipv6-share" not in bad.stderr:
-            failures.append(f"bad --ipv6-share: status {bad.returncode}, {bad.stderr!r}")
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} failures")
