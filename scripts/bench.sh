@@ -146,7 +146,7 @@ cleanup() {
         rm -rf "/var/run/dpdk/$p"
         rm -f /dev/hugepages/"$p"map_* 2>/dev/null || true
     done
-    rm -f "/dev/shm/darkscope-bench-$$.pcap"
+    rm -f "/dev/shm/darkscope-bench-$$"-[123].pcap
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -448,15 +448,16 @@ fi
 # Start-up (EAL, databases) cancels out: the rate is (3N - N) packets over the difference of
 # the wall times of a run reading the capture three times and a run reading it once.
 if [ "$do_offline" = 1 ]; then
-    shm="/dev/shm/darkscope-bench-$$.pcap"
-    cp "$capture" "$shm"
+    # Three copies: darkscope refuses a file given twice (it would be counted twice).
+    shm="/dev/shm/darkscope-bench-$$"
+    for c in 1 2 3; do cp "$capture" "$shm-$c.pcap"; done
     off_conf="$work/offline.conf"
     sed -e "s/^mbufs = .*/mbufs = 16383/" "$conf" >"$off_conf"
     off_mem=$((tables_mb + 128))
     for r in $(seq 1 "$runs"); do
         for copies in 1 3; do
             files=()
-            for _ in $(seq 1 "$copies"); do files+=("$shm"); done
+            for c in $(seq 1 "$copies"); do files+=("$shm-$c.pcap"); done
             prefix="dsb_off_$$_${r}_$copies"
             prefixes+=("$prefix")
             wait_for_idle
@@ -483,7 +484,7 @@ EOF
             rm -rf "/var/run/dpdk/$prefix"
         done
     done
-    rm -f "$shm"
+    rm -f "$shm"-[123].pcap
 fi
 
 # --- report ---------------------------------------------------------------------------------

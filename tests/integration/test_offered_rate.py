@@ -9,9 +9,9 @@ is dropped and counted in tx_failed, as a NIC's full rx ring would drop it. So a
 falls behind loses packets here instead of slowing the sender down: tx_failed must be 0, and
 darkscope must receive (port ipackets) and count (/darkscope/stats packets) exactly the offered
 packets (offered == the capture's truth), miss none, and its per-class counts and top ports must
-equal the generator's truth. The ring is twice memif's default (rsize=11: 2048 slots, about 40
-ms of traffic at this rate), so a receiver descheduled for a moment does not lose packets; one
-that cannot keep up does.
+equal the generator's truth. The ring is memif's largest (rsize=14: 16384 slots, about 0.3 s of
+traffic at this rate), so a receiver descheduled for a moment does not lose packets; one that
+cannot keep up does.
 
 The rate is deliberately modest: the check is exactness at a fixed rate on a loaded 2-CPU CI
 machine, not speed (scripts/bench/offered_rate.py walks a ladder of rates for that). The achieved
@@ -32,11 +32,12 @@ import dsharness as h
 
 PACKETS = 40000
 RATE = 50000  # packets per second: ~0.8 s of traffic
-# log2 of the memif ring's slots. The PMD takes up to 14, but the bigger the ring, the more often
-# ds_paced_gen crashes (SIGSEGV) as darkscope leaves: its main thread closes the port and unmaps
-# while the memif interrupt thread is still unmapping the peer's regions (here: 1 run in 3 at 14,
-# now and then at 12 and 13, none in 30 runs under CPU load at 11).
-RSIZE = 11
+# log2 of the memif ring's slots: the PMD's largest, 16384 slots (about 0.3 s at this rate), so a
+# receiver descheduled for a moment on a loaded CI box does not lose packets; one that cannot keep
+# up does (at 4 Mpps here: 1,568 of 40,000 dropped, and the test fails). ds_paced_gen waits for
+# memif's interrupt thread before closing the port: without that it crashed as darkscope left,
+# more often the larger the ring (3 runs in 9 at 2^14, 6 in 6 under CPU load).
+RSIZE = 14
 
 env = h.Env(sys.argv)
 gen_exe = sys.argv[3]

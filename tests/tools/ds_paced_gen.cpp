@@ -626,6 +626,11 @@ int main(int argc, char** argv) {
             rte_rdtsc() + static_cast<uint64_t>(o.linger * static_cast<double>(hz));
         while (rte_rdtsc() < linger_end && !g_stop && link_up(port))
             rte_delay_us_sleep(10000);
+        // The link reads down as soon as the peer leaves, while memif's interrupt thread is
+        // still unmapping the peer's regions: closing the port under it crashed now and then
+        // (more often with larger rings). Give it time to finish.
+        if (!link_up(port))
+            rte_delay_us_sleep(200000);
     } while (false);
 
     if (port_started)
