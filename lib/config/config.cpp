@@ -351,8 +351,8 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) { c.interval_s = to_unsigned("interval", v[0]); },
          [](const Config& c) { return std::to_string(c.interval_s); }},
         {"read", Group::output, Kind::multi, "FILE...",
-         "Offline mode: read these pcap/pcapng files instead of ports; intervals follow "
-         "packet timestamps",
+         "Offline mode: read these pcap/pcapng files instead of ports, in the time order of "
+         "their first packets; intervals follow packet timestamps",
          [](Config& c, const Values& v) { c.read_files = v; },
          [](const Config& c) { return join(c.read_files, " "); }},
         {"summary", Group::output, Kind::value, "FILE",
