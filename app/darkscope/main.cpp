@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "darkscope/attribution.hpp"
@@ -113,29 +112,24 @@ int main(int argc, char** argv) {
         return fail(2, e.what());
     }
 
-    // Every --read file must be a capture libpcap reads (pcap or pcapng) before anything starts.
-    for (const auto& file : config.read_files) {
+    // Every --read file must be a capture libpcap reads (pcap or pcapng) before anything starts,
+    // and so must a net_pcap port's rx_pcap file: the PMD's own refusal reaches the operator as
+    // a port that "was not probed", after a page of EAL lines. Returns libpcap's reason, or "".
+    auto capture_problem = [](const std::string& file) {
         char errbuf[PCAP_ERRBUF_SIZE] = {};
         pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
         if (pc == nullptr)
-            return fail(2, "--read " + file + ": " + errbuf);
+            return std::string(errbuf);
         pcap_close(pc);
-    }
-    // So must a net_pcap port's rx_pcap file: the PMD's own refusal reaches the operator as a
-    // port that "was not probed", after a page of EAL lines.
-    for (const auto& spec : config.ports) {
-        std::istringstream args(spec);
-        for (std::string arg; std::getline(args, arg, ',');) {
-            if (arg.rfind("rx_pcap=", 0) != 0)
-                continue;
-            const std::string file = arg.substr(8);
-            char errbuf[PCAP_ERRBUF_SIZE] = {};
-            pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
-            if (pc == nullptr)
-                return fail(2, "--port " + spec + ": rx_pcap file " + file + ": " + errbuf);
-            pcap_close(pc);
-        }
-    }
+        return std::string();
+    };
+    for (const auto& file : config.read_files)
+        if (auto why = capture_problem(file); !why.empty())
+            return fail(2, "--read " + file + ": " + why);
+    for (const auto& spec : config.ports)
+        for (const auto& file : ds::rx_pcap_files(spec))
+            if (auto why = capture_problem(file); !why.empty())
+                return fail(2, "--port " + spec + ": rx_pcap file " + file + ": " + why);
 
     // The per-worker tables are fixed in size: say so now if they cannot fit the budget.
     const size_t table_mb =

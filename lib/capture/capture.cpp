@@ -145,6 +145,20 @@ inline void free_received(rte_mbuf** pkts, unsigned n) {
         rte_pktmbuf_free_bulk(pkts, n);
 }
 
+// One packet's top-talker updates (Space-Saving): its source, and its /24 (IPv4) or /48 (IPv6)
+// prefix. The plain path makes them for every packet, process_burst for the packets its source
+// tuples cannot take (the stats core makes the rest per tuple).
+[[gnu::always_inline]] inline void count_talkers(SpaceSaving& sources, SpaceSaving& prefixes,
+                                                 const PacketFacts& f, uint64_t src_hash,
+                                                 uint64_t dst_hash, uint64_t now_s) {
+    const uint32_t svc = talker_service_of(f);
+    const HeavyKey prefix = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
+    sources.update(HeavyKey::host(f.src, f.ip_version), src_hash, f.frame_len, dst_hash, svc, now_s,
+                   f.country, f.asn, f.flags);
+    prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dst_hash, svc, now_s, f.country,
+                           f.asn, f.flags, f.src, src_hash);
+}
+
 // The reference path (--pipeline plain), which the tests hold process_burst's to: each classified
 // packet attributed, counted whole (count_packet: both sides, every sketch) and added to the top
 // talkers, one at a time, in arrival order. No source tuples, prefetches or passes over the
@@ -165,13 +179,7 @@ inline void free_received(rte_mbuf** pkts, unsigned n) {
         const uint64_t src_hash = hash_address(f.src, f.ip_version);
         const uint64_t dst_hash = hash_address(f.dst, f.ip_version);
         count_packet(table, f, times_ns[i], src_hash, dst_hash);
-        const uint64_t now_s = times_ns[i] / 1'000'000'000ull;
-        const uint32_t svc = talker_service_of(f);
-        const HeavyKey prefix = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
-        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash, f.frame_len, dst_hash, svc,
-                       now_s, f.country, f.asn, f.flags);
-        prefixes.update_prefix(prefix, prefix.hash(), f.frame_len, dst_hash, svc, now_s, f.country,
-                               f.asn, f.flags, f.src, src_hash);
+        count_talkers(sources, prefixes, f, src_hash, dst_hash, times_ns[i] / 1'000'000'000ull);
     }
 }
 
@@ -252,8 +260,7 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     // adds it to the destination sketches as well, once per tuple; otherwise C prefetches their
     // registers and D adds it. Keeping only a few packets' prefetches in flight matters: a whole
     // burst's would overflow the core's miss buffers.
-    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], prefix_hash[kMaxBurst],
-        tuple_hash[kMaxBurst];
+    uint64_t src_hash[kMaxBurst], dst_hash[kMaxBurst], tuple_hash[kMaxBurst];
     // Each IP packet's SourceKey, computed once in stage A: its slots index the destination
     // side, and with the source it is the tuple key (its country and ASN come in stage C). One
     // tuple key per packet, in the array of its family: the IPv4 keys stay packed, eight to a
@@ -261,7 +268,6 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
     SourceKey keys[kMaxBurst];
     SourceTupleTable::Key tuple4[kMaxBurst];
     SourceTuple6Table::Key tuple6[kMaxBurst];
-    HeavyKey prefix_key[kMaxBurst];
     ServiceCounts* service[kMaxBurst];
     SourceAttribution attribution[kMaxBurst];  // looked up, or unknown until the tuple tells
     uint8_t lookups[kMaxBurst];                // packets to look up between the passes
@@ -347,14 +353,8 @@ inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts
             return;
         // A packet the tuple tables cannot take: its source side and top talkers, here and now.
         ++spills;
-        prefix_key[i] = HeavyKey::prefix(f.src, f.ip_version, f.ip_version == 4 ? 24 : 48);
-        prefix_hash[i] = prefix_key[i].hash();
         count_source(table, src_hash[i], keys[i], 1, f.frame_len);
-        const uint32_t svc = talker_service_of(f);
-        sources.update(HeavyKey::host(f.src, f.ip_version), src_hash[i], f.frame_len, dst_hash[i],
-                       svc, now_s, f.country, f.asn, f.flags);
-        prefixes.update_prefix(prefix_key[i], prefix_hash[i], f.frame_len, dst_hash[i], svc, now_s,
-                               f.country, f.asn, f.flags, f.src, src_hash[i]);
+        count_talkers(sources, prefixes, f, src_hash[i], dst_hash[i], now_s);
     };
     auto stage_d = [&](unsigned i) {
         if (sketches_due[i])

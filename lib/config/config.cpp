@@ -929,6 +929,12 @@ std::string readable_problem(const std::string& path) {
     return "";
 }
 
+// The directory a path's file is in ("." for a bare name).
+std::string directory_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
 // Problem with a file we will create or replace, or "".
 std::string writable_problem(const std::string& path) {
     if (path.empty())
@@ -936,8 +942,7 @@ std::string writable_problem(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
         return "is a directory";
-    auto slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const std::string dir = directory_of(path);
     if (::stat(dir.c_str(), &st) != 0)
         return "directory " + dir + ": " + std::strerror(errno);
     if (!S_ISDIR(st.st_mode))
@@ -953,9 +958,9 @@ std::string file_identity(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0)
         return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-    auto slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    const std::string dir = directory_of(path);
+    const auto slash = path.rfind('/');
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
     char* real = ::realpath(dir.c_str(), nullptr);
     std::string out = (real != nullptr ? std::string(real) : dir) + "/" + name;
     std::free(real);
@@ -993,17 +998,21 @@ void check_vdev(const std::string& spec) {
              "neither a PCI address (DDDD:BB:DD.F) nor a DPDK vdev (net_<driver><n>[,args], "
              "e.g. net_pcap0,rx_pcap=FILE)");
     // A pcap vdev whose input is missing fails deep inside EAL probing; say it here.
-    auto args = split(spec, ',');
-    for (size_t i = 1; i < args.size(); ++i) {
-        if (args[i].rfind("rx_pcap=", 0) != 0)
-            continue;
-        std::string file = args[i].substr(8);
+    for (const auto& file : rx_pcap_files(spec))
         if (auto why = readable_problem(file); !why.empty())
             fail("port", spec, "rx_pcap file " + file + ": " + why);
-    }
 }
 
 }  // namespace
+
+std::vector<std::string> rx_pcap_files(const std::string& port_spec) {
+    std::vector<std::string> files;
+    auto args = split(port_spec, ',');
+    for (size_t i = 1; i < args.size(); ++i)
+        if (args[i].rfind("rx_pcap=", 0) == 0)
+            files.push_back(args[i].substr(8));
+    return files;
+}
 
 bool is_pci_address(const std::string& spec) {
     return !pci_problem(port_name(spec), nullptr);

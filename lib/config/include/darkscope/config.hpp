@@ -127,6 +127,8 @@ void validate_config(const Config& config);  // throws ConfigError
 // Is this a PCI address (DDDD:BB:DD.F or BB:DD.F, hex, device <= 1f, function <= 7), optionally
 // followed by ",devargs" as EAL -a takes it? Otherwise a port is a vdev string.
 bool is_pci_address(const std::string& spec);
+// The rx_pcap= files of a port spec (a net_pcap vdev's inputs; none for other ports).
+std::vector<std::string> rx_pcap_files(const std::string& port_spec);
 
 // The config as key/value pairs for /darkscope/config and the summary: one pair per option, in
 // --help order, named as the option with '-' written '_' (telemetry names allow [A-Za-z0-9_/]),
