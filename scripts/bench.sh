@@ -28,6 +28,9 @@ usage() {
 Usage: scripts/bench.sh [options]
   --quick               CI mode: small capture, 1 round, 1 s per command, no geo unless --geo
   --darkscope PATH      darkscope binary [\$DARKSCOPE or build/app/darkscope/darkscope]
+  --baseline PATH       another darkscope binary (for example the previous commit's build):
+                        each round also runs it, right after darkscope, and the report gives
+                        the per-round ratio darkscope/baseline of the full path [none]
   --testpmd PATH        dpdk-testpmd [\$TESTPMD or dpdk-testpmd on PATH]; absent = skipped
   --packets N           capture packets [1600000; quick 20000]
   --sources N           distinct IPv4 scanner sources [1000000; quick 10000]
@@ -62,6 +65,7 @@ EOF
 
 quick=0
 darkscope=${DARKSCOPE:-}
+baseline=
 testpmd=${TESTPMD:-}
 packets= sources= runs= stage_runs= duration= warmup= geo=
 seed=1
@@ -80,6 +84,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
         --darkscope) darkscope=$2; shift ;;
+        --baseline) baseline=$2; shift ;;
         --testpmd) testpmd=$2; shift ;;
         --packets) packets=$2; shift ;;
         --sources) sources=$2; shift ;;
@@ -125,6 +130,7 @@ if [ -z "$darkscope" ]; then
     done
 fi
 [ -n "$darkscope" ] && [ -x "$darkscope" ] || die "no darkscope binary (build it, or --darkscope PATH)"
+[ -z "$baseline" ] || [ -x "$baseline" ] || die "--baseline $baseline: not an executable"
 [ -n "$testpmd" ] || testpmd=$(command -v dpdk-testpmd || true)
 if [ -n "$testpmd" ] && [ ! -x "$testpmd" ]; then testpmd=; fi
 [ -n "$testpmd" ] || say "dpdk-testpmd not found: DPDK's floor and the ratio are skipped (apt-get install dpdk)"
@@ -365,6 +371,13 @@ run_darkscope() { # round stage
         --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${stage_args[@]}"
 }
 
+run_baseline() { # round: the --baseline binary's full path, as run_darkscope runs darkscope's
+    measure baseline-full darkscope "dsb_bl_$$_$1" "$1" -- \
+        "$baseline" --file-prefix "dsb_bl_$$_$1" --config "$conf" "${ds_mem_args[@]}" \
+        --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" "${geo_args[@]}" \
+        ${extra_args[@]+"${extra_args[@]}"}
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 say "capture: $packets packets, $capture_sources distinct sources; memory: $memory_note; geo: $geo_note"
 say "worker on CPU $worker_cpu, stats core on CPU $stats_cpu; load $load_before"
@@ -373,6 +386,7 @@ say "worker on CPU $worker_cpu, stats core on CPU $stats_cpu; load $load_before"
 for r in $(seq 1 "$runs"); do
     if [ -n "$testpmd" ]; then run_testpmd "$r"; fi
     run_darkscope "$r" full
+    if [ -n "$baseline" ]; then run_baseline "$r"; fi
 done
 
 # --- 1b. scaling: N workers against testpmd with N forwarding cores -------------------------
@@ -511,7 +525,7 @@ json.dump({
     "memory": "$memory_note", "geo": "$geo_note", "worker_cpu": "$worker_cpu",
     "stats_cpu": "$stats_cpu", "duration_s": $duration, "warmup_s": $warmup,
     "runs": $runs, "stage_runs": $stage_runs, "stages_note": "$stages_note",
-    "testpmd": "$testpmd", "load_before": "$load_before",
+    "testpmd": "$testpmd", "baseline": "$baseline", "load_before": "$load_before",
     "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),
     "memory_probe": json.load(open("$memory_probe_json")),
     "scale_workers": $scale_workers, "scale_note": "$scale_note",

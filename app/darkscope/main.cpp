@@ -12,7 +12,8 @@
 #include <string>
 
 #include "darkscope/attribution.hpp"
-#include "darkscope/capture.hpp"
+#include "darkscope/engine.hpp"
+#include "darkscope/summary.hpp"
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
 #include "darkscope/port.hpp"

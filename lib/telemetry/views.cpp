@@ -719,7 +719,7 @@ Value events_view(const Snapshot& s, const std::string& params, const std::strin
                 continue;
             Dict d;
             for (const auto& [k, v] : e.fields)
-                d.emplace_back(k, v);
+                d.emplace_back(k, std::visit([](const auto& x) { return Value(x); }, v));
             out.emplace_back(std::move(d));
         }
     }

@@ -133,6 +133,17 @@ def main():
           + (f"; per CPU-second {ratio_cpu['median']:.3f}" if ratio_cpu else ""))
     summary["ratio"] = ratio
     summary["ratio_per_cpu"] = ratio_cpu
+    # --baseline: the same full path of another build, right after darkscope in each round.
+    baseline = live_row("baseline-full", "baseline (--baseline), all features")
+    if baseline and ds:
+        vs = round_ratios("darkscope-full", "baseline-full")
+        won = sum(1 for r in by_label.get("darkscope-full", [])
+                  for b in by_label.get("baseline-full", [])
+                  if r["round"] == b["round"] and r["mpps"] > b["mpps"])
+        w(f"  {'ratio darkscope/baseline':<40} {ratio_text(vs)}; darkscope faster in {won} of "
+          f"{vs['n'] if vs and 'n' in vs else len(by_label.get('baseline-full', []))} rounds")
+        summary["ratio_baseline"] = vs
+        summary["baseline"] = baseline
     if ds and probe and "pattern_ns" in probe:
         share = probe["pattern_ns"] / ds["ns_per_packet"]
         summary["memory_share"] = share

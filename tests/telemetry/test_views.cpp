@@ -378,19 +378,24 @@ TEST(Views, EventsThatDoNotFitAreRefusedNotCut) {
         e.fields = {{"id", "scanner:" + address + ":1363046400"},
                     {"kind", "scanner"},
                     {"phase", "update"},
-                    {"start", "1363046400"},
-                    {"end", "1363132800"},
+                    {"start", uint64_t{1363046400}},
+                    {"end", uint64_t{1363132800}},
                     {"address", address},
                     {"country", "JP"},
-                    {"asn", "4294967295"},
-                    {"packets", "18446744073709551615"},
-                    {"destinations", "18446744073709551615"},
+                    {"asn", uint64_t{4294967295}},
+                    {"packets", uint64_t{18446744073709551615ull}},
+                    {"destinations", uint64_t{18446744073709551615ull}},
                     {"tools", "zmap masscan mirai nmap"}};
         lists->events.push_back(e);
     }
     s->events = lists;
     Value few = events_view(*s, "10", "");
     EXPECT_EQ(telemetry_reply_problem("/darkscope/events", telemetry_form(few)), "");
+    // Counts and times are JSON numbers, 64-bit ones whole.
+    const std::string json = to_json(few);
+    EXPECT_NE(json.find("\"packets\":18446744073709551615"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"start\":1363046400"), std::string::npos) << json;
+    EXPECT_EQ(json.find("\"packets\":\""), std::string::npos) << json;
     Value all = events_view(*s, std::to_string(kEventsMax), "");
     ASSERT_EQ(all.array().size(), kEventsMax);
     std::string problem = telemetry_reply_problem("/darkscope/events", telemetry_form(all));

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "darkscope/counters.hpp"
@@ -51,10 +52,14 @@ struct SeriesHistory {
     std::deque<std::shared_ptr<const Interval>> intervals;  // oldest first, bounded
 };
 
+// One field of a published event: text, or a count or time as a JSON number (a time before
+// 1970, which no capture holds, would be the signed one).
+using EventField = std::variant<std::string, uint64_t, int64_t>;
+
 // Published events (open and recent), newest first, as flat fields for telemetry.
 struct EventSummary {
     std::string kind;  // surge, dos, scanner
-    std::vector<std::pair<std::string, std::string>> fields;
+    std::vector<std::pair<std::string, EventField>> fields;
 };
 struct EventLists {
     std::vector<EventSummary> events;

@@ -1,11 +1,13 @@
 // The capture engine: worker lcores that poll (port, queue) lists or offline rings, decode,
-// classify, attribute and count into their own CounterSets; the stats core that flips epochs,
-// merges, and publishes Snapshots; and the offline reader that feeds pcap/pcapng records through
-// the same workers with interval boundaries taken from packet time.
+// classify, attribute and count into their own tables (worker.cpp); the stats core that flips
+// epochs, merges and publishes Snapshots (interval_close.cpp), rolls hours and days into the
+// history (rollups.cpp) and drives the event engine (event_bridge.cpp); and the offline reader
+// that feeds pcap/pcapng records through the same workers with interval boundaries taken from
+// packet time (offline_reader.cpp). docs/architecture.md follows a packet and an interval through
+// them.
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,50 +17,21 @@
 #include "darkscope/config.hpp"
 #include "darkscope/counters.hpp"
 #include "darkscope/heavy_hitters.hpp"
+#include "darkscope/history_store.hpp"
 #include "darkscope/snapshot.hpp"
 #include "darkscope/topology.hpp"
+#include "darkscope/window.hpp"
 
-struct rte_ring;
 struct rte_mempool;
 
 namespace darkscope {
 
 class Ports;
 class Attribution;
-class HistoryStore;
 class EventEngine;
 class EventHook;
 struct Event;
-struct StoredRow;
-struct StoredPeriod;
 struct WorkerContext;
-
-// One time window being accumulated on the stats core: counters and top talkers.
-struct WindowAccumulator {
-    std::unique_ptr<CounterSet> counters;
-    std::unique_ptr<SketchPool> pool;  // counters' precise per-key sketches
-    std::unique_ptr<SpaceSaving> sources;
-    std::unique_ptr<SpaceSaving> prefixes;
-    int64_t start_s = -1;
-    int64_t end_s = 0;
-
-    explicit WindowAccumulator(uint32_t precise_sketches);
-    void reset(int64_t start);
-    void add(const WindowAccumulator& interval);
-    WindowData publish(size_t top_n) const;
-};
-
-// The row set of one period as the history stores it: top-K keys per dimension plus `other`.
-std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyHitter>& sources,
-                                   const std::vector<HeavyHitter>& prefixes,
-                                   const std::vector<std::string>& sensor_names, size_t top_k);
-
-// A live run's first hour or day rollup, merged with what an earlier run stored for the same
-// period (a restart in the middle of the hour or day), so that the rewrite does not replace it:
-// packets and bytes add up key by key (every dimension still sums to the total), the total's
-// unique sources are the union of the two source sketches, and the other unique counts, whose
-// sketches the history does not keep, are the larger of the two parts (a lower bound).
-void merge_earlier_run(StoredPeriod& now, const StoredPeriod& earlier);
 
 // Set from signal handlers; the engine polls them.
 struct ControlFlags {
@@ -88,21 +61,29 @@ class Engine {
     bool reload_attribution(std::string* message);
 
   private:
+    // engine.cpp: workers and control.
     void launch_workers();
     void stop_workers();
-    // Flip epochs, merge every worker's retired table, publish. When the workers have stopped,
-    // merges their current tables instead (the final partial interval).
+    void poll_control();
+    void refresh_status(Snapshot& s) const;
+    // interval_close.cpp: flip epochs, merge every worker's retired tables, feed the windows,
+    // series, events and history, publish. When the workers have stopped, merges their current
+    // tables instead (the final partial interval).
     void close_interval(int64_t start_s, int64_t end_s, bool workers_stopped);
+    void merge_worker_tables(WorkerContext& w, unsigned slot);
+    void append_series(int64_t start_s, const std::vector<StoredRow>& scanner_rows);
+    void publish();
+    // rollups.cpp: hour and day windows and their history rows.
     void roll_windows(int64_t start_s);
-    void resume_rollup(int resolution, int64_t start_s);
-    void store_window(const WindowAccumulator& w, int resolution,
+    void resume_rollup(Resolution resolution, int64_t start_s);
+    void store_window(const WindowAccumulator& w, Resolution resolution,
                       const std::vector<StoredRow>& extra_rows = {});
     void flush_rollups();
-    void detect_events(int64_t start_s, int64_t end_s);
+    // event_bridge.cpp: the closed interval to the event engine, its events to the log, the
+    // history and the hook.
+    std::vector<StoredRow> detect_events(int64_t start_s, int64_t end_s);
     void emit_events(const std::vector<Event>& events);
-    void publish();
-    void refresh_status(Snapshot& s) const;
-    void poll_control();
+    std::shared_ptr<const EventLists> recent_events() const;
 
     const Config& config_;
     const CorePlan& plan_;
@@ -123,7 +104,8 @@ class Engine {
     std::unique_ptr<SpaceSaving> tuple6_sources_, tuple6_prefixes_;  // IPv6, merged into those
     std::shared_ptr<SeriesHistory> series_;
     std::unique_ptr<HistoryStore> store_;
-    // What an earlier run stored for this run's first hour and day ([1], [2]; resume_rollup).
+    // What an earlier run stored for this run's first hour and day (resume_rollup), by
+    // resolution.
     std::unique_ptr<StoredPeriod> earlier_run_[3];
     std::unique_ptr<EventEngine> events_;
     std::unique_ptr<EventHook> hook_;
@@ -136,18 +118,18 @@ class Engine {
     std::mutex reload_mutex_;
 
     rte_mempool* offline_pool_ = nullptr;
-    std::vector<void*> heavy_blocks_;
+    std::vector<void*> table_blocks_;  // storage of the workers' tables (worker_tables.cpp)
 };
 
 // Bytes one worker's tables take (two counter sets for the epoch flip, four top-talker
-// summaries): checked against --memory-budget-mb before anything starts.
+// summaries): checked against --memory-budget-mb before anything starts (worker_tables.cpp).
 size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries);
-// A window of the stats core (interval, hour, day, total) merges many workers' intervals: it
-// gets this many times a worker table's precise sketches.
-inline constexpr uint32_t kWindowPreciseFactor = 4;
 
-// Writes the offline/live summary: every view under its command name.
-void write_summary(const std::string& path, const Snapshot& snapshot,
-                   const std::function<std::string(uint32_t)>& asn_name);
+// Wall-clock seconds (the engine's uptime and publish pacing).
+double now_seconds();
+
+// Syslog-levelled log lines (3 error, 4 warning, 6 info) of the store and the event hook, from
+// their own threads, never per packet.
+void control_log(int level, const std::string& message);
 
 }  // namespace darkscope

@@ -1,0 +1,138 @@
+// The stats core's interval close: flip the workers' epoch, merge each worker's retired tables
+// into the interval window, roll it into the hour, day and total, and hand it to the events, the
+// series, the history and telemetry (publish).
+#include <rte_log.h>
+
+#include "darkscope/engine.hpp"
+#include "darkscope/events.hpp"
+#include "darkscope/port.hpp"
+#include "darkscope/views.hpp"
+#include "worker.hpp"
+
+namespace darkscope {
+
+namespace {
+
+constexpr size_t kPublishedTop = 1000;  // top talkers kept per published window
+constexpr size_t kSeriesIntervals = 1440;
+constexpr unsigned kSeriesKeysPerDimension = 200;
+
+}  // namespace
+
+void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
+    // The worker left the source side of its packets in its tuple tables: count it now, once per
+    // tuple, on this core (the retired epoch is ours until it is cleared).
+    count_tuples(*w.sets[slot], *w.tuples[slot], *w.tuples6[slot]);
+    fold_total_destinations(*w.sets[slot]);
+    interval_.counters->merge(*w.sets[slot]);
+    // Top talkers: exact from the tuples (IPv4 and IPv6 keys are disjoint, so their merge stays
+    // exact), merged with what the worker counted per packet. The worker's own summaries hold its
+    // spills only: with none, their keys are disjoint from the tuples'.
+    load_talkers(*w.tuples[slot], *tuple_sources_, *tuple_prefixes_);
+    load_talkers(*w.tuples6[slot], *tuple6_sources_, *tuple6_prefixes_);
+    tuple_sources_->merge(*tuple6_sources_, true);
+    tuple_prefixes_->merge(*tuple6_prefixes_, true);
+    const bool disjoint = w.sets[slot]->source_spills == 0;
+    tuple_sources_->merge(*w.sources[slot], disjoint);
+    tuple_prefixes_->merge(*w.prefixes[slot], disjoint);
+    interval_.sources->merge(*tuple_sources_);
+    interval_.prefixes->merge(*tuple_prefixes_);
+    w.sets[slot]->clear();
+    w.tuples[slot]->clear();
+    w.tuples6[slot]->clear();
+    w.sources[slot]->clear();
+    w.prefixes[slot]->clear();
+}
+
+void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped) {
+    interval_.reset(start_s);
+    interval_.end_s = end_s;
+    if (workers_stopped) {
+        // Workers are gone: their current tables hold the final partial interval.
+        const uint32_t e = epoch_.load(std::memory_order_relaxed);
+        for (auto* w : workers_)
+            merge_worker_tables(*w, e & 1);
+    } else {
+        const uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
+        epoch_.store(e, std::memory_order_release);
+        for (auto* w : workers_) {
+            // Each worker acknowledges at its next loop iteration (a burst at most).
+            for (unsigned spins = 0; w->seen_epoch.load(std::memory_order_acquire) != e &&
+                                     w->running.load(std::memory_order_acquire);
+                 ++spins)
+                spin_wait(spins);
+        }
+        for (auto* w : workers_)
+            merge_worker_tables(*w, (e - 1) & 1);
+    }
+    roll_windows(start_s);
+    hour_.add(interval_);
+    day_.add(interval_);
+    total_.add(interval_);
+    ++intervals_;
+
+    // Events first: the interval's active scanners per service and per country become series
+    // and history rows of their own.
+    const std::vector<StoredRow> scanner_rows =
+        events_ ? detect_events(start_s, end_s) : std::vector<StoredRow>{};
+    append_series(start_s, scanner_rows);
+    if (store_)
+        store_window(interval_, Resolution::interval, scanner_rows);
+    // Offline replays close intervals far faster than real time: publish (which copies every
+    // window) at most every 200 ms of wall time there; the last interval is always published.
+    const double now = now_seconds();
+    if (!config_.offline() || workers_stopped || now - last_publish_ >= 0.2) {
+        publish();
+        last_publish_ = now;
+    }
+}
+
+// Series of the busiest keys, for /darkscope/series: the history is copied on write, so a
+// telemetry reader keeps the one it took.
+void Engine::append_series(int64_t start_s, const std::vector<StoredRow>& scanner_rows) {
+    auto points = std::make_shared<SeriesHistory::Interval>();
+    points->start_s = start_s;
+    series_points(*interval_.counters, sensor_names_, kSeriesKeysPerDimension, points->points);
+    for (const StoredRow& r : scanner_rows)
+        points->points[r.dimension + "=" + r.key] = {r.packets, r.sources};
+    auto series = std::make_shared<SeriesHistory>(*series_);
+    series->intervals.push_back(std::move(points));
+    while (series->intervals.size() > kSeriesIntervals)
+        series->intervals.pop_front();
+    series_ = std::move(series);
+}
+
+void Engine::publish() {
+    auto s = std::make_shared<Snapshot>();
+    s->intervals = intervals_;
+    s->last_start_s = interval_.start_s;
+    s->last_end_s = interval_.end_s;
+    s->interval_s = config_.interval_s;
+    s->offline = config_.offline();
+    s->last = interval_.publish(kPublishedTop);
+    s->hour = hour_.publish(kPublishedTop);
+    s->day = day_.publish(kPublishedTop);
+    s->total = total_.publish(kPublishedTop);
+    s->series = series_;
+    if (events_)
+        s->events = recent_events();
+    s->sensor_names = sensor_names_;
+    if (store_) {
+        auto st = store_->stats();
+        s->store_written = st.periods_written;
+        s->store_dropped = st.periods_dropped;
+        s->store_errors = st.write_errors;
+    }
+    refresh_status(*s);
+    std::lock_guard lock(snapshot_mutex_);
+    // Link changes go to the log (a memif or af_packet peer may leave; a cable may be pulled).
+    if (snapshot_ && snapshot_->ports.size() == s->ports.size())
+        for (size_t i = 0; i < s->ports.size(); ++i)
+            if (snapshot_->ports[i].link_up != s->ports[i].link_up)
+                rte_log(s->ports[i].link_up ? RTE_LOG_NOTICE : RTE_LOG_WARNING, RTE_LOGTYPE_USER1,
+                        "USER1: port %s: link %s\n", s->ports[i].name.c_str(),
+                        s->ports[i].link_up ? "up" : "down");
+    snapshot_ = std::move(s);
+}
+
+}  // namespace darkscope

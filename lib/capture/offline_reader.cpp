@@ -1,0 +1,179 @@
+// The offline reader (--read): pcap and pcapng records copied into mbufs, stamped with their
+// capture time, wire length and link type, and dealt in bursts over the workers' rings; the
+// interval being counted closes when packet time passes its end (OfflineIntervals).
+#include <pcap/pcap.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+
+#include "darkscope/decode.hpp"
+#include "darkscope/engine.hpp"
+#include "darkscope/offline_intervals.hpp"
+#include "darkscope/window.hpp"
+#include "worker.hpp"
+
+namespace darkscope {
+
+std::vector<std::string> read_order(
+    const std::vector<std::string>& files,
+    const std::function<std::optional<int64_t>(const std::string&)>& first_packet_s) {
+    std::vector<std::pair<int64_t, std::string>> timed;
+    for (const auto& file : files) {
+        const int64_t previous = timed.empty() ? INT64_MIN : timed.back().first;
+        timed.emplace_back(first_packet_s(file).value_or(previous), file);
+    }
+    std::stable_sort(timed.begin(), timed.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> ordered;
+    for (auto& [first, file] : timed)
+        ordered.push_back(std::move(file));
+    return ordered;
+}
+
+std::optional<OfflineIntervals::Closed> OfflineIntervals::place(int64_t sec) {
+    if (!started_) {
+        start_s_ = window_start(sec, length_s_);
+        started_ = true;
+    }
+    if (sec < start_s_) [[unlikely]] {
+        ++late_.packets;
+        late_.latest_lag_s = std::max(late_.latest_lag_s, start_s_ - sec);
+    }
+    if (sec < start_s_ + length_s_)
+        return std::nullopt;
+    const Closed closed{start_s_, start_s_ + length_s_};
+    start_s_ = window_start(sec, length_s_);
+    return closed;
+}
+
+namespace {
+
+std::optional<int64_t> first_packet_s(const std::string& file) {
+    char errbuf[PCAP_ERRBUF_SIZE];
+    std::optional<int64_t> first;
+    if (pcap_t* pc = pcap_open_offline(file.c_str(), errbuf)) {
+        pcap_pkthdr* hdr = nullptr;
+        const u_char* bytes = nullptr;
+        if (pcap_next_ex(pc, &hdr, &bytes) == 1)
+            first = static_cast<int64_t>(hdr->ts.tv_sec);
+        pcap_close(pc);
+    }
+    return first;
+}
+
+}  // namespace
+
+int Engine::run_offline() {
+    launch_workers();
+    int status = 0;
+    OfflineIntervals intervals(config_.interval_s);
+    std::vector<uint64_t> enqueued(workers_.size(), 0);
+    auto wait_counted = [&] {
+        for (size_t i = 0; i < workers_.size(); ++i)
+            for (unsigned spins = 0;
+                 workers_[i]->dequeued.load(std::memory_order_acquire) != enqueued[i]; ++spins)
+                spin_wait(spins);
+    };
+    // Packets go to workers in chunks of a burst, round robin.
+    std::vector<rte_mbuf*> chunk;
+    chunk.reserve(kMaxBurst);
+    size_t next_worker = 0;
+    auto flush_chunk = [&] {
+        if (chunk.empty())
+            return;
+        WorkerContext* w = workers_[next_worker];
+        unsigned done = 0;
+        for (unsigned spins = 0; done < chunk.size(); ++spins) {
+            if (spins)
+                spin_wait(spins);
+            done +=
+                rte_ring_sp_enqueue_burst(w->ring, reinterpret_cast<void**>(chunk.data() + done),
+                                          static_cast<unsigned>(chunk.size() - done), nullptr);
+        }
+        enqueued[next_worker] += chunk.size();
+        chunk.clear();
+        next_worker = (next_worker + 1) % workers_.size();
+    };
+
+    const std::vector<std::string> files = read_order(config_.read_files, first_packet_s);
+    if (files != config_.read_files)
+        RTE_LOG(NOTICE, USER1, "--read: files read in the time order of their first packets\n");
+    char errbuf[PCAP_ERRBUF_SIZE];
+    for (const auto& file : files) {
+        if (control_flags().stop.load())
+            break;
+        pcap_t* pc = pcap_open_offline_with_tstamp_precision(file.c_str(),
+                                                             PCAP_TSTAMP_PRECISION_NANO, errbuf);
+        if (pc == nullptr) {
+            RTE_LOG(ERR, USER1, "--read %s: %s\n", file.c_str(), errbuf);
+            status = 1;
+            continue;
+        }
+        LinkType link_type;
+        link_type_from_dlt(pcap_datalink(pc), &link_type);  // unknown: counted unsupported_link
+        const auto link = static_cast<uint8_t>(link_type);
+        pcap_pkthdr* hdr = nullptr;
+        const u_char* bytes = nullptr;
+        uint64_t file_packets = 0;
+        int rc;
+        while ((rc = pcap_next_ex(pc, &hdr, &bytes)) == 1) {
+            const uint64_t ts_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
+                                   static_cast<uint64_t>(hdr->ts.tv_usec);
+            if (auto closed = intervals.place(static_cast<int64_t>(hdr->ts.tv_sec))) {
+                flush_chunk();
+                wait_counted();
+                close_interval(closed->start_s, closed->end_s, false);
+            }
+            rte_mbuf* m = rte_pktmbuf_alloc(offline_pool_);
+            while (m == nullptr) {
+                // Every mbuf is in flight: hand over what we hold and wait for the workers.
+                flush_chunk();
+                wait_counted();
+                m = rte_pktmbuf_alloc(offline_pool_);
+            }
+            const uint32_t copy = std::min<uint32_t>(hdr->caplen, rte_pktmbuf_tailroom(m));
+            std::memcpy(rte_pktmbuf_mtod(m, void*), bytes, copy);
+            m->data_len = static_cast<uint16_t>(copy);
+            m->pkt_len = copy;
+            OfflineMeta* meta = offline_meta(m);
+            meta->ts_ns = ts_ns;
+            meta->wire_len = std::max<uint32_t>(hdr->len, copy);
+            meta->link = link;
+            chunk.push_back(m);
+            if (chunk.size() == workers_[next_worker]->burst)
+                flush_chunk();
+            if ((++file_packets & 1023) == 0) {
+                poll_control();
+                if (control_flags().stop.load())
+                    break;
+            }
+        }
+        if (rc == -1) {
+            RTE_LOG(ERR, USER1, "--read %s: read error after %" PRIu64 " packets: %s\n",
+                    file.c_str(), file_packets, pcap_geterr(pc));
+            status = 1;
+        }
+        if (const auto late = intervals.take_late(); late.packets != 0)
+            RTE_LOG(WARNING, USER1,
+                    "--read %s: %" PRIu64 " packets stamped up to %" PRId64
+                    " s before the interval being counted were counted in it (the files overlap "
+                    "in time, or its packets are out of order)\n",
+                    file.c_str(), late.packets, late.latest_lag_s);
+        pcap_close(pc);
+    }
+    flush_chunk();
+    wait_counted();
+    stop_workers();
+    if (intervals.started())
+        close_interval(intervals.start_s(), intervals.end_s(), true);
+    else
+        publish();
+    flush_rollups();
+    return status;
+}
+
+}  // namespace darkscope

@@ -1,0 +1,46 @@
+// WindowAccumulator: the stats core's interval, hour, day and total windows.
+#include "darkscope/window.hpp"
+
+#include <algorithm>
+
+#include "worker.hpp"
+
+namespace darkscope {
+
+WindowAccumulator::WindowAccumulator(uint32_t precise_sketches)
+    : counters(std::make_unique<CounterSet>()),
+      pool(std::make_unique<SketchPool>(precise_sketches)),
+      sources(std::make_unique<SpaceSaving>(kHeavyCapacity)),
+      prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {
+    counters->pool = pool.get();
+}
+
+void WindowAccumulator::reset(int64_t start) {
+    counters->clear();
+    sources->clear();
+    prefixes->clear();
+    start_s = start;
+    end_s = start;
+}
+
+void WindowAccumulator::add(const WindowAccumulator& interval) {
+    if (start_s < 0)
+        start_s = interval.start_s;
+    counters->merge(*interval.counters);
+    sources->merge(*interval.sources);
+    prefixes->merge(*interval.prefixes);
+    end_s = std::max(end_s, interval.end_s);
+}
+
+WindowData WindowAccumulator::publish(size_t top_n) const {
+    WindowData w;
+    w.counters = copy_counters(*counters);
+    w.sources = sources->top(top_n);
+    w.prefixes = prefixes->top(top_n);
+    w.heavy_error_bound = sources->error_bound();
+    w.start_s = start_s;
+    w.end_s = end_s;
+    return w;
+}
+
+}  // namespace darkscope
