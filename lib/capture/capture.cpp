@@ -999,7 +999,7 @@ void Engine::detect_events(int64_t start_s, int64_t end_s) {
         o.icmp_type = v.icmp_type;
         o.quoted_proto = v.quoted_proto;
         o.quoted_port = v.quoted_port;
-        o.country = country_code_of(v.country);
+        o.country = country_code(v.country);
         o.asn = v.asn;
         victims.push_back(std::move(o));
     });
@@ -1023,7 +1023,7 @@ void Engine::detect_events(int64_t start_s, int64_t end_s) {
         o.flags = h.flags;
         o.first_s = static_cast<int64_t>(h.first_seen);
         o.last_s = static_cast<int64_t>(h.last_seen);
-        o.country = country_code_of(h.country);
+        o.country = country_code(h.country);
         o.asn = h.asn;
         sources.push_back(std::move(o));
     }
@@ -1247,7 +1247,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         row("sensor", "none", non_ip_packets, non_ip_bytes);
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
-            row("country", country_code_of(i), c.countries[i].packets, c.countries[i].bytes,
+            row("country", country_code(i), c.countries[i].packets, c.countries[i].bytes,
                 c.uniques(c.country_sources[i]), c.uniques(c.country_destinations[i]),
                 c.uniques(c.country_asns[i]));
     if (non_ip_packets)
@@ -1271,7 +1271,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         if (t.other.pb.packets)
             row(dim, "other", t.other.pb.packets, t.other.pb.bytes, c.uniques(t.other.sources));
     };
-    auto country = [](uint64_t i) { return country_code_of(static_cast<uint16_t>(i)); };
+    auto country = [](uint64_t i) { return country_code(static_cast<uint16_t>(i)); };
     auto service = [](uint64_t slot) { return service_name(static_cast<uint32_t>(slot)); };
     cross("sensor_service", c.sensor_service, sensor_name, service);
     cross("country_service", c.country_service, country, service);
