@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "darkscope/country.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/events.hpp"
 #include "darkscope/views.hpp"
@@ -100,7 +101,7 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
         o.icmp_type = v.icmp_type;
         o.quoted_proto = v.quoted_proto;
         o.quoted_port = v.quoted_port;
-        o.country = country_code_of(v.country);
+        o.country = country_code(v.country);
         o.asn = v.asn;
         victims.push_back(std::move(o));
     });
@@ -124,7 +125,7 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
         o.flags = h.flags;
         o.first_s = static_cast<int64_t>(h.first_seen);
         o.last_s = static_cast<int64_t>(h.last_seen);
-        o.country = country_code_of(h.country);
+        o.country = country_code(h.country);
         o.asn = h.asn;
         sources.push_back(std::move(o));
     }

@@ -2,6 +2,7 @@
 // `other`, so that every dimension sums to the total.
 #include <map>
 
+#include "darkscope/country.hpp"
 #include "darkscope/decode.hpp"
 #include "darkscope/prefix.hpp"
 #include "darkscope/rollups.hpp"
@@ -79,7 +80,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         row("sensor", "none", non_ip_packets, non_ip_bytes);
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
-            row("country", country_code_of(i), c.countries[i].packets, c.countries[i].bytes,
+            row("country", country_code(i), c.countries[i].packets, c.countries[i].bytes,
                 c.uniques(c.country_sources[i]), c.uniques(c.country_destinations[i]),
                 c.uniques(c.country_asns[i]));
     if (non_ip_packets)
@@ -103,7 +104,7 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         if (t.other.pb.packets)
             row(dim, "other", t.other.pb.packets, t.other.pb.bytes, c.uniques(t.other.sources));
     };
-    auto country = [](uint64_t i) { return country_code_of(static_cast<uint16_t>(i)); };
+    auto country = [](uint64_t i) { return country_code(static_cast<uint16_t>(i)); };
     auto service = [](uint64_t slot) { return service_name(static_cast<uint32_t>(slot)); };
     cross("sensor_service", c.sensor_service, sensor_name, service);
     cross("country_service", c.country_service, country, service);

@@ -223,32 +223,7 @@ double SensorTable::ipv4_coverage() const {
 
 ClassifyConfig ClassifyConfig::defaults() {
     ClassifyConfig c;
-    // Well-known UDP services and amplifiers whose replies reach victims of spoofing.
-    static constexpr uint16_t ports[] = {
-        17,     // QOTD
-        19,     // chargen
-        53,     // DNS
-        69,     // TFTP
-        111,    // portmap
-        123,    // NTP
-        137,    // NetBIOS name service
-        161,    // SNMP
-        389,    // CLDAP
-        500,    // ISAKMP
-        520,    // RIP
-        1434,   // MS SQL browser
-        1900,   // SSDP
-        3283,   // Apple Remote Desktop
-        3702,   // WS-Discovery
-        4500,   // IPsec NAT-T (ISAKMP)
-        5353,   // mDNS
-        5683,   // CoAP
-        10001,  // Ubiquiti discovery
-        11211,  // memcached
-        37810,  // DVR discovery
-        47808,  // BACnet
-    };
-    for (uint16_t p : ports)
+    for (uint16_t p : kDefaultUdpServicePorts)
         c.udp_service_ports.set(p);
     return c;
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "darkscope/country.hpp"
 #include "darkscope/decode.hpp"
 #include "darkscope/prefix.hpp"
 
@@ -118,7 +119,7 @@ int sensor_filter_slot(const Snapshot& s, const std::string& name) {
 }
 
 uint16_t country_filter_index(const std::string& code) {
-    uint16_t index = country_index_of(code);
+    uint16_t index = country_index(code);
     if (index == 0 && code != "??")
         throw RequestError("unknown country '" + code + "'");
     return index;
@@ -200,7 +201,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
         for (uint16_t i = 0; i < kCountrySlots; ++i) {
             if (c.countries[i].packets == 0)
                 continue;
-            std::string code = country_code_of(i);
+            std::string code = country_code(i);
             rows.push_back({code, c.countries[i], Dict{{"country", code}},
                             Dict{{"sources", c.uniques(c.country_sources[i])},
                                  {"destinations", c.uniques(c.country_destinations[i])},
@@ -226,7 +227,7 @@ std::vector<Ranked> country_rows(const Snapshot& s, const CounterSet& c, const T
         throw RequestError("top/countries takes the filters sensor= and service=");
     }
     for (auto& [index, v] : agg) {
-        std::string code = country_code_of(static_cast<uint16_t>(index));
+        std::string code = country_code(static_cast<uint16_t>(index));
         rows.push_back(
             {code, v.pb, Dict{{"country", code}}, Dict{{"sources", v.sources.estimate(&scratch)}}});
     }
@@ -305,7 +306,7 @@ std::vector<Ranked> heavy_rows(const std::vector<HeavyHitter>& hitters, const ch
                              {"error", h.error},
                              {"destinations", h.distinct_destinations},
                              {"services", h.distinct_services},
-                             {"country", country_code_of(h.country)},
+                             {"country", country_code(h.country)},
                              {"asn", uint64_t{h.asn}},
                              {"flags", flags},
                              {"first_seen", h.first_seen},
@@ -328,19 +329,6 @@ const char* window_name(Window w) {
             break;
     }
     return "total";
-}
-
-std::string country_code_of(uint16_t index) {
-    if (index == 0 || index >= kCountrySlots)
-        return "??";
-    unsigned i = index - 1u;
-    return std::string{static_cast<char>('A' + i / 26), static_cast<char>('A' + i % 26)};
-}
-
-uint16_t country_index_of(const std::string& code) {
-    if (code.size() != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z')
-        return 0;
-    return static_cast<uint16_t>((code[0] - 'A') * 26 + (code[1] - 'A') + 1);
 }
 
 TopRequest parse_top_request(const std::string& dimension, const std::string& params,
@@ -597,7 +585,7 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
     for (uint16_t i = 0; i < kCountrySlots; ++i)
         if (c.countries[i].packets)
             rows.push_back(
-                {country_code_of(i), {c.countries[i].packets, c.uniques(c.country_sources[i])}});
+                {country_code(i), {c.countries[i].packets, c.uniques(c.country_sources[i])}});
     keep("country", std::move(rows));
     rows.clear();
     for (unsigned i = 0; i <= kMaxSensors; ++i)
@@ -612,7 +600,7 @@ void series_points(const CounterSet& c, const std::vector<std::string>& sensor_n
         t.for_each([&](uint64_t key, const SourceCounts& v) {
             uint32_t left = static_cast<uint32_t>(key >> 32);
             std::string l = cross == 0 ? sensor_name_of(names, left)
-                                       : country_code_of(static_cast<uint16_t>(left));
+                                       : country_code(static_cast<uint16_t>(left));
             agg[l + "|" + service_name(static_cast<uint32_t>(key & 0xffffffffu))].merge(v, &scratch,
                                                                                         c.pool);
         });
@@ -640,7 +628,7 @@ std::string series_key(const Snapshot& s, const std::string& key) {
     if (kind == "service" || kind == "scanner_service")
         return kind + "=" + service(value);
     if (kind == "country" || kind == "scanner_country")
-        return kind + "=" + country_code_of(country_filter_index(value));
+        return kind + "=" + country_code(country_filter_index(value));
     if (kind == "sensor")
         return kind + "=" + sensor_name_of(s, static_cast<uint32_t>(sensor_filter_slot(s, value)));
     if ((kind == "sensor_service" || kind == "country_service") && bar != std::string::npos) {
@@ -649,7 +637,7 @@ std::string series_key(const Snapshot& s, const std::string& key) {
         if (kind == "sensor_service")
             left = sensor_name_of(s, static_cast<uint32_t>(sensor_filter_slot(s, left)));
         else
-            left = country_code_of(country_filter_index(left));
+            left = country_code(country_filter_index(left));
         return kind + "=" + left + "|" + right;
     }
     // The reason first: a telemetry string holds 127 bytes, and the key echoed may be long.

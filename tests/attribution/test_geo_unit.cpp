@@ -1,4 +1,4 @@
-// Pieces without EAL: country indices, range splitting, CSV parsing, embedded IPv4 addresses.
+// Pieces without EAL: range splitting, CSV parsing, embedded IPv4 addresses.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -12,50 +12,6 @@
 
 namespace darkscope {
 namespace {
-
-TEST(Country, IndexRoundTripsEveryCode) {
-    EXPECT_EQ(country_index("??"), 0);
-    EXPECT_EQ(country_code(0), "??");
-    EXPECT_EQ(country_code(kCountryIndexMax + 1), "??");
-    std::set<uint16_t> seen;
-    for (char a = 'A'; a <= 'Z'; ++a) {
-        for (char b = 'A'; b <= 'Z'; ++b) {
-            const std::string code{a, b};
-            const uint16_t index = country_index(code);
-            EXPECT_GE(index, 1);
-            EXPECT_LE(index, kCountryIndexMax);
-            EXPECT_EQ(country_code(index), code);
-            EXPECT_EQ(
-                country_index(std::string{static_cast<char>(a + 32), static_cast<char>(b + 32)}),
-                index);
-            seen.insert(index);
-        }
-    }
-    EXPECT_EQ(seen.size(), 676u);
-    EXPECT_EQ(country_index("J"), 0);
-    EXPECT_EQ(country_index("JPN"), 0);
-    EXPECT_EQ(country_index("1P"), 0);
-}
-
-TEST(Country, NamesCoverEveryAssignedCode) {
-    // Debian's iso-codes is the independent list of assigned codes, when installed.
-    std::ifstream in("/usr/share/iso-codes/json/iso_3166-1.json");
-    if (!in) {
-        GTEST_SKIP() << "iso-codes not installed";
-    }
-    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::regex alpha2(R"re("alpha_2":\s*"([A-Z]{2})")re");
-    unsigned count = 0;
-    for (auto it = std::sregex_iterator(json.begin(), json.end(), alpha2);
-         it != std::sregex_iterator(); ++it) {
-        const std::string code = (*it)[1];
-        EXPECT_NE(country_name(country_index(code)), code) << code << " has no name";
-        ++count;
-    }
-    EXPECT_GE(count, 249u);
-    EXPECT_EQ(country_name(0), "Unknown");
-    EXPECT_EQ(country_name(country_index("QQ")), "QQ");  // well formed but unassigned
-}
 
 // Brute force: the prefixes are disjoint, inside the range, and cover every address of it;
 // and no two could be merged (the split is minimal).

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
@@ -80,8 +81,9 @@ TEST(Class, EveryTcpFlagByte) {
     EXPECT_EQ(per_class[2], 64u);
 }
 
-// The appliance's default --udp-service-ports (lib/config) is the classifier's default list: the
-// tests that classify with ClassifyConfig::defaults() classify as the binary does.
+// The appliance's default --udp-service-ports (lib/config) is the classifier's default list
+// (kDefaultUdpServicePorts): the tests that classify with ClassifyConfig::defaults() classify as
+// the binary does.
 TEST(Class, ApplianceDefaultUdpServicePortsAreTheClassifiers) {
     const Config defaults;
     std::bitset<65536> appliance;
@@ -97,10 +99,16 @@ TEST(Class, UdpProbeAndBackscatter) {
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 1024)), TrafficClass::udp_backscatter);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 1023)), TrafficClass::udp_probe);
     EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, 53, 53)), TrafficClass::udp_probe);
-    for (uint16_t p : {17,   19,   53,   69,   111,  123,  137,  161,   389,   500,   520,
-                       1434, 1900, 3283, 3702, 4500, 5353, 5683, 10001, 11211, 37810, 47808})
-        EXPECT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, p, 33333)), TrafficClass::udp_backscatter)
+    // Exactly these source ports (docs/classify.md) make a reply to a high port backscatter.
+    const std::set<unsigned> services = {17,   19,   53,    69,    111,   123,  137,  161,
+                                         389,  500,  520,   1434,  1900,  3283, 3702, 4500,
+                                         5353, 5683, 10001, 11211, 37810, 47808};
+    for (unsigned p = 0; p <= 65535; ++p)
+        ASSERT_EQ(cls_of(eth_ipv4_udp(kScanner, kDark, static_cast<uint16_t>(p), 33333)),
+                  services.count(p) ? TrafficClass::udp_backscatter : TrafficClass::udp_probe)
             << p;
+    EXPECT_EQ(std::set<unsigned>(kDefaultUdpServicePorts.begin(), kDefaultUdpServicePorts.end()),
+              services);
     // The list comes from the config.
     ClassifyConfig only_ntp;
     only_ntp.udp_service_ports.set(123);

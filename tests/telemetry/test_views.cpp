@@ -26,7 +26,7 @@ PacketFacts probe(uint32_t src, uint16_t port, uint16_t sensor, const char* coun
     f.dst_port = port;
     f.cls = TrafficClass::tcp_scan;
     f.sensor = sensor;
-    f.country = country_index_of(country);
+    f.country = country_index(country);
     return f;
 }
 
@@ -111,10 +111,10 @@ TEST(Views, EveryFilterRefusesAnUnknownOrMalformedValue) {
         return refusal([&] { top_view(*s, parse_top_request(dim, params, 100)); });
     };
     // country=: an invalid code is refused, not read as "??" (unknown country).
-    EXPECT_EQ(top("sensors", "5,total,country=jp"), "unknown country 'jp'");
-    EXPECT_EQ(top("ports", "5,total,country=jp"), "unknown country 'jp'");
-    EXPECT_NE(top("sensors", "5,total,country=JPN"), "");
+    EXPECT_EQ(top("sensors", "5,total,country=JPN"), "unknown country 'JPN'");
+    EXPECT_EQ(top("ports", "5,total,country=J1"), "unknown country 'J1'");
     EXPECT_NE(top("sensors", "5,total,country="), "");
+    EXPECT_NE(top("sensors", "5,total,country=?"), "");
     // sensor=
     EXPECT_EQ(top("ports", "5,total,sensor=tokyo-x"), "unknown sensor 'tokyo-x'");
     EXPECT_EQ(top("countries", "5,total,sensor=tokyo-x"), "unknown sensor 'tokyo-x'");
@@ -130,6 +130,25 @@ TEST(Views, EveryFilterRefusesAnUnknownOrMalformedValue) {
     EXPECT_EQ(top("countries", "5,total,sensor=unmatched"), "");
     Value jp = top_view(*s, parse_top_request("sensors", "5,total,country=JP", 100));
     EXPECT_EQ(column(jp, "sensor"), (std::vector<std::string>{"tokyo-b"}));
+}
+
+// A country code is read in either case, as everywhere (lib/common/country.hpp): country=jp is
+// country=JP.
+TEST(Views, CountryFiltersReadEitherCase) {
+    auto s = snapshot();
+    auto sensors = [&](const char* params) {
+        return column(top_view(*s, parse_top_request("sensors", params, 100)), "sensor");
+    };
+    for (const char* code : {"jp", "Jp", "jP"})
+        EXPECT_EQ(sensors((std::string("5,total,country=") + code).c_str()),
+                  (std::vector<std::string>{"tokyo-b"}))
+            << code;
+    EXPECT_EQ(sensors("5,total,country=cn"), (std::vector<std::string>{"tokyo-a"}));
+    auto ports = [&](const char* params) {
+        return column(top_view(*s, parse_top_request("ports", params, 100)), "service");
+    };
+    EXPECT_EQ(ports("5,total,country=jp"), (std::vector<std::string>{"21318/tcp", "23/tcp"}));
+    EXPECT_EQ(ports("5,total,country=us"), (std::vector<std::string>{"3389/tcp"}));
 }
 
 std::shared_ptr<Snapshot> with_series(std::shared_ptr<Snapshot> s) {
@@ -154,9 +173,9 @@ TEST(Views, SeriesRefusesUnknownKeys) {
     auto series = [&](const char* params) { return refusal([&] { series_view(*s, params); }); };
     for (const char* bad :
          {"servce=445/tcp,5", "service=445,5", "service=445/sctp,5", "sensor=tokyo-x,5",
-          "country=jp,5", "=,5", "=", "sensor_service=tokyo-b,5",
-          "sensor_service=tokyo-x|445/tcp,5", "sensor_service=tokyo-b|445,5",
-          "country_service=XX1|445/tcp,5", "country_service=JP|23,5"})
+          "country=j,5", "=,5", "=", "sensor_service=tokyo-b,5", "sensor_service=tokyo-x|445/tcp,5",
+          "sensor_service=tokyo-b|445,5", "country_service=XX1|445/tcp,5",
+          "country_service=JP|23,5"})
         EXPECT_NE(series(bad), "") << bad;
     EXPECT_EQ(series("servce=445/tcp,5"),
               "KEY must be service=P, country=CC, sensor=S, sensor_service=S|P, "
@@ -165,7 +184,7 @@ TEST(Views, SeriesRefusesUnknownKeys) {
     // The reason comes whole within a telemetry string, however long the key echoed after it.
     const std::string long_key = std::string(300, 'x') + ",5";
     EXPECT_LT(series(long_key.c_str()).find("; got '"), kTelemetryStringMax);
-    EXPECT_EQ(series("country=jp,5"), "unknown country 'jp'");
+    EXPECT_EQ(series("country=jpn,5"), "unknown country 'jpn'");
     EXPECT_EQ(series("sensor=tokyo-x,5"), "unknown sensor 'tokyo-x'");
     EXPECT_EQ(series("service=445,5"), "service must look like 445/tcp, 53/udp or icmp, got '445'");
     // Well-formed keys answer, with zeros when the key had no traffic.
@@ -182,7 +201,26 @@ TEST(Views, SeriesRefusesUnknownKeys) {
     EXPECT_EQ(first_packets(series_view(*s, "scanner_service=445/tcp,5")), 0u);
     EXPECT_EQ(first_packets(series_view(*s, "scanner_country=JP,5")), 0u);
     EXPECT_NE(series("scanner_service=445,5"), "");
-    EXPECT_NE(series("scanner_country=jp,5"), "");
+    EXPECT_NE(series("scanner_country=j,5"), "");
+}
+
+std::string key_of(const Value& series) {
+    for (const auto& [k, v] : series.dict())
+        if (k == "key")
+            return std::get<std::string>(v.v);
+    return "";
+}
+
+// Series keys read a country code in either case and answer under the upper-case key.
+TEST(Views, SeriesCountryKeysReadEitherCase) {
+    auto s = with_series(snapshot());
+    Value lower = series_view(*s, "country=jp,5");
+    EXPECT_EQ(key_of(lower), "country=JP");
+    EXPECT_EQ(first_packets(lower), 45u);
+    Value cross = series_view(*s, "country_service=cn|445/tcp,5");
+    EXPECT_EQ(key_of(cross), "country_service=CN|445/tcp");
+    EXPECT_EQ(first_packets(cross), 30u);
+    EXPECT_EQ(key_of(series_view(*s, "scanner_country=jp,5")), "scanner_country=JP");
 }
 
 // --- Reply size: nothing may be lost to DPDK's 16 KiB reply buffer. ---

@@ -9,6 +9,7 @@
 
 #include "darkscope/packet.hpp"
 #include "darkscope/prefix.hpp"
+#include "darkscope/udp_service_ports.hpp"
 
 namespace darkscope {
 
@@ -67,8 +68,7 @@ struct ClassifyConfig {
     // UDP source ports that mark a UDP packet to a high port (>= 1024) as reflection
     // backscatter.
     std::bitset<65536> udp_service_ports;
-    static ClassifyConfig defaults();  // 53, 123, 137, 161, 389, 1900, 3702, 5353, 11211, 19,
-                                       // 17, 47808, 4500, ...
+    static ClassifyConfig defaults();  // kDefaultUdpServicePorts
 };
 
 // Sets only the flag bits (PacketFacts::flags) from decoded facts; classify() calls it. Exposed

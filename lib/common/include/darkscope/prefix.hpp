@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "darkscope/packet.hpp"
+#include "darkscope/ip_address.hpp"
 
 namespace darkscope {
 

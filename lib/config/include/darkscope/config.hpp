@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "darkscope/prefix.hpp"
+#include "darkscope/udp_service_ports.hpp"
 
 namespace darkscope {
 
@@ -55,11 +56,10 @@ struct Config {
 
     // What this box watches
     std::vector<SensorSpec> sensors;  // --sensor NAME=PREFIX[,PREFIX...]
-    // --udp-service-ports LIST: UDP sources seen as reflection/backscatter. The default is
-    // ClassifyConfig::defaults()'s list (tests/classify checks that they agree).
-    std::vector<uint16_t> udp_service_ports = {17,   19,   53,    69,    111,   123,  137,  161,
-                                               389,  500,  520,   1434,  1900,  3283, 3702, 4500,
-                                               5353, 5683, 10001, 11211, 37810, 47808};
+    // --udp-service-ports LIST: UDP sources seen as reflection/backscatter; by default the
+    // classifier's list.
+    std::vector<uint16_t> udp_service_ports{kDefaultUdpServicePorts.begin(),
+                                            kDefaultUdpServicePorts.end()};
 
     // Intervals and output
     unsigned interval_s = 60;                // --interval

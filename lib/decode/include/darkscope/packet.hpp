@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "darkscope/ip_address.hpp"
+
 namespace darkscope {
 
 // How the bytes of a frame start. Live ports are always Ethernet; offline files may be raw IP
@@ -84,15 +86,6 @@ enum TcpFlag : uint8_t {
     tcp_urg = 0x20,
     tcp_ece = 0x40,
     tcp_cwr = 0x80,
-};
-
-// An IPv4 or IPv6 address. IPv4 is kept in host byte order in `v4` (what rte_fib wants);
-// IPv6 in network byte order in `v6`.
-struct IpAddress {
-    union {
-        uint32_t v4;
-        uint8_t v6[16];
-    };
 };
 
 inline constexpr uint16_t kSensorUnmatched = 0xffff;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "darkscope/country.hpp"
 #include "darkscope/hash.hpp"
 #include "darkscope/hll.hpp"
 #include "darkscope/packet.hpp"
@@ -41,7 +42,6 @@ static_assert(sizeof(PacketsBytes) == 16, "add() treats the pair as one 16-byte 
 
 inline constexpr unsigned kMaxSensors = 64;
 inline constexpr unsigned kSensorSlotUnmatched = kMaxSensors;  // sensors[] slot of `unmatched`
-inline constexpr unsigned kCountrySlots = 26 * 26 + 1;         // 0 = "??", then AA..ZZ
 
 // Destination services: one dense range of 65536 slots per family. TCP and UDP are indexed by
 // destination port; ICMP and ICMPv6 by type << 8 | code.

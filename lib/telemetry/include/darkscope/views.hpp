@@ -65,8 +65,6 @@ Value series_view(const Snapshot& s, const std::string& params);
 Value events_view(const Snapshot& s, const std::string& params, const std::string& fixed_kind);
 Value ports_view(const Snapshot& s);
 
-std::string country_code_of(uint16_t index);         // 0 -> "??"
-uint16_t country_index_of(const std::string& code);  // "??" or invalid -> 0
 const char* window_name(Window w);
 // The series keys darkscope keeps per interval, for one counter set (top `per_dimension` keys of
 // each of service, country, sensor, sensor_service, country_service).

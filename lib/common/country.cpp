@@ -1,6 +1,7 @@
-// Country names for reports. Generated from Debian's iso-codes (iso_3166-1.json, the ISO 3166-1
-// English short names of every assigned alpha-2 code) plus the codes registries and MaxMind use
-// that ISO only reserves (EU, AP, XK, UK).
+// Country codes and their names, for the summary, telemetry and darkscope-tables (the Python
+// tools' copy). The names come from Debian's iso-codes (iso_3166-1.json, the ISO 3166-1 English
+// short names of every assigned alpha-2 code) plus the codes registries and MaxMind use that ISO
+// only reserves (EU, AP, XK, UK).
 #include "darkscope/country.hpp"
 
 #include <array>
@@ -296,6 +297,11 @@ std::string country_code(uint16_t index) {
     const unsigned zero_based = index - 1u;
     return std::string{static_cast<char>('A' + zero_based / 26),
                        static_cast<char>('A' + zero_based % 26)};
+}
+
+bool country_known(uint16_t index) {
+    return index != kCountryUnknown && index <= kCountryIndexMax &&
+           !name_table().by_index[index].empty();
 }
 
 std::string_view country_name(uint16_t index) {
