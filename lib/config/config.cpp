@@ -1,5 +1,6 @@
-// Options: one table (kOptions below) drives the Boost.Program_options descriptions, the
-// conversion into Config, the --help defaults and config_items(), so the four never disagree.
+// Options: one table (options() below) drives the Boost.Program_options descriptions, the
+// conversion into Config, each option's range (checked by validate_config(), shown by --help),
+// the --help defaults and config_items(), so they never disagree.
 #include "darkscope/config.hpp"
 
 #include <sys/stat.h>
@@ -8,14 +9,15 @@
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <cerrno>
-#include <cstdint>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <functional>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <ostream>
 #include <set>
@@ -35,6 +37,9 @@ namespace {
 constexpr const char* kPipelineStages[] = {"decode", "classify", "attribute",
                                            "count",  "full",     "plain"};
 static_assert(std::size(kPipelineStages) == static_cast<unsigned>(PipelineStage::plain) + 1);
+// --log-level's values, in LogLevel's order.
+constexpr const char* kLogLevels[] = {"error", "warning", "info", "debug"};
+static_assert(std::size(kLogLevels) == static_cast<unsigned>(LogLevel::debug) + 1);
 
 [[noreturn]] void fail(const std::string& option, const std::string& value,
                        const std::string& reason) {
@@ -225,6 +230,111 @@ std::string sensors_text(const Config& c) {
     return join(items, " ");
 }
 
+// "a, b or c"
+template <size_t N>
+std::string alternatives(const char* const (&words)[N]) {
+    std::string out;
+    for (size_t i = 0; i < N; ++i)
+        out += std::string(i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + words[i];
+    return out;
+}
+
+// The enum value whose name (in `names`, in the enum's order) is `text`.
+template <typename E, size_t N>
+E to_enum(const std::string& option, const std::string& text, const char* const (&names)[N]) {
+    for (size_t i = 0; i < N; ++i)
+        if (text == names[i])
+            return static_cast<E>(i);
+    fail(option, text, "must be " + alternatives(names));
+}
+
+// The values an option takes beyond what its type allows, kept in the option table beside the
+// option: --help shows `text` and validate_config() runs `check`, both made by the functions
+// below from one set of bounds.
+struct Range {
+    std::string text;  // "1..64", "at least 1", "over 0 and at most 3600", "error, ... or debug"
+    // Throws ConfigError "--OPTION: 'VALUE': must be TEXT" when the value is outside.
+    std::function<void(const Config&, const std::string& option)> check;
+};
+
+// lo..hi, or "at least lo" when hi is the type's largest value.
+template <typename T>
+Range whole(T Config::*field, T lo, T hi = std::numeric_limits<T>::max()) {
+    const std::string text = hi == std::numeric_limits<T>::max()
+                                 ? "at least " + std::to_string(lo)
+                                 : std::to_string(lo) + ".." + std::to_string(hi);
+    return {text, [=](const Config& c, const std::string& option) {
+                const T v = c.*field;
+                if (v < lo || v > hi)
+                    fail(option, std::to_string(v), "must be " + text);
+            }};
+}
+
+// `special` (which means `meaning`), or lo..hi as whole() says it.
+template <typename T>
+Range whole_or(T Config::*field, T special, const char* meaning, T lo,
+               T hi = std::numeric_limits<T>::max()) {
+    const Range bounds = whole(field, lo, hi);
+    const std::string text = std::to_string(special) + " (" + meaning + ") or " + bounds.text;
+    return {text, [=](const Config& c, const std::string& option) {
+                const T v = c.*field;
+                if (v != special && (v < lo || v > hi))
+                    fail(option, std::to_string(v), "must be " + text);
+            }};
+}
+
+// A power of two in lo..hi.
+Range power_of_two(unsigned Config::*field, unsigned lo, unsigned hi) {
+    const std::string text =
+        "a power of two from " + std::to_string(lo) + " to " + std::to_string(hi);
+    return {text, [=](const Config& c, const std::string& option) {
+                const unsigned v = c.*field;
+                if (v < lo || v > hi || (v & (v - 1)) != 0)
+                    fail(option, std::to_string(v), "must be " + text);
+            }};
+}
+
+// A finite number over lo, and at most `at_most` when given.
+Range over(double lo, std::optional<double> at_most,
+           std::function<std::optional<double>(const Config&)> value) {
+    const std::string text =
+        "over " + show_double(lo) + (at_most ? " and at most " + show_double(*at_most) : "");
+    return {text, [=](const Config& c, const std::string& option) {
+                const std::optional<double> v = value(c);
+                if (v && (!(*v > lo) || !std::isfinite(*v) || (at_most && *v > *at_most)))
+                    fail(option, show_double(*v), "must be " + text);
+            }};
+}
+Range over(double Config::*field, double lo, std::optional<double> at_most = std::nullopt) {
+    return over(lo, at_most, [field](const Config& c) { return std::optional(c.*field); });
+}
+// An optional value (--duration): checked when given.
+Range over(std::optional<double> Config::*field, double lo) {
+    return over(lo, std::nullopt, [field](const Config& c) { return c.*field; });
+}
+
+// One of `names`, the enum's values in its order.
+template <typename E, size_t N>
+Range one_of(E Config::*field, const char* const (&names)[N]) {
+    const std::string text = alternatives(names);
+    return {text, [=](const Config& c, const std::string& option) {
+                const auto v = static_cast<size_t>(c.*field);
+                if (v >= N)
+                    fail(option, std::to_string(v), "must be " + text);
+            }};
+}
+
+// lo to hi characters, each a letter, a digit, '_' or '-'.
+Range name_chars(std::string Config::*field, size_t lo, size_t hi) {
+    const std::string text =
+        std::to_string(lo) + " to " + std::to_string(hi) + " characters of A-Z a-z 0-9 _ -";
+    return {text, [=](const Config& c, const std::string& option) {
+                const std::string& v = c.*field;
+                if (v.size() < lo || v.size() > hi || !valid_name_chars(v))
+                    fail(option, v, "must be " + text);
+            }};
+}
+
 enum class Group { capture, sensors, output, attribution, events, runtime };
 enum class Kind {
     value,  // one value; given twice in one place is an error
@@ -244,6 +354,7 @@ struct OptionSpec {
     // The current value as text, for --help defaults and config_items(); empty function = not
     // listed (help, version, the --no-X twins).
     std::function<std::string(const Config&)> show;
+    Range range = {};            // empty: any value of the type
     const char* twin = nullptr;  // --no-X twin of a positive flag, resolved together
 };
 
@@ -259,7 +370,8 @@ const std::vector<OptionSpec>& options() {
          [](const Config& c) { return join(c.ports, " "); }},
         {"workers", Group::capture, Kind::value, "N", "Polling worker cores",
          [](Config& c, const Values& v) { c.workers = to_unsigned("workers", v[0]); },
-         [](const Config& c) { return std::to_string(c.workers); }},
+         [](const Config& c) { return std::to_string(c.workers); },
+         whole(&Config::workers, 1u, 127u)},
         {"cores", Group::capture, Kind::value, "LIST",
          "Explicit worker cores (\"2,3,8-11\"), instead of the hwloc plan; sets --workers",
          [](Config& c, const Values& v) { c.cores = to_core_list("cores", v[0]); },
@@ -272,35 +384,39 @@ const std::vector<OptionSpec>& options() {
                  return;
              }
              unsigned n = to_unsigned("stats-core", v[0]);
-             if (n > 1u << 20)
-                 fail("stats-core", v[0], "no such core");
+             if (n > static_cast<unsigned>(std::numeric_limits<int>::max()))
+                 fail("stats-core", v[0], "number too large");
              c.stats_core = static_cast<int>(n);
          },
-         [](const Config& c) { return std::to_string(c.stats_core); }},
+         [](const Config& c) { return std::to_string(c.stats_core); },
+         whole(&Config::stats_core, -1, 1 << 20)},
         {"rx-queues", Group::capture, Kind::value, "N", "RSS receive queues per port",
          [](Config& c, const Values& v) { c.rx_queues = to_unsigned("rx-queues", v[0]); },
-         [](const Config& c) { return std::to_string(c.rx_queues); }},
-        {"rx-desc", Group::capture, Kind::value, "N",
-         "Descriptors per receive queue (a power of two)",
+         [](const Config& c) { return std::to_string(c.rx_queues); },
+         whole(&Config::rx_queues, 1u, 128u)},
+        {"rx-desc", Group::capture, Kind::value, "N", "Descriptors per receive queue",
          [](Config& c, const Values& v) { c.rx_desc = to_unsigned("rx-desc", v[0]); },
-         [](const Config& c) { return std::to_string(c.rx_desc); }},
-        {"burst", Group::capture, Kind::value, "N", "Packets per rx burst, 1..64",
+         [](const Config& c) { return std::to_string(c.rx_desc); },
+         power_of_two(&Config::rx_desc, 32, 32768)},
+        {"burst", Group::capture, Kind::value, "N", "Packets per rx burst",
          [](Config& c, const Values& v) { c.burst = to_unsigned("burst", v[0]); },
-         [](const Config& c) { return std::to_string(c.burst); }},
+         [](const Config& c) { return std::to_string(c.burst); }, whole(&Config::burst, 1u, 64u)},
         {"mbufs", Group::capture, Kind::value, "N", "Packet buffers per NUMA socket",
          [](Config& c, const Values& v) { c.mbufs = to_unsigned("mbufs", v[0]); },
-         [](const Config& c) { return std::to_string(c.mbufs); }},
+         [](const Config& c) { return std::to_string(c.mbufs); },
+         whole(&Config::mbufs, 255u, 1u << 26)},
         {"link-wait", Group::capture, Kind::value, "SECONDS",
          "How long to wait for each port's link to come up",
          [](Config& c, const Values& v) { c.link_wait_s = to_unsigned("link-wait", v[0]); },
-         [](const Config& c) { return std::to_string(c.link_wait_s); }},
+         [](const Config& c) { return std::to_string(c.link_wait_s); },
+         whole(&Config::link_wait_s, 0u, 3600u)},
         {"promiscuous", Group::capture, Kind::flag, nullptr,
          "Put ports in promiscuous mode (a darknet's traffic is not addressed to our MAC)",
          [](Config& c, const Values& v) { c.promiscuous = to_bool("promiscuous", v[0]); },
          [](const Config& c) { return std::string(c.promiscuous ? "true" : "false"); }},
         {"no-promiscuous", Group::capture, Kind::flag, nullptr, "Leave promiscuous mode off",
          [](Config& c, const Values& v) { c.promiscuous = !to_bool("no-promiscuous", v[0]); },
-         nullptr, "promiscuous"},
+         nullptr, Range{}, "promiscuous"},
         {"no-pci", Group::capture, Kind::flag, nullptr,
          "Do not probe PCI devices (implied when every port is a vdev, or offline)",
          [](Config& c, const Values& v) { c.no_pci = to_bool("no-pci", v[0]); },
@@ -315,21 +431,24 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) {
              c.memory_budget_mb = to_unsigned("memory-budget-mb", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.memory_budget_mb); }},
+         [](const Config& c) { return std::to_string(c.memory_budget_mb); },
+         whole(&Config::memory_budget_mb, 16u, 1u << 20)},
         {"precise-sketches", Group::capture, Kind::value, "N",
          "Precise (P=14, 16 KiB) unique-count sketches per worker table for keys past 32 sources; "
          "the stats core's windows get 4x. Keys beyond fall back to 6.5% error and are reported",
          [](Config& c, const Values& v) {
              c.precise_sketches = to_unsigned("precise-sketches", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.precise_sketches); }},
+         [](const Config& c) { return std::to_string(c.precise_sketches); },
+         whole(&Config::precise_sketches, 0u, 65536u)},
         {"tuple-entries", Group::capture, Kind::value, "N",
          "Source tuples (source, sensor, service) each worker aggregates per "
-         "interval, 70 bytes each (x2 epochs), a power of two; IPv6 tuples get a table 1/32 "
+         "interval, 70 bytes each (x2 epochs); IPv6 tuples get a table 1/32 "
          "its size. Packets of tuples beyond 7/8 of a table are counted one by one (slower, "
          "just as exact) and reported as source_spills in /darkscope/stats",
          [](Config& c, const Values& v) { c.tuple_entries = to_unsigned("tuple-entries", v[0]); },
-         [](const Config& c) { return std::to_string(c.tuple_entries); }},
+         [](const Config& c) { return std::to_string(c.tuple_entries); },
+         power_of_two(&Config::tuple_entries, 1024, 1u << 26)},
 
         // ---- Sensors
         {"sensor", Group::sensors, Kind::list, "NAME=PREFIX[,PREFIX...]",
@@ -349,7 +468,8 @@ const std::vector<OptionSpec>& options() {
         // ---- Intervals and output
         {"interval", Group::output, Kind::value, "SECONDS", "Length of a merged interval",
          [](Config& c, const Values& v) { c.interval_s = to_unsigned("interval", v[0]); },
-         [](const Config& c) { return std::to_string(c.interval_s); }},
+         [](const Config& c) { return std::to_string(c.interval_s); },
+         whole(&Config::interval_s, 1u, 86400u)},
         {"read", Group::output, Kind::multi, "FILE...",
          "Offline mode: read these pcap/pcapng files instead of ports, in the time order of "
          "their first packets; intervals follow packet timestamps",
@@ -365,19 +485,22 @@ const std::vector<OptionSpec>& options() {
         {"top-k", Group::output, Kind::value, "N",
          "Rows per dimension stored per interval (the rest goes to 'other')",
          [](Config& c, const Values& v) { c.top_k = to_unsigned("top-k", v[0]); },
-         [](const Config& c) { return std::to_string(c.top_k); }},
+         [](const Config& c) { return std::to_string(c.top_k); },
+         whole(&Config::top_k, 1u, 100000u)},
         {"retention-intervals", Group::output, Kind::value, "DAYS",
          "Days of per-interval rows kept in the history",
          [](Config& c, const Values& v) {
              c.retention_intervals_days = to_unsigned("retention-intervals", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.retention_intervals_days); }},
+         [](const Config& c) { return std::to_string(c.retention_intervals_days); },
+         whole(&Config::retention_intervals_days, 1u, 36500u)},
         {"retention-hours", Group::output, Kind::value, "DAYS",
          "Days of hourly rollups kept in the history (daily rollups are kept)",
          [](Config& c, const Values& v) {
              c.retention_hours_days = to_unsigned("retention-hours", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.retention_hours_days); }},
+         [](const Config& c) { return std::to_string(c.retention_hours_days); },
+         whole(&Config::retention_hours_days, 1u, 36500u)},
 
         // ---- Attribution
         {"geo-country", Group::attribution, Kind::multi, "FILE...",
@@ -395,47 +518,55 @@ const std::vector<OptionSpec>& options() {
         {"surge-factor", Group::events, Kind::value, "X",
          "A surge starts when an interval exceeds its series' baseline by this factor",
          [](Config& c, const Values& v) { c.surge_factor = to_double("surge-factor", v[0]); },
-         [](const Config& c) { return show_double(c.surge_factor); }},
+         [](const Config& c) { return show_double(c.surge_factor); },
+         over(&Config::surge_factor, 1.0)},
         {"surge-min-packets", Group::events, Kind::value, "N",
          "... and has at least this many packets in the interval",
          [](Config& c, const Values& v) {
              c.surge_min_packets = to_u64("surge-min-packets", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.surge_min_packets); }},
+         [](const Config& c) { return std::to_string(c.surge_min_packets); },
+         whole(&Config::surge_min_packets, uint64_t{1})},
         {"surge-min-sources", Group::events, Kind::value, "N",
          "... from at least this many unique sources",
          [](Config& c, const Values& v) {
              c.surge_min_sources = to_u64("surge-min-sources", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.surge_min_sources); }},
+         [](const Config& c) { return std::to_string(c.surge_min_sources); },
+         whole(&Config::surge_min_sources, uint64_t{1})},
         {"surge-quiet-intervals", Group::events, Kind::value, "N",
          "A surge ends after this many intervals under the threshold",
          [](Config& c, const Values& v) {
              c.surge_quiet_intervals = to_unsigned("surge-quiet-intervals", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.surge_quiet_intervals); }},
+         [](const Config& c) { return std::to_string(c.surge_quiet_intervals); },
+         whole(&Config::surge_quiet_intervals, 1u, 10000u)},
         {"dos-min-packets", Group::events, Kind::value, "N",
          "A backscatter DoS attack needs at least this many packets (Corsaro)",
          [](Config& c, const Values& v) { c.dos_min_packets = to_u64("dos-min-packets", v[0]); },
-         [](const Config& c) { return std::to_string(c.dos_min_packets); }},
+         [](const Config& c) { return std::to_string(c.dos_min_packets); },
+         whole(&Config::dos_min_packets, uint64_t{1})},
         {"dos-min-duration", Group::events, Kind::value, "SECONDS",
          "... lasting at least this long",
          [](Config& c, const Values& v) {
              c.dos_min_duration_s = to_unsigned("dos-min-duration", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.dos_min_duration_s); }},
+         [](const Config& c) { return std::to_string(c.dos_min_duration_s); },
+         whole(&Config::dos_min_duration_s, 1u, 86400u)},
         {"dos-min-window-packets", Group::events, Kind::value, "N",
          "... with at least this many packets in some 60 s window",
          [](Config& c, const Values& v) {
              c.dos_min_window_packets = to_u64("dos-min-window-packets", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.dos_min_window_packets); }},
+         [](const Config& c) { return std::to_string(c.dos_min_window_packets); },
+         whole(&Config::dos_min_window_packets, uint64_t{1})},
         {"scanner-min-destinations", Group::events, Kind::value, "N",
          "A source is a scanner once it reached this many dark destinations",
          [](Config& c, const Values& v) {
              c.scanner_min_destinations = to_unsigned("scanner-min-destinations", v[0]);
          },
-         [](const Config& c) { return std::to_string(c.scanner_min_destinations); }},
+         [](const Config& c) { return std::to_string(c.scanner_min_destinations); },
+         whole(&Config::scanner_min_destinations, 1u, 1u << 30)},
         {"event-hook", Group::events, Kind::value, "CMD",
          "Command run (by /bin/sh) for each event, the event as JSON on stdin",
          [](Config& c, const Values& v) { c.event_hook = v[0]; },
@@ -445,7 +576,8 @@ const std::vector<OptionSpec>& options() {
          [](Config& c, const Values& v) {
              c.event_hook_timeout_s = to_double("event-hook-timeout", v[0]);
          },
-         [](const Config& c) { return show_double(c.event_hook_timeout_s); }},
+         [](const Config& c) { return show_double(c.event_hook_timeout_s); },
+         over(&Config::event_hook_timeout_s, 0.0, 3600.0)},
 
         // ---- Runtime
         {"config", Group::runtime, Kind::value, "FILE",
@@ -455,16 +587,21 @@ const std::vector<OptionSpec>& options() {
         {"file-prefix", Group::runtime, Kind::value, "NAME",
          "DPDK runtime prefix: telemetry at /var/run/dpdk/NAME/dpdk_telemetry.v2",
          [](Config& c, const Values& v) { c.file_prefix = v[0]; },
-         [](const Config& c) { return c.file_prefix; }},
+         [](const Config& c) { return c.file_prefix; }, name_chars(&Config::file_prefix, 1, 64)},
         {"telemetry", Group::runtime, Kind::flag, nullptr, "Answer on the DPDK telemetry socket",
          [](Config& c, const Values& v) { c.telemetry = to_bool("telemetry", v[0]); },
          [](const Config& c) { return std::string(c.telemetry ? "true" : "false"); }},
         {"no-telemetry", Group::runtime, Kind::flag, nullptr, "No telemetry socket",
          [](Config& c, const Values& v) { c.telemetry = !to_bool("no-telemetry", v[0]); }, nullptr,
-         "telemetry"},
-        {"log-level", Group::runtime, Kind::value, "LEVEL", "error, warning, info or debug",
-         [](Config& c, const Values& v) { c.log_level = v[0]; },
-         [](const Config& c) { return c.log_level; }},
+         Range{}, "telemetry"},
+        {"log-level", Group::runtime, Kind::value, "LEVEL", "The most detailed messages logged",
+         [](Config& c, const Values& v) {
+             c.log_level = to_enum<LogLevel>("log-level", v[0], kLogLevels);
+         },
+         [](const Config& c) {
+             return std::string(kLogLevels[static_cast<unsigned>(c.log_level)]);
+         },
+         one_of(&Config::log_level, kLogLevels)},
         {"eal", Group::runtime, Kind::value, "\"ARGS\"",
          "Extra EAL arguments passed through (rare flags; darkscope sets -l, -a, --vdev, "
          "--file-prefix itself)",
@@ -474,28 +611,25 @@ const std::vector<OptionSpec>& options() {
          "Run without hugepages (tests, machines without them; use with --memory)",
          [](Config& c, const Values& v) { c.no_huge = to_bool("no-huge", v[0]); },
          [](const Config& c) { return std::string(c.no_huge ? "true" : "false"); }},
-        {"memory", Group::runtime, Kind::value, "MB", "EAL memory (-m); 0 = EAL default",
+        {"memory", Group::runtime, Kind::value, "MB", "EAL memory (-m)",
          [](Config& c, const Values& v) { c.memory_mb = to_unsigned("memory", v[0]); },
-         [](const Config& c) { return std::to_string(c.memory_mb); }},
+         [](const Config& c) { return std::to_string(c.memory_mb); },
+         whole_or(&Config::memory_mb, 0u, "EAL default", 64u)},
         {"duration", Group::runtime, Kind::value, "SECONDS",
          "Stop a live run after this long (default: until SIGINT/SIGTERM)",
          [](Config& c, const Values& v) { c.duration_s = to_double("duration", v[0]); },
-         [](const Config& c) { return c.duration_s ? show_double(*c.duration_s) : ""; }},
+         [](const Config& c) { return c.duration_s ? show_double(*c.duration_s) : ""; },
+         over(&Config::duration_s, 0.0)},
         {"pipeline", Group::runtime, Kind::value, "STAGE",
-         "Benchmarks: workers stop after decode, classify, attribute, count or go full (the "
-         "default); tests: plain counts each packet whole, one at a time, the reference for full",
+         "How far workers take each packet: up to a stage (benchmarks), full, or plain (tests: "
+         "each packet counted whole, one at a time, the reference for full)",
          [](Config& c, const Values& v) {
-             for (unsigned i = 0; i < std::size(kPipelineStages); ++i)
-                 if (v[0] == kPipelineStages[i]) {
-                     c.pipeline = static_cast<PipelineStage>(i);
-                     return;
-                 }
-             throw ConfigError("--pipeline: '" + v[0] +
-                               "': must be decode, classify, attribute, count, full or plain");
+             c.pipeline = to_enum<PipelineStage>("pipeline", v[0], kPipelineStages);
          },
          [](const Config& c) {
              return std::string(kPipelineStages[static_cast<unsigned>(c.pipeline)]);
-         }},
+         },
+         one_of(&Config::pipeline, kPipelineStages)},
         {"plan", Group::runtime, Kind::flag, nullptr, "Print the core plan and exit",
          [](Config& c, const Values& v) { c.plan_only = to_bool("plan", v[0]); },
          [](const Config& c) { return std::string(c.plan_only ? "true" : "false"); }},
@@ -529,9 +663,9 @@ const char* group_title(Group g) {
 }
 
 // The Boost descriptions. Values are taken as strings and converted by the table so every
-// error has our one-line "--option: 'value': reason" form. `in_file` leaves out what makes no
-// sense inside a config file.
-po::options_description describe(Group g, bool with_defaults, bool in_file) {
+// error has our one-line "--option: 'value': reason" form. `for_help` adds each option's range
+// and default; `in_file` leaves out what makes no sense inside a config file.
+po::options_description describe(Group g, bool for_help, bool in_file) {
     po::options_description desc(group_title(g), 100, 50);
     const Config defaults;
     for (const auto& o : options()) {
@@ -541,11 +675,13 @@ po::options_description describe(Group g, bool with_defaults, bool in_file) {
         if (in_file && (name == "config" || name == "help" || name == "version"))
             continue;
         std::string help = o.help;
-        if (with_defaults && o.show && o.kind != Kind::flag) {
+        if (for_help && !o.range.text.empty())
+            help += " (" + o.range.text + ")";
+        if (for_help && o.show && o.kind != Kind::flag) {
             std::string d = o.show(defaults);
             if (!d.empty())
                 help += " [" + d + "]";
-        } else if (with_defaults && o.show && o.kind == Kind::flag && o.show(defaults) == "true") {
+        } else if (for_help && o.show && o.kind == Kind::flag && o.show(defaults) == "true") {
             help += " [on]";
         }
         if (name == "help")
@@ -586,10 +722,10 @@ po::options_description describe(Group g, bool with_defaults, bool in_file) {
 constexpr Group kGroups[] = {Group::capture,     Group::sensors, Group::output,
                              Group::attribution, Group::events,  Group::runtime};
 
-po::options_description describe_all(bool with_defaults, bool in_file) {
+po::options_description describe_all(bool for_help, bool in_file) {
     po::options_description all;
     for (Group g : kGroups)
-        all.add(describe(g, with_defaults, in_file));
+        all.add(describe(g, for_help, in_file));
     return all;
 }
 
@@ -981,12 +1117,6 @@ void check_input_files(const char* option, const std::vector<std::string>& files
     }
 }
 
-void check_range(const char* option, uint64_t v, uint64_t lo, uint64_t hi) {
-    if (v < lo || v > hi)
-        fail(option, std::to_string(v),
-             "must be " + std::to_string(lo) + ".." + std::to_string(hi));
-}
-
 void check_vdev(const std::string& spec) {
     std::string name = port_name(spec);
     bool ok = (name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0) && name.size() > 4;
@@ -1089,6 +1219,11 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config, std
 namespace {
 
 void check_config(const Config& c) {
+    // Each option's own range, from the table; then what involves several options or files.
+    for (const auto& o : options())
+        if (o.range.check)
+            o.range.check(c, o.name);
+
     // Ports
     std::set<std::string> port_names;
     for (const auto& spec : c.ports) {
@@ -1112,7 +1247,6 @@ void check_config(const Config& c) {
         fail("read", "cannot be combined with --port (offline mode reads files, not ports)");
 
     // Cores
-    check_range("workers", c.workers, 1, 127);
     if (!c.cores.empty() && c.cores.size() != c.workers)
         fail("workers", std::to_string(c.workers),
              "conflicts with --cores, which lists " + std::to_string(c.cores.size()) + " cores");
@@ -1121,18 +1255,12 @@ void check_config(const Config& c) {
         if (!seen_cores.insert(core).second)
             fail("cores", join_numbers(c.cores, ","),
                  "core " + std::to_string(core) + " listed twice");
-    if (c.stats_core < -1)
-        fail("stats-core", std::to_string(c.stats_core), "no such core");
     if (c.stats_core >= 0 && seen_cores.count(static_cast<unsigned>(c.stats_core)) && !c.share_cpus)
         fail("stats-core", std::to_string(c.stats_core),
              "also a worker core in --cores (the stats core must be apart, or give --share-cpus "
              "to let them time-share it)");
 
     // Queues and buffers
-    check_range("rx-queues", c.rx_queues, 1, 128);
-    if (c.rx_desc < 32 || c.rx_desc > 32768 || (c.rx_desc & (c.rx_desc - 1)) != 0)
-        fail("rx-desc", std::to_string(c.rx_desc), "must be a power of two from 32 to 32768");
-    check_range("burst", c.burst, 1, 64);
     if (!c.ports.empty()) {
         uint64_t pairs = uint64_t{c.rx_queues} * c.ports.size();
         if (c.workers > pairs)
@@ -1145,13 +1273,6 @@ void check_config(const Config& c) {
                  "too few to fill " + std::to_string(c.rx_queues) + " rx queue(s) x " +
                      std::to_string(c.rx_desc) + " descriptors of one port");
     }
-    check_range("mbufs", c.mbufs, 255, 1u << 26);
-    check_range("link-wait", c.link_wait_s, 0, 3600);
-    check_range("memory-budget-mb", c.memory_budget_mb, 16, 1u << 20);
-    check_range("precise-sketches", c.precise_sketches, 0, 65536);
-    check_range("tuple-entries", c.tuple_entries, 1024, 1u << 26);
-    if ((c.tuple_entries & (c.tuple_entries - 1)) != 0)
-        fail("tuple-entries", std::to_string(c.tuple_entries), "must be a power of two");
 
     // Sensors
     std::set<std::string> names;
@@ -1184,7 +1305,6 @@ void check_config(const Config& c) {
             fail("udp-service-ports", std::to_string(p), p ? "listed twice" : "not a port");
 
     // Intervals and output
-    check_range("interval", c.interval_s, 1, 86400);
     check_input_files("read", c.read_files);
     if (!c.summary_file.empty())
         if (auto why = writable_problem(c.summary_file); !why.empty())
@@ -1211,40 +1331,12 @@ void check_config(const Config& c) {
                 fail("summary", c.summary_file, "is also " + it->second + ": it would be replaced");
         }
     }
-    check_range("top-k", c.top_k, 1, 100000);
-    check_range("retention-intervals", c.retention_intervals_days, 1, 36500);
-    check_range("retention-hours", c.retention_hours_days, 1, 36500);
 
     // Attribution
     check_input_files("geo-country", c.geo_country);
     check_input_files("geo-asn", c.geo_asn);
 
-    // Events
-    if (!(c.surge_factor > 1.0) || !std::isfinite(c.surge_factor))
-        fail("surge-factor", show_double(c.surge_factor), "must be over 1");
-    check_range("surge-min-packets", c.surge_min_packets, 1, UINT64_MAX);
-    check_range("surge-min-sources", c.surge_min_sources, 1, UINT64_MAX);
-    check_range("surge-quiet-intervals", c.surge_quiet_intervals, 1, 10000);
-    check_range("dos-min-packets", c.dos_min_packets, 1, UINT64_MAX);
-    check_range("dos-min-duration", c.dos_min_duration_s, 1, 86400);
-    check_range("dos-min-window-packets", c.dos_min_window_packets, 1, UINT64_MAX);
-    check_range("scanner-min-destinations", c.scanner_min_destinations, 1, 1u << 30);
-    if (!(c.event_hook_timeout_s > 0) || c.event_hook_timeout_s > 3600)
-        fail("event-hook-timeout", show_double(c.event_hook_timeout_s),
-             "must be over 0 and at "
-             "most 3600");
-
-    // Runtime
-    if (c.file_prefix.empty() || c.file_prefix.size() > 64 || !valid_name_chars(c.file_prefix))
-        fail("file-prefix", c.file_prefix, "1 to 64 characters of A-Z a-z 0-9 _ -");
-    static const std::set<std::string> levels = {"error", "warning", "info", "debug"};
-    if (!levels.count(c.log_level))
-        fail("log-level", c.log_level, "expected error, warning, info or debug");
-    if (c.memory_mb != 0 && c.memory_mb < 64)
-        fail("memory", std::to_string(c.memory_mb), "must be 0 (EAL default) or at least 64");
-    if (c.duration_s && (!(*c.duration_s > 0) || !std::isfinite(*c.duration_s)))
-        fail("duration", show_double(*c.duration_s), "must be over 0");
-    // EAL flags that darkscope derives from its own options would silently fight them.
+    // Runtime: EAL flags that darkscope derives from its own options would silently fight them.
     static const std::map<std::string, std::string> owned = {{"-l", "--cores/--workers"},
                                                              {"--lcores", "--cores/--workers"},
                                                              {"-c", "--cores/--workers"},

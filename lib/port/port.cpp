@@ -53,13 +53,21 @@ std::vector<std::string> build_eal_args(const Config& config, const CorePlan& pl
     }
     if (!config.telemetry)
         args.push_back("--no-telemetry");
+    // EAL's level for ours: info logs EAL's notices (darkscope's own news is at notice).
     const char* level = "notice";
-    if (config.log_level == "error")
-        level = "error";
-    if (config.log_level == "warning")
-        level = "warning";
-    if (config.log_level == "debug")
-        level = "debug";
+    switch (config.log_level) {
+        case LogLevel::error:
+            level = "error";
+            break;
+        case LogLevel::warning:
+            level = "warning";
+            break;
+        case LogLevel::info:
+            break;
+        case LogLevel::debug:
+            level = "debug";
+            break;
+    }
     args.push_back(std::string("--log-level=") + level);
     // --eal "ARGS": split on blanks, for the rare EAL flag darkscope has no option for.
     std::string word;

@@ -158,7 +158,7 @@ TEST_F(ConfigTest, CommandLineValues) {
     EXPECT_FALSE(c.promiscuous);
     ASSERT_TRUE(c.duration_s.has_value());
     EXPECT_DOUBLE_EQ(*c.duration_s, 2.5);
-    EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.log_level, LogLevel::debug);
     EXPECT_EQ(c.eal_args, "--log-level=lib.eal:debug");  // a value starting with '-'
     EXPECT_EQ(c.top_k, 7u);
     EXPECT_DOUBLE_EQ(c.surge_factor, 3.5);
@@ -392,8 +392,7 @@ TEST_F(ConfigTest, BadInputMessages) {
         {{rp, "--telemetry", "--no-telemetry"}, "--telemetry and --no-telemetry: both given"},
         {{rp, "--udp-service-ports", "53,70000"},
          "--udp-service-ports: '70000': not a port number (1..65535)"},
-        {{rp, "--log-level", "loud"},
-         "--log-level: 'loud': expected error, warning, info or debug"},
+        {{rp, "--log-level", "loud"}, "--log-level: 'loud': must be error, warning, info or debug"},
         {{rp, "--eal", "-l 0-3"}, "--eal: '-l 0-3': -l is set by darkscope; use --cores/--workers"},
         {{rp, "--eal", "-m512"}, "--eal: '-m512': -m is set by darkscope; use --memory"},
         {{rp, "--eal", "--in-memory -l0-1"},
@@ -448,6 +447,76 @@ TEST_F(ConfigTest, BadConfigFile) {
     std::string boolean = write("x.conf", "no-huge = maybe\n");
     EXPECT_EQ(error_of({"--config", boolean}),
               boolean + ":1: no-huge: 'maybe': expected true or false");
+}
+
+// Each option's range as docs/configuration.md gives it: its ends accepted, the values just past
+// them refused with "must be RANGE", and the same words in --help.
+TEST_F(ConfigTest, RangesAcceptTheirEndsAndRefuseBeyond) {
+    const std::string long_name(65, 'a');
+    struct Case {
+        std::string option;
+        std::vector<std::string> accepted, refused;
+        std::string range;  // as --help and the refusal say it
+    };
+    const std::vector<Case> cases = {
+        {"workers", {"1", "127"}, {"0", "128"}, "1..127"},
+        {"stats-core", {"-1", "0", "1048576"}, {"1048577"}, "-1..1048576"},
+        {"rx-queues", {"1", "128"}, {"0", "129"}, "1..128"},
+        {"rx-desc", {"32", "32768"}, {"16", "65536", "1000"}, "a power of two from 32 to 32768"},
+        {"burst", {"1", "64"}, {"0", "65"}, "1..64"},
+        {"mbufs", {"255", "67108864"}, {"254", "67108865"}, "255..67108864"},
+        {"link-wait", {"0", "3600"}, {"3601"}, "0..3600"},
+        {"memory-budget-mb", {"16", "1048576"}, {"15", "1048577"}, "16..1048576"},
+        {"precise-sketches", {"0", "65536"}, {"65537"}, "0..65536"},
+        {"tuple-entries",
+         {"1024", "67108864"},
+         {"512", "134217728", "3000"},
+         "a power of two from 1024 to 67108864"},
+        {"interval", {"1", "86400"}, {"0", "86401"}, "1..86400"},
+        {"top-k", {"1", "100000"}, {"0", "100001"}, "1..100000"},
+        {"retention-intervals", {"1", "36500"}, {"0", "36501"}, "1..36500"},
+        {"retention-hours", {"1", "36500"}, {"0", "36501"}, "1..36500"},
+        {"surge-factor", {"1.001", "1e6"}, {"1", "0.5"}, "over 1"},
+        {"surge-min-packets", {"1", "18446744073709551615"}, {"0"}, "at least 1"},
+        {"surge-min-sources", {"1", "18446744073709551615"}, {"0"}, "at least 1"},
+        {"surge-quiet-intervals", {"1", "10000"}, {"0", "10001"}, "1..10000"},
+        {"dos-min-packets", {"1"}, {"0"}, "at least 1"},
+        {"dos-min-duration", {"1", "86400"}, {"0", "86401"}, "1..86400"},
+        {"dos-min-window-packets", {"1"}, {"0"}, "at least 1"},
+        {"scanner-min-destinations", {"1", "1073741824"}, {"0", "1073741825"}, "1..1073741824"},
+        {"event-hook-timeout", {"0.001", "3600"}, {"0", "3600.5"}, "over 0 and at most 3600"},
+        {"file-prefix",
+         {"a", std::string(64, 'b'), "x_Y-9"},
+         {long_name, "a.b", ""},
+         "1 to 64 characters of A-Z a-z 0-9 _ -"},
+        {"log-level",
+         {"error", "warning", "info", "debug"},
+         {"notice"},
+         "error, warning, info or debug"},
+        {"memory", {"0", "64", "4096"}, {"1", "63"}, "0 (EAL default) or at least 64"},
+        {"duration", {"0.1", "86400"}, {"0"}, "over 0"},
+        {"pipeline",
+         {"decode", "classify", "attribute", "count", "full", "plain"},
+         {"fast"},
+         "decode, classify, attribute, count, full or plain"},
+    };
+    std::string help;
+    parse({"--help"}, nullptr, &help);
+    help = std::regex_replace(help, std::regex("\\s+"), " ");  // undo Boost's line wrapping
+    for (const auto& c : cases) {
+        for (const auto& v : c.accepted)
+            EXPECT_EQ(error_of({"--read", pcap_, "--" + c.option, v}), "") << c.option << " " << v;
+        for (const auto& v : c.refused)
+            EXPECT_EQ(error_of({"--read", pcap_, "--" + c.option, v}),
+                      "--" + c.option + ": '" + v + "': must be " + c.range)
+                << c.option;
+        // In --help, after the option's own line: "--burst N  Packets per rx burst (1..64) [32]".
+        auto at = help.find(" --" + c.option + " ");
+        ASSERT_NE(at, std::string::npos) << c.option;
+        auto next = help.find(" --", at + 1);
+        EXPECT_NE(help.substr(at, next - at).find("(" + c.range + ")"), std::string::npos)
+            << c.option << ": " << help.substr(at, next - at);
+    }
 }
 
 // A value from the file is named by the file and its line, not as a command-line option: both
@@ -547,7 +616,7 @@ TEST_F(ConfigTest, ValueErrorsBeforeNothingToCapture) {
     EXPECT_EQ(error_of({"--workers", "0"}), "--workers: '0': must be 1..127");
     EXPECT_EQ(error_of({"--interval", "0"}), "--interval: '0': must be 1..86400");
     EXPECT_EQ(error_of({"--log-level", "verbose"}),
-              "--log-level: 'verbose': expected error, warning, info or debug");
+              "--log-level: 'verbose': must be error, warning, info or debug");
     EXPECT_EQ(error_of({"--interval", "5"}),
               "--port: nothing to capture: give --port SPEC (live) or --read FILE (offline)");
 }

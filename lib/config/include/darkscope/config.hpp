@@ -35,6 +35,9 @@ struct SensorSpec {
 // nothing for it.
 enum class PipelineStage : uint8_t { decode, classify, attribute, count, full, plain };
 
+// --log-level: the most detailed messages logged (EAL's log level; info is EAL's notice).
+enum class LogLevel : uint8_t { error, warning, info, debug };
+
 struct Config {
     // Capture
     std::vector<std::string> ports;     // --port: PCI address or vdev string
@@ -89,7 +92,7 @@ struct Config {
     // Runtime
     std::string file_prefix = "darkscope";  // --file-prefix
     bool telemetry = true;                  // --telemetry / --no-telemetry
-    std::string log_level = "info";         // --log-level: error, warning, info, debug
+    LogLevel log_level = LogLevel::info;    // --log-level LEVEL
     std::string eal_args;                   // --eal "ARGS" passed through to EAL
     bool no_huge = false;                   // --no-huge (tests, machines without hugepages)
     unsigned memory_mb = 0;                 // --memory MB (EAL -m), 0 = EAL default
