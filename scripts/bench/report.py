@@ -140,9 +140,12 @@ def main():
         won = sum(1 for r in by_label.get("darkscope-full", [])
                   for b in by_label.get("baseline-full", [])
                   if r["round"] == b["round"] and r["mpps"] > b["mpps"])
+        vs_cpu = round_ratios("darkscope-full", "baseline-full", "mpps_per_cpu")
         w(f"  {'ratio darkscope/baseline':<40} {ratio_text(vs)}; darkscope faster in {won} of "
-          f"{vs['n'] if vs and 'n' in vs else len(by_label.get('baseline-full', []))} rounds")
+          f"{vs['n'] if vs and 'n' in vs else len(by_label.get('baseline-full', []))} rounds"
+          + (f"; per CPU-second {vs_cpu['median']:.3f}" if vs_cpu else ""))
         summary["ratio_baseline"] = vs
+        summary["ratio_baseline_per_cpu"] = vs_cpu
         summary["baseline"] = baseline
     if ds and probe and "pattern_ns" in probe:
         share = probe["pattern_ns"] / ds["ns_per_packet"]

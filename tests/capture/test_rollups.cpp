@@ -10,29 +10,10 @@
 #include "darkscope/country.hpp"
 #include "darkscope/hash.hpp"
 #include "darkscope/rollups.hpp"
+#include "facts_support.hpp"
 
 namespace darkscope {
 namespace {
-
-PacketFacts syn(uint32_t src, uint32_t dst, uint16_t port, uint16_t sensor, const char* country,
-                uint32_t asn, uint32_t len) {
-    PacketFacts f;
-    clear(f);
-    f.frame_len = len;
-    f.ip_version = 4;
-    f.proto = Proto::tcp;
-    f.ip_proto = 6;
-    f.l4_valid = true;
-    f.src.v4 = src;
-    f.dst.v4 = dst;
-    f.dst_port = port;
-    f.tcp_flags = tcp_syn;
-    f.cls = TrafficClass::tcp_scan;
-    f.sensor = sensor;
-    f.country = country_index(country);
-    f.asn = asn;
-    return f;
-}
 
 struct Packet {
     uint32_t src;
@@ -49,7 +30,8 @@ std::unique_ptr<WindowAccumulator> window_of(const std::vector<Packet>& packets,
     w->end_s = start + 60;
     uint32_t dst = 0xcb007100;
     for (const Packet& p : packets) {
-        const PacketFacts f = syn(p.src, ++dst, p.port, p.sensor, p.country, 4134, p.len);
+        const PacketFacts f =
+            make_syn(p.src, ++dst, p.port, p.sensor, country_index(p.country), 4134, p.len);
         count_packet(*w->counters, f, static_cast<uint64_t>(start) * 1'000'000'000ull,
                      hash_address(f.src, 4), hash_address(f.dst, 4));
     }

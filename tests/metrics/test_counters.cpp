@@ -16,30 +16,11 @@
 #include "darkscope/hash.hpp"
 #include "darkscope/heavy_hitters.hpp"
 #include "darkscope/source_tuples.hpp"
+#include "facts_support.hpp"
 #include "tuple_support.hpp"
 
 namespace darkscope {
 namespace {
-
-PacketFacts make_syn(uint32_t src, uint32_t dst, uint16_t port, uint16_t sensor, uint16_t country,
-                     uint32_t asn, uint32_t len = 60) {
-    PacketFacts f;
-    clear(f);
-    f.frame_len = len;
-    f.ip_version = 4;
-    f.proto = Proto::tcp;
-    f.ip_proto = 6;
-    f.l4_valid = true;
-    f.src.v4 = src;
-    f.dst.v4 = dst;
-    f.dst_port = port;
-    f.tcp_flags = tcp_syn;
-    f.cls = TrafficClass::tcp_scan;
-    f.sensor = sensor;
-    f.country = country;
-    f.asn = asn;
-    return f;
-}
 
 void count(CounterSet& t, const PacketFacts& f) {
     count_packet(t, f, 1'000'000'000ull, hash_address(f.src, f.ip_version),
