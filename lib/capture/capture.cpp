@@ -1033,7 +1033,7 @@ void Engine::detect_events(int64_t start_s, int64_t end_s) {
 void Engine::emit_events(const std::vector<Event>& events) {
     for (const Event& e : events) {
         // Starts and ends are news for the operator; updates go to the debug log.
-        if (e.phase == "update")
+        if (e.phase == EventPhase::update)
             RTE_LOG(DEBUG, USER1, "event: %s\n", e.log_line().c_str());
         else
             RTE_LOG(NOTICE, USER1, "event: %s\n", e.log_line().c_str());
@@ -1131,22 +1131,22 @@ void Engine::publish() {
                     summary.fields.emplace_back(k, std::move(v));
             };
             add("id", e.id);
-            add("kind", e.kind);
-            add("phase", e.phase);
+            add("kind", event_kind_name(e.kind));
+            add("phase", event_phase_name(e.phase));
             add("start", std::to_string(e.start));
             add("end", std::to_string(e.end));
-            if (e.kind == "surge")
+            if (e.kind == EventKind::surge)
                 add("key", e.dimension + "=" + e.key);
             add("address", e.address);
             add("country", e.country);
             if (e.asn)
                 add("asn", std::to_string(e.asn));
             add("packets", std::to_string(e.packets));
-            add("sources", e.kind == "surge" ? std::to_string(e.sources) : "");
+            add("sources", e.kind == EventKind::surge ? std::to_string(e.sources) : "");
             add("destinations", e.destinations ? std::to_string(e.destinations) : "");
-            if (e.kind == "surge")
+            if (e.kind == EventKind::surge)
                 add("peak_packets", std::to_string(e.peak_packets));
-            if (e.kind == "dos")
+            if (e.kind == EventKind::dos)
                 add("peak_ppm", std::to_string(e.peak_ppm));
             add("vector", e.vector);
             std::string tools;
@@ -1508,7 +1508,7 @@ void write_summary(const std::string& path, const Snapshot& s,
         {"/darkscope/errors", errors_view(s)},
         {"/darkscope/sensors", sensors_view(s)},
         {"/darkscope/workers", workers_view(s)},
-        {"/darkscope/events,50", events_view(s, "50", "")},
+        {"/darkscope/events,50", events_view(s, "50")},
     };
     std::string tmp = path + ".tmp";
     {

@@ -330,8 +330,9 @@ bool HistoryStore::enqueue(StoredEvent event) {
             });
             const auto& old = std::get<StoredEvent>(*oldest);
             ++stats_.events_dropped;
-            dropped_message = "history: event queue full, dropped " + old.kind + " event " +
-                              old.id + " (" + old.phase + ") unwritten (" +
+            dropped_message = "history: event queue full, dropped " +
+                              std::string(event_kind_name(old.kind)) + " event " + old.id + " (" +
+                              event_phase_name(old.phase) + ") unwritten (" +
                               std::to_string(stats_.events_dropped) + " dropped so far)";
             queue_.erase(oldest);
             --queued_events_;
@@ -516,7 +517,12 @@ void HistoryStore::write_event(const StoredEvent& e) {
     Statement ins(writer_db_,
                   "INSERT INTO events(event_id, kind, phase, time, json) VALUES (?1, ?2, ?3, ?4, "
                   "?5)");
-    ins.bind(1, e.id).bind(2, e.kind).bind(3, e.phase).bind(4, e.time).bind(5, e.json).run();
+    ins.bind(1, e.id)
+        .bind(2, std::string(event_kind_name(e.kind)))
+        .bind(3, std::string(event_phase_name(e.phase)))
+        .bind(4, e.time)
+        .bind(5, e.json)
+        .run();
 }
 
 void HistoryStore::apply_retention(const StoredPeriod& written) {
@@ -639,8 +645,15 @@ std::vector<StoredEvent> HistoryStore::read_events(int64_t from, int64_t to) con
                 "SELECT event_id, kind, phase, time, json FROM events WHERE time>=?1 AND "
                 "time<?2 ORDER BY time, id");
     q.bind(1, from).bind(2, to);
-    while (q.step())
-        out.push_back(StoredEvent{q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4)});
+    while (q.step()) {
+        const auto kind = parse_event_kind(q.text(1));
+        const auto phase = parse_event_phase(q.text(2));
+        if (!kind || !phase)
+            throw std::runtime_error("history database " + options_.path + ": event " + q.text(0) +
+                                     " has an unknown kind or phase ('" + q.text(1) + "', '" +
+                                     q.text(2) + "')");
+        out.push_back(StoredEvent{q.text(0), *kind, *phase, q.int64(3), q.text(4)});
+    }
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "darkscope/counters.hpp"
+#include "darkscope/event_kind.hpp"
 #include "darkscope/heavy_hitters.hpp"
 
 namespace darkscope {
@@ -53,7 +54,7 @@ struct SeriesHistory {
 
 // Published events (open and recent), newest first, as flat fields for telemetry.
 struct EventSummary {
-    std::string kind;  // surge, dos, scanner
+    EventKind kind = EventKind::surge;
     std::vector<std::pair<std::string, std::string>> fields;
 };
 struct EventLists {
