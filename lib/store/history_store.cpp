@@ -533,36 +533,37 @@ void HistoryStore::apply_retention(const StoredPeriod& written) {
             newest_end = newest.int64(0);
     }
     struct Rule {
-        const char* resolution;
+        Resolution resolution;
         unsigned days;
     };
-    const Rule rules[] = {{"interval", options_.retention_interval_days},
-                          {"hour", options_.retention_hour_days}};
+    const Rule rules[] = {{Resolution::interval, options_.retention_interval_days},
+                          {Resolution::hour, options_.retention_hour_days}};
     for (const auto& rule : rules) {
         if (rule.days == 0)
             continue;  // 0 keeps forever
         int64_t cutoff = newest_end - int64_t{rule.days} * 86400;
+        const std::string resolution = resolution_name(rule.resolution);
         Statement del_rows(writer_db_,
                            "DELETE FROM rows WHERE period_id IN (SELECT id FROM periods WHERE "
                            "resolution=?1 AND start<?2)");
-        del_rows.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del_rows.bind(1, resolution).bind(2, cutoff).run();
         Statement del_sketches(writer_db_,
                                "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
                                "WHERE resolution=?1 AND start<?2)");
-        del_sketches.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del_sketches.bind(1, resolution).bind(2, cutoff).run();
         Statement del(writer_db_, "DELETE FROM periods WHERE resolution=?1 AND start<?2");
-        del.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del.bind(1, resolution).bind(2, cutoff).run();
         // A live run removes one old interval per new one: not worth a log line. A period
         // that is itself older than the window (an old capture replayed into a newer
         // history) is surprising, so the first one is logged.
-        if (written.resolution == parse_resolution(rule.resolution) && written.start < cutoff &&
+        if (written.resolution == rule.resolution && written.start < cutoff &&
             !logged_old_period_) {
             logged_old_period_ = true;
             log(store_log_warning,
-                std::string("history: ") + rule.resolution + " period starting " +
-                    std::to_string(written.start) + " is older than the retention window (" +
-                    std::to_string(rule.days) + " days before the newest period end " +
-                    std::to_string(newest_end) + ") and was not kept; further ones are not logged");
+                "history: " + resolution + " period starting " + std::to_string(written.start) +
+                    " is older than the retention window (" + std::to_string(rule.days) +
+                    " days before the newest period end " + std::to_string(newest_end) +
+                    ") and was not kept; further ones are not logged");
         }
     }
 }

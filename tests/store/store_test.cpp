@@ -439,6 +439,9 @@ TEST(Store, RetentionDeletesByAgeFromTheNewestPeriod) {
     store.enqueue(StoredPeriod{Resolution::interval, t0 + 101 * D, 300, {}, {}});
     store.flush();
     EXPECT_EQ(log.count_containing("is older than the retention window"), 1u);
+    EXPECT_EQ(log.count_containing("history: interval period starting " +
+                                   std::to_string(t0 + 100 * D) + " is older"),
+              1u);
     EXPECT_TRUE(store.read_periods(Resolution::interval, t0 + 100 * D, t0 + 101 * D).empty());
 }
 
