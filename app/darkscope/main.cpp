@@ -17,6 +17,7 @@
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/sub_configs.hpp"
 #include "darkscope/telemetry.hpp"
 #include "darkscope/topology.hpp"
 
@@ -152,21 +153,11 @@ int main(int argc, char** argv) {
     sensors.finalize();
     // The list is always the configured one (its default when not given): given empty, it
     // means no UDP service ports at all.
-    ds::ClassifyConfig classify_config;
-    for (auto p : config.udp_service_ports)
-        classify_config.udp_service_ports.set(p);
-    ds::Classifier classifier(classify_config, &sensors);
+    ds::Classifier classifier(ds::classify_config(config), &sensors);
 
     ds::CorePlan plan;
     try {
-        ds::PlanRequest request;
-        request.ports = config.ports;
-        request.rx_queues = config.rx_queues;
-        request.workers = config.workers;
-        request.cores = config.cores;
-        request.stats_core = config.stats_core;
-        request.share_cpus = config.share_cpus;
-        plan = ds::plan_cores(request, config.topology_xml);
+        plan = ds::plan_cores(ds::plan_request(config), config.topology_xml);
     } catch (const std::exception& e) {
         return fail(2, e.what());
     }
@@ -226,14 +217,7 @@ int main(int argc, char** argv) {
             if (!config.offline())
                 ports = std::make_unique<ds::Ports>(config, plan);
             if (!config.geo_country.empty() || !config.geo_asn.empty()) {
-                ds::GeoConfig geo;
-                geo.country_files = config.geo_country;
-                geo.asn_files = config.geo_asn;
-                geo.socket_id = plan.workers.empty() || plan.workers[0].numa_node < 0
-                                    ? SOCKET_ID_ANY
-                                    : plan.workers[0].numa_node;
-                geo.max_workers = static_cast<unsigned>(plan.workers.size());
-                attribution = std::make_unique<ds::Attribution>(geo);
+                attribution = std::make_unique<ds::Attribution>(ds::geo_config(config, plan));
                 std::string error;
                 if (!attribution->reload(&error)) {
                     ds::eal_stop();

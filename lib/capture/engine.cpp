@@ -19,6 +19,7 @@
 #include "darkscope/attribution.hpp"
 #include "darkscope/events.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/sub_configs.hpp"
 #include "worker.hpp"
 #include "worker_tables.hpp"
 
@@ -81,27 +82,11 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
         sensor_names_.push_back(sensors.name(static_cast<uint16_t>(i)));
     g_wall_ns.store(static_cast<uint64_t>(start_time_ * 1e9), std::memory_order_relaxed);
     if (!config.db_file.empty()) {
-        StoreOptions options;
-        options.path = config.db_file;
-        options.retention_interval_days = config.retention_intervals_days;
-        options.retention_hour_days = config.retention_hours_days;
+        StoreOptions options = store_options(config);
         options.log = control_log;
-        // Offline, a slow disk slows the replay rather than losing periods.
-        if (config.offline())
-            options.full_wait_ms = 60'000;
         store_ = std::make_unique<HistoryStore>(options);
     }
-    EventConfig ec;
-    ec.surge_factor = config.surge_factor;
-    ec.surge_min_packets = config.surge_min_packets;
-    ec.surge_min_sources = config.surge_min_sources;
-    ec.surge_quiet_intervals = config.surge_quiet_intervals;
-    ec.dos_min_packets = config.dos_min_packets;
-    ec.dos_min_duration_s = config.dos_min_duration_s;
-    ec.dos_min_window_packets = config.dos_min_window_packets;
-    ec.scanner_min_destinations = config.scanner_min_destinations;
-    ec.ipv4_coverage = sensors.ipv4_coverage();
-    events_ = std::make_unique<EventEngine>(ec);
+    events_ = std::make_unique<EventEngine>(event_config(config, sensors));
     if (!config.event_hook.empty())
         hook_ = std::make_unique<EventHook>(config.event_hook, config.event_hook_timeout_s,
                                             control_log);

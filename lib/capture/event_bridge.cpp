@@ -32,24 +32,24 @@ EventSummary summary_of(const Event& e) {
     };
     auto number = [&](const char* k, uint64_t v) { summary.fields.emplace_back(k, v); };
     text("id", e.id);
-    text("kind", e.kind);
-    text("phase", e.phase);
+    text("kind", event_kind_name(e.kind));
+    text("phase", event_phase_name(e.phase));
     summary.fields.emplace_back("start", time_field(e.start));
     summary.fields.emplace_back("end", time_field(e.end));
-    if (e.kind == "surge")
+    if (e.kind == EventKind::surge)
         text("key", e.dimension + "=" + e.key);
     text("address", e.address);
     text("country", e.country);
     if (e.asn)
         number("asn", e.asn);
     number("packets", e.packets);
-    if (e.kind == "surge")
+    if (e.kind == EventKind::surge)
         number("sources", e.sources);
     if (e.destinations)
         number("destinations", e.destinations);
-    if (e.kind == "surge")
+    if (e.kind == EventKind::surge)
         number("peak_packets", e.peak_packets);
-    if (e.kind == "dos")
+    if (e.kind == EventKind::dos)
         number("peak_ppm", e.peak_ppm);
     text("vector", e.vector);
     std::string tools;
@@ -147,7 +147,7 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
 void Engine::emit_events(const std::vector<Event>& events) {
     for (const Event& e : events) {
         // Starts and ends are news for the operator; updates go to the debug log.
-        if (e.phase == "update")
+        if (e.phase == EventPhase::update)
             RTE_LOG(DEBUG, USER1, "event: %s\n", e.log_line().c_str());
         else
             RTE_LOG(NOTICE, USER1, "event: %s\n", e.log_line().c_str());

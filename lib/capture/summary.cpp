@@ -29,7 +29,7 @@ void write_summary(const std::string& path, const Snapshot& s,
         {"/darkscope/errors", errors_view(s)},
         {"/darkscope/sensors", sensors_view(s)},
         {"/darkscope/workers", workers_view(s)},
-        {"/darkscope/events,50", events_view(s, "50", "")},
+        {"/darkscope/events,50", events_view(s, "50")},
     };
     std::string tmp = path + ".tmp";
     {

@@ -318,7 +318,7 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                 s.open = std::make_unique<SeriesState::Open>();
                 Event& e = s.open->event;
                 e = Event{};
-                e.kind = "surge";
+                e.kind = EventKind::surge;
                 e.id = "surge:" + s.dimension + ":" + s.key + ":" + std::to_string(start_s);
                 e.dimension = s.dimension;
                 e.key = s.key;
@@ -334,7 +334,7 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                 e.sources = s.cur_sources;
                 e.factor = s.level >= 1 ? x / s.level : 0;
                 merge_context();
-                e.phase = "start";
+                e.phase = EventPhase::start;
                 e.time = end_s;
                 out.push_back(e);
                 s.open->reported_peak = s.cur_packets;
@@ -368,7 +368,7 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                     c.surge_max_duration_s > 0 &&
                     end_s - e.start >= static_cast<int64_t>(c.surge_max_duration_s);
                 if (too_long) {
-                    e.phase = "end";
+                    e.phase = EventPhase::end;
                     e.reason = "rebaselined";
                     e.time = end_s;
                     out.push_back(e);
@@ -381,14 +381,14 @@ void EventEngine::observe_series(int64_t start_s, int64_t end_s,
                                static_cast<double>(s.open->reported_peak) * (1 + c.update_growth) ||
                            end_s - s.open->last_report >=
                                static_cast<int64_t>(c.surge_update_interval_s)) {
-                    e.phase = "update";
+                    e.phase = EventPhase::update;
                     e.time = end_s;
                     out.push_back(e);
                     s.open->reported_peak = e.peak_packets;
                     s.open->last_report = end_s;
                 }
             } else if (++s.open->quiet >= c.surge_quiet_intervals) {
-                e.phase = "end";
+                e.phase = EventPhase::end;
                 e.reason = "quiet";
                 e.time = end_s;
                 out.push_back(e);
@@ -493,14 +493,14 @@ void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
                 s.peak_ppm >= c.dos_min_window_packets;
             if (!s.reported && passes) {
                 s.reported = true;
-                out.push_back(victim_event(s, end_s, "start"));
+                out.push_back(victim_event(s, end_s, EventPhase::start));
                 s.reported_peak = s.peak_ppm;
                 s.last_report = end_s;
             } else if (s.reported &&
                        (static_cast<double>(s.peak_ppm) >
                             static_cast<double>(s.reported_peak) * (1 + c.update_growth) ||
                         end_s - s.last_report >= static_cast<int64_t>(c.dos_update_interval_s))) {
-                out.push_back(victim_event(s, end_s, "update"));
+                out.push_back(victim_event(s, end_s, EventPhase::update));
                 s.reported_peak = s.peak_ppm;
                 s.last_report = end_s;
             }
@@ -509,7 +509,7 @@ void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
         }
         if (end_s - s.last_s >= static_cast<int64_t>(c.dos_timeout_s)) {
             if (s.reported) {
-                Event e = victim_event(s, end_s, "end");
+                Event e = victim_event(s, end_s, EventPhase::end);
                 e.reason = "timeout";
                 out.push_back(std::move(e));
             } else {
@@ -524,8 +524,8 @@ void EventEngine::observe_victims(int64_t start_s, int64_t end_s,
 
 // The fields a DoS and a scanner event share: one tracked address over its first and last packet.
 template <typename State>
-Event address_event(const char* kind, std::string id, const State& s, int64_t end_s,
-                    const char* phase) {
+Event address_event(EventKind kind, std::string id, const State& s, int64_t end_s,
+                    EventPhase phase) {
     Event e;
     e.kind = kind;
     e.id = std::move(id);
@@ -541,10 +541,10 @@ Event address_event(const char* kind, std::string id, const State& s, int64_t en
     return e;
 }
 
-Event EventEngine::victim_event(const VictimState& s, int64_t end_s, const char* phase) const {
+Event EventEngine::victim_event(const VictimState& s, int64_t end_s, EventPhase phase) const {
     const EventConfig& c = config_;
-    Event e =
-        address_event("dos", "dos:" + s.address + ":" + std::to_string(s.first_s), s, end_s, phase);
+    Event e = address_event(EventKind::dos, "dos:" + s.address + ":" + std::to_string(s.first_s), s,
+                            end_s, phase);
     e.bytes = s.bytes;
     e.peak_ppm = s.peak_ppm;
     e.destinations = s.dark_max;
@@ -627,7 +627,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
             if (!s.reported && (s.horizontal || s.vertical)) {
                 s.reported = true;
                 s.event_id = "scanner:" + s.address + ":" + std::to_string(s.first_s);
-                out.push_back(scanner_event(s, end_s, "start"));
+                out.push_back(scanner_event(s, end_s, EventPhase::start));
                 s.reported_destinations = s.destinations;
                 s.last_report = end_s;
             } else if (s.reported &&
@@ -635,7 +635,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
                             static_cast<double>(s.reported_destinations) * (1 + c.update_growth) ||
                         end_s - s.last_report >=
                             static_cast<int64_t>(c.scanner_update_interval_s))) {
-                out.push_back(scanner_event(s, end_s, "update"));
+                out.push_back(scanner_event(s, end_s, EventPhase::update));
                 s.reported_destinations = s.destinations;
                 s.last_report = end_s;
             }
@@ -656,7 +656,7 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
         }
         const int64_t silence = end_s - s.last_s;
         if (s.reported && silence >= static_cast<int64_t>(c.scanner_timeout_s)) {
-            Event e = scanner_event(s, end_s, "end");
+            Event e = scanner_event(s, end_s, EventPhase::end);
             e.reason = "timeout";
             out.push_back(std::move(e));
             it = sources_.erase(it);
@@ -676,8 +676,8 @@ void EventEngine::observe_sources(int64_t start_s, int64_t end_s,
     }
 }
 
-Event EventEngine::scanner_event(const SourceState& s, int64_t end_s, const char* phase) const {
-    Event e = address_event("scanner", s.event_id, s, end_s, phase);
+Event EventEngine::scanner_event(const SourceState& s, int64_t end_s, EventPhase phase) const {
+    Event e = address_event(EventKind::scanner, s.event_id, s, end_s, phase);
     e.destinations = s.destinations;
     e.service_count = s.service_count;
     e.scan_type = s.horizontal && s.vertical ? "both" : s.vertical ? "vertical" : "horizontal";
@@ -705,7 +705,7 @@ std::vector<Event> EventEngine::finish(int64_t end_s) {
     for (auto& [id, s] : series_) {
         if (s->open) {
             Event e = s->open->event;
-            e.phase = "end";
+            e.phase = EventPhase::end;
             e.reason = "shutdown";
             e.time = end_s;
             out.push_back(std::move(e));
@@ -714,7 +714,7 @@ std::vector<Event> EventEngine::finish(int64_t end_s) {
     }
     for (auto& [address, s] : victims_) {
         if (s->reported) {
-            Event e = victim_event(*s, end_s, "end");
+            Event e = victim_event(*s, end_s, EventPhase::end);
             e.reason = "shutdown";
             out.push_back(std::move(e));
         }
@@ -722,7 +722,7 @@ std::vector<Event> EventEngine::finish(int64_t end_s) {
     victims_.clear();
     for (auto& [address, s] : sources_) {
         if (s->reported) {
-            Event e = scanner_event(*s, end_s, "end");
+            Event e = scanner_event(*s, end_s, EventPhase::end);
             e.reason = "shutdown";
             out.push_back(std::move(e));
         }
@@ -748,21 +748,21 @@ void EventEngine::publish(const std::vector<Event>& events) {
     for (const Event& e : events) {
         auto found = view_index_.find(e.id);
         if (found != view_index_.end()) {
-            if (found->second->phase == "end") {
+            if (found->second->phase == EventPhase::end) {
                 --view_ended_;
             }
             view_.erase(found->second);
         }
         view_.push_front(e);
         view_index_[e.id] = view_.begin();
-        if (e.phase == "end") {
+        if (e.phase == EventPhase::end) {
             ++view_ended_;
         }
     }
     // Keep every open event and the newest `recent_events` ended ones.
     for (auto it = view_.end(); view_ended_ > config_.recent_events && it != view_.begin();) {
         --it;
-        if (it->phase == "end") {
+        if (it->phase == EventPhase::end) {
             view_index_.erase(it->id);
             it = view_.erase(it);
             --view_ended_;
@@ -770,14 +770,14 @@ void EventEngine::publish(const std::vector<Event>& events) {
     }
 }
 
-std::vector<Event> EventEngine::recent(size_t n, const std::string& kind) const {
+std::vector<Event> EventEngine::recent(size_t n, std::optional<EventKind> kind) const {
     std::vector<Event> out;
     std::lock_guard lock(view_mutex_);
     for (const Event& e : view_) {
         if (out.size() >= n) {
             break;
         }
-        if (kind.empty() || e.kind == kind) {
+        if (!kind || e.kind == *kind) {
             out.push_back(e);
         }
     }

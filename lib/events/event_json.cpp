@@ -112,8 +112,8 @@ std::string fmt(double v) {
 std::string Event::json() const {
     JsonObject o;
     o.str("id", id);
-    o.str("kind", kind);
-    o.str("phase", phase);
+    o.str("kind", event_kind_name(kind));
+    o.str("phase", event_phase_name(phase));
     o.integer("time", time);
     o.integer("start", start);
     o.integer("end", end);
@@ -121,7 +121,7 @@ std::string Event::json() const {
     if (!reason.empty()) {
         o.str("reason", reason);
     }
-    if (kind == "surge") {
+    if (kind == EventKind::surge) {
         o.str("dimension", dimension);
         o.str("key", key);
         // Convenience fields split from the key ("tokyo-b|21318/tcp").
@@ -168,7 +168,7 @@ std::string Event::json() const {
             o.strings("sensors", first_names(sensors));
             o.counted("top_sensors", "sensor", sensors);
         }
-    } else if (kind == "dos") {
+    } else if (kind == EventKind::dos) {
         o.str("victim", address);
         o.uinteger("family", family);
         o.str("country", country);
@@ -194,7 +194,7 @@ std::string Event::json() const {
             o.null("peak_extrapolated_pps");
         }
         o.uinteger("intervals", intervals);
-    } else if (kind == "scanner") {
+    } else if (kind == EventKind::scanner) {
         o.str("source", address);
         o.uinteger("family", family);
         o.str("country", country);
@@ -215,18 +215,19 @@ std::string Event::json() const {
 }
 
 std::string Event::log_line() const {
-    std::string s = kind + " " + phase + " " + id + ": ";
-    if (kind == "surge") {
+    std::string s =
+        std::string(event_kind_name(kind)) + " " + event_phase_name(phase) + " " + id + ": ";
+    if (kind == EventKind::surge) {
         s += dimension + " " + key + ", " + std::to_string(packets) + " packets in " +
              std::to_string(intervals) + " interval" + (intervals == 1 ? "" : "s") + ", peak " +
              std::to_string(peak_packets) + " (baseline " + fmt(baseline) +
              (factor > 0 ? ", " + fmt(factor) + "x" : "") + "), up to " + std::to_string(sources) +
              " sources";
-    } else if (kind == "dos") {
+    } else if (kind == EventKind::dos) {
         s += "victim " + address + (country.empty() ? "" : " (" + country + ")") + ", " + vector +
              ", " + std::to_string(packets) + " packets, peak " + std::to_string(peak_ppm) +
              "/min, " + std::to_string(end - start) + " s";
-    } else if (kind == "scanner") {
+    } else if (kind == EventKind::scanner) {
         s += "source " + address + (country.empty() ? "" : " (" + country + ")") + ", " +
              std::to_string(destinations) + " dark addresses, " + std::to_string(packets) +
              " packets";

@@ -330,8 +330,9 @@ bool HistoryStore::enqueue(StoredEvent event) {
             });
             const auto& old = std::get<StoredEvent>(*oldest);
             ++stats_.events_dropped;
-            dropped_message = "history: event queue full, dropped " + old.kind + " event " +
-                              old.id + " (" + old.phase + ") unwritten (" +
+            dropped_message = "history: event queue full, dropped " +
+                              std::string(event_kind_name(old.kind)) + " event " + old.id + " (" +
+                              event_phase_name(old.phase) + ") unwritten (" +
                               std::to_string(stats_.events_dropped) + " dropped so far)";
             queue_.erase(oldest);
             --queued_events_;
@@ -516,7 +517,12 @@ void HistoryStore::write_event(const StoredEvent& e) {
     Statement ins(writer_db_,
                   "INSERT INTO events(event_id, kind, phase, time, json) VALUES (?1, ?2, ?3, ?4, "
                   "?5)");
-    ins.bind(1, e.id).bind(2, e.kind).bind(3, e.phase).bind(4, e.time).bind(5, e.json).run();
+    ins.bind(1, e.id)
+        .bind(2, std::string(event_kind_name(e.kind)))
+        .bind(3, std::string(event_phase_name(e.phase)))
+        .bind(4, e.time)
+        .bind(5, e.json)
+        .run();
 }
 
 void HistoryStore::apply_retention(const StoredPeriod& written) {
@@ -527,36 +533,37 @@ void HistoryStore::apply_retention(const StoredPeriod& written) {
             newest_end = newest.int64(0);
     }
     struct Rule {
-        const char* resolution;
+        Resolution resolution;
         unsigned days;
     };
-    const Rule rules[] = {{"interval", options_.retention_interval_days},
-                          {"hour", options_.retention_hour_days}};
+    const Rule rules[] = {{Resolution::interval, options_.retention_interval_days},
+                          {Resolution::hour, options_.retention_hour_days}};
     for (const auto& rule : rules) {
         if (rule.days == 0)
             continue;  // 0 keeps forever
         int64_t cutoff = newest_end - int64_t{rule.days} * 86400;
+        const std::string resolution = resolution_name(rule.resolution);
         Statement del_rows(writer_db_,
                            "DELETE FROM rows WHERE period_id IN (SELECT id FROM periods WHERE "
                            "resolution=?1 AND start<?2)");
-        del_rows.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del_rows.bind(1, resolution).bind(2, cutoff).run();
         Statement del_sketches(writer_db_,
                                "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
                                "WHERE resolution=?1 AND start<?2)");
-        del_sketches.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del_sketches.bind(1, resolution).bind(2, cutoff).run();
         Statement del(writer_db_, "DELETE FROM periods WHERE resolution=?1 AND start<?2");
-        del.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        del.bind(1, resolution).bind(2, cutoff).run();
         // A live run removes one old interval per new one: not worth a log line. A period
         // that is itself older than the window (an old capture replayed into a newer
         // history) is surprising, so the first one is logged.
-        if (written.resolution == parse_resolution(rule.resolution) && written.start < cutoff &&
+        if (written.resolution == rule.resolution && written.start < cutoff &&
             !logged_old_period_) {
             logged_old_period_ = true;
             log(store_log_warning,
-                std::string("history: ") + rule.resolution + " period starting " +
-                    std::to_string(written.start) + " is older than the retention window (" +
-                    std::to_string(rule.days) + " days before the newest period end " +
-                    std::to_string(newest_end) + ") and was not kept; further ones are not logged");
+                "history: " + resolution + " period starting " + std::to_string(written.start) +
+                    " is older than the retention window (" + std::to_string(rule.days) +
+                    " days before the newest period end " + std::to_string(newest_end) +
+                    ") and was not kept; further ones are not logged");
         }
     }
 }
@@ -639,8 +646,15 @@ std::vector<StoredEvent> HistoryStore::read_events(int64_t from, int64_t to) con
                 "SELECT event_id, kind, phase, time, json FROM events WHERE time>=?1 AND "
                 "time<?2 ORDER BY time, id");
     q.bind(1, from).bind(2, to);
-    while (q.step())
-        out.push_back(StoredEvent{q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4)});
+    while (q.step()) {
+        const auto kind = parse_event_kind(q.text(1));
+        const auto phase = parse_event_phase(q.text(2));
+        if (!kind || !phase)
+            throw std::runtime_error("history database " + options_.path + ": event " + q.text(0) +
+                                     " has an unknown kind or phase ('" + q.text(1) + "', '" +
+                                     q.text(2) + "')");
+        out.push_back(StoredEvent{q.text(0), *kind, *phase, q.int64(3), q.text(4)});
+    }
     return out;
 }
 

@@ -170,13 +170,13 @@ Value view_series(const Snapshot& s, const char* params) {
     return series_view(s, params);
 }
 Value view_events(const Snapshot& s, const char* params) {
-    return events_view(s, params, "");
+    return events_view(s, params);
 }
 Value view_dos(const Snapshot& s, const char* params) {
-    return events_view(s, params, "dos");
+    return events_view(s, params, EventKind::dos);
 }
 Value view_scanners(const Snapshot& s, const char* params) {
-    return events_view(s, params, "scanner");
+    return events_view(s, params, EventKind::scanner);
 }
 
 template <std::function<Value()> TelemetryHooks::*Member>

@@ -680,17 +680,26 @@ Value series_view(const Snapshot& s, const std::string& params) {
                 {"sources", std::move(sources)}};
 }
 
-Value events_view(const Snapshot& s, const std::string& params, const std::string& fixed_kind) {
-    std::string kind = fixed_kind;
+Value events_view(const Snapshot& s, const std::string& params,
+                  std::optional<EventKind> fixed_kind) {
+    std::optional<EventKind> kind = fixed_kind;
     unsigned n = 10;
     std::string np = params;
     if (auto comma = params.find(','); comma != std::string::npos) {
         np = params.substr(0, comma);
-        if (!fixed_kind.empty())
+        if (fixed_kind)
             throw RequestError("expected N");
-        kind = params.substr(comma + 1);
-        if (kind != "surge" && kind != "dos" && kind != "scanner")
-            throw RequestError("KIND must be surge, dos or scanner, got '" + kind + "'");
+        const std::string name = params.substr(comma + 1);
+        kind = parse_event_kind(name);
+        if (!kind) {
+            std::string names;
+            for (size_t i = 0; i < std::size(kEventKinds); ++i)
+                names += std::string(i == 0                            ? ""
+                                     : i + 1 == std::size(kEventKinds) ? " or "
+                                                                       : ", ") +
+                         event_kind_name(kEventKinds[i]);
+            throw RequestError("KIND must be " + names + ", got '" + name + "'");
+        }
     }
     if (!np.empty()) {
         auto [p, ec] = std::from_chars(np.data(), np.data() + np.size(), n);
@@ -703,7 +712,7 @@ Value events_view(const Snapshot& s, const std::string& params, const std::strin
         for (const auto& e : s.events->events) {
             if (out.size() >= n)
                 break;
-            if (!kind.empty() && e.kind != kind)
+            if (kind && e.kind != *kind)
                 continue;
             Dict d;
             for (const auto& [k, v] : e.fields)

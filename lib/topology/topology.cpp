@@ -134,12 +134,6 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
     const bool explicit_workers = !request.cores.empty();
     const unsigned want =
         explicit_workers ? static_cast<unsigned>(request.cores.size()) : request.workers;
-    if (want == 0)
-        fail("--workers 0: at least one worker is needed");
-    const uint64_t pairs = uint64_t{request.rx_queues} * request.ports.size();
-    if (!request.ports.empty() && want > pairs)
-        fail(std::string("--workers ") + std::to_string(want) + ": more workers than the " +
-             std::to_string(pairs) + " (port, queue) pairs to poll; raise --rx-queues");
 
     std::map<unsigned, const Cpu*> by_os;
     for (const auto& c : m.cpus)
@@ -158,29 +152,15 @@ CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path) {
     for (const auto& n : m.port_notes)
         plan.notes.push_back(n);
 
-    // Explicit choices are checked before anything is planned around them.
-    std::set<unsigned> workers_set;
-    for (unsigned c : request.cores) {
+    // Explicit cores must exist on this machine before anything is planned around them.
+    std::set<unsigned> workers_set(request.cores.begin(), request.cores.end());
+    for (unsigned c : request.cores)
         if (!by_os.count(c))
             fail(std::string("--cores ") + std::to_string(c) + ": no such core (this machine has " +
                  all_cpus + ")");
-        if (!workers_set.insert(c).second)
-            fail(std::string("--cores ") + std::to_string(c) + ": listed twice");
-    }
-    if (request.stats_core >= 0) {
-        auto s = static_cast<unsigned>(request.stats_core);
-        if (!by_os.count(s))
-            fail(std::string("--stats-core ") + std::to_string(s) +
-                 ": no such core (this machine has " + all_cpus + ")");
-        // With --share-cpus an explicit stats core may time-share a worker's CPU: on a box
-        // with as many CPUs as workers it wakes once per interval, where a second worker on
-        // another worker's CPU would halve both (bench.sh --workers 2 on two CPUs).
-        if (workers_set.count(s) && !request.share_cpus)
-            fail(std::string("--stats-core ") + std::to_string(s) +
-                 ": also a worker core in --cores (give --share-cpus to let them time-share it)");
-    } else if (request.stats_core < -1) {
-        fail(std::string("--stats-core ") + std::to_string(request.stats_core) + ": no such core");
-    }
+    if (request.stats_core >= 0 && !by_os.count(static_cast<unsigned>(request.stats_core)))
+        fail(std::string("--stats-core ") + std::to_string(request.stats_core) +
+             ": no such core (this machine has " + all_cpus + ")");
 
     // NUMA preference: nodes weighted by how many queues of their ports they hold.
     std::map<int, unsigned> node_queues;

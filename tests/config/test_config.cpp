@@ -621,6 +621,15 @@ TEST_F(ConfigTest, ValueErrorsBeforeNothingToCapture) {
               "--port: nothing to capture: give --port SPEC (live) or --read FILE (offline)");
 }
 
+// The stats core may be one of --cores only when the CPUs may be time-shared.
+TEST_F(ConfigTest, StatsCoreAmongWorkersNeedsShareCpus) {
+    EXPECT_NE(error_of({"--read", pcap_, "--cores", "0,1", "--stats-core", "0"}), "");
+    Config c = parse_and_validate(
+        {"--read", pcap_, "--cores", "0,1", "--stats-core", "0", "--share-cpus"});
+    EXPECT_EQ(c.stats_core, 0);
+    EXPECT_EQ(c.cores, (std::vector<unsigned>{0, 1}));
+}
+
 TEST_F(ConfigTest, PlanNeedsNoInput) {
     Config c = parse_and_validate({"--plan", "--workers", "2"});
     EXPECT_TRUE(c.plan_only);

@@ -249,7 +249,7 @@ TEST(Corpus, BackscatterTraceHasTheSynAckAttack) {
         }
         std::vector<Event> found;
         for (auto& [id, e] : latest_by_id(events)) {
-            if (e.kind == "dos" && e.address == victim) {
+            if (e.kind == EventKind::dos && e.address == victim) {
                 found.push_back(e);
             }
         }
@@ -259,7 +259,7 @@ TEST(Corpus, BackscatterTraceHasTheSynAckAttack) {
         for (size_t i = 0; i < found.size(); ++i) {
             const Event& e = found[i];
             SCOPED_TRACE(e.json());
-            EXPECT_EQ(e.phase, "end");
+            EXPECT_EQ(e.phase, EventPhase::end);
             EXPECT_EQ(e.vector, "SYN-ACK from 80/tcp");
             EXPECT_EQ(e.start, expected[i].start);
             EXPECT_EQ(e.end, expected[i].end);
@@ -295,7 +295,7 @@ TEST(Corpus, MasscanCapturesAreOneScanner) {
     auto events = run_engine(packets, engine);
     std::vector<Event> scanners;
     for (auto& [id, e] : latest_by_id(events)) {
-        if (e.kind == "scanner") {
+        if (e.kind == EventKind::scanner) {
             scanners.push_back(e);
         }
     }

@@ -44,7 +44,7 @@ struct EventLog {
         }
         return m;
     }
-    std::vector<Event> of_kind(const std::string& kind) const {
+    std::vector<Event> of_kind(EventKind kind) const {
         std::vector<Event> v;
         for (auto& [id, e] : latest()) {
             if (e.kind == kind) {
@@ -79,12 +79,12 @@ void expect_surge_matches(const EventLog& run, const Event& latest, int first, i
     SCOPED_TRACE(series_id(latest));
     EXPECT_LE(std::llabs(latest.start - interval_start(first)), kInterval);
     EXPECT_LE(std::llabs(latest.end - interval_start(last + 1)), kInterval);
-    EXPECT_EQ(latest.phase, "end");
+    EXPECT_EQ(latest.phase, EventPhase::end);
     int starts = 0, ends = 0;
     for (const Event& e : run.events) {
         if (e.id == latest.id) {
-            starts += e.phase == "start";
-            ends += e.phase == "end";
+            starts += e.phase == EventPhase::start;
+            ends += e.phase == EventPhase::end;
         }
     }
     EXPECT_EQ(starts, 1);
@@ -114,7 +114,7 @@ TEST(Surge, RareServiceAtOneSensorFromOneCountry) {
     std::set<std::string> expected = {"service=21318/tcp", "sensor_service=tokyo-b|21318/tcp",
                                       "country_service=JP|21318/tcp"};
     std::set<std::string> found;
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         found.insert(series_id(e));
         expect_surge_matches(run, e, first, last);
         EXPECT_GE(e.sources, 5u);
@@ -129,7 +129,7 @@ TEST(Surge, RareServiceAtOneSensorFromOneCountry) {
     EXPECT_EQ(run.events.size(), run.latest().size() * 2)
         << "a steady plant gives a start and an end per series, no updates";
     // The service-level event names the sensor from its context list.
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         if (e.dimension == "service") {
             ASSERT_FALSE(e.sensors.empty());
             EXPECT_EQ(e.sensors.front().first, "tokyo-b");
@@ -150,7 +150,7 @@ TEST(Surge, CommonServiceSpikeAcrossAllSensors) {
         required.insert("sensor_service=" + sensor + "|53/udp");
     }
     std::set<std::string> found;
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         found.insert(series_id(e));
         // Countries' 53/udp series may surge too (the big ones do); nothing else may.
         bool allowed = required.count(series_id(e)) ||
@@ -163,7 +163,7 @@ TEST(Surge, CommonServiceSpikeAcrossAllSensors) {
     for (const std::string& r : required) {
         EXPECT_TRUE(found.count(r)) << r;
     }
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         if (series_id(e) == "service=53/udp") {
             EXPECT_GT(e.factor, 5.0);
             EXPECT_EQ(e.sensors.size(), model.sensors.size());
@@ -191,7 +191,7 @@ TEST(Surge, OutlierDoesNotMaskALaterSurge) {
     EventEngine engine{EventConfig{}};
     EventLog run = run_model(model, 45, engine);
     bool found = false;
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         if (series_id(e) == "service=22/tcp") {
             found = true;
             expect_surge_matches(run, e, 33, 36);
@@ -227,10 +227,10 @@ TEST(Surge, NewSeriesAfterWarmupCanSurgeButNotDuringWarmup) {
     }
     ASSERT_EQ(events.size(), 2u);
     EXPECT_EQ(events[0].key, "9999/tcp");
-    EXPECT_EQ(events[0].phase, "start");
+    EXPECT_EQ(events[0].phase, EventPhase::start);
     EXPECT_EQ(events[0].start, interval_start(10));
     EXPECT_EQ(events[0].factor, 0.0);  // no usual level to compare with
-    EXPECT_EQ(events[1].phase, "end");
+    EXPECT_EQ(events[1].phase, EventPhase::end);
     EXPECT_EQ(events[1].end, interval_start(12));
     EXPECT_EQ(events[1].time, interval_start(15));  // after three quiet intervals
     EXPECT_EQ(events[1].packets, 1000u);
@@ -243,16 +243,16 @@ TEST(Surge, FinishEndsOpenSurges) {
     EventEngine engine{EventConfig{}};
     EventLog run = run_model(model, 45, engine);
     EXPECT_EQ(engine.stats().open_surges, 3u);
-    EXPECT_EQ(engine.recent(10, "surge").size(), 3u);
+    EXPECT_EQ(engine.recent(10, EventKind::surge).size(), 3u);
     auto ended = engine.finish(interval_start(45));
     ASSERT_EQ(ended.size(), 3u);
     for (const Event& e : ended) {
-        EXPECT_EQ(e.phase, "end");
+        EXPECT_EQ(e.phase, EventPhase::end);
         EXPECT_EQ(e.reason, "shutdown");
         EXPECT_EQ(e.end, interval_start(45));
     }
     EXPECT_EQ(engine.stats().open_surges, 0u);
-    EXPECT_EQ(engine.recent(10, "surge").front().phase, "end");
+    EXPECT_EQ(engine.recent(10, EventKind::surge).front().phase, EventPhase::end);
     all_events().insert(all_events().end(), ended.begin(), ended.end());
 }
 
@@ -344,10 +344,10 @@ TEST(Dos, SynAckBackscatterIsOneAttack) {
     EventLog run =
         run_victims(engine, observe_backscatter(packets, syn_ack_victim("203.0.113.80", 80)), 20);
 
-    auto attacks = run.of_kind("dos");
+    auto attacks = run.of_kind(EventKind::dos);
     ASSERT_EQ(attacks.size(), 1u);
     const Event& a = attacks.front();
-    EXPECT_EQ(a.phase, "end");
+    EXPECT_EQ(a.phase, EventPhase::end);
     EXPECT_EQ(a.reason, "timeout");
     EXPECT_EQ(a.address, "203.0.113.80");
     EXPECT_EQ(a.vector, "SYN-ACK from 80/tcp");
@@ -381,12 +381,12 @@ TEST(Dos, SynAckBackscatterIsOneAttack) {
     EXPECT_NEAR(a.extrapolated_pps, rate * 65536, 1e-6);
     // The end comes once the victim has been silent for dos_timeout_s.
     for (const Event& e : run.events) {
-        if (e.phase == "end") {
+        if (e.phase == EventPhase::end) {
             EXPECT_GE(e.time - packets.back().time, 300);
             EXPECT_LT(e.time - packets.back().time, 300 + kInterval);
         }
     }
-    EXPECT_EQ(run.events.front().phase, "start");
+    EXPECT_EQ(run.events.front().phase, EventPhase::start);
     EXPECT_EQ(engine.recent_dos(5).size(), 1u);
 }
 
@@ -488,7 +488,7 @@ TEST(Scanner, ManyDestinationsWithFlags) {
     }
     all_events().insert(all_events().end(), events.begin(), events.end());
     EventLog run{events};
-    auto scanners = run.of_kind("scanner");
+    auto scanners = run.of_kind(EventKind::scanner);
     ASSERT_EQ(scanners.size(), 2u);
     std::map<std::string, Event> by_source;
     for (const Event& e : scanners) {
@@ -496,7 +496,7 @@ TEST(Scanner, ManyDestinationsWithFlags) {
     }
     ASSERT_TRUE(by_source.count("198.51.100.7"));
     const Event& z = by_source["198.51.100.7"];
-    EXPECT_EQ(z.phase, "end");
+    EXPECT_EQ(z.phase, EventPhase::end);
     EXPECT_EQ(z.start, interval_start(2) + 5);
     EXPECT_EQ(z.end, interval_start(7) + 55);
     EXPECT_EQ(z.destinations, 6 * per_interval);
@@ -506,7 +506,7 @@ TEST(Scanner, ManyDestinationsWithFlags) {
     EXPECT_EQ(z.country, "NL");
     // Its start phase came in the first interval where the window held 64 destinations.
     for (const Event& e : events) {
-        if (e.id == z.id && e.phase == "start") {
+        if (e.id == z.id && e.phase == EventPhase::start) {
             EXPECT_EQ(e.time, interval_start(5));
         }
     }
@@ -538,7 +538,7 @@ TEST(Scanner, VerticalScanOfOneHost) {
         events.insert(events.end(), out.begin(), out.end());
     }
     all_events().insert(all_events().end(), events.begin(), events.end());
-    auto scanners = EventLog{events}.of_kind("scanner");
+    auto scanners = EventLog{events}.of_kind(EventKind::scanner);
     ASSERT_EQ(scanners.size(), 1u);
     EXPECT_EQ(scanners[0].address, "192.0.2.77");
     EXPECT_EQ(scanners[0].scan_type, "vertical");
@@ -560,11 +560,11 @@ TEST(Surge, LastingSurgeIsRebaselined) {
         }
     }
     ASSERT_GE(service_events.size(), 2u);
-    EXPECT_EQ(service_events.front().phase, "start");
+    EXPECT_EQ(service_events.front().phase, EventPhase::start);
     EXPECT_EQ(service_events.front().start, interval_start(30));
     // Ten intervals later it is the new normal: it ends, and the rest of the plant is quiet.
     const Event& end = service_events.back();
-    EXPECT_EQ(end.phase, "end");
+    EXPECT_EQ(end.phase, EventPhase::end);
     EXPECT_EQ(end.reason, "rebaselined");
     EXPECT_EQ(end.end, interval_start(40));
     EXPECT_EQ(run.latest().count(end.id), 1u);
@@ -585,7 +585,7 @@ TEST(Combined, KnownEventsAndNothingElse) {
     EventEngine engine{EventConfig{}};
     EventLog run = run_model(model, 70, engine, victims);
 
-    auto dos = run.of_kind("dos");
+    auto dos = run.of_kind(EventKind::dos);
     ASSERT_EQ(dos.size(), 1u);
     EXPECT_EQ(dos[0].address, "203.0.113.80");
     EXPECT_EQ(dos[0].vector, "SYN-ACK from 80/tcp");
@@ -594,7 +594,7 @@ TEST(Combined, KnownEventsAndNothingElse) {
     std::set<std::string> rare = {"service=21318/tcp", "sensor_service=tokyo-b|21318/tcp",
                                   "country_service=JP|21318/tcp"};
     std::set<std::string> found;
-    for (const Event& e : run.of_kind("surge")) {
+    for (const Event& e : run.of_kind(EventKind::surge)) {
         found.insert(series_id(e));
         if (rare.count(series_id(e))) {
             expect_surge_matches(run, e, 30, 37);
@@ -608,7 +608,7 @@ TEST(Combined, KnownEventsAndNothingElse) {
         EXPECT_TRUE(found.count(r)) << r;
     }
     EXPECT_TRUE(found.count("service=53/udp"));
-    EXPECT_TRUE(run.of_kind("scanner").empty());
+    EXPECT_TRUE(run.of_kind(EventKind::scanner).empty());
 }
 
 TEST(Json, EveryEventParsesWithTheFieldsTheReportReads) {
@@ -628,8 +628,8 @@ TEST(Json, EveryEventParsesWithTheFieldsTheReportReads) {
     ASSERT_FALSE(all_events().empty());
     // One strange key so escaping is exercised too.
     Event odd;
-    odd.kind = "surge";
-    odd.phase = "start";
+    odd.kind = EventKind::surge;
+    odd.phase = EventPhase::start;
     odd.id = "surge:sensor:odd";
     odd.dimension = "sensor";
     odd.key = std::string("t\"ab\\le\n\x01 caf\xc3\xa9 \xff");

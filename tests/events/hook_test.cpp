@@ -61,8 +61,8 @@ bool eventually_gone(pid_t pid) {
 
 Event sample_event() {
     Event e;
-    e.kind = "dos";
-    e.phase = "start";
+    e.kind = EventKind::dos;
+    e.phase = EventPhase::start;
     e.id = "dos:203.0.113.80:1700000017";
     e.time = 1700000100;
     e.start = 1700000017;

@@ -57,7 +57,11 @@ int main(int argc, char** argv) {
                 period->rows.push_back({f[1], f[2], std::stoull(f[3]), std::stoull(f[4]),
                                         std::stoull(f[5]), std::stoull(f[6]), std::stoull(f[7])});
             } else if (f[0] == "event" && f.size() == 6) {
-                store.enqueue(darkscope::StoredEvent{f[1], f[2], f[3], std::stoll(f[4]), f[5]});
+                auto kind = darkscope::parse_event_kind(f[2]);
+                auto phase = darkscope::parse_event_phase(f[3]);
+                if (!kind || !phase)
+                    throw std::runtime_error("bad event kind or phase " + f[2] + " " + f[3]);
+                store.enqueue(darkscope::StoredEvent{f[1], *kind, *phase, std::stoll(f[4]), f[5]});
             } else {
                 throw std::runtime_error("plan line " + std::to_string(line_no) +
                                          " not understood");

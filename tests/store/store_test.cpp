@@ -245,7 +245,7 @@ TEST(Store, QueueOverflowDropsTheOldestWithACounterAndALogLine) {
         log.count_containing("dropped the interval period starting " + std::to_string(t0 + 60)),
         1u);
     // Events have their own bound and do not push periods out.
-    EXPECT_TRUE(store.enqueue(StoredEvent{"e1", "surge", "start", t0, "{}"}));
+    EXPECT_TRUE(store.enqueue(StoredEvent{"e1", EventKind::surge, EventPhase::start, t0, "{}"}));
     EXPECT_EQ(store.stats().periods_dropped, 2u);
 
     store.pause_writer_for_test(false);
@@ -265,9 +265,9 @@ TEST(Store, EventQueueOverflowDropsTheOldestEvent) {
     LogSink log;
     HistoryStore store({.path = dir.file("h.db"), .event_queue_limit = 2, .log = log.callback()});
     store.pause_writer_for_test(true);
-    store.enqueue(StoredEvent{"a", "dos", "start", 10, "{}"});
-    store.enqueue(StoredEvent{"b", "dos", "start", 20, "{}"});
-    EXPECT_FALSE(store.enqueue(StoredEvent{"c", "dos", "start", 30, "{}"}));
+    store.enqueue(StoredEvent{"a", EventKind::dos, EventPhase::start, 10, "{}"});
+    store.enqueue(StoredEvent{"b", EventKind::dos, EventPhase::start, 20, "{}"});
+    EXPECT_FALSE(store.enqueue(StoredEvent{"c", EventKind::dos, EventPhase::start, 30, "{}"}));
     EXPECT_EQ(store.stats().events_dropped, 1u);
     EXPECT_EQ(log.count_containing("dropped dos event a"), 1u);
     store.pause_writer_for_test(false);
@@ -282,10 +282,10 @@ TEST(Store, EventsRoundTripInTimeOrder) {
     TempDir dir;
     HistoryStore store({.path = dir.file("h.db")});
     std::vector<StoredEvent> in = {
-        {"s1", "surge", "start", 300, R"({"service":"53/udp","factor":12.5})"},
-        {"d1", "dos", "start", 100, R"({"victim":"192.0.2.1"})"},
-        {"s1", "surge", "update", 360, R"({"service":"53/udp","packets":99})"},
-        {"s1", "surge", "end", 900, R"({"service":"53/udp"})"},
+        {"s1", EventKind::surge, EventPhase::start, 300, R"({"service":"53/udp","factor":12.5})"},
+        {"d1", EventKind::dos, EventPhase::start, 100, R"({"victim":"192.0.2.1"})"},
+        {"s1", EventKind::surge, EventPhase::update, 360, R"({"service":"53/udp","packets":99})"},
+        {"s1", EventKind::surge, EventPhase::end, 900, R"({"service":"53/udp"})"},
     };
     for (const auto& e : in)
         store.enqueue(e);
@@ -293,12 +293,49 @@ TEST(Store, EventsRoundTripInTimeOrder) {
     auto out = store.read_events(0, 1000);
     ASSERT_EQ(out.size(), 4u);
     EXPECT_EQ(out[0].id, "d1");
-    EXPECT_EQ(out[1].phase, "start");
+    EXPECT_EQ(out[1].phase, EventPhase::start);
     EXPECT_EQ(out[1].json, in[0].json);
-    EXPECT_EQ(out[2].phase, "update");
-    EXPECT_EQ(out[3].phase, "end");
+    EXPECT_EQ(out[2].phase, EventPhase::update);
+    EXPECT_EQ(out[3].phase, EventPhase::end);
     EXPECT_EQ(out[3].time, 900);
     EXPECT_EQ(store.read_events(301, 900).size(), 1u);
+    // The database spells kinds and phases as the event JSON does (the report reads them).
+    const std::string path = dir.file("h.db");
+    EXPECT_EQ(scalar(path,
+                     "SELECT count(*) FROM events WHERE event_id='d1' AND kind='dos' AND "
+                     "phase='start'"),
+              1);
+    EXPECT_EQ(scalar(path,
+                     "SELECT count(*) FROM events WHERE event_id='s1' AND kind='surge' AND "
+                     "phase IN ('start', 'update', 'end')"),
+              3);
+    EXPECT_EQ(scalar(path, "SELECT count(*) FROM events WHERE time=360 AND phase='update'"), 1);
+}
+
+// A row this darkscope cannot name (another program's kind) is refused with its id, not misread.
+TEST(Store, UnknownEventKindIsRefusedOnRead) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    HistoryStore store({.path = path});
+    store.enqueue(StoredEvent{"s1", EventKind::scanner, EventPhase::end, 100, "{}"});
+    store.flush();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO events(event_id, kind, phase, time, json) VALUES "
+                           "('m1', 'meteor', 'start', 200, '{}')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    EXPECT_EQ(store.read_events(0, 150).size(), 1u);
+    try {
+        store.read_events(0, 300);
+        ADD_FAILURE() << "read_events accepted kind 'meteor'";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("event m1 has an unknown kind or phase ('meteor'"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(Store, RestartReopensAndAppends) {
@@ -310,7 +347,7 @@ TEST(Store, RestartReopensAndAppends) {
         HistoryStore store({.path = path});
         for (int i = 0; i < 3; ++i)
             store.enqueue(make_period(Resolution::interval, t0 + 60 * i, 60, i, 100));
-        store.enqueue(StoredEvent{"x", "scanner", "start", t0, "{}"});
+        store.enqueue(StoredEvent{"x", EventKind::scanner, EventPhase::start, t0, "{}"});
     }  // the destructor drains the queue
     created = scalar(path, "SELECT value FROM meta WHERE key='created'");
     EXPECT_GT(created, 0);
@@ -402,6 +439,9 @@ TEST(Store, RetentionDeletesByAgeFromTheNewestPeriod) {
     store.enqueue(StoredPeriod{Resolution::interval, t0 + 101 * D, 300, {}, {}});
     store.flush();
     EXPECT_EQ(log.count_containing("is older than the retention window"), 1u);
+    EXPECT_EQ(log.count_containing("history: interval period starting " +
+                                   std::to_string(t0 + 100 * D) + " is older"),
+              1u);
     EXPECT_TRUE(store.read_periods(Resolution::interval, t0 + 100 * D, t0 + 101 * D).empty());
 }
 

@@ -86,7 +86,7 @@ TEST(Views, BadRequestsAreRefusedWithAReason) {
     EXPECT_THROW(top_view(*s, parse_top_request("ports", "5,total,sensor=nowhere", 100)),
                  RequestError);
     EXPECT_THROW(series_view(*s, "service=445/tcp,0"), RequestError);
-    EXPECT_THROW(events_view(*s, "5,meteor", ""), RequestError);
+    EXPECT_THROW(events_view(*s, "5,meteor"), RequestError);
     try {
         parse_top_request("ports", "500", 100);
     } catch (const RequestError& e) {
@@ -405,13 +405,44 @@ TEST(Views, SeriesAtItsMaximumFits) {
     EXPECT_LE(telemetry_reply_bytes("/darkscope/series", formed), kTelemetryReplyMax);
 }
 
+// /darkscope/events,N,KIND keeps that kind's events in their order; /darkscope/dos and
+// /darkscope/scanners fix the kind and take N alone.
+TEST(Views, EventsFilteredByKind) {
+    auto s = snapshot();
+    auto lists = std::make_shared<EventLists>();
+    const std::vector<std::pair<EventKind, std::string>> published = {
+        {EventKind::dos, "d1"}, {EventKind::surge, "s1"},   {EventKind::scanner, "c1"},
+        {EventKind::dos, "d2"}, {EventKind::scanner, "c2"}, {EventKind::surge, "s2"},
+    };
+    for (const auto& [kind, id] : published) {
+        EventSummary e;
+        e.kind = kind;
+        e.fields = {{"id", id}};
+        lists->events.push_back(e);
+    }
+    s->events = lists;
+    using Ids = std::vector<std::string>;
+    EXPECT_EQ(column(events_view(*s, "10"), "id"), (Ids{"d1", "s1", "c1", "d2", "c2", "s2"}));
+    EXPECT_EQ(column(events_view(*s, "10,dos"), "id"), (Ids{"d1", "d2"}));
+    EXPECT_EQ(column(events_view(*s, "10,surge"), "id"), (Ids{"s1", "s2"}));
+    EXPECT_EQ(column(events_view(*s, "1,scanner"), "id"), (Ids{"c1"}));
+    EXPECT_EQ(column(events_view(*s, "10", EventKind::scanner), "id"), (Ids{"c1", "c2"}));
+    EXPECT_THROW(events_view(*s, "10,dos", EventKind::dos), RequestError);
+    try {
+        events_view(*s, "10,meteor");
+        ADD_FAILURE() << "kind 'meteor' accepted";
+    } catch (const RequestError& e) {
+        EXPECT_STREQ(e.what(), "KIND must be surge, dos or scanner, got 'meteor'");
+    }
+}
+
 // Events carry free text: a reply of long events that would not fit is refused, never cut.
 TEST(Views, EventsThatDoNotFitAreRefusedNotCut) {
     auto s = snapshot();
     auto lists = std::make_shared<EventLists>();
     for (unsigned i = 0; i < kEventsMax; ++i) {
         EventSummary e;
-        e.kind = "scanner";
+        e.kind = EventKind::scanner;
         std::string address = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:" + std::to_string(1000 + i);
         e.fields = {{"id", "scanner:" + address + ":1363046400"},
                     {"kind", "scanner"},
@@ -427,14 +458,14 @@ TEST(Views, EventsThatDoNotFitAreRefusedNotCut) {
         lists->events.push_back(e);
     }
     s->events = lists;
-    Value few = events_view(*s, "10", "");
+    Value few = events_view(*s, "10");
     EXPECT_EQ(telemetry_reply_problem("/darkscope/events", telemetry_form(few)), "");
     // Counts and times are JSON numbers, 64-bit ones whole.
     const std::string json = to_json(few);
     EXPECT_NE(json.find("\"packets\":18446744073709551615"), std::string::npos) << json;
     EXPECT_NE(json.find("\"start\":1363046400"), std::string::npos) << json;
     EXPECT_EQ(json.find("\"packets\":\""), std::string::npos) << json;
-    Value all = events_view(*s, std::to_string(kEventsMax), "");
+    Value all = events_view(*s, std::to_string(kEventsMax));
     ASSERT_EQ(all.array().size(), kEventsMax);
     std::string problem = telemetry_reply_problem("/darkscope/events", telemetry_form(all));
     EXPECT_NE(problem.find("rows fit now, ask for N of at most"), std::string::npos) << problem;

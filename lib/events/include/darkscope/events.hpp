@@ -16,12 +16,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "darkscope/event_kind.hpp"
 #include "darkscope/json.hpp"
 #include "darkscope/packet.hpp"
 
@@ -130,9 +132,9 @@ struct SourceObservation {
 
 // One phase of one event. Fields not used by a kind stay empty and are left out of json().
 struct Event {
-    std::string id;      // shared by the event's phases: "<kind>:<what>:<start>"
-    std::string kind;    // surge | dos | scanner
-    std::string phase;   // start | update | end
+    std::string id;  // shared by the event's phases: "<kind>:<what>:<start>"
+    EventKind kind = EventKind::surge;
+    EventPhase phase = EventPhase::start;
     int64_t time = 0;    // end of the interval that produced this phase (unix seconds)
     int64_t start = 0;   // surge: start of its first interval over; dos/scanner: first packet
     int64_t end = 0;     // surge: end of its last interval over; dos/scanner: last packet
@@ -207,9 +209,9 @@ class EventEngine {
 
     // The views below may be called from any thread while observe_interval runs on another.
     // Open and recently ended events (latest phase of each), newest first, optionally one kind.
-    std::vector<Event> recent(size_t n, const std::string& kind = "") const;
-    std::vector<Event> recent_dos(size_t n) const { return recent(n, "dos"); }
-    std::vector<Event> recent_scanners(size_t n) const { return recent(n, "scanner"); }
+    std::vector<Event> recent(size_t n, std::optional<EventKind> kind = std::nullopt) const;
+    std::vector<Event> recent_dos(size_t n) const { return recent(n, EventKind::dos); }
+    std::vector<Event> recent_scanners(size_t n) const { return recent(n, EventKind::scanner); }
     // The last k intervals of active-scanner counts, oldest first.
     std::vector<ScannerActivity> scanner_activity(size_t k) const;
 
@@ -236,8 +238,8 @@ class EventEngine {
                         std::vector<Event>& out);
     void observe_victims(int64_t start_s, int64_t end_s,
                          const std::vector<VictimObservation>& victims, std::vector<Event>& out);
-    Event victim_event(const VictimState& s, int64_t end_s, const char* phase) const;
-    Event scanner_event(const SourceState& s, int64_t end_s, const char* phase) const;
+    Event victim_event(const VictimState& s, int64_t end_s, EventPhase phase) const;
+    Event scanner_event(const SourceState& s, int64_t end_s, EventPhase phase) const;
     void observe_sources(int64_t start_s, int64_t end_s,
                          const std::vector<SourceObservation>& sources, std::vector<Event>& out);
     void publish(const std::vector<Event>& events);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "darkscope/counters.hpp"
+#include "darkscope/event_kind.hpp"
 #include "darkscope/heavy_hitters.hpp"
 
 namespace darkscope {
@@ -58,7 +59,7 @@ using EventField = std::variant<std::string, uint64_t, int64_t>;
 
 // Published events (open and recent), newest first, as flat fields for telemetry.
 struct EventSummary {
-    std::string kind;  // surge, dos, scanner
+    EventKind kind = EventKind::surge;
     std::vector<std::pair<std::string, EventField>> fields;
 };
 struct EventLists {

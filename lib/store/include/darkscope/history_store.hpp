@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "darkscope/event_kind.hpp"
+
 struct sqlite3;
 
 namespace darkscope {
@@ -50,11 +52,11 @@ struct StoredPeriod {
 };
 
 struct StoredEvent {
-    std::string id;     // the event's own id, shared by its start, updates and end
-    std::string kind;   // surge | dos | scanner
-    std::string phase;  // start | update | end
-    int64_t time = 0;   // unix seconds, UTC
-    std::string json;   // the full event as JSON
+    std::string id;  // the event's own id, shared by its start, updates and end
+    EventKind kind = EventKind::surge;
+    EventPhase phase = EventPhase::start;
+    int64_t time = 0;  // unix seconds, UTC
+    std::string json;  // the full event as JSON
 };
 
 // Log levels passed to StoreOptions::log, syslog numbering.

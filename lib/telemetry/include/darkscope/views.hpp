@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -61,8 +62,10 @@ Value sensors_view(const Snapshot& s);
 Value workers_view(const Snapshot& s);
 // "/darkscope/series,KEY,K": the last K intervals of packets and unique sources of one key.
 Value series_view(const Snapshot& s, const std::string& params);
-// "/darkscope/events,N[,KIND]", "/darkscope/dos,N", "/darkscope/scanners,N".
-Value events_view(const Snapshot& s, const std::string& params, const std::string& fixed_kind);
+// "/darkscope/events,N[,KIND]", and with the kind fixed "/darkscope/dos,N",
+// "/darkscope/scanners,N".
+Value events_view(const Snapshot& s, const std::string& params,
+                  std::optional<EventKind> fixed_kind = std::nullopt);
 Value ports_view(const Snapshot& s);
 
 const char* window_name(Window w);

@@ -38,20 +38,27 @@ struct CorePlan {
     std::string to_text() const;  // what `darkscope --plan` prints
 };
 
+// What plan_request() (darkscope/sub_configs.hpp) takes from a Config that validate_config()
+// accepted: the checks that need no machine (a worker count of 1..127 and at most the (port,
+// queue) pairs, cores listed once, the stats core apart from the workers unless share_cpus) are
+// made there, once; the planner relies on them.
 struct PlanRequest {
     std::vector<std::string> ports;  // PCI addresses or vdev strings
     unsigned rx_queues = 1;          // per port
     unsigned workers = 1;            // wanted worker count (ignored when cores given)
     std::vector<unsigned> cores;     // explicit worker cores
-    int stats_core = -1;             // explicit stats core
+    int stats_core = -1;             // explicit stats core, -1 = planned
     // --share-cpus: when CPUs run out, let lcores share CPUs instead of failing (tests, small
-    // VMs; never for line-rate capture).
+    // VMs; never for line-rate capture). An explicit stats core may then be a worker's CPU: on a
+    // box with as many CPUs as workers it wakes once per interval, where a second worker on
+    // another worker's CPU would halve both (bench.sh --workers 2 on two CPUs).
     bool share_cpus = false;
 };
 
 // Loads the topology (this machine, or an hwloc XML file when xml_path is not empty) and plans.
 // Throws std::runtime_error with a one-line reason ("--workers 4: only 1 core left for
-// workers after the stats core", "--cores 7: no such core") when the request cannot be met.
+// workers after the stats core", "--cores 7: no such core") when this machine cannot meet the
+// request.
 CorePlan plan_cores(const PlanRequest& request, const std::string& xml_path = "");
 
 }  // namespace darkscope
