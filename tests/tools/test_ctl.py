@@ -115,18 +115,24 @@ def test_stats_sends_darkscope_stats(fake):
     assert server.commands[-1:] == ["/darkscope/stats"], server.commands
 
 
-def test_stats_one_line_per_key(fake):
-    rc, out, err = ctl(*fake[1], "stats")
+@pytest.fixture(scope="module")
+def stats(fake):
+    """ctl stats: (status, stdout, stderr)."""
+    return ctl(*fake[1], "stats")
+
+
+def test_stats_one_line_per_key(stats):
+    rc, out, err = stats
     assert rc == 0 and len(out.splitlines()) == len(STATS), out + err
 
 
-def test_stats_thousands_separators(fake):
-    rc, out, err = ctl(*fake[1], "stats")
+def test_stats_thousands_separators(stats):
+    rc, out, err = stats
     assert any(ln.split() == ["packets", "1,234,567"] for ln in out.splitlines()), out + err
 
 
-def test_stats_values_aligned(fake):
-    rc, out, err = ctl(*fake[1], "stats")
+def test_stats_values_aligned(stats):
+    rc, out, err = stats
     lines = out.splitlines()
     assert rc == 0 and len({ln.index(ln.split()[1]) for ln in lines}) == 1, out + err
 
@@ -138,16 +144,22 @@ def test_top_ports_sent_with_its_parameters(fake):
     assert server.commands[-1] == "/darkscope/top/ports,10,last", server.commands
 
 
-def test_list_of_dicts_as_a_table(fake):
-    rc, out, err = ctl(*fake[1], "top", "ports", "10", "last")
+@pytest.fixture(scope="module")
+def top_ports(fake):
+    """ctl top ports 10 last: (status, stdout, stderr)."""
+    return ctl(*fake[1], "top", "ports", "10", "last")
+
+
+def test_list_of_dicts_as_a_table(top_ports):
+    rc, out, err = top_ports
     lines = out.splitlines()
     assert lines[0].split() == ["service", "proto", "port", "packets", "bytes"], out
     assert len(lines) == 2 + len(TOP_PORTS), out
     assert [ln.split()[0] for ln in lines[2:]] == [r["service"] for r in TOP_PORTS], out
 
 
-def test_table_numbers_right_aligned_with_thousands(fake):
-    rc, out, err = ctl(*fake[1], "top", "ports", "10", "last")
+def test_table_numbers_right_aligned_with_thousands(top_ports):
+    rc, out, err = top_ports
     lines = out.splitlines()
     assert len({len(ln.rstrip()) for ln in lines[2:]}) == 1, out
     assert "52,000" in lines[2] and "3,328,000" in lines[2], out
@@ -396,6 +408,15 @@ def wait_counted(prefix, packets, proc, timeout=60):
 class Real:
     """The same capture read offline into a --summary file and replayed live."""
 
+    def __init__(self):
+        self.answers = {}
+
+    def ctl(self, *args):
+        """ctl's answer to these arguments, asked once (for requests whose answer stays)."""
+        if args not in self.answers:
+            self.answers[args] = ctl(*args)
+        return self.answers[args]
+
 
 @pytest.fixture(scope="module")
 def real(pytestconfig):
@@ -488,7 +509,7 @@ BAD_REQUESTS = [["top", "ports", "3", "total", "sensor=nosuch"],
 
 @pytest.mark.parametrize("cmd", BAD_REQUESTS, ids=" ".join)
 def test_bad_request_refused_by_live(real, cmd):
-    lrc, lout, lerr = ctl(*real.live, *cmd)
+    lrc, lout, lerr = real.ctl(*real.live, *cmd)
     assert lrc == 1 and lout == "" and lerr, f"rc={lrc} {lout}"
 
 
@@ -496,7 +517,7 @@ def test_bad_request_refused_by_live(real, cmd):
 def test_bad_request_refused_by_summary_as_live(real, cmd):
     # Bad requests fail the same way from a summary as from darkscope itself (N's upper bound
     # differs: the socket caps it at 100, a summary holds 1000).
-    lrc, lout, lerr = ctl(*real.live, *cmd)
+    lrc, lout, lerr = real.ctl(*real.live, *cmd)
     src, sout, serr = ctl(*real.offline, *cmd)
     same = re.sub(r"from 1 to \d+", "from 1 to N", serr) == \
         re.sub(r"from 1 to \d+", "from 1 to N", lerr)
@@ -511,7 +532,7 @@ def test_bad_request_refused_by_summary_as_live(real, cmd):
     (["series", "bogus", "10"], "/darkscope/series,bogus,10", "KEY")], ids=lambda v: str(v))
 def test_parameters_reach_darkscope(real, cmd, sent, word):
     # Parameters reach darkscope as parameters: its own refusal, not "unknown command".
-    lrc, lout, lerr = ctl(*real.live, *cmd)
+    lrc, lout, lerr = real.ctl(*real.live, *cmd)
     assert lrc == 1 and lout == "" and lerr.startswith(f"darkscope-ctl: {sent}: ") and \
         word in lerr and "unknown command" not in lerr and len(lerr.splitlines()) == 1, \
         f"rc={lrc} {lout}{lerr}"
