@@ -46,7 +46,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-from rate import loadavg, query, threads  # noqa: E402  (same directory)
+sys.path.insert(0, os.path.join(HERE, ".."))
+from darkscope_client import query  # noqa: E402  (in scripts/)
+from rate import loadavg, threads  # noqa: E402  (same directory)
 
 
 def say(msg):

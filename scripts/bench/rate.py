@@ -12,31 +12,17 @@ one JSON object: packets, seconds, mpps, worker_cpu_share (CPU time the N busies
 low), mpps_per_cpu (packets per CPU-second of those threads: what the cores do when they have
 their CPUs to themselves), loadavg, and memory (DPDK heap, mempools, VmRSS/VmHWM/HugetlbPages
 of the process).
-Standard library only.
+Standard library only, and scripts/darkscope_client.py.
 """
 
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 
-RUNTIME_DIR = "/var/run/dpdk"
-
-
-def query(prefix, command, timeout=5.0):
-    path = os.path.join(RUNTIME_DIR, prefix, "dpdk_telemetry.v2")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(path)
-        info = json.loads(sock.recv(1024).decode())
-        sock.send(command.encode())
-        reply = sock.recv(int(info.get("max_output_len", 16384)) + 1024)
-    finally:
-        sock.close()
-    return json.loads(reply.decode()).get(command.split(",")[0])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), ".."))
+from darkscope_client import TelemetryError, query  # noqa: E402  (in scripts/)
 
 
 def received(prefix, kind):
@@ -93,7 +79,7 @@ def memory(prefix, pid):
         mem["heaps"] = [query(prefix, f"/eal/heap_info,{h}") for h in heaps]
         pools = query(prefix, "/mempool/list") or []
         mem["mempools"] = {p: query(prefix, f"/mempool/info,{p}") for p in pools}
-    except (OSError, ValueError) as e:
+    except TelemetryError as e:
         mem["error"] = str(e)
     return mem
 
@@ -124,7 +110,7 @@ def main():
             n = received(args.prefix, args.kind)
             if n and n > args.min_packets:
                 break
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (TelemetryError, ValueError, KeyError, AttributeError):
             pass
         if time.monotonic() > deadline:
             sys.exit(f"rate.py: no packets from {args.prefix} within {args.start_timeout:g} s")

@@ -1,60 +1,54 @@
-#!/usr/bin/python3
 """Shared helpers for the integration tests: run the real darkscope binary, talk to its
-telemetry socket, compare what it reports with the generator's truth."""
-import atexit
+telemetry socket (through scripts/darkscope_client.py), compare what it reports with the
+generator's truth. The `env` fixture (conftest.py) gives each test module one Env."""
+import csv
+import ipaddress
+import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-SKIP = 77  # meson's exit code for a skipped test
+import pytest
 
-# A failed test keeps its work directory (captures, summaries, logs) for inspection and says
-# where; a passing one removes it. DARKSCOPE_KEEP_TEST_FILES=1 keeps it always.
-_failed = False
+import darkscope_client as client
 
-
-def fail(msg):
-    global _failed
-    _failed = True
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def _note_exception(kind, value, tb):
-    global _failed
-    _failed = True
-    sys.__excepthook__(kind, value, tb)
-
-
-sys.excepthook = _note_exception
+_env_numbers = itertools.count()
 
 
 class Env:
-    def __init__(self, argv):
-        # argv: darkscope binary, source root
-        self.darkscope = argv[1]
-        self.src = argv[2]
+    """One test module's darkscope binary, source tree, work directory and --file-prefix.
+
+    A module with a failed test keeps its work directory (captures, summaries, logs) for
+    inspection and says where; a passing one removes it. DARKSCOPE_KEEP_TEST_FILES=1 keeps it
+    always."""
+
+    def __init__(self, darkscope, src):
+        self.darkscope = darkscope
+        self.src = src
         self.gen = os.path.join(self.src, "scripts", "darkscope-gen")
         self.ctl = os.path.join(self.src, "scripts", "darkscope-ctl")
         self.corpus = os.path.normpath(os.path.join(self.src, "..", "shared", "corpus"))
         self.tmp = tempfile.mkdtemp(prefix="dsit-")
-        self.prefix = "dsit%d" % os.getpid()
-        self.prefixes = {self.prefix}  # every --file-prefix a process of this test was given
-        atexit.register(self._clean_up)
+        self.prefix = "dsit%d_%d" % (os.getpid(), next(_env_numbers))
+        self.prefixes = {self.prefix}  # every --file-prefix a process of this module was given
+        self.procs = []
 
-    def _clean_up(self):
-        # Runs after the atexit handlers that kill leftover processes (registered later, so run
-        # earlier): DPDK leaves /var/run/dpdk/<prefix> behind, and the work directory holds
-        # captures of up to tens of MiB.
+    def close(self, failed):
+        # Whatever happened to the tests, no darkscope is left polling behind them.
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        # DPDK leaves /var/run/dpdk/<prefix> behind, and the work directory holds captures of up
+        # to tens of MiB.
         for prefix in self.prefixes:
             shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
-        if _failed or os.environ.get("DARKSCOPE_KEEP_TEST_FILES") == "1":
+        if failed or os.environ.get("DARKSCOPE_KEEP_TEST_FILES") == "1":
             print("test files kept in %s" % self.tmp, file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -85,24 +79,41 @@ class Env:
         sys.stdout.write(p.stdout)
         sys.stderr.write(p.stderr)
         if check and p.returncode != 0:
-            fail("darkscope exited %d" % p.returncode)
+            fail("darkscope exited %d: %s" % (p.returncode, p.stderr.strip()[-2000:]))
         return p
 
-    def start(self, args):
+    def start(self, args, cmd_prefix=()):
+        """darkscope started in the background (cmd_prefix: e.g. ip netns exec NS); the module's
+        end kills it if the test did not stop it."""
         self._note_prefixes(args)
-        cmd = [self.darkscope] + args
+        cmd = list(cmd_prefix) + [self.darkscope] + args
         print("+ " + " ".join(cmd), flush=True)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # Whatever happens to the test, no darkscope is left polling behind it.
-        atexit.register(lambda: proc.poll() is None and proc.kill())
+        self.procs.append(proc)
         return proc
+
+    def summary(self, path):
+        """A --summary file darkscope wrote."""
+        try:
+            return client.read_summary(path)
+        except client.SummaryError as e:
+            fail("summary %s" % e)
+
+
+def fail(msg):
+    """Fails the test (or the fixture) with this message, without a traceback."""
+    pytest.fail(msg, pytrace=False)
+
+
+def no_errors(errors):
+    """Passes when errors is empty; otherwise fails listing every one."""
+    if errors:
+        fail("\n".join(errors))
 
 
 def geo_csvs(nets_csv, directory):
     """Range CSV databases (ip-location-db layout) from the generator's network list, converted
     here with Python's ipaddress, independently of darkscope: returns the geo arguments."""
-    import csv
-    import ipaddress
     country_csv = os.path.join(directory, "country.csv")
     asn_csv = os.path.join(directory, "asn.csv")
     with open(nets_csv) as f, open(country_csv, "w", newline="") as c, \
@@ -116,29 +127,22 @@ def geo_csvs(nets_csv, directory):
 
 
 def telemetry(prefix, command, timeout=5.0):
-    """One request on DPDK's v2 telemetry socket; returns the value under the command name."""
-    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    s.connect(path)
-    info = json.loads(s.recv(1024).decode())
-    s.send(command.encode())
-    reply = json.loads(s.recv(info["max_output_len"]).decode())
-    s.close()
-    return reply[command.split(",")[0]] if command.split(",")[0] in reply else reply
+    """One request on the telemetry socket of --file-prefix PREFIX: the value under the
+    command's name (None when the reply has none)."""
+    return client.query(prefix, command, timeout)
 
 
 def ranked(value):
     """A ranked list as darkscope answers it (a dict keyed "1", "2", ...), back to a list."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict) and all(k.isdigit() for k in value):
-        return [value[k] for k in sorted(value, key=int)]
-    fail("not a ranked list: %r" % (value,))
+    try:
+        return client.ranked(value)
+    except ValueError as e:
+        fail(str(e))
 
 
 def wait_socket(prefix, proc, timeout=60):
-    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    """Until darkscope answers /darkscope/stats on its socket (fails if it exits first)."""
+    path = client.socket_path(prefix)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -146,9 +150,10 @@ def wait_socket(prefix, proc, timeout=60):
             fail("darkscope exited early (%d):\n%s" % (proc.returncode, out))
         if os.path.exists(path):
             try:
-                if "packets" in telemetry(prefix, "/darkscope/stats"):
+                stats = telemetry(prefix, "/darkscope/stats")
+                if isinstance(stats, dict) and "packets" in stats:
                     return
-            except (OSError, ValueError):
+            except client.TelemetryError:
                 pass
         time.sleep(0.2)
     fail("telemetry socket %s did not appear" % path)
@@ -159,7 +164,7 @@ def wait_packets(prefix, packets, timeout=120):
     deadline = time.time() + timeout
     stats = {}
     while time.time() < deadline:
-        stats = telemetry(prefix, "/darkscope/stats")
+        stats = telemetry(prefix, "/darkscope/stats") or {}
         if stats.get("packets") == packets:
             break
         time.sleep(0.5)
@@ -167,6 +172,7 @@ def wait_packets(prefix, packets, timeout=120):
 
 
 def stop(proc, timeout=60):
+    """SIGINT, then its exit status (fails if it does not stop)."""
     proc.send_signal(signal.SIGINT)
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -216,11 +222,11 @@ def compare_named(rows, truth_map, key, what):
     return errors
 
 
-def report(errors):
-    global _failed
-    if errors:
-        _failed = True
-        for e in errors:
-            print("FAIL: " + e, file=sys.stderr)
-        sys.exit(1)
-    print("ok")
+def manifest_rows(corpus):
+    """The shared corpus's MANIFEST.tsv as dicts (local_path, packets, ...); [] without it."""
+    manifest = os.path.join(corpus, "pcaps", "MANIFEST.tsv")
+    if not os.path.exists(manifest):
+        return []
+    with open(manifest) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f]

@@ -1,172 +1,276 @@
-#!/usr/bin/python3
 """Bad input: one clear line on stderr naming what is wrong, exit status 2, nothing started (the
 refusal comes before EAL: no DPDK runtime directory appears for the run's --file-prefix)."""
-import json
 import os
-import subprocess
-import sys
-import time
+
+import pytest
 
 import dsharness as h
 
-env = h.Env(sys.argv)
-notpcap = os.path.join(env.tmp, "not-a-capture.pcap")
-with open(notpcap, "w") as f:
-    f.write("this is not a capture file\n")
-good, _ = env.generate("good", "--seed", "3", "--packets", "50")
-cases = [
-    (["--bogus-option"], "bogus"),
-    (["--read", "/nonexistent/x.pcap"], "/nonexistent/x.pcap"),
-    (["--read", good, "--sensor", "tokyo=10.0.0.0/33"], "33"),
-    (["--read", good, "--sensor", "noequals"], "--sensor"),
-    (["--port", "0000:zz:00.0"], "0000:zz:00.0"),
-    (["--port", "0000:3b:00.9"], "0000:3b:00.9"),
-    (["--read", good, "--interval", "0"], "--interval"),
-    (["--read", good, "--burst", "0"], "--burst"),
-    (["--read", good, "--workers", "64"], "64"),
-    (["--read", notpcap], "not-a-capture.pcap"),
-    (["--port", "net_pcap0,rx_pcap=/nonexistent/y.pcap"], "net_pcap0"),
+# (case, arguments, what the one "darkscope:" line must name) given the work files: f.good a
+# capture, f.notpcap a file that is none, f.tmp the work directory, f.bad_conf a config file with
+# a bad value on line 3.
+CASES = [
+    ("unknown-option", lambda f: (["--bogus-option"], "bogus")),
+    ("read-missing-file", lambda f: (["--read", "/nonexistent/x.pcap"], "/nonexistent/x.pcap")),
+    ("sensor-prefix-33", lambda f: (["--read", f.good, "--sensor", "tokyo=10.0.0.0/33"], "33")),
+    ("sensor-without-equals", lambda f: (["--read", f.good, "--sensor", "noequals"],
+                                         "--sensor")),
+    ("port-bad-pci", lambda f: (["--port", "0000:zz:00.0"], "0000:zz:00.0")),
+    ("port-absent-pci", lambda f: (["--port", "0000:3b:00.9"], "0000:3b:00.9")),
+    ("interval-0", lambda f: (["--read", f.good, "--interval", "0"], "--interval")),
+    ("burst-0", lambda f: (["--read", f.good, "--burst", "0"], "--burst")),
+    ("workers-64", lambda f: (["--read", f.good, "--workers", "64"], "64")),
+    ("read-not-a-capture", lambda f: (["--read", f.notpcap], "not-a-capture.pcap")),
+    ("rx-pcap-missing-file", lambda f: (["--port", "net_pcap0,rx_pcap=/nonexistent/y.pcap"],
+                                        "net_pcap0")),
     # A replay file libpcap cannot read: named before EAL, not "net_pcap0 was not probed".
-    (["--port", "net_pcap0,rx_pcap=" + notpcap], "rx_pcap file " + notpcap),
+    ("rx-pcap-not-a-capture", lambda f: (["--port", "net_pcap0,rx_pcap=" + f.notpcap],
+                                         "rx_pcap file " + f.notpcap)),
     # An output that is also an input, a file given twice, an option taken for a file name.
-    (["--read", good, "--summary", good], "--summary: '%s': is also the --read file" % good),
-    (["--read", good, good], "given twice"),
-    (["--read", "--summary", "x.json"], "--read: needs a file name before the next option"),
-    (["--read", good, "--geo-country", "/nonexistent/c.mmdb"], "/nonexistent/c.mmdb"),
-    (["--read", good, "--memory-budget-mb", "32"], "--memory-budget-mb"),
-    (["--read", good, "--tuple-entries", "3000"], "--tuple-entries"),
-    (["--read", good, "--tuple-entries", "16"], "--tuple-entries"),
-    (["--read", good, "--tuple-entries", "2^20"], "--tuple-entries"),
+    ("summary-is-the-read-file", lambda f: (["--read", f.good, "--summary", f.good],
+                                            "--summary: '%s': is also the --read file" % f.good)),
+    ("read-file-given-twice", lambda f: (["--read", f.good, f.good], "given twice")),
+    ("read-followed-by-an-option", lambda f: (["--read", "--summary", "x.json"],
+                                              "--read: needs a file name before the next option")),
+    ("geo-country-missing-file", lambda f: (["--read", f.good, "--geo-country",
+                                             "/nonexistent/c.mmdb"], "/nonexistent/c.mmdb")),
+    ("memory-budget-too-small", lambda f: (["--read", f.good, "--memory-budget-mb", "32"],
+                                           "--memory-budget-mb")),
+    ("tuple-entries-not-a-power-of-2", lambda f: (["--read", f.good, "--tuple-entries", "3000"],
+                                                  "--tuple-entries")),
+    ("tuple-entries-too-few", lambda f: (["--read", f.good, "--tuple-entries", "16"],
+                                         "--tuple-entries")),
+    ("tuple-entries-not-a-number", lambda f: (["--read", f.good, "--tuple-entries", "2^20"],
+                                              "--tuple-entries")),
     # A value error is not hidden behind "nothing to capture".
-    (["--burst", "65"], "--burst: '65'"),
-    (["--workers", "0"], "--workers: '0'"),
-    (["--interval", "0"], "--interval: '0'"),
-    (["--surge-factor", "1"], "--surge-factor: '1'"),
+    ("burst-65-alone", lambda f: (["--burst", "65"], "--burst: '65'")),
+    ("workers-0-alone", lambda f: (["--workers", "0"], "--workers: '0'")),
+    ("interval-0-alone", lambda f: (["--interval", "0"], "--interval: '0'")),
+    ("surge-factor-1-alone", lambda f: (["--surge-factor", "1"], "--surge-factor: '1'")),
     # --config of a directory is refused, not run on the defaults.
-    (["--read", good, "--config", env.tmp], "is a directory"),
+    ("config-a-directory", lambda f: (["--read", f.good, "--config", f.tmp], "is a directory")),
+    # A value from the config file is named by its file and line.
+    ("config-bad-value", lambda f: (["--config", f.bad_conf],
+                                    f.bad_conf + ":3: workers: 'two'")),
 ]
-# A value from the config file is named by its file and line.
-bad_conf = os.path.join(env.tmp, "bad.conf")
-with open(bad_conf, "w") as f:
-    f.write("# a comment\nread = %s\nworkers = two\n" % good)
-cases.append((["--config", bad_conf], bad_conf + ":3: workers: 'two'"))
-errors = []
-for i, (args, needle) in enumerate(cases):
-    # A prefix of its own per case: EAL creates /var/run/dpdk/PREFIX and leaves it behind, so a
-    # directory there means the refusal came after EAL had started.
-    prefix = "%sbad%d" % (env.prefix, i)
-    runtime_dir = os.path.join("/var/run/dpdk", prefix)
-    p = env.run(env.base_args(prefix) + args, check=False, timeout=60)
-    lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
-    if p.returncode != 2:
-        errors.append("%s: exit %d, want 2" % (args, p.returncode))
-    if len(lines) != 1 or needle not in lines[0]:
-        errors.append("%s: want one 'darkscope:' line naming %r, got %r" % (args, needle, p.stderr))
-    if os.path.exists(runtime_dir):
-        errors.append("%s: refused after EAL started (%s exists: %s)" % (
-            args, runtime_dir, sorted(os.listdir(runtime_dir))))
+CASE_NAMES = [name for name, _ in CASES]
 
-def summary_of(name, args):
-    """Runs darkscope offline on `good` with these extra arguments; returns (process, summary)."""
+
+class Files:
+    pass
+
+
+@pytest.fixture(scope="module")
+def files(env):
+    f = Files()
+    f.tmp = env.tmp
+    f.notpcap = os.path.join(env.tmp, "not-a-capture.pcap")
+    with open(f.notpcap, "w") as out:
+        out.write("this is not a capture file\n")
+    f.good, _ = env.generate("good", "--seed", "3", "--packets", "50")
+    f.bad_conf = os.path.join(env.tmp, "bad.conf")
+    with open(f.bad_conf, "w") as out:
+        out.write("# a comment\nread = %s\nworkers = two\n" % f.good)
+    return f
+
+
+@pytest.fixture(scope="module")
+def refusals(env, files):
+    """{case: (arguments, needle, process, what EAL left in the runtime directory or None)}."""
+    out = {}
+    for i, (name, case) in enumerate(CASES):
+        args, needle = case(files)
+        # A prefix of its own per case: EAL creates /var/run/dpdk/PREFIX and leaves it behind,
+        # so a directory there means the refusal came after EAL had started.
+        prefix = "%sbad%d" % (env.prefix, i)
+        runtime_dir = os.path.join("/var/run/dpdk", prefix)
+        p = env.run(env.base_args(prefix) + args, check=False, timeout=60)
+        left = sorted(os.listdir(runtime_dir)) if os.path.exists(runtime_dir) else None
+        out[name] = (args, needle, p, left)
+    return out
+
+
+def darkscope_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("darkscope:")]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_refused_with_exit_2(refusals, case):
+    args, _, p, _ = refusals[case]
+    assert p.returncode == 2, "%s: exit %d, want 2" % (args, p.returncode)
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_refused_in_one_line_naming_it(refusals, case):
+    args, needle, p, _ = refusals[case]
+    lines = darkscope_lines(p.stderr)
+    assert len(lines) == 1 and needle in lines[0], \
+        "%s: want one 'darkscope:' line naming %r, got %r" % (args, needle, p.stderr)
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_refused_before_eal(refusals, case):
+    args, _, _, left = refusals[case]
+    assert left is None, "%s: refused after EAL started (its runtime directory exists: %s)" % (
+        args, left)
+
+
+def summary_of(env, good, name, args):
+    """Runs darkscope offline on `good` with these extra arguments; returns its summary (fails
+    unless it ran)."""
     out = os.path.join(env.tmp, name + ".json")
-    p = env.run(env.base_args() + ["--read", good, "--sensor", "all=0.0.0.0/0", "--summary", out] +
-                args, check=False, timeout=120)
+    p = env.run(env.base_args() + ["--read", good, "--sensor", "all=0.0.0.0/0", "--summary",
+                                   out] + args, check=False, timeout=120)
     if p.returncode != 0 or not os.path.exists(out):
-        errors.append("%s: exit %d, want a run: %r" % (args, p.returncode, p.stderr))
-        return p, {}
-    with open(out) as f:
-        return p, json.load(f)
+        h.fail("%s: exit %d, want a run: %r" % (args, p.returncode, p.stderr))
+    return env.summary(out)
+
+
+@pytest.fixture(scope="module")
+def backscatter(env):
+    """A capture with UDP reflection backscatter."""
+    return env.generate("backscatter", "--seed", "1", "--packets", "2000")[0]
 
 
 def udp_backscatter(summary):
     return summary.get("/darkscope/classes", {}).get("udp_backscatter")
 
 
-# --udp-service-ports given empty means none: no UDP packet is reflection backscatter.
-backscatter, _ = env.generate("backscatter", "--seed", "1", "--packets", "2000")
-good_default = good
-good = backscatter
-_, default = summary_of("udp-default", [])
-_, none = summary_of("udp-none", ["--udp-service-ports", ""])
-empty_conf = os.path.join(env.tmp, "udp-none.conf")
-with open(empty_conf, "w") as f:
-    f.write("udp-service-ports =\n")
-_, none_file = summary_of("udp-none-file", ["--config", empty_conf])
-if not udp_backscatter(default):
-    errors.append("default --udp-service-ports: no udp_backscatter in %r" % (default,))
-for what, s in (("--udp-service-ports ''", none), ("udp-service-ports = (file)", none_file)):
-    if udp_backscatter(s) not in (0, None) or "/darkscope/classes" not in s:
-        errors.append("%s: udp_backscatter %r, want 0" % (what, udp_backscatter(s)))
-good = good_default
+def test_default_udp_service_ports_find_udp_backscatter(env, backscatter):
+    s = summary_of(env, backscatter, "udp-default", [])
+    assert udp_backscatter(s), "default --udp-service-ports: no udp_backscatter in %r" % (s,)
+
+
+def test_empty_udp_service_ports_option_means_none(env, backscatter):
+    # --udp-service-ports given empty means none: no UDP packet is reflection backscatter.
+    s = summary_of(env, backscatter, "udp-none", ["--udp-service-ports", ""])
+    assert "/darkscope/classes" in s and udp_backscatter(s) in (0, None), \
+        "--udp-service-ports '': udp_backscatter %r, want 0" % (udp_backscatter(s),)
+
+
+def test_empty_udp_service_ports_in_config_means_none(env, backscatter):
+    empty_conf = os.path.join(env.tmp, "udp-none.conf")
+    with open(empty_conf, "w") as f:
+        f.write("udp-service-ports =\n")
+    s = summary_of(env, backscatter, "udp-none-file", ["--config", empty_conf])
+    assert "/darkscope/classes" in s and udp_backscatter(s) in (0, None), \
+        "udp-service-ports = (file): udp_backscatter %r, want 0" % (udp_backscatter(s),)
+
 
 # The command line beats the file for options that exclude each other: the file's port gives
 # way to --read, its workers to --cores.
-port_conf = os.path.join(env.tmp, "port.conf")
-with open(port_conf, "w") as f:
-    f.write("port = 0000:3b:00.0\n")
-summary_of("read-beats-port", ["--config", port_conf])
-workers_conf = os.path.join(env.tmp, "workers.conf")
-with open(workers_conf, "w") as f:
-    f.write("workers = 2\n")
-summary_of("cores-beat-workers", ["--config", workers_conf, "--cores", "1", "--stats-core", "0",
-                                  "--share-cpus"])
+def test_read_beats_the_config_files_port(env, files):
+    port_conf = os.path.join(env.tmp, "port.conf")
+    with open(port_conf, "w") as f:
+        f.write("port = 0000:3b:00.0\n")
+    summary_of(env, files.good, "read-beats-port", ["--config", port_conf])
 
-# A second darkscope on a --file-prefix in use: one line saying so (EAL left rte_errno 0 and
-# it read "EAL initialisation failed: Success"). The first one's /darkscope/plan has each
-# worker as a dict, not as a JSON string.
-first = env.start(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
-                                     "--link-wait", "0", "--duration", "60"])
-h.wait_socket(env.prefix, first)
-plan = h.telemetry(env.prefix, "/darkscope/plan")
-worker = plan.get("worker_1") if isinstance(plan, dict) else None
-if not isinstance(worker, dict) or not isinstance(worker.get("lcore"), int) or \
-        plan.get("workers") != 1 or worker.get("queues") != "0:0":
-    errors.append("/darkscope/plan: want worker_1 a dict {lcore, numa_node, queues}, got %r" %
-                  (plan,))
-p = env.run(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
-                               "--link-wait", "0", "--duration", "1"], check=False, timeout=60)
-lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
-want = "--file-prefix %s: another DPDK process" % env.prefix
-if p.returncode != 2 or len(lines) != 1 or want not in lines[0] or "Success" in p.stderr:
-    errors.append("second darkscope on prefix %s: exit %d, want 2 and one line %r, got %r" % (
-        env.prefix, p.returncode, want, p.stderr))
-if first.poll() is not None:
-    errors.append("the first darkscope died when the second started: %r" % first.stdout.read())
-if h.stop(first) != 0:
-    errors.append("the first darkscope did not stop cleanly")
 
-# A reload that does not fit the DPDK heap: refused with what the heap has left and what to do
-# (DPDK's own errno read "No such file or directory"), the running tables kept. The default
-# country database takes ~600 MiB; --memory 1024 has no room for a second copy.
-geo_db = "/var/lib/darkscope/geo/geo-whois-asn-country.mmdb"
-if not os.path.exists(geo_db):
-    print("SKIP reload without memory: %s not installed (scripts/fetch-geo.sh)" % geo_db)
-else:
+def test_cores_beat_the_config_files_workers(env, files):
+    workers_conf = os.path.join(env.tmp, "workers.conf")
+    with open(workers_conf, "w") as f:
+        f.write("workers = 2\n")
+    summary_of(env, files.good, "cores-beat-workers", ["--config", workers_conf, "--cores", "1",
+                                                       "--stats-core", "0", "--share-cpus"])
+
+
+@pytest.fixture(scope="module")
+def used_prefix(env):
+    """A second darkscope started on the --file-prefix of a running one: the first one's plan,
+    the second's process, whether the first survived it and the first's exit status."""
+    first = env.start(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
+                                         "--link-wait", "0", "--duration", "60"])
+    h.wait_socket(env.prefix, first)
+    got = {"plan": h.telemetry(env.prefix, "/darkscope/plan")}
+    got["second"] = env.run(env.base_args() + ["--port", "net_null0", "--sensor",
+                                               "a=192.0.2.0/24", "--link-wait", "0",
+                                               "--duration", "1"], check=False, timeout=60)
+    got["first_died"] = first.poll() is not None
+    got["first_output"] = first.stdout.read() if got["first_died"] else ""
+    got["first_exit"] = h.stop(first)
+    return got
+
+
+def test_plan_has_each_worker_as_a_dict(used_prefix):
+    # /darkscope/plan has each worker as a dict, not as a JSON string.
+    plan = used_prefix["plan"]
+    worker = plan.get("worker_1") if isinstance(plan, dict) else None
+    assert isinstance(worker, dict) and isinstance(worker.get("lcore"), int) and \
+        plan.get("workers") == 1 and worker.get("queues") == "0:0", \
+        "/darkscope/plan: want worker_1 a dict {lcore, numa_node, queues}, got %r" % (plan,)
+
+
+def test_second_darkscope_on_a_used_prefix_refused_in_one_line(env, used_prefix):
+    # EAL left rte_errno 0 and it read "EAL initialisation failed: Success".
+    p = used_prefix["second"]
+    lines = darkscope_lines(p.stderr)
+    want = "--file-prefix %s: another DPDK process" % env.prefix
+    assert p.returncode == 2 and len(lines) == 1 and want in lines[0] and \
+        "Success" not in p.stderr, \
+        "second darkscope on prefix %s: exit %d, want 2 and one line %r, got %r" % (
+            env.prefix, p.returncode, want, p.stderr)
+
+
+def test_first_darkscope_survives_the_second(used_prefix):
+    assert not used_prefix["first_died"], \
+        "the first darkscope died when the second started: %r" % used_prefix["first_output"]
+
+
+def test_first_darkscope_stops_cleanly(used_prefix):
+    assert used_prefix["first_exit"] == 0, "the first darkscope did not stop cleanly"
+
+
+GEO_DB = "/var/lib/darkscope/geo/geo-whois-asn-country.mmdb"
+
+
+@pytest.fixture(scope="module")
+def reload_without_memory(env):
+    """A reload that does not fit the DPDK heap: the default country database takes ~600 MiB;
+    --memory 1024 has no room for a second copy. The reload's reply, /darkscope/geo after it,
+    the exit status."""
+    if not os.path.exists(GEO_DB):
+        pytest.skip("reload without memory: %s not installed (scripts/fetch-geo.sh)" % GEO_DB)
     live = env.start(env.base_args() + ["--port", "net_null0", "--sensor", "a=192.0.2.0/24",
                                         "--link-wait", "0", "--duration", "120",
-                                        "--geo-country", geo_db])
+                                        "--geo-country", GEO_DB])
     h.wait_socket(env.prefix, live, timeout=120)
-    r = h.telemetry(env.prefix, "/darkscope/reload", timeout=60)
-    result = str(r.get("result", "")) if isinstance(r, dict) else ""
-    if not isinstance(r, dict) or r.get("ok") != 0 or "MiB free" not in result or \
-            "raise --memory" not in result:
-        errors.append("reload without memory: want ok 0 and the heap's free MiB and 'raise "
-                      "--memory' in the result, got %r" % (r,))
-    geo = h.telemetry(env.prefix, "/darkscope/geo")
-    if not isinstance(geo, dict) or geo.get("enabled") != 1 or geo.get("reloads_failed") != 1:
-        errors.append("after a reload without memory: want the old tables on and one failed "
-                      "reload, got %r" % (geo,))
-    if h.stop(live) != 0:
-        errors.append("darkscope did not stop cleanly after a failed reload")
+    got = {"reload": h.telemetry(env.prefix, "/darkscope/reload", timeout=60),
+           "geo": h.telemetry(env.prefix, "/darkscope/geo")}
+    got["exit"] = h.stop(live)
+    return got
 
-# A memif client with no server: found at start-up, after EAL (so exit 1, not 2), with the
-# driver's bare "Operation not permitted" explained.
-nosock = os.path.join(env.tmp, "no-server.sock")
-p = env.run(env.base_args() + ["--port", "net_memif0,role=client,socket=%s,socket-abstract=no" %
-                               nosock, "--sensor", "a=192.0.2.0/24", "--link-wait", "1"],
-            check=False, timeout=60)
-lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
-if p.returncode == 0 or len(lines) != 1 or "server running first" not in lines[0]:
-    errors.append("memif client without a server: exit %d, want one line explaining it, got %r" % (
-        p.returncode, p.stderr))
-h.report(errors)
+
+def test_reload_without_memory_says_what_the_heap_has_left(reload_without_memory):
+    # (DPDK's own errno read "No such file or directory".)
+    r = reload_without_memory["reload"]
+    result = str(r.get("result", "")) if isinstance(r, dict) else ""
+    assert isinstance(r, dict) and r.get("ok") == 0 and "MiB free" in result and \
+        "raise --memory" in result, \
+        "reload without memory: want ok 0 and the heap's free MiB and 'raise --memory' in the " \
+        "result, got %r" % (r,)
+
+
+def test_reload_without_memory_keeps_the_old_tables(reload_without_memory):
+    geo = reload_without_memory["geo"]
+    assert isinstance(geo, dict) and geo.get("enabled") == 1 and \
+        geo.get("reloads_failed") == 1, \
+        "after a reload without memory: want the old tables on and one failed reload, " \
+        "got %r" % (geo,)
+
+
+def test_stops_cleanly_after_a_failed_reload(reload_without_memory):
+    assert reload_without_memory["exit"] == 0, \
+        "darkscope did not stop cleanly after a failed reload"
+
+
+def test_memif_client_without_a_server_explained(env):
+    # Found at start-up, after EAL (so exit 1, not 2), with the driver's bare "Operation not
+    # permitted" explained.
+    nosock = os.path.join(env.tmp, "no-server.sock")
+    p = env.run(env.base_args() + ["--port", "net_memif0,role=client,socket=%s,"
+                                   "socket-abstract=no" % nosock, "--sensor", "a=192.0.2.0/24",
+                                   "--link-wait", "1"], check=False, timeout=60)
+    lines = darkscope_lines(p.stderr)
+    assert p.returncode != 0 and len(lines) == 1 and "server running first" in lines[0], \
+        "memif client without a server: exit %d, want one line explaining it, got %r" % (
+            p.returncode, p.stderr)

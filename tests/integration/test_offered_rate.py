@@ -18,15 +18,15 @@ machine, not speed (scripts/bench/offered_rate.py walks a ladder of rates for th
 rate is printed; nothing here asserts a time or a speed. Skipped only when this DPDK has no
 net_memif driver.
 
-argv: darkscope binary, source root, ds_paced_gen binary."""
+The generator: --paced-gen PATH."""
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import sys
 import time
+
+import pytest
 
 import dsharness as h
 
@@ -39,20 +39,12 @@ RATE = 50000  # packets per second: ~0.8 s of traffic
 # more often the larger the ring (3 runs in 9 at 2^14, 6 in 6 under CPU load).
 RSIZE = 14
 
-env = h.Env(sys.argv)
-gen_exe = sys.argv[3]
-demo_conf = os.path.join(env.src, "conf", "demo.conf")
-sock = os.path.join(env.tmp, "memif.sock")
-# The client sets the ring size (the server only caps it, at 2^14).
-port_spec = "net_memif0,role=client,socket=%s,socket-abstract=no,rsize=%d" % (sock, RSIZE)
-summary = os.path.join(env.tmp, "summary.json")
-gen_err = os.path.join(env.tmp, "gen.err")
 
-
-def plan(extra):
+def plan(env, port_spec, extra):
     """darkscope's core plan for this run (no EAL): {role: cpu}, or None when it cannot plan."""
-    p = subprocess.run([env.darkscope, "--config", demo_conf, "--port", port_spec, "--plan"] +
-                       extra, capture_output=True, text=True, timeout=60)
+    p = subprocess.run([env.darkscope, "--config", os.path.join(env.src, "conf", "demo.conf"),
+                        "--port", port_spec, "--plan"] + extra, capture_output=True, text=True,
+                       timeout=60)
     if p.returncode != 0:
         return None
     roles = {}
@@ -63,174 +55,241 @@ def plan(extra):
     return roles
 
 
-# CPUs: darkscope's plan (stats core + one polling worker); the generator takes a CPU no worker
-# polls (on 2 CPUs: the stats core's, which sleeps between merges). With fewer CPUs everything
-# time-shares; the ring holds what darkscope's worker has not polled yet meanwhile.
-share = []
-roles = plan([])
-if roles is None:
-    share = ["--share-cpus"]
-    roles = plan(share) or {}
-worker_cpus = {cpu for role, cpu in roles.items() if role.startswith("worker")}
-allowed = sorted(os.sched_getaffinity(0))
-free = [c for c in allowed if c not in worker_cpus]
-gen_cpu = free[0] if free else allowed[0]
-print("darkscope plan %s; generator on cpu %d" % (roles, gen_cpu), flush=True)
+@pytest.fixture(scope="module")
+def offered(env, paced_gen):
+    """The capture offered by ds_paced_gen to darkscope over memif: the generator's result line
+    and exit status, what darkscope counted and received, its exit status and its summary."""
+    demo_conf = os.path.join(env.src, "conf", "demo.conf")
+    sock = os.path.join(env.tmp, "memif.sock")
+    # The client sets the ring size (the server only caps it, at 2^14).
+    port_spec = "net_memif0,role=client,socket=%s,socket-abstract=no,rsize=%d" % (sock, RSIZE)
+    summary = os.path.join(env.tmp, "summary.json")
+    gen_err = os.path.join(env.tmp, "gen.err")
 
-pcap, truth = env.generate("offered", "--seed", "17", "--packets", str(PACKETS),
-                           "--profile", "demo")
+    # CPUs: darkscope's plan (stats core + one polling worker); the generator takes a CPU no
+    # worker polls (on 2 CPUs: the stats core's, which sleeps between merges). With fewer CPUs
+    # everything time-shares; the ring holds what darkscope's worker has not polled yet
+    # meanwhile.
+    share = []
+    roles = plan(env, port_spec, [])
+    if roles is None:
+        share = ["--share-cpus"]
+        roles = plan(env, port_spec, share) or {}
+    worker_cpus = {cpu for role, cpu in roles.items() if role.startswith("worker")}
+    allowed = sorted(os.sched_getaffinity(0))
+    free = [c for c in allowed if c not in worker_cpus]
+    gen_cpu = free[0] if free else allowed[0]
+    print("darkscope plan %s; generator on cpu %d" % (roles, gen_cpu), flush=True)
 
-gen = None
-proc = None
-errors = []
+    pcap, truth = env.generate("offered", "--seed", "17", "--packets", str(PACKETS),
+                               "--profile", "demo")
 
+    def gen_log():
+        try:
+            with open(gen_err) as f:
+                return f.read()
+        except OSError:
+            return ""
 
-def gen_log():
+    gen = None
+    proc = None
+    env.prefixes.add(env.prefix + "gen")  # DPDK leaves its runtime directory behind
     try:
-        with open(gen_err) as f:
-            return f.read()
-    except OSError:
-        return ""
+        # The memif server must listen before darkscope starts: a memif client that finds no
+        # server fails its port start.
+        cmd = [paced_gen, "--pcap", pcap, "--socket", sock, "--rate", str(RATE), "--drop",
+               "--lcore", str(gen_cpu), "--file-prefix", env.prefix + "gen",
+               "--link-timeout", "90", "--stall-timeout", "30", "--linger", "120"]
+        print("+ " + " ".join(cmd), flush=True)
+        with open(gen_err, "w") as err:
+            gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        env.procs.append(gen)
+        deadline = time.time() + 60
+        while "ds_paced_gen: ready" not in gen_log():
+            if gen.poll() is not None:
+                if gen.returncode == 3:
+                    pytest.skip("net_memif is not available in this DPDK:\n" + gen_log())
+                h.fail("ds_paced_gen exited %d before listening:\n%s" % (gen.returncode,
+                                                                          gen_log()))
+            if time.time() > deadline:
+                h.fail("ds_paced_gen did not start listening on %s:\n%s" % (sock, gen_log()))
+            time.sleep(0.1)
+
+        proc = env.start(env.base_args() + [
+            "--config", demo_conf, "--port", port_spec, "--interval", "1", "--link-wait", "10",
+            "--summary", summary] + share)
+        h.wait_socket(env.prefix, proc)
+
+        # The generator's one JSON line, once every packet is offered.
+        line = ""
+        deadline = time.time() + PACKETS / RATE + 120
+        while not line:
+            if time.time() > deadline:
+                h.fail("ds_paced_gen did not finish sending:\n" + gen_log())
+            ready, _, _ = select.select([gen.stdout], [], [], 1.0)
+            if ready:
+                line = gen.stdout.readline()
+                if not line:
+                    h.fail("ds_paced_gen exited %s without a result:\n%s" % (gen.wait(),
+                                                                              gen_log()))
+            elif proc.poll() is not None:
+                h.fail("darkscope exited (%d) while the generator was sending:\n%s\n%s" % (
+                    proc.returncode, proc.stdout.read(), gen_log()))
+        result = json.loads(line)
+        offered = result["offered"]
+
+        got = {"truth": truth, "result": result,
+               "stats": h.wait_packets(env.prefix, offered, timeout=60)}
+        # Read the port while the memif is up: the PMD's counters are zeroed when the peer
+        # leaves.
+        port = {}
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            port = h.ranked(h.telemetry(env.prefix, "/darkscope/ports"))[0]
+            if port.get("ipackets") == offered:
+                break
+            time.sleep(0.5)
+        got["port"] = port
+        got["ethdev"] = h.telemetry(env.prefix, "/ethdev/stats,0")
+        got["top"] = h.telemetry(env.prefix, "/darkscope/top/ports,20")
+        got["classes"] = h.telemetry(env.prefix, "/darkscope/classes")
+        print("offered %d packets at %.0f pps (target %d pps, %.2f s, %s mode, memif ring 2^%d, "
+              "late %s); dropped at a full ring (tx_failed) %d; received %s, missed %s, counted "
+              "%s" % (offered, result["rate_pps"], RATE, result["seconds"], result.get("mode"),
+                      RSIZE, result.get("late"), result["tx_failed"], port.get("ipackets"),
+                      port.get("imissed"), got["stats"].get("packets")), flush=True)
+
+        # Stop the receiver first (the generator lingers with the ring's memory until the
+        # client leaves), then compare the full tables of the summary it writes.
+        got["exit"] = h.stop(proc)
+        try:
+            got["gen_exit"] = gen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gen.send_signal(signal.SIGINT)
+            got["gen_exit"] = gen.wait(timeout=30)
+        got["gen_log"] = gen_log()
+        got["socket_left"] = os.path.lexists(sock)
+        got["summary"] = env.summary(summary)
+        return got
+    finally:
+        for p in (proc, gen):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if os.path.lexists(sock):
+            os.unlink(sock)
 
 
-def cleanup():
-    for p in (proc, gen):
-        if p is not None and p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.path.lexists(sock):
-        os.unlink(sock)
-    for prefix in (env.prefix, env.prefix + "gen"):  # DPDK leaves its runtime directory behind
-        shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+def test_generator_ran_in_drop_mode(offered):
+    # A full ring must lose packets, not slow the sender down.
+    mode = offered["result"].get("mode")
+    assert mode == "drop", "generator ran in %r mode, want drop" % mode
 
 
-try:
-    # The memif server must listen before darkscope starts: a memif client that finds no server
-    # fails its port start.
-    cmd = [gen_exe, "--pcap", pcap, "--socket", sock, "--rate", str(RATE), "--drop",
-           "--lcore", str(gen_cpu), "--file-prefix", env.prefix + "gen",
-           "--link-timeout", "90", "--stall-timeout", "30", "--linger", "120"]
-    print("+ " + " ".join(cmd), flush=True)
-    with open(gen_err, "w") as err:
-        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-    deadline = time.time() + 60
-    while "ds_paced_gen: ready" not in gen_log():
-        if gen.poll() is not None:
-            if gen.returncode == 3:
-                print("SKIP: net_memif is not available in this DPDK:\n" + gen_log())
-                cleanup()
-                sys.exit(h.SKIP)
-            h.fail("ds_paced_gen exited %d before listening:\n%s" % (gen.returncode, gen_log()))
-        if time.time() > deadline:
-            h.fail("ds_paced_gen did not start listening on %s:\n%s" % (sock, gen_log()))
-        time.sleep(0.1)
+def test_no_packet_found_the_ring_full(offered):
+    failed = offered["result"]["tx_failed"]
+    assert failed == 0, "%d packets found the memif ring full and were dropped: darkscope fell " \
+        "behind at %d pps" % (failed, RATE)
 
-    proc = env.start(env.base_args() + [
-        "--config", demo_conf, "--port", port_spec, "--interval", "1", "--link-wait", "10",
-        "--summary", summary] + share)
-    h.wait_socket(env.prefix, proc)
 
-    # The generator's one JSON line, once every packet is offered.
-    line = ""
-    deadline = time.time() + PACKETS / RATE + 120
-    while not line:
-        if time.time() > deadline:
-            h.fail("ds_paced_gen did not finish sending:\n" + gen_log())
-        ready, _, _ = select.select([gen.stdout], [], [], 1.0)
-        if ready:
-            line = gen.stdout.readline()
-            if not line:
-                h.fail("ds_paced_gen exited %s without a result:\n%s" % (gen.wait(), gen_log()))
-        elif proc.poll() is not None:
-            h.fail("darkscope exited (%d) while the generator was sending:\n%s\n%s" % (
-                proc.returncode, proc.stdout.read(), gen_log()))
-    result = json.loads(line)
-    offered = result["offered"]
+def test_generator_offered_the_whole_capture(offered):
+    result, truth = offered["result"], offered["truth"]
+    h.no_errors((["generator offered %d of %d packets (tx_failed %d)" % (
+        result["offered"], truth["packets"], result["tx_failed"])]
+        if result["offered"] != truth["packets"] else []) +
+        (["generator offered %d bytes, capture has %d" % (result["bytes"], truth["bytes"])]
+         if result["bytes"] != truth["bytes"] else []))
 
-    stats = h.wait_packets(env.prefix, offered, timeout=60)
-    # Read the port while the memif is up: the PMD's counters are zeroed when the peer leaves.
-    port = {}
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        port = h.ranked(h.telemetry(env.prefix, "/darkscope/ports"))[0]
-        if port.get("ipackets") == offered:
-            break
-        time.sleep(0.5)
-    ethdev = h.telemetry(env.prefix, "/ethdev/stats,0")
-    received, missed, counted = port.get("ipackets"), port.get("imissed"), stats.get("packets")
-    print("offered %d packets at %.0f pps (target %d pps, %.2f s, %s mode, memif ring 2^%d, "
-          "late %s); dropped at a full ring (tx_failed) %d; received %s, missed %s, counted %s" % (
-              offered, result["rate_pps"], RATE, result["seconds"], result.get("mode"), RSIZE,
-              result.get("late"), result["tx_failed"], received, missed, counted), flush=True)
 
-    if result.get("mode") != "drop":
-        errors.append("generator ran in %r mode, want drop (a full ring must lose packets)" %
-                      result.get("mode"))
-    if result["tx_failed"] != 0:
-        errors.append("%d packets found the memif ring full and were dropped: darkscope fell "
-                      "behind at %d pps" % (result["tx_failed"], RATE))
-    if offered != truth["packets"]:
-        errors.append("generator offered %d of %d packets (tx_failed %d)" % (
-            offered, truth["packets"], result["tx_failed"]))
-    if result["bytes"] != truth["bytes"]:
-        errors.append("generator offered %d bytes, capture has %d" % (result["bytes"],
-                                                                      truth["bytes"]))
-    if received != offered or port.get("ibytes") != result["bytes"]:
+def test_port_received_every_offered_packet(offered):
+    result, port, ethdev = offered["result"], offered["port"], offered["ethdev"]
+    errors = []
+    if port.get("ipackets") != result["offered"] or port.get("ibytes") != result["bytes"]:
         errors.append("port received %s packets / %s bytes, offered %d / %d" % (
-            received, port.get("ibytes"), offered, result["bytes"]))
-    if ethdev.get("ipackets") != offered:
-        errors.append("/ethdev/stats,0 ipackets %s, offered %d" % (ethdev.get("ipackets"), offered))
-    if missed != 0 or ethdev.get("imissed") != 0 or stats.get("rx_missed") != 0:
-        errors.append("missed: port %s, ethdev %s, stats rx_missed %s" % (
-            missed, ethdev.get("imissed"), stats.get("rx_missed")))
-    if stats.get("rx_nombuf") or stats.get("rx_errors"):
-        errors.append("rx_nombuf %s, rx_errors %s" % (stats.get("rx_nombuf"),
-                                                      stats.get("rx_errors")))
-    if counted != offered:
-        errors.append("counted %s packets, offered %d" % (counted, offered))
-    errors += h.compare_stats(stats, truth, "live stats")
-    errors += h.compare_top_ports(h.telemetry(env.prefix, "/darkscope/top/ports,20"),
-                                  truth["services"], "live top 20", n=20)
-    classes = h.telemetry(env.prefix, "/darkscope/classes")
-    for name, count in truth["classes"].items():
-        if classes.get(name) != count:
-            errors.append("live class %s: %s, truth %s" % (name, classes.get(name), count))
+            port.get("ipackets"), port.get("ibytes"), result["offered"], result["bytes"]))
+    if ethdev.get("ipackets") != result["offered"]:
+        errors.append("/ethdev/stats,0 ipackets %s, offered %d" % (ethdev.get("ipackets"),
+                                                                   result["offered"]))
+    h.no_errors(errors)
 
-    # Stop the receiver first (the generator lingers with the ring's memory until the client
-    # leaves), then compare the full tables of the summary it writes.
-    rc = h.stop(proc)
-    if rc != 0:
-        errors.append("darkscope exit status after SIGINT: %d" % rc)
-    try:
-        gen_rc = gen.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        gen.send_signal(signal.SIGINT)
-        gen_rc = gen.wait(timeout=30)
-    if gen_rc != 0:
-        errors.append("ds_paced_gen exit status %d:\n%s" % (gen_rc, gen_log()))
-    if os.path.lexists(sock):
-        errors.append("memif socket %s left behind" % sock)
 
-    with open(summary) as f:
-        s = json.load(f)
-    errors += h.compare_stats(s["/darkscope/stats"], truth, "summary stats")
-    errors += h.compare_top_ports(s["/darkscope/top/ports,1000"], truth["services"], "summary",
-                                  n=1000)
-    errors += h.compare_top_ports(s["/darkscope/top/ports,1000,total,all"],
-                                  truth["services_all"], "summary all classes", n=1000)
-    for name, count in truth["classes"].items():
-        if s["/darkscope/classes"].get(name) != count:
-            errors.append("class %s: %s, truth %s" % (name, s["/darkscope/classes"].get(name),
-                                                      count))
-    for name, count in truth["flags"].items():
-        if s["/darkscope/flags"].get(name) != count:
-            errors.append("flag %s: %s, truth %s" % (name, s["/darkscope/flags"].get(name),
-                                                     count))
-    sensors = {r["sensor"]: r for r in h.ranked(s["/darkscope/sensors"])}
-    for name, t in truth["sensors"].items():
+def test_nothing_missed(offered):
+    port, ethdev, stats = offered["port"], offered["ethdev"], offered["stats"]
+    assert port.get("imissed") == 0 and ethdev.get("imissed") == 0 and \
+        stats.get("rx_missed") == 0, "missed: port %s, ethdev %s, stats rx_missed %s" % (
+            port.get("imissed"), ethdev.get("imissed"), stats.get("rx_missed"))
+
+
+def test_no_mbuf_shortage_or_rx_error(offered):
+    stats = offered["stats"]
+    assert not stats.get("rx_nombuf") and not stats.get("rx_errors"), \
+        "rx_nombuf %s, rx_errors %s" % (stats.get("rx_nombuf"), stats.get("rx_errors"))
+
+
+def test_counted_every_offered_packet(offered):
+    counted = offered["stats"].get("packets")
+    assert counted == offered["result"]["offered"], "counted %s packets, offered %d" % (
+        counted, offered["result"]["offered"])
+
+
+def test_live_stats_equal_truth(offered):
+    h.no_errors(h.compare_stats(offered["stats"], offered["truth"], "live stats"))
+
+
+def test_live_top_ports_equal_truth(offered):
+    h.no_errors(h.compare_top_ports(offered["top"], offered["truth"]["services"], "live top 20",
+                                    n=20))
+
+
+def test_live_classes_equal_truth(offered):
+    classes = offered["classes"]
+    h.no_errors(["live class %s: %s, truth %s" % (name, classes.get(name), count)
+                 for name, count in offered["truth"]["classes"].items()
+                 if classes.get(name) != count])
+
+
+def test_darkscope_exits_0_on_sigint(offered):
+    assert offered["exit"] == 0, "darkscope exit status after SIGINT: %d" % offered["exit"]
+
+
+def test_generator_exits_0(offered):
+    assert offered["gen_exit"] == 0, "ds_paced_gen exit status %d:\n%s" % (offered["gen_exit"],
+                                                                          offered["gen_log"])
+
+
+def test_memif_socket_removed(offered):
+    assert not offered["socket_left"], "memif socket left behind"
+
+
+def test_summary_stats_equal_truth(offered):
+    h.no_errors(h.compare_stats(offered["summary"]["/darkscope/stats"], offered["truth"],
+                                "summary stats"))
+
+
+def test_summary_top_ports_equal_truth(offered):
+    s, truth = offered["summary"], offered["truth"]
+    h.no_errors(h.compare_top_ports(s["/darkscope/top/ports,1000"], truth["services"], "summary",
+                                    n=1000) +
+                h.compare_top_ports(s["/darkscope/top/ports,1000,total,all"],
+                                    truth["services_all"], "summary all classes", n=1000))
+
+
+def test_summary_classes_and_flags_equal_truth(offered):
+    s, truth = offered["summary"], offered["truth"]
+    errors = []
+    for view, key, what in (("/darkscope/classes", "classes", "class"),
+                            ("/darkscope/flags", "flags", "flag")):
+        for name, count in truth[key].items():
+            if s[view].get(name) != count:
+                errors.append("%s %s: %s, truth %s" % (what, name, s[view].get(name), count))
+    h.no_errors(errors)
+
+
+def test_summary_sensors_equal_truth(offered):
+    sensors = {r["sensor"]: r for r in h.ranked(offered["summary"]["/darkscope/sensors"])}
+    errors = []
+    for name, t in offered["truth"]["sensors"].items():
         got = sensors.get(name, {})
         if (got.get("packets"), got.get("bytes")) != (t["packets"], t["bytes"]):
             errors.append("sensor %s: %s, truth %s" % (name, got, t))
-finally:
-    cleanup()
-h.report(errors)
+    h.no_errors(errors)

@@ -1,12 +1,11 @@
-#!/usr/bin/python3
 """Checks scripts/darkscope-gen against an independent reading of what it wrote.
 
 For a few seeds, a small capture is generated and read back with tshark and capinfos; every
 count in the truth JSON that tshark can see is recomputed from tshark's fields with the
 classification rules of docs/classify.md and compared. The same seed must give byte-identical
 files. Bad options and files get one "darkscope-gen:" line naming the option, no traceback, and
-leave no file behind (checked first, without tshark). Exit 77 (meson: skipped) when tshark is
-missing.
+leave no file behind (checked without tshark). The checks that read captures back are skipped
+when tshark or capinfos is missing.
 """
 
 import collections
@@ -16,13 +15,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
+
+import pytest
+
+from darkscope_client import load_tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN = os.path.join(ROOT, "scripts", "darkscope-gen")
-UDP_SERVICE_PORTS = {17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3702,
-                     4500, 5353, 5683, 10001, 11211, 37810, 47808}
+# darkscope's default --udp-service-ports (the tables darkscope and its tools share).
+UDP_SERVICE_PORTS = frozenset(load_tables()["udp_service_ports"])
 SENSORS = {"tokyo-a": ["203.0.113.0/24"], "tokyo-b": ["198.51.100.0/24"],
            "osaka": ["192.0.2.0/24", "2001:db8:d::/48"]}
 FIELDS = ["frame.len", "frame.protocols", "frame.time_epoch", "vlan.id", "ip.src", "ip.dst",
@@ -30,17 +31,6 @@ FIELDS = ["frame.len", "frame.protocols", "frame.time_epoch", "vlan.id", "ip.src
           "tcp.flags", "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.window_size_value",
           "tcp.hdr_len", "tcp.options.mss_val", "udp.srcport", "udp.dstport", "icmp.type",
           "icmp.code", "icmpv6.type", "_ws.malformed"]
-
-failures = []
-
-
-def check(what, got, want):
-    if got != want:
-        if isinstance(got, dict) and isinstance(want, dict):
-            keys = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
-            got = {k: got.get(k) for k in keys[:8]}
-            want = {k: want.get(k) for k in keys[:8]}
-        failures.append(f"{what}: tshark says {got!r:.300}, truth says {want!r:.300}")
 
 
 def run(cmd):
@@ -128,24 +118,37 @@ def sensor_of(addr):
 
 
 def check_capture(tmp, seed, extra, networks=None):
+    """Generates a capture and reads it back: (pcap, {category: [what differs]})."""
+    failures = collections.defaultdict(list)
+
+    def check(category, what, got, want):
+        if got != want:
+            if isinstance(got, dict) and isinstance(want, dict):
+                keys = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+                got = {k: got.get(k) for k in keys[:8]}
+                want = {k: want.get(k) for k in keys[:8]}
+            failures[category].append(f"{what}: tshark says {got!r:.300}, truth says "
+                                      f"{want!r:.300}")
+
     pcap, truth_path = os.path.join(tmp, f"g{seed}.pcap"), os.path.join(tmp, f"g{seed}.json")
     cmd = [GEN, "--seed", str(seed), "--out", pcap, "--truth", truth_path, "-q"] + extra
     if networks:
         cmd += ["--source-networks", networks]
     run(cmd)
-    truth = json.load(open(truth_path))
+    with open(truth_path) as f:
+        truth = json.load(f)
     label = f"seed {seed} {' '.join(extra)}"
 
     # capinfos: packet count and bytes on the wire.
     info = run(["capinfos", "-M", "-c", "-d", pcap])
     packets = int(info.split("Number of packets:")[1].split()[0])
     data = int(info.split("Data size:")[1].split()[0])
-    check(f"{label}: packets (capinfos)", packets, truth["packets"])
-    check(f"{label}: bytes (capinfos)", data, truth["bytes"])
+    check("packets", f"{label}: packets (capinfos)", packets, truth["packets"])
+    check("packets", f"{label}: bytes (capinfos)", data, truth["bytes"])
 
     rows = tshark_rows(pcap)
-    check(f"{label}: packets (tshark)", len(rows), truth["packets"])
-    check(f"{label}: bytes (tshark)", sum(int(r["frame.len"][0]) for r in rows), truth["bytes"])
+    check("packets", f"{label}: packets (tshark)", len(rows), truth["packets"])
+    check("packets", f"{label}: bytes (tshark)", sum(int(r["frame.len"][0]) for r in rows), truth["bytes"])
     counts = collections.Counter()
     classes = collections.Counter()
     sensors = collections.Counter()
@@ -158,8 +161,9 @@ def check_capture(tmp, seed, extra, networks=None):
     countries = collections.Counter()
     nets = []
     if networks:
-        for row in csv.reader(open(networks)):
-            nets.append((ipaddress.ip_network(row[0]), row[1]))
+        with open(networks) as f:
+            for row in csv.reader(f):
+                nets.append((ipaddress.ip_network(row[0]), row[1]))
     for r in rows:
         l3, proto, cls, dst, svc, src, detail = classify(r)
         classes[cls] += 1
@@ -214,161 +218,259 @@ def check_capture(tmp, seed, extra, networks=None):
 
     for key in ("ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", "other", "unmatched",
                 "vlan_tagged", "qinq"):
-        check(f"{label}: {key}", counts[key], truth[key])
-    check(f"{label}: malformed", classes["malformed"], truth["malformed"])
-    check(f"{label}: payloads tshark finds malformed", counts["payload_malformed"], 0)
-    check(f"{label}: non_ip", classes["non_ip"], truth["non_ip"])
+        check("protocols", f"{label}: {key}", counts[key], truth[key])
+    check("classes", f"{label}: malformed", classes["malformed"], truth["malformed"])
+    check("classes", f"{label}: payloads tshark finds malformed", counts["payload_malformed"], 0)
+    check("classes", f"{label}: non_ip", classes["non_ip"], truth["non_ip"])
     for cls, n in truth["classes"].items():
-        check(f"{label}: class {cls}", classes[cls], n)
+        check("classes", f"{label}: class {cls}", classes[cls], n)
     for name in ("zmap", "masscan", "mirai", "nmap"):
-        check(f"{label}: flag {name}", flags[name], truth["flags"][name])
+        check("flags", f"{label}: flag {name}", flags[name], truth["flags"][name])
     for name, e in truth["sensors"].items():
-        check(f"{label}: sensor {name}", sensors[name], e["packets"])
-    check(f"{label}: sources", len(sources), truth["sources"])
+        check("sensors", f"{label}: sensor {name}", sensors[name], e["packets"])
+    check("sources", f"{label}: sources", len(sources), truth["sources"])
     top = sorted(per_source.items(), key=lambda kv: -kv[1])[:5]
-    check(f"{label}: top source packets", [c for _, c in top],
+    check("sources", f"{label}: top source packets", [c for _, c in top],
           [c for _, c in truth["top_sources"][:5]])
     for flag_name in ("S", "SA", "R", "RA"):
-        check(f"{label}: tcp flags {flag_name}", tcp_flags[flag_name],
+        check("tcp_flags", f"{label}: tcp flags {flag_name}", tcp_flags[flag_name],
               truth["tcp_flags"].get(flag_name, {}).get("packets", 0))
     # The 15 busiest services, in order, with their counts; and every port of services_all.
     want_top = [(k, v["packets"]) for k, v in list(truth["services"].items())[:15]]
     got_top = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
-    check(f"{label}: top services", got_top, want_top)
-    check(f"{label}: services_all", dict(services_all),
+    check("services", f"{label}: top services", got_top, want_top)
+    check("services", f"{label}: services_all", dict(services_all),
           {k: v["packets"] for k, v in truth["services_all"].items()})
     if truth.get("intervals"):
-        check(f"{label}: per interval packets", dict(per_interval),
+        check("intervals", f"{label}: per interval packets", dict(per_interval),
               {iv["start"]: iv["packets"] for iv in truth["intervals"] if iv["packets"]})
-        check(f"{label}: interval sum", sum(iv["packets"] for iv in truth["intervals"]),
+        check("intervals", f"{label}: interval sum", sum(iv["packets"] for iv in truth["intervals"]),
               truth["packets"])
     if nets:
-        check(f"{label}: countries", dict(countries),
+        check("countries", f"{label}: countries", dict(countries),
               {cc: e["packets"] for cc, e in truth["countries"].items()})
-    return pcap
+    return pcap, failures
 
 
-def bad_input(tmp):
-    """Each bad option or file: a non-zero exit (2: argparse's usage error, 1: a file's content),
-    one "darkscope-gen:" line on stderr naming the option, no traceback, no file written."""
-    work = os.path.join(tmp, "bad")
-    os.mkdir(work)
-    out = os.path.join(work, "x.pcap")
-    a_dir = os.path.join(work, "a-directory")
-    os.mkdir(a_dir)
-    bad_asn = os.path.join(tmp, "bad-asn.csv")
-    with open(bad_asn, "w") as f:
+
+# --- bad options and files (no tshark needed) -------------------------------------------------
+class Work:
+    pass
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A directory for the refused runs' output (w.dir, w.out), a directory where a file is
+    expected (w.a_dir), an ASN list with a name for a number and one with a /33."""
+    w = Work()
+    tmp = str(tmp_path_factory.mktemp("gen"))
+    w.dir = os.path.join(tmp, "bad")
+    os.mkdir(w.dir)
+    w.out = os.path.join(w.dir, "x.pcap")
+    w.a_dir = os.path.join(w.dir, "a-directory")
+    os.mkdir(w.a_dir)
+    w.bad_asn = os.path.join(tmp, "bad-asn.csv")
+    with open(w.bad_asn, "w") as f:
         f.write("1.2.3.0/24,JP,as-one\n")
-    bad_prefix = os.path.join(tmp, "bad-prefix.csv")
-    with open(bad_prefix, "w") as f:
+    w.bad_prefix = os.path.join(tmp, "bad-prefix.csv")
+    with open(w.bad_prefix, "w") as f:
         f.write("1.2.3.0/33,JP,1\n")
-    cases = [
-        (["--out", "/nonexistent/dir/x.pcap"], "--out /nonexistent/dir/x.pcap", 2),
-        (["--out", a_dir], "--out " + a_dir, 2),
-        (["--start", "-100"], "--start", 2),
-        (["--start", "4294967000"], "--start", 2),  # past pcap's 32-bit seconds
-        (["--sensor", "a=10.0.0.0/33"], "--sensor", 2),
-        (["--sensor", "a=10.0.0.5/24"], "--sensor 'a=10.0.0.5/24': 10.0.0.5/24 has host bits", 2),
-        (["--sensor", "a=10.0.0.0/24,2001:db8::1/48"], "--sensor", 2),
-        (["--sensor", "a="], "--sensor", 2),
-        (["--truncated", "-1"], "--truncated", 2),
-        (["--source-networks", "/nonexistent.csv"], "--source-networks /nonexistent.csv", 2),
-        (["--source-networks", a_dir], "--source-networks", 2),
-        (["--source-networks", bad_asn], "--source-networks", 1),
-        (["--source-networks", bad_prefix], "--source-networks", 1),
-        (["--truth", "/nonexistent/t.json"], "--truth /nonexistent/t.json", 2),
-        (["--truth", a_dir], "--truth", 2),
-        (["--truth", out], "--truth", 2),  # the same file as --out
-        (["--write-networks", "/nonexistent/n.csv"], "--write-networks", 2),
-        (["--interval", "0"], "--interval", 2),
-        (["--interval", "-60"], "--interval", 2),
-        (["--duration", "0"], "--duration", 2),
-        (["--duration", "nan"], "--duration", 2),
-        (["--duration", "inf"], "--duration", 2),
-        (["--packets", "0"], "--packets", 2),
-        (["--sources", "-5"], "--sources", 2),
-        (["--ipv6-share", "2"], "--ipv6-share", 2),
-        (["--vlan-share", "nan"], "--vlan-share", 2),
-        (["--frame-size-range", "60-70000"], "--frame-size-range", 2),
-        (["--frame-size-range", "sixty"], "--frame-size-range", 2),
-        (["--profile", "events", "--interval", "0"], "--interval", 2),
-    ]
-    for args, needle, status in cases:
+    w.tmp = tmp
+    return w
+
+
+# (case, arguments given the work files, what the one "darkscope-gen:" line names, exit status:
+# 2 argparse's usage error, 1 a file's content)
+BAD = [
+    ("out-in-a-missing-directory", lambda w: ["--out", "/nonexistent/dir/x.pcap"],
+     "--out /nonexistent/dir/x.pcap", 2),
+    ("out-a-directory", lambda w: ["--out", w.a_dir], lambda w: "--out " + w.a_dir, 2),
+    ("start-negative", lambda w: ["--start", "-100"], "--start", 2),
+    ("start-past-32-bit-seconds", lambda w: ["--start", "4294967000"], "--start", 2),
+    ("sensor-prefix-33", lambda w: ["--sensor", "a=10.0.0.0/33"], "--sensor", 2),
+    ("sensor-host-bits", lambda w: ["--sensor", "a=10.0.0.5/24"],
+     "--sensor 'a=10.0.0.5/24': 10.0.0.5/24 has host bits", 2),
+    ("sensor-ipv6-host-bits", lambda w: ["--sensor", "a=10.0.0.0/24,2001:db8::1/48"],
+     "--sensor", 2),
+    ("sensor-empty", lambda w: ["--sensor", "a="], "--sensor", 2),
+    ("truncated-negative", lambda w: ["--truncated", "-1"], "--truncated", 2),
+    ("source-networks-missing", lambda w: ["--source-networks", "/nonexistent.csv"],
+     "--source-networks /nonexistent.csv", 2),
+    ("source-networks-a-directory", lambda w: ["--source-networks", w.a_dir],
+     "--source-networks", 2),
+    ("source-networks-asn-not-a-number", lambda w: ["--source-networks", w.bad_asn],
+     "--source-networks", 1),
+    ("source-networks-prefix-33", lambda w: ["--source-networks", w.bad_prefix],
+     "--source-networks", 1),
+    ("truth-in-a-missing-directory", lambda w: ["--truth", "/nonexistent/t.json"],
+     "--truth /nonexistent/t.json", 2),
+    ("truth-a-directory", lambda w: ["--truth", w.a_dir], "--truth", 2),
+    ("truth-the-out-file", lambda w: ["--truth", w.out], "--truth", 2),
+    ("write-networks-in-a-missing-directory", lambda w: ["--write-networks",
+                                                          "/nonexistent/n.csv"],
+     "--write-networks", 2),
+    ("interval-0", lambda w: ["--interval", "0"], "--interval", 2),
+    ("interval-negative", lambda w: ["--interval", "-60"], "--interval", 2),
+    ("duration-0", lambda w: ["--duration", "0"], "--duration", 2),
+    ("duration-nan", lambda w: ["--duration", "nan"], "--duration", 2),
+    ("duration-inf", lambda w: ["--duration", "inf"], "--duration", 2),
+    ("packets-0", lambda w: ["--packets", "0"], "--packets", 2),
+    ("sources-negative", lambda w: ["--sources", "-5"], "--sources", 2),
+    ("ipv6-share-2", lambda w: ["--ipv6-share", "2"], "--ipv6-share", 2),
+    ("vlan-share-nan", lambda w: ["--vlan-share", "nan"], "--vlan-share", 2),
+    ("frame-size-range-past-65535", lambda w: ["--frame-size-range", "60-70000"],
+     "--frame-size-range", 2),
+    ("frame-size-range-words", lambda w: ["--frame-size-range", "sixty"], "--frame-size-range",
+     2),
+    ("events-profile-interval-0", lambda w: ["--profile", "events", "--interval", "0"],
+     "--interval", 2),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(work):
+    """{case: (arguments, needle, status wanted, the run, files it left)}, the cases run one
+    after the other (each leftover removed before the next)."""
+    out = {}
+    for name, args_of, needle, status in BAD:
+        args = args_of(work)
+        needle = needle(work) if callable(needle) else needle
         cmd = [GEN, "-q", "--packets", "500", "--sources", "50"] + \
-            (["--out", out] if "--out" not in args else []) + args
+            (["--out", work.out] if "--out" not in args else []) + args
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("darkscope-gen:")]
-        left = sorted(set(os.listdir(work)) - {"a-directory"}) + os.listdir(a_dir)
-        if r.returncode != status or "Traceback" in r.stderr or len(lines) != 1 or \
-                needle not in lines[0]:
-            failures.append(f"bad input {args}: want exit {status} and one 'darkscope-gen:' line "
-                            f"naming {needle!r}, got exit {r.returncode}, {r.stderr!r:.600}")
-        if left:
-            failures.append(f"bad input {args}: left {left} behind")
-            for name in left:
-                path = os.path.join(work, name)
-                os.remove(path if os.path.exists(path) else os.path.join(a_dir, name))
+        left = sorted(set(os.listdir(work.dir)) - {"a-directory"}) + os.listdir(work.a_dir)
+        for leftover in left:
+            path = os.path.join(work.dir, leftover)
+            os.remove(path if os.path.exists(path) else os.path.join(work.a_dir, leftover))
+        out[name] = (args, needle, status, r, left)
+    return out
+
+
+@pytest.mark.parametrize("case", [name for name, _, _, _ in BAD])
+def test_bad_input_refused_in_one_line(refused, case):
+    args, needle, status, r, _ = refused[case]
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("darkscope-gen:")]
+    assert r.returncode == status and "Traceback" not in r.stderr and len(lines) == 1 and \
+        needle in lines[0], f"bad input {args}: want exit {status} and one 'darkscope-gen:' " \
+        f"line naming {needle!r}, got exit {r.returncode}, {r.stderr!r:.600}"
+
+
+@pytest.mark.parametrize("case", [name for name, _, _, _ in BAD])
+def test_bad_input_leaves_no_file(refused, case):
+    args, _, _, _, left = refused[case]
+    assert not left, f"bad input {args}: left {left} behind"
+
+
+def test_good_options_write(work, refused):
     # The same options, made good, do write (the cases above fail for what they name).
-    r = subprocess.run([GEN, "-q", "--packets", "500", "--sources", "50", "--out", out,
-                        "--truth", out + ".json", "--sensor", "a=10.0.0.0/24",
+    r = subprocess.run([GEN, "-q", "--packets", "500", "--sources", "50", "--out", work.out,
+                        "--truth", work.out + ".json", "--sensor", "a=10.0.0.0/24",
                         "--start", "0", "--interval", "60", "--truncated", "0"],
                        capture_output=True, text=True, timeout=120)
-    if r.returncode != 0 or not os.path.exists(out) or not os.path.exists(out + ".json"):
-        failures.append(f"good options: exit {r.returncode}, {r.stderr!r}")
-    # --source-networks may name the file --write-networks is about to write (the tests do).
-    nets = os.path.join(work, "new-networks.csv")
-    r = subprocess.run([GEN, "-q", "--packets", "500", "--out", out, "--write-networks", nets,
-                        "--source-networks", nets], capture_output=True, text=True, timeout=120)
-    if r.returncode != 0 or not os.path.exists(nets):
-        failures.append(f"--write-networks and --source-networks of one new file: exit "
-                        f"{r.returncode}, {r.stderr!r}")
+    assert r.returncode == 0 and os.path.exists(work.out) and \
+        os.path.exists(work.out + ".json"), f"good options: exit {r.returncode}, {r.stderr!r}"
 
 
-def main():
-    with tempfile.TemporaryDirectory(prefix="darkscope-gen-test-") as tmp:
-        bad_input(tmp)
+def test_source_networks_may_name_the_file_write_networks_writes(work, refused):
+    # (the tests do)
+    nets = os.path.join(work.dir, "new-networks.csv")
+    r = subprocess.run([GEN, "-q", "--packets", "500", "--out", work.out, "--write-networks",
+                        nets, "--source-networks", nets], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and os.path.exists(nets), \
+        f"--write-networks and --source-networks of one new file: exit {r.returncode}, " \
+        f"{r.stderr!r}"
+
+
+# --- captures read back with tshark ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def tshark_dir(tmp_path_factory):
     if not shutil.which("tshark") or not shutil.which("capinfos"):
-        for f in failures:
-            print("FAIL:", f)
-        print("SKIP: tshark/capinfos not installed")
-        return 1 if failures else 77
-    with tempfile.TemporaryDirectory(prefix="darkscope-gen-test-") as tmp:
-        nets = os.path.join(tmp, "networks.csv")
-        run([GEN, "--write-networks", nets])
-        rows = list(csv.reader(open(nets)))
-        if not 40 <= len(rows) <= 80 or {"CN", "JP", "US", "TH", "ID"} - {r[1] for r in rows}:
-            failures.append(f"--write-networks: {len(rows)} rows, countries "
-                            f"{sorted({r[1] for r in rows})}")
-        small = ["--packets", "6000", "--duration", "600", "--sources", "800"]
-        a = check_capture(tmp, 1, small + ["--interval", "60", "--truncated", "8",
-                                           "--vlan-share", "0.1"], nets)
-        check_capture(tmp, 2, small + ["--ipv6-share", "0.2", "--truncated", "4"])
-        check_capture(tmp, 3, ["--profile", "bench", "--packets", "5000", "--sources", "3000"],
-                      nets)
-        check_capture(tmp, 4, small + ["--no-linktype-variety", "--truncated", "0"])
-        # Determinism: the same options and seed give the same bytes; another seed does not.
-        again = os.path.join(tmp, "again.pcap")
-        run([GEN, "--seed", "1", "--out", again, "--truth", again + ".json", "-q",
-             "--source-networks", nets, "--interval", "60", "--truncated", "8",
-             "--vlan-share", "0.1"] + small)
-        if open(a, "rb").read() != open(again, "rb").read():
-            failures.append("seed 1 twice: captures differ")
-        if open(a[:-5] + ".json").read() != open(again + ".json").read():
-            failures.append("seed 1 twice: truths differ")
-        other = os.path.join(tmp, "other.pcap")
-        run([GEN, "--seed", "5", "--out", other, "-q"] + small)
-        if open(a, "rb").read()[:4096] == open(other, "rb").read()[:4096]:
-            failures.append("seeds 1 and 5 give the same capture")
-        # Bench frames stay within the range.
-        lens = {int(x) for x in run(["tshark", "-r", os.path.join(tmp, "g3.pcap"), "-T",
-                                     "fields", "-e", "frame.len"]).split()}
-        if min(lens) < 60 or max(lens) > 78:
-            failures.append(f"bench frame sizes {min(lens)}..{max(lens)} outside 60-78")
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{len(failures)} failures")
-    return 1 if failures else 0
+        pytest.skip("tshark/capinfos not installed")
+    return str(tmp_path_factory.mktemp("tshark"))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.fixture(scope="module")
+def networks(tshark_dir):
+    """The generator's default source networks (--write-networks)."""
+    nets = os.path.join(tshark_dir, "networks.csv")
+    run([GEN, "--write-networks", nets])
+    return nets
+
+
+def test_write_networks_rows_and_countries(networks):
+    with open(networks) as f:
+        rows = list(csv.reader(f))
+    assert 40 <= len(rows) <= 80 and not {"CN", "JP", "US", "TH", "ID"} - {r[1] for r in rows}, \
+        f"--write-networks: {len(rows)} rows, countries {sorted({r[1] for r in rows})}"
+
+
+SMALL = ["--packets", "6000", "--duration", "600", "--sources", "800"]
+# seed: (options, whether sources come from the default networks)
+CAPTURES = {1: (SMALL + ["--interval", "60", "--truncated", "8", "--vlan-share", "0.1"], True),
+            2: (SMALL + ["--ipv6-share", "0.2", "--truncated", "4"], False),
+            3: (["--profile", "bench", "--packets", "5000", "--sources", "3000"], True),
+            4: (SMALL + ["--no-linktype-variety", "--truncated", "0"], False)}
+CATEGORIES = ["packets", "protocols", "classes", "flags", "sensors", "sources", "tcp_flags",
+              "services", "intervals", "countries"]
+
+
+@pytest.fixture(scope="module")
+def captures(tshark_dir, networks):
+    """{seed: (pcap, {category: [what differs from tshark's reading]})}."""
+    return {seed: check_capture(tshark_dir, seed, extra, networks if nets else None)
+            for seed, (extra, nets) in CAPTURES.items()}
+
+
+
+
+def applies(seed, category):
+    """Intervals are in the truth with --interval only, countries with source networks."""
+    extra, nets = CAPTURES[seed]
+    return {"intervals": "--interval" in extra, "countries": nets}.get(category, True)
+
+
+@pytest.mark.parametrize("seed,category", [
+    pytest.param(seed, category, id=f"seed{seed}-{category}")
+    for seed in CAPTURES for category in CATEGORIES if applies(seed, category)])
+def test_truth_equals_tshark(captures, seed, category):
+    failures = captures[seed][1].get(category, [])
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def again(captures, networks, tshark_dir):
+    """Seed 1 generated a second time with the same options."""
+    path = os.path.join(tshark_dir, "again.pcap")
+    run([GEN, "--seed", "1", "--out", path, "--truth", path + ".json", "-q",
+         "--source-networks", networks, "--interval", "60", "--truncated", "8",
+         "--vlan-share", "0.1"] + SMALL)
+    return path
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_same_seed_same_capture(captures, again):
+    assert read_bytes(captures[1][0]) == read_bytes(again), "seed 1 twice: captures differ"
+
+
+def test_same_seed_same_truth(captures, again):
+    assert read_bytes(captures[1][0][:-5] + ".json") == read_bytes(again + ".json"), \
+        "seed 1 twice: truths differ"
+
+
+def test_other_seed_other_capture(captures, tshark_dir):
+    other = os.path.join(tshark_dir, "other.pcap")
+    run([GEN, "--seed", "5", "--out", other, "-q"] + SMALL)
+    assert read_bytes(captures[1][0])[:4096] != read_bytes(other)[:4096], \
+        "seeds 1 and 5 give the same capture"
+
+
+def test_bench_frames_within_their_range(captures):
+    lens = {int(x) for x in run(["tshark", "-r", captures[3][0], "-T", "fields", "-e",
+                                 "frame.len"]).split()}
+    assert min(lens) >= 60 and max(lens) <= 78, \
+        f"bench frame sizes {min(lens)}..{max(lens)} outside 60-78"
