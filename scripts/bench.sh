@@ -1,5 +1,5 @@
 #!/bin/bash
-# darkscope benchmark (issue 7): one worker core, every feature on, side by side with DPDK's own
+# darkscope benchmark: one worker core, every feature on, side by side with DPDK's own
 # floor (dpdk-testpmd rxonly) on the same net_pcap infinite_rx replay, same capture, same core.
 #
 #   scripts/bench.sh                 full run (~6 min): 1.6M-packet capture, 5 alternating rounds

@@ -7,7 +7,7 @@ Rows: testpmd rxonly (DPDK's floor) and darkscope with every feature, each as Mp
 and max over the rounds, ns per packet at the median, the CPU share the polling thread got and
 Mpps per CPU-second; the darkscope/testpmd ratio (median of the per-round ratios: each round ran
 both back to back, so slow phases of a shared machine hit both); the cost by pipeline stage; the
-offline rate; memory; the goals of issue 7 and the cores they imply.
+offline rate; memory; the line-rate goals and the cores they imply.
 """
 
 import argparse
@@ -61,7 +61,7 @@ def main():
     out = []
     w = out.append
     w("")
-    w("darkscope benchmark (issue 7)")
+    w("darkscope benchmark")
     w(f"  machine  {machine['cpu']}, {machine['cpus']} CPUs ({machine['threads_per_core']} "
       f"thread/core), L3 {machine['l3']}"
       + (f", {machine['hypervisor']} guest" if machine.get("hypervisor") else ""))
