@@ -268,7 +268,8 @@ bool FleetExporter::deliver_spool() {
 
 void FleetExporter::run() {
     auto retry = kRetryMin;
-    bool healthy = true;
+    // An earlier run's backlog first, without waiting for this run's first interval.
+    bool healthy = deliver_spool();
     for (;;) {
         bool stopping;
         {
