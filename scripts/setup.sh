@@ -21,6 +21,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
   tshark tcpdump mmdb-bin sqlite3 libmaxmind-db-writer-perl iproute2 procps iso-codes
   python3 python3-scapy python3-matplotlib python3-pytest chromium
+  # fleet export (libcurl) and the fleet tests' ClickHouse servers
+  libcurl4-openssl-dev clickhouse-server clickhouse-client
   # default attribution data comes from the npm registry
   nodejs npm
 )
@@ -46,6 +48,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   say "all ${#packages[@]} packages already installed"
+fi
+# The fleet tests start their own ClickHouse servers on loopback ports; the packaged service
+# is not needed, and on a machine with systemd it would start and hold ports 8123 and 9000.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled clickhouse-server >/dev/null 2>&1; then
+  systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+  say "clickhouse-server service stopped and disabled (tests start their own servers)"
 fi
 
 # Hugepages: 2 GiB of 2 MiB pages by default (one worker's tables, 411 MiB, and the attribution

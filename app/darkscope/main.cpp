@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "darkscope/attribution.hpp"
 #include "darkscope/engine.hpp"
+#include "darkscope/fleet.hpp"
 #include "darkscope/summary.hpp"
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
@@ -31,6 +33,7 @@ namespace {
 // them at shutdown: control plane only, never taken by workers.
 std::atomic<ds::Engine*> g_engine{nullptr};
 std::atomic<ds::Attribution*> g_attribution{nullptr};
+std::atomic<ds::FleetExporter*> g_fleet{nullptr};
 std::shared_mutex g_control_mutex;
 
 int fail(int status, const std::string& message) {
@@ -112,6 +115,16 @@ int main(int argc, char** argv) {
         ds::validate_config(config);
     } catch (const ds::ConfigError& e) {
         return fail(2, e.what());
+    }
+    std::optional<ds::FleetSettings> fleet_settings;
+    if (!config.fleet_url.empty()) {
+        try {
+            fleet_settings = ds::fleet_settings_of(
+                config.fleet_url, config.fleet_credentials, config.appliance, config.fleet_spool,
+                config.fleet_spool_quota_mb, config.fleet_tuples);
+        } catch (const ds::FleetSetupError& e) {
+            return fail(2, e.what());
+        }
     }
 
     // Every --read file must be a capture libpcap reads (pcap or pcapng) before anything starts,
@@ -195,6 +208,11 @@ int main(int argc, char** argv) {
             return ds::Dict{{"ok", ok ? 1u : 0u}, {"result", message}};
         };
         ds::register_telemetry(std::move(hooks));
+        ds::register_fleet_telemetry([]() -> std::unique_ptr<ds::FleetStatus> {
+            std::shared_lock lock(g_control_mutex);
+            ds::FleetExporter* fleet = g_fleet.load();
+            return fleet ? std::make_unique<ds::FleetStatus>(fleet->status()) : nullptr;
+        });
     }
 
     try {
@@ -213,6 +231,7 @@ int main(int argc, char** argv) {
         std::unique_ptr<ds::Ports> ports;
         std::unique_ptr<ds::Attribution> attribution;
         std::unique_ptr<ds::Engine> engine;
+        std::unique_ptr<ds::FleetExporter> fleet;
         try {
             if (!config.offline())
                 ports = std::make_unique<ds::Ports>(config, plan);
@@ -229,6 +248,10 @@ int main(int argc, char** argv) {
             }
             engine = std::make_unique<ds::Engine>(config, plan, ports.get(), attribution.get(),
                                                   sensors, classifier);
+            if (fleet_settings) {
+                fleet = std::make_unique<ds::FleetExporter>(*fleet_settings, config.offline());
+                engine->export_to(fleet.get());
+            }
         } catch (const std::exception& e) {
             engine.reset();
             ports.reset();
@@ -238,6 +261,7 @@ int main(int argc, char** argv) {
 
         g_engine.store(engine.get());
         g_attribution.store(attribution.get());
+        g_fleet.store(fleet.get());
         ds::install_signal_handlers();
 
         try {
@@ -259,7 +283,11 @@ int main(int argc, char** argv) {
             std::unique_lock lock(g_control_mutex);
             g_engine.store(nullptr);
             g_attribution.store(nullptr);
+            g_fleet.store(nullptr);
         }
+        // The intervals still queued go to the spool, and one last delivery is tried.
+        if (fleet)
+            fleet->stop();
         if (ports)
             ports->stop();
         engine.reset();

@@ -10,6 +10,7 @@
 #include "darkscope/country.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/events.hpp"
+#include "darkscope/fleet.hpp"
 #include "darkscope/views.hpp"
 #include "worker.hpp"
 
@@ -154,6 +155,8 @@ void Engine::emit_events(const std::vector<Event>& events) {
         std::string json = e.json();
         if (store_)
             store_->enqueue(StoredEvent{e.id, e.kind, e.phase, e.time, json});
+        if (fleet_)
+            fleet_->add_event(StoredEvent{e.id, e.kind, e.phase, e.time, json});
         if (hook_)
             hook_->submit(json);
     }

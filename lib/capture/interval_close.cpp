@@ -5,6 +5,7 @@
 
 #include "darkscope/engine.hpp"
 #include "darkscope/events.hpp"
+#include "darkscope/fleet.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/views.hpp"
 #include "worker.hpp"
@@ -23,6 +24,8 @@ void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
     // The worker left the source side of its packets in its tuple tables: count it now, once per
     // tuple, on this core (the retired epoch is ours until it is cleared).
     count_tuples(*w.sets[slot], *w.tuples[slot], *w.tuples6[slot]);
+    if (fleet_)
+        fleet_->add_tuples(*w.tuples[slot], *w.tuples6[slot]);
     fold_total_destinations(*w.sets[slot]);
     interval_.counters->merge(*w.sets[slot]);
     // Top talkers: exact from the tuples (IPv4 and IPv6 keys are disjoint, so their merge stays
@@ -78,6 +81,8 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     append_series(start_s, scanner_rows);
     if (store_)
         store_window(interval_, Resolution::interval, scanner_rows);
+    if (fleet_)
+        export_interval(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every
     // window) at most every 200 ms of wall time there; the last interval is always published.
     const double now = now_seconds();

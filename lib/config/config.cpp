@@ -2,6 +2,7 @@
 // conversion into Config, each option's range (checked by validate_config(), shown by --help),
 // the --help defaults and config_items(), so they never disagree.
 #include "darkscope/config.hpp"
+#include "darkscope/url.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -501,6 +502,34 @@ const std::vector<OptionSpec>& options() {
          },
          [](const Config& c) { return std::to_string(c.retention_hours_days); },
          whole(&Config::retention_hours_days, 1u, 36500u)},
+        {"fleet-url", Group::output, Kind::value, "URL",
+         "Ship every closed interval to this ClickHouse HTTP interface "
+         "(http://HOST:8123/?database=darkscope); empty = no fleet export",
+         [](Config& c, const Values& v) { c.fleet_url = v[0]; },
+         [](const Config& c) { return redacted_url(c.fleet_url); }},
+        {"fleet-credentials", Group::output, Kind::value, "FILE",
+         "File holding one line user:password for --fleet-url",
+         [](Config& c, const Values& v) { c.fleet_credentials = v[0]; },
+         [](const Config& c) { return c.fleet_credentials; }},
+        {"appliance", Group::output, Kind::value, "NAME",
+         "This appliance's name in the fleet; empty = the host name",
+         [](Config& c, const Values& v) { c.appliance = v[0]; },
+         [](const Config& c) { return c.appliance; }},
+        {"fleet-spool", Group::output, Kind::value, "DIR",
+         "Directory keeping closed intervals until ClickHouse has them",
+         [](Config& c, const Values& v) { c.fleet_spool = v[0]; },
+         [](const Config& c) { return c.fleet_spool; }},
+        {"fleet-spool-quota-mb", Group::output, Kind::value, "MB",
+         "Most disk the spool takes; beyond, the oldest intervals are dropped (and counted)",
+         [](Config& c, const Values& v) {
+             c.fleet_spool_quota_mb = to_unsigned("fleet-spool-quota-mb", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.fleet_spool_quota_mb); },
+         whole(&Config::fleet_spool_quota_mb, 1u, 1u << 24)},
+        {"fleet-tuples", Group::output, Kind::value, "on|off",
+         "Ship the source tuples (exact fleet-wide unique sources); off = aggregates only",
+         [](Config& c, const Values& v) { c.fleet_tuples = to_bool("fleet-tuples", v[0]); },
+         [](const Config& c) { return std::string(c.fleet_tuples ? "on" : "off"); }},
 
         // ---- Attribution
         {"geo-country", Group::attribution, Kind::multi, "FILE...",

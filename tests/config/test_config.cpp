@@ -476,6 +476,7 @@ TEST_F(ConfigTest, RangesAcceptTheirEndsAndRefuseBeyond) {
         {"top-k", {"1", "100000"}, {"0", "100001"}, "1..100000"},
         {"retention-intervals", {"1", "36500"}, {"0", "36501"}, "1..36500"},
         {"retention-hours", {"1", "36500"}, {"0", "36501"}, "1..36500"},
+        {"fleet-spool-quota-mb", {"1", "16777216"}, {"0", "16777217"}, "1..16777216"},
         {"surge-factor", {"1.001", "1e6"}, {"1", "0.5"}, "over 1"},
         {"surge-min-packets", {"1", "18446744073709551615"}, {"0"}, "at least 1"},
         {"surge-min-sources", {"1", "18446744073709551615"}, {"0"}, "at least 1"},

@@ -30,6 +30,7 @@ class Ports;
 class Attribution;
 class EventEngine;
 class EventHook;
+class FleetExporter;
 struct Event;
 struct WorkerContext;
 
@@ -59,6 +60,9 @@ class Engine {
     std::shared_ptr<const Snapshot> snapshot() const;
     // Reloads the attribution databases (telemetry thread or SIGHUP); returns the result.
     bool reload_attribution(std::string* message);
+    // Ships every closed interval to `fleet` (fleet_bridge.cpp); it must outlive the engine's
+    // runs.
+    void export_to(FleetExporter* fleet) { fleet_ = fleet; }
 
   private:
     // engine.cpp: workers and control.
@@ -84,6 +88,8 @@ class Engine {
     std::vector<StoredRow> detect_events(int64_t start_s, int64_t end_s);
     void emit_events(const std::vector<Event>& events);
     std::shared_ptr<const EventLists> recent_events() const;
+    // fleet_bridge.cpp: the closed interval's rows to the fleet exporter.
+    void export_interval(int64_t start_s, int64_t end_s);
 
     const Config& config_;
     const CorePlan& plan_;
@@ -109,6 +115,7 @@ class Engine {
     std::unique_ptr<StoredPeriod> earlier_run_[3];
     std::unique_ptr<EventEngine> events_;
     std::unique_ptr<EventHook> hook_;
+    FleetExporter* fleet_ = nullptr;
     uint64_t intervals_ = 0;
     double start_time_ = 0;
     double last_publish_ = 0;

@@ -73,6 +73,14 @@ struct Config {
     unsigned retention_intervals_days = 14;  // --retention-intervals DAYS (interval rows)
     unsigned retention_hours_days = 400;     // --retention-hours DAYS (hourly rollups)
 
+    // Fleet export (docs/fleet.md)
+    std::string fleet_url;                                       // --fleet-url URL, empty = off
+    std::string fleet_credentials;                               // --fleet-credentials FILE
+    std::string appliance;                                       // --appliance NAME, empty = host
+    std::string fleet_spool = "/var/lib/darkscope/fleet-spool";  // --fleet-spool DIR
+    unsigned fleet_spool_quota_mb = 1024;                        // --fleet-spool-quota-mb
+    bool fleet_tuples = true;                                    // --fleet-tuples on|off
+
     // Attribution
     std::vector<std::string> geo_country;  // --geo-country FILE...
     std::vector<std::string> geo_asn;      // --geo-asn FILE...
