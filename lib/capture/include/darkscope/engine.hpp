@@ -30,6 +30,7 @@ class Ports;
 class Attribution;
 class EventEngine;
 class EventHook;
+class Recorder;
 struct Event;
 struct WorkerContext;
 
@@ -109,6 +110,7 @@ class Engine {
     std::unique_ptr<StoredPeriod> earlier_run_[3];
     std::unique_ptr<EventEngine> events_;
     std::unique_ptr<EventHook> hook_;
+    std::unique_ptr<Recorder> recorder_;  // --record-dir (lib/record)
     uint64_t intervals_ = 0;
     double start_time_ = 0;
     double last_publish_ = 0;
