@@ -128,6 +128,16 @@ void Recorder::finish() {
     stop_.store(true, std::memory_order_release);
     if (thread_.joinable())
         thread_.join();
+    const RecordStatus s = status();
+    std::string reasons;
+    for (unsigned i = 0; i < static_cast<unsigned>(RecordDrop::count_); ++i)
+        reasons +=
+            std::string(i ? ", " : "") + kRecordDropNames[i] + " " + std::to_string(s.dropped[i]);
+    RTE_LOG(NOTICE, USER1,
+            "record: %" PRIu64 " packets recorded in %" PRIu64 " files (%" PRIu64
+            " bytes), %" PRIu64 " dropped (%s), %" PRIu64 " files deleted by the quota\n",
+            s.packets_recorded, s.files_written, s.bytes_written, s.dropped_total(),
+            reasons.c_str(), s.files_deleted);
 }
 
 void Recorder::run() {
