@@ -52,9 +52,10 @@ def read_recorded(path):
 def tshark_count(path):
     p = subprocess.run(["tshark", "-r", path, "-T", "fields", "-e", "frame.number"],
                        capture_output=True, text=True)
-    if p.returncode != 0 or p.stderr.strip():
+    complaints = [l for l in p.stderr.splitlines() if "Running as user" not in l]
+    if p.returncode != 0 or complaints:
         errors.append("tshark -r %s: exit %d %s" % (os.path.basename(path), p.returncode,
-                                                    p.stderr.strip()))
+                                                    complaints))
     return len(p.stdout.split())
 
 
@@ -80,12 +81,18 @@ def final_line(output):
     return dict(zip(keys, map(int, m.groups())))
 
 
+def base_args():
+    """The harness's arguments at log level info: the recording's log lines are checked."""
+    args = env.base_args()
+    args[args.index("--log-level") + 1] = "info"
+    return args
+
+
 def offline(name, pcap, extra):
     directory = os.path.join(env.tmp, name)
     summary = os.path.join(env.tmp, name + ".json")
-    p = env.run(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
-                                   "--read", pcap, "--record-dir", directory, "--log-level",
-                                   "info", "--summary", summary] + extra)
+    p = env.run(base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+                                   "--read", pcap, "--record-dir", directory, "--summary", summary] + extra)
     with open(summary) as f:
         return directory, json.load(f)["/darkscope/stats"], p.stdout + p.stderr
 
@@ -147,7 +154,8 @@ p = subprocess.run(["tshark", "-r", pcap, "-Y", "(ip.dst==203.0.113.0/24 || ip.d
                     "|| ipv6.dst==2001:db8:d::/48) && (tcp.dstport==23 || tcp.dstport==445) && "
                     "!icmp && !icmpv6", "-T", "fields", "-e", "frame.number"],
                    capture_output=True, text=True)
-if len(p.stdout.split()) != want_packets:
+# (tshark also reads ports where darkscope sees no valid L4 header: at least as many.)
+if len(p.stdout.split()) < want_packets:
     errors.append("tshark selects %d packets of the input, the generator's truth %d" %
                   (len(p.stdout.split()), want_packets))
 
@@ -155,7 +163,7 @@ if len(p.stdout.split()) != want_packets:
 for extra, what in ((["--record-dir", os.path.join(env.tmp, "x"), "--record-filter",
                       "colour=red"], "bad filter"),
                     (["--record-dir", os.path.join(pcap, "sub")], "directory under a file")):
-    p = env.run(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+    p = env.run(base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
                                    "--read", pcap] + extra, check=False)
     lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
     if p.returncode != 2 or len(lines) != 1:
@@ -165,7 +173,7 @@ os.makedirs(readonly)
 mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", readonly]).returncode == 0
 if mounted:
     try:
-        p = env.run(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+        p = env.run(base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
                                        "--read", pcap, "--record-dir", readonly], check=False)
         lines = [l for l in p.stderr.splitlines() if l.startswith("darkscope:")]
         if p.returncode != 2 or len(lines) != 1 or "not writable" not in lines[0]:
@@ -198,10 +206,9 @@ if mounted and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs
     try:
         directory = os.path.join(small, "rec")
         summary = os.path.join(env.tmp, "small.json")
-        p = env.run(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+        p = env.run(base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
                                        "--read", big, "--record-dir", directory, "--interval",
-                                       "60", "--record-rotate", "60", "--log-level", "info",
-                                       "--summary", summary], check=False)
+                                       "60", "--record-rotate", "60", "--summary", summary], check=False)
         with open(summary) as f:
             counted = json.load(f)["/darkscope/stats"]["packets"]
         line = final_line(p.stdout + p.stderr)
@@ -219,10 +226,9 @@ if mounted and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs
 
 # 6. Live: counted == truth, and recorded + record_dropped == counted.
 directory = os.path.join(env.tmp, "live")
-proc = env.start(env.base_args() + [
+proc = env.start(base_args() + [
     "--config", os.path.join(env.src, "conf", "demo.conf"), "--port", "net_pcap0,rx_pcap=" + pcap,
-    "--interval", "1", "--record-rotate", "1", "--link-wait", "0", "--record-dir", directory,
-    "--log-level", "info"])
+    "--interval", "1", "--record-rotate", "1", "--link-wait", "0", "--record-dir", directory])
 h.wait_socket(env.prefix, proc)
 stats = h.wait_packets(env.prefix, truth["packets"], timeout=90)
 rec = {}
@@ -245,7 +251,7 @@ if rc != 0 or readable != rec.get("packets_recorded"):
 
 # 7. kill -9 while writing: every complete file reads whole; the one in progress is `.part`.
 directory = os.path.join(env.tmp, "killed")
-proc = env.start(env.base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
+proc = env.start(base_args() + ["--config", os.path.join(env.src, "conf", "demo.conf"),
                                      "--read", big, "--interval", "60", "--record-rotate", "60",
                                      "--record-dir", directory])
 deadline = time.time() + 120
