@@ -48,6 +48,9 @@ Usage: scripts/bench.sh [options]
   --json FILE           also write every measurement and the summary as JSON
   --no-stages           skip the per-stage breakdown
   --no-offline          skip the offline (--read) measurement
+  --no-record           skip the recording section (worker Mpps with recording off, everything,
+                        a 1% filter; the writer's MB/s)
+  --record-dir DIR      where the recording section writes [a temporary directory under /tmp]
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
   --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
                         --darkscope-arg --precise-sketches=0 (what precise sketches cost)
@@ -75,6 +78,8 @@ cache=${DARKSCOPE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/darkscope-bench}
 json_out=
 do_stages=1
 do_offline=1
+do_record=1
+record_dir=
 wait_idle=0
 extra_args=()
 memory_probe=
@@ -101,6 +106,8 @@ while [ $# -gt 0 ]; do
         --json) json_out=$2; shift ;;
         --no-stages) do_stages=0 ;;
         --no-offline) do_offline=0 ;;
+        --no-record) do_record=0 ;;
+        --record-dir) record_dir=$2; shift ;;
         --wait-idle) wait_idle=$2; shift ;;
         --darkscope-arg) extra_args+=("$2"); shift ;;
         --memory-probe) memory_probe=$2; shift ;;
@@ -499,6 +506,60 @@ EOF
         done
     done
     rm -f "$shm"-[123].pcap
+fi
+
+# --- 4. recording (docs/recording.md): the worker with recording off, everything, 1% -------
+# Side by side in each round; the live runs record into a quota so a long run cannot fill the
+# disk (packets beyond it are dropped by the writer, after the worker's copy: the worker's cost
+# is the same). The writer's MB/s: an offline run recording the whole capture (offline workers
+# wait for the writer, so the run's pcapng bytes over its wall time are a lower bound).
+if [ "$do_record" = 1 ]; then
+    rec_root=${record_dir:-$work/record}
+    mkdir -p "$rec_root"
+    # The service whose share of the capture is nearest 1% (generator truth).
+    one_pct=$("$py" - "$capture.truth.json" <<'EOF'
+import json, sys
+try:
+    t = json.load(open(sys.argv[1]))
+    total = t["packets"]
+    best = min(((abs(v["packets"] / total - 0.01), k) for k, v in t["services"].items()
+                if "/" in k), default=(0, "23/tcp"))[1]
+except (OSError, ValueError, KeyError):
+    best = "23/tcp"
+port, proto = best.split("/")
+print("service=%s/%s" % (proto, port))
+EOF
+)
+    say "recording: the 1% filter is $one_pct"
+    for r in $(seq 1 "$runs"); do
+        darkscope_live "darkscope-record-off" "dsb_ro_$$_$r" "$r" --config "$conf" \
+            "${ds_mem_args[@]}" --port "net_pcap0,rx_pcap=$capture,infinite_rx=1"
+        darkscope_live "darkscope-record-all" "dsb_ra_$$_$r" "$r" --config "$conf" \
+            "${ds_mem_args[@]}" --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" \
+            --record-dir "$rec_root/all-$r" --record-quota-mb 512 --record-rotate 3600
+        darkscope_live "darkscope-record-1pct" "dsb_rf_$$_$r" "$r" --config "$conf" \
+            "${ds_mem_args[@]}" --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" \
+            --record-dir "$rec_root/filter-$r" --record-filter "$one_pct" --record-quota-mb 512 \
+            --record-rotate 3600
+        rm -rf "$rec_root/all-$r" "$rec_root/filter-$r"
+    done
+    prefix="dsb_rw_$$"
+    prefixes+=("$prefix")
+    wait_for_idle
+    t0=$(date +%s.%N)
+    if "$darkscope" --config "$conf" --file-prefix "$prefix" "${ds_mem_args[@]}" \
+        --read "$capture" --record-dir "$rec_root/writer" --record-rotate 86400 \
+        --interval 60 >"$work/$prefix.log" 2>&1; then
+        t1=$(date +%s.%N)
+        bytes=$(du -sb "$rec_root/writer" | cut -f1)
+        fs=$(df -T "$rec_root" | awk 'NR==2 {print $2}')
+        "$py" -c 'import json,sys; b,t0,t1,fs=sys.argv[1:]; print(json.dumps({"label": "record-writer", "bytes": int(b), "seconds": float(t1)-float(t0), "filesystem": fs}))' \
+            "$bytes" "$t0" "$t1" "$fs" >>"$results"
+    else
+        tail -n 30 "$work/$prefix.log" >&2
+        say "recording: the writer's offline run failed"
+    fi
+    rm -rf "$rec_root/writer" "/var/run/dpdk/$prefix"
 fi
 
 # --- report ---------------------------------------------------------------------------------

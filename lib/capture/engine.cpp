@@ -16,10 +16,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 #include "darkscope/attribution.hpp"
 #include "darkscope/events.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/sub_configs.hpp"
+#include "darkscope/recorder.hpp"
 #include "worker.hpp"
 #include "worker_tables.hpp"
 
@@ -32,6 +35,24 @@ void signal_handler(int sig) {
         control_flags().reload.store(true);
     else
         control_flags().stop.store(true);
+}
+
+RecordOptions record_options(const Config& config) {
+    RecordOptions o;
+    o.dir = config.record_dir;
+    o.filter = config.record_filter;
+    o.rotate_s = config.record_rotate_s;
+    o.snaplen = config.record_snaplen;
+    o.compression = config.record_compress;
+    o.quota_bytes = uint64_t{config.record_quota_mb} << 20;
+    o.appliance = config.appliance;
+    if (o.appliance.empty()) {
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        o.appliance = host[0] != 0 ? host : "darkscope";
+    }
+    o.offline = config.offline();
+    return o;
 }
 
 }  // namespace
@@ -95,8 +116,14 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
         offline_pool_ =
             create_packet_pool("offline_mbufs", config.mbufs, static_cast<int>(rte_socket_id()));
     }
+    if (!config.record_dir.empty())
+        recorder_ = std::make_unique<Recorder>(record_options(config), sensor_names_,
+                                               static_cast<unsigned>(plan.workers.size()));
+    if (config.telemetry)
+        register_record_telemetry();
     for (unsigned i = 0; i < plan.workers.size(); ++i) {
         WorkerContext* w = create_worker(i, plan.workers[i], config, ports, table_blocks_);
+        w->record = recorder_ ? recorder_->tap(i) : nullptr;
         w->classifier = &classifier;
         w->attribution = attribution;
         w->epoch = &epoch_;
@@ -138,6 +165,9 @@ void Engine::stop_workers() {
     workers_stop_.store(true);
     rte_eal_mp_wait_lcore();
     workers_running_ = false;
+    // Their last packets are with the writer now: it writes them and closes every file.
+    if (recorder_)
+        recorder_->finish();
 }
 
 std::shared_ptr<const Snapshot> Engine::snapshot() const {

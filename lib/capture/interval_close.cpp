@@ -7,6 +7,7 @@
 #include "darkscope/events.hpp"
 #include "darkscope/fleet.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/recorder.hpp"
 #include "darkscope/views.hpp"
 #include "worker.hpp"
 
@@ -67,6 +68,8 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         }
         for (auto* w : workers_)
             merge_worker_tables(*w, (e - 1) & 1);
+        if (recorder_)
+            recorder_->interval_closed(end_s);
     }
     roll_windows(start_s);
     hour_.add(interval_);

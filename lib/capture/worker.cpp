@@ -14,6 +14,7 @@
 #include "darkscope/classify.hpp"
 #include "darkscope/decode.hpp"
 #include "darkscope/hash.hpp"
+#include "darkscope/record_tap.hpp"
 #include "worker.hpp"
 
 namespace darkscope {
@@ -53,8 +54,10 @@ inline void free_received(rte_mbuf** pkts, unsigned n) {
         rte_pktmbuf_free_bulk(pkts, n);
 }
 
-// Decodes a burst into facts and packet times, then frees its mbufs: nothing after this stage
-// reads a packet's bytes. Offline, the time, wire length and link type come from the reader.
+// Decodes a burst into facts and packet times, then frees its mbufs (unless kKeepMbufs: the
+// recording path frees them after copying): nothing after this stage reads a packet's bytes.
+// Offline, the time, wire length and link type come from the reader.
+template <bool kKeepMbufs = false>
 [[gnu::always_inline]] inline void decode_burst(WorkerContext& w, unsigned epoch_slot,
                                                 rte_mbuf** pkts, unsigned n, PacketFacts* facts,
                                                 uint64_t* times_ns) {
@@ -81,7 +84,8 @@ inline void free_received(rte_mbuf** pkts, unsigned n) {
             decode(data, caplen, m->pkt_len, LinkType::ethernet, facts[i]);
         }
     }
-    free_received(pkts, n);
+    if (!kKeepMbufs)
+        free_received(pkts, n);
     if (w.offline) {
         CounterSet& table = *w.sets[epoch_slot];
         if (table.first_ts_ns == 0 || times_ns[0] < table.first_ts_ns)
@@ -261,9 +265,39 @@ class BurstPipeline {
     bool sketches_due_[kMaxBurst];              // stage 2 of pass 2 adds the destination
 };
 
+// One burst with recording on (--record-dir): the mbufs are kept through classification, so that
+// the filter can read each packet's sensor and class, and freed once the selected packets are
+// copied into the writer's chunks. Out of line: with recording off the full path pays only the
+// branch in process_burst.
+[[gnu::noinline]] void process_recorded_burst(WorkerContext& w, unsigned epoch_slot,
+                                              rte_mbuf** pkts, unsigned n) {
+    PacketFacts facts[kMaxBurst];
+    uint64_t times_ns[kMaxBurst];
+    uint8_t links[kMaxBurst];
+    decode_burst<true>(w, epoch_slot, pkts, n, facts, times_ns);
+    w.classifier->classify_burst(facts, n);
+    if (w.offline)
+        for (unsigned i = 0; i < n; ++i)
+            links[i] = offline_meta(pkts[i])->link;
+    // Live packets are stamped with the receive time read per burst (times_ns holds the stats
+    // core's clock, refreshed every few milliseconds).
+    record_burst(*w.record, pkts, facts, w.offline ? times_ns : nullptr,
+                 w.offline ? links : nullptr, n);
+    free_received(pkts, n);
+    if (w.stage != PipelineStage::full) {
+        count_reference_path(w, epoch_slot, facts, times_ns, n);
+        return;
+    }
+    BurstPipeline(w, epoch_slot, facts, times_ns).run(n);
+}
+
 // One burst: decode, classify, count. The paths other than the full one (benchmark stage stops,
-// the plain reference) branch off once per burst.
+// the plain reference, recording) branch off once per burst.
 inline void process_burst(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts, unsigned n) {
+    if (unlikely(w.record != nullptr)) {
+        process_recorded_burst(w, epoch_slot, pkts, n);
+        return;
+    }
     PacketFacts facts[kMaxBurst];
     uint64_t times_ns[kMaxBurst];
     decode_burst(w, epoch_slot, pkts, n, facts, times_ns);
@@ -308,6 +342,10 @@ int worker_main(void* arg) {
         // One relaxed load per loop: the epoch flip costs the data path nothing else.
         uint32_t e = w.epoch->load(std::memory_order_acquire);
         if (unlikely(e != my_epoch)) {
+            // The closing interval's recorded packets go to the writer before the flip is
+            // acknowledged (the writer closes a file once its last interval has closed).
+            if (w.record != nullptr)
+                record_hand_over(*w.record);
             my_epoch = e;
             w.seen_epoch.store(e, std::memory_order_release);
         }

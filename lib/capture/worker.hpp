@@ -25,6 +25,7 @@ struct rte_ring;
 namespace darkscope {
 
 class Classifier;
+struct RecordTap;
 class Attribution;
 
 inline constexpr unsigned kMaxBurst = 64;
@@ -66,6 +67,7 @@ struct alignas(64) WorkerContext {
     SpaceSaving* sources[2] = {nullptr, nullptr};        // top talkers of spilled packets
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
     PipelineStage stage = PipelineStage::full;
+    RecordTap* record = nullptr;  // --record-dir: this worker's side of the recording
     const Classifier* classifier = nullptr;
     Attribution* attribution = nullptr;
     const std::atomic<uint32_t>* epoch = nullptr;

@@ -511,10 +511,6 @@ const std::vector<OptionSpec>& options() {
          "File holding one line user:password for --fleet-url",
          [](Config& c, const Values& v) { c.fleet_credentials = v[0]; },
          [](const Config& c) { return c.fleet_credentials; }},
-        {"appliance", Group::output, Kind::value, "NAME",
-         "This appliance's name in the fleet; empty = the host name",
-         [](Config& c, const Values& v) { c.appliance = v[0]; },
-         [](const Config& c) { return c.appliance; }},
         {"fleet-spool", Group::output, Kind::value, "DIR",
          "Directory keeping closed intervals until ClickHouse has them",
          [](Config& c, const Values& v) { c.fleet_spool = v[0]; },
@@ -530,6 +526,49 @@ const std::vector<OptionSpec>& options() {
          "Ship the source tuples (exact fleet-wide unique sources); off = aggregates only",
          [](Config& c, const Values& v) { c.fleet_tuples = to_bool("fleet-tuples", v[0]); },
          [](const Config& c) { return std::string(c.fleet_tuples ? "on" : "off"); }},
+
+        {"record-dir", Group::output, Kind::value, "DIR",
+         "Record the counted packets into pcapng files here, one per --record-rotate period "
+         "(docs/recording.md); created if missing",
+         [](Config& c, const Values& v) { c.record_dir = v[0]; },
+         [](const Config& c) { return c.record_dir; }},
+        {"record-filter", Group::output, Kind::value, "EXPR",
+         "Record only these packets: terms KEY=VALUE[|VALUE...] with keys sensor, class, proto, "
+         "service (tcp/PORT, udp/PORT), all of which must match; default every packet",
+         [](Config& c, const Values& v) { c.record_filter = v[0]; },
+         [](const Config& c) { return c.record_filter; }},
+        {"record-rotate", Group::output, Kind::value, "SECONDS",
+         "One record file per this many seconds, a multiple of --interval, aligned like the "
+         "intervals",
+         [](Config& c, const Values& v) { c.record_rotate_s = to_unsigned("record-rotate", v[0]); },
+         [](const Config& c) { return std::to_string(c.record_rotate_s); },
+         whole(&Config::record_rotate_s, 1u, 7u * 86400u)},
+        {"record-snaplen", Group::output, Kind::value, "BYTES",
+         "Bytes of each frame recorded (65535: the whole frame)",
+         [](Config& c, const Values& v) { c.record_snaplen = to_unsigned("record-snaplen", v[0]); },
+         [](const Config& c) { return std::to_string(c.record_snaplen); },
+         whole(&Config::record_snaplen, 14u, 65535u)},
+        {"record-compress", Group::output, Kind::value, "KIND",
+         "Compression of the record files (.pcapng, .pcapng.gz, .pcapng.zst)",
+         [](Config& c, const Values& v) {
+             c.record_compress =
+                 to_enum<RecordCompression>("record-compress", v[0], kRecordCompressions);
+         },
+         [](const Config& c) {
+             return std::string(kRecordCompressions[static_cast<unsigned>(c.record_compress)]);
+         },
+         one_of(&Config::record_compress, kRecordCompressions)},
+        {"record-quota-mb", Group::output, Kind::value, "MB",
+         "Disk the record files may take; the oldest files are deleted first",
+         [](Config& c, const Values& v) {
+             c.record_quota_mb = to_unsigned("record-quota-mb", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.record_quota_mb); },
+         whole_or(&Config::record_quota_mb, 0u, "no quota", 1u, 1u << 30)},
+        {"appliance", Group::output, Kind::value, "NAME",
+         "This appliance's name in the fleet's tables and in record file names (default: the host name)",
+         [](Config& c, const Values& v) { c.appliance = v[0]; },
+         [](const Config& c) { return c.appliance; }, name_chars(&Config::appliance, 0, 64)},
 
         // ---- Attribution
         {"geo-country", Group::attribution, Kind::multi, "FILE...",
@@ -1302,6 +1341,11 @@ void check_config(const Config& c) {
                  "too few to fill " + std::to_string(c.rx_queues) + " rx queue(s) x " +
                      std::to_string(c.rx_desc) + " descriptors of one port");
     }
+
+    // Recording
+    if (!c.record_dir.empty() && c.record_rotate_s % c.interval_s != 0)
+        fail("record-rotate", std::to_string(c.record_rotate_s),
+             "must be a multiple of --interval (" + std::to_string(c.interval_s) + ")");
 
     // Sensors
     std::set<std::string> names;

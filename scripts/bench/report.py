@@ -219,6 +219,22 @@ def main():
         w(f"  cost by stage: {machine['stages_note']}")
     summary["stages"] = stage_rows
 
+    rec_rows = {}
+    for label, name in (("darkscope-record-off", "recording off"),
+                        ("darkscope-record-all", "recording everything"),
+                        ("darkscope-record-1pct", "recording a 1% filter")):
+        row = live_row(label, name)
+        if row:
+            rec_rows[label] = row
+    writer = by_label.get("record-writer", [])
+    if writer:
+        wr = writer[-1]
+        mbs = wr["bytes"] / wr["seconds"] / 1e6 if wr["seconds"] > 0 else 0
+        rec_rows["writer_mb_per_s"] = mbs
+        w(f"  {'record writer (offline, whole capture)':<40} {mbs:7.1f} MB/s of pcapng to "
+          f"{wr['filesystem']} (a lower bound: the run's bytes over its wall time)")
+    summary["recording"] = rec_rows
+
     off = by_label.get("offline", [])
     if off:
         by_round = {}

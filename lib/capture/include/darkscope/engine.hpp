@@ -31,6 +31,7 @@ class Attribution;
 class EventEngine;
 class EventHook;
 class FleetExporter;
+class Recorder;
 struct Event;
 struct WorkerContext;
 
@@ -116,6 +117,7 @@ class Engine {
     std::unique_ptr<EventEngine> events_;
     std::unique_ptr<EventHook> hook_;
     FleetExporter* fleet_ = nullptr;
+    std::unique_ptr<Recorder> recorder_;  // --record-dir (lib/record)
     uint64_t intervals_ = 0;
     double start_time_ = 0;
     double last_publish_ = 0;

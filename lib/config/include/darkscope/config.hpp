@@ -35,6 +35,10 @@ struct SensorSpec {
 // nothing for it.
 enum class PipelineStage : uint8_t { decode, classify, attribute, count, full, plain };
 
+// --record-compress: how continuous recording's pcapng files are compressed.
+enum class RecordCompression : uint8_t { none, gzip, zstd };
+inline constexpr const char* kRecordCompressions[] = {"none", "gzip", "zstd"};
+
 // --log-level: the most detailed messages logged (EAL's log level; info is EAL's notice).
 enum class LogLevel : uint8_t { error, warning, info, debug };
 
@@ -76,10 +80,17 @@ struct Config {
     // Fleet export (docs/fleet.md)
     std::string fleet_url;                                       // --fleet-url URL, empty = off
     std::string fleet_credentials;                               // --fleet-credentials FILE
-    std::string appliance;                                       // --appliance NAME, empty = host
     std::string fleet_spool = "/var/lib/darkscope/fleet-spool";  // --fleet-spool DIR
     unsigned fleet_spool_quota_mb = 1024;                        // --fleet-spool-quota-mb
     bool fleet_tuples = true;                                    // --fleet-tuples on|off
+    // Recording (docs/recording.md)
+    std::string record_dir;           // --record-dir DIR, empty = no recording
+    std::string record_filter;        // --record-filter EXPR, empty = every counted packet
+    unsigned record_rotate_s = 3600;  // --record-rotate SECONDS, a multiple of --interval
+    unsigned record_snaplen = 65535;  // --record-snaplen BYTES kept of each frame
+    RecordCompression record_compress = RecordCompression::none;  // --record-compress
+    unsigned record_quota_mb = 0;                                 // --record-quota-mb, 0 = no quota
+    std::string appliance;  // --appliance NAME (fleet tables, record files), empty = host name
 
     // Attribution
     std::vector<std::string> geo_country;  // --geo-country FILE...
