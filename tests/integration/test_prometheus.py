@@ -53,7 +53,7 @@ taken.listen(1)
 busy = env.start(env.base_args("%sb" % env.prefix) + [
     "--config", os.path.join(env.src, "conf", "demo.conf"),
     "--port", "net_pcap0,rx_pcap=" + pcap, "--interval", "1", "--link-wait", "0",
-    "--metrics-listen", "127.0.0.1:%d" % taken.getsockname()[1], "--log-level", "info"])
+    "--metrics-listen", "127.0.0.1:%d" % taken.getsockname()[1]])
 h.wait_socket("%sb" % env.prefix, busy)
 stats = h.wait_packets("%sb" % env.prefix, truth["packets"], timeout=90)
 if stats.get("packets") != truth["packets"]:
