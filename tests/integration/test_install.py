@@ -97,6 +97,13 @@ for d in ("/usr/lib/systemd/system", "/lib/systemd/system"):
         os.makedirs(os.path.dirname(staged(d)), exist_ok=True)
         shutil.copytree(d, staged(d), symlinks=True)
         break
+# The commands the unit runs besides darkscope (ExecReload's kill) are the host's as well.
+for tool in ("/bin/kill",):
+    real = os.path.realpath(tool)
+    for path in {tool, real}:
+        if os.path.exists(real) and not os.path.exists(staged(path)):
+            os.makedirs(os.path.dirname(staged(path)), exist_ok=True)
+            shutil.copy2(real, staged(path))
 p = subprocess.run([analyze, "verify", "--root=" + stage, staged(unit)],
                    capture_output=True, text=True)
 print(p.stdout + p.stderr)
