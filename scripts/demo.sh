@@ -33,14 +33,14 @@ done
 summary=$work/summary.json
 ctl=("$here/scripts/darkscope-ctl")
 if [ "${LIVE:-0}" = 1 ]; then
-  "$bin" --config "$here/conf/demo.conf" --file-prefix darkscope-demo "${geo_args[@]}" \
+  "$bin" --config "$here/conf/demo.conf" --file-prefix darkscope-demo --no-log-events "${geo_args[@]}" \
     --port "net_pcap0,rx_pcap=$pcap" --interval 5 --link-wait 0 --summary "$summary" &
   pid=$!
   trap 'kill -INT $pid 2>/dev/null || true' EXIT
   sleep 8
   ctl+=(-f darkscope-demo)
 else
-  "$bin" --config "$here/conf/demo.conf" --file-prefix darkscope-demo "${geo_args[@]}" \
+  "$bin" --config "$here/conf/demo.conf" --file-prefix darkscope-demo --no-log-events "${geo_args[@]}" \
     --read "$pcap" --db "$work/history.sqlite" --summary "$summary"
   ctl+=(--summary "$summary")
 fi

@@ -17,6 +17,9 @@ packages=(
   build-essential g++ meson ninja-build pkg-config git
   dpdk dpdk-dev libdpdk-dev libhwloc-dev hwloc libboost-program-options-dev libjemalloc-dev
   libpcap-dev libmaxminddb-dev libsqlite3-dev zlib1g-dev libzstd-dev
+  libpcap-dev libmaxminddb-dev libsqlite3-dev
+  # operations: the /metrics endpoint, systemd notifications, Prometheus for its tests
+  libcpp-httplib-dev libsystemd-dev prometheus
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
   tshark tcpdump mmdb-bin sqlite3 libmaxmind-db-writer-perl iproute2 procps iso-codes

@@ -22,6 +22,7 @@ def pytest_addoption(parser):
                     help="tests/report/report_history_writer")
     group.addoption("--report-script", metavar="PATH", help="scripts/darkscope-report")
     group.addoption("--artifacts", metavar="DIR", help="where a test keeps what it made")
+    group.addoption("--build-root", metavar="DIR", help="meson's build directory (the install test)")
 
 
 def pytest_configure(config):

@@ -2,7 +2,10 @@
 // part-way, a device error), 2 bad input (options, config, files, databases), nothing started.
 #include <pcap/pcap.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_log.h>
+#include <rte_pdump.h>
+#include <rte_version.h>
 
 #include <atomic>
 #include <shared_mutex>
@@ -20,6 +23,7 @@
 #include "darkscope/config.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/sub_configs.hpp"
+#include "operations.hpp"
 #include "darkscope/telemetry.hpp"
 #include "darkscope/topology.hpp"
 
@@ -104,9 +108,30 @@ ds::Value geo_value(const ds::Attribution* attribution) {
                     {"memory_bytes", uint64_t{st.memory_bytes}}};
 }
 
+// What the metrics need beyond the snapshot: build facts and the attribution databases.
+ds::ExporterInfo metrics_info() {
+    ds::ExporterInfo info;
+    info.version = ds::darkscope_version();
+    info.dpdk_version = rte_version();
+    std::shared_lock lock(g_control_mutex);
+    if (const ds::Attribution* attr = g_attribution.load()) {
+        auto st = attr->status();
+        info.attribution = true;
+        info.reloads_ok = st.reloads_ok;
+        info.reloads_failed = st.reloads_failed;
+        for (const auto& f : st.files)
+            info.databases.push_back({f.kind, ds::base_name(f.path), ds::date_epoch(f.build_date)});
+    }
+    return info;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all: a SIGTERM or SIGHUP during start-up (systemctl stop or reload right after
+    // start) must not kill darkscope by the default action. SIGTERM is honoured at the next
+    // step of the start-up (exit 0), SIGHUP is kept for the stats loop.
+    ds::hold_signals_at_start_up();
     ds::Config config;
     try {
         auto outcome = ds::parse_config(argc, argv, config, std::cout);
@@ -215,6 +240,8 @@ int main(int argc, char** argv) {
         });
     }
 
+    if (ds::stop_requested_at_start_up("before EAL", false))
+        return 0;
     try {
         ds::eal_start(ds::build_eal_args(config, plan));
     } catch (const ds::PrefixInUse& e) {
@@ -225,6 +252,13 @@ int main(int argc, char** argv) {
     }
     for (const auto& note : config.notes)
         RTE_LOG(NOTICE, USER1, "%s\n", note.c_str());
+    // DPDK's capture tools (dpdk-dumpcap, dpdk-pdump) attach to live ports as secondaries.
+    if (!config.offline() && rte_pdump_init() != 0)
+        RTE_LOG(WARNING, USER1, "packet-dump service not enabled: %s\n", rte_strerror(rte_errno));
+    if (ds::stop_requested_at_start_up("EAL started", true)) {
+        ds::eal_stop();
+        return 0;
+    }
 
     int status = 0;
     {
@@ -262,15 +296,26 @@ int main(int argc, char** argv) {
         g_engine.store(engine.get());
         g_attribution.store(attribution.get());
         g_fleet.store(fleet.get());
-        ds::install_signal_handlers();
+        std::unique_ptr<ds::Operations> operations;
 
         try {
             if (ports)
                 ports->start();
-            status = config.offline() ? engine->run_offline() : engine->run_live();
+            if (!config.offline())
+                operations = std::make_unique<ds::Operations>(config, *engine,
+                                                              [] { return metrics_info(); });
+            if (ds::stop_requested_at_start_up("ports started", true)) {
+                status = 0;
+            } else {
+                ds::take_signals_now();
+                status = config.offline() ? engine->run_offline() : engine->run_live();
+            }
         } catch (const std::exception& e) {
             status = fail(1, e.what());
         }
+        if (operations)
+            operations->stopping();
+        operations.reset();
         if (!config.summary_file.empty()) {
             try {
                 ds::write_summary(config.summary_file, *engine->snapshot(), asn_name);

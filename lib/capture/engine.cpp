@@ -75,6 +75,8 @@ ControlFlags& control_flags() {
 void install_signal_handlers() {
     struct sigaction sa {};
     sa.sa_handler = signal_handler;
+    // Installed at the top of main(): system calls of the start-up under way resume.
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
@@ -212,6 +214,13 @@ void Engine::refresh_status(Snapshot& s) const {
         ws.idle_polls = w->idle_polls.load(std::memory_order_relaxed);
         s.workers.push_back(ws);
     }
+    s.mempools.clear();
+    rte_mempool_walk(
+        [](rte_mempool* mp, void* arg) {
+            static_cast<Snapshot*>(arg)->mempools.push_back(
+                MempoolStatus{mp->name, rte_mempool_avail_count(mp), mp->size});
+        },
+        &s);
     s.ports.clear();
     if (ports_ != nullptr) {
         for (unsigned i = 0; i < ports_->info().size(); ++i) {
@@ -263,6 +272,8 @@ int Engine::run_live() {
             next_boundary += interval;
         }
         poll_control();
+        if (stats_tick_)
+            stats_tick_(now);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     stop_workers();

@@ -147,11 +147,14 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
 
 void Engine::emit_events(const std::vector<Event>& events) {
     for (const Event& e : events) {
+        if (e.phase == EventPhase::start)
+            ++events_started_[event_kind_name(e.kind)];
         // Starts and ends are news for the operator; updates go to the debug log.
-        if (e.phase == EventPhase::update)
-            RTE_LOG(DEBUG, USER1, "event: %s\n", e.log_line().c_str());
-        else
-            RTE_LOG(NOTICE, USER1, "event: %s\n", e.log_line().c_str());
+        // --no-log-events keeps them all out of the log.
+        if (config_.log_events && e.phase == EventPhase::update)
+            RTE_LOG(DEBUG, USER1, "event %s\n", e.log_line().c_str());
+        else if (config_.log_events)
+            RTE_LOG(NOTICE, USER1, "event %s\n", e.log_line().c_str());
         std::string json = e.json();
         if (store_)
             store_->enqueue(StoredEvent{e.id, e.kind, e.phase, e.time, json});

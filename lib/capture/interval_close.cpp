@@ -125,6 +125,7 @@ void Engine::publish() {
     if (events_)
         s->events = recent_events();
     s->sensor_names = sensor_names_;
+    s->events_started.assign(events_started_.begin(), events_started_.end());
     if (store_) {
         auto st = store_->stats();
         s->store_written = st.periods_written;

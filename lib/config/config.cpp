@@ -166,6 +166,47 @@ bool valid_name_chars(const std::string& name) {
     return true;
 }
 
+// --metrics-listen: "off", or ADDRESS:PORT ("[v6]:PORT", ":PORT" for every address).
+std::string to_listen_address(const std::string& text) {
+    const std::string opt = "metrics-listen";
+    if (text == "off")
+        return text;
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos)
+        fail(opt, text, "expected ADDRESS:PORT or off");
+    std::string host = text.substr(0, colon);
+    if (host.find(':') != std::string::npos && (host.front() != '[' || host.back() != ']'))
+        fail(opt, text, "an IPv6 address goes in brackets: [::1]:9464");
+    unsigned port = to_unsigned(opt, text.substr(colon + 1));
+    if (port > 65535)
+        fail(opt, text, "port over 65535");
+    return text;
+}
+
+// --metrics-services: "445/tcp,53/udp,icmp,icmpv6" as the views name services.
+std::vector<std::string> to_service_list(const std::string& text) {
+    const std::string opt = "metrics-services";
+    std::vector<std::string> out;
+    if (trim(text).empty())
+        return out;
+    for (const auto& raw : split(text, ',')) {
+        std::string item = trim(raw);
+        if (item == "icmp" || item == "icmpv6") {
+            out.push_back(item);
+            continue;
+        }
+        auto slash = item.find('/');
+        std::string proto = slash == std::string::npos ? "" : item.substr(slash + 1);
+        if (proto != "tcp" && proto != "udp")
+            fail(opt, item, "expected PORT/tcp, PORT/udp, icmp or icmpv6");
+        unsigned port = to_unsigned(opt, item.substr(0, slash));
+        if (port > 65535)
+            fail(opt, item, "port over 65535");
+        out.push_back(std::to_string(port) + "/" + proto);
+    }
+    return out;
+}
+
 // "tokyo=10.0.0.0/8,2001:db8::/32" -> SensorSpec; the checks that need the text (syntax, host
 // bits) are here, the ones across sensors in validate_config().
 SensorSpec to_sensor(const std::string& text) {
@@ -662,6 +703,35 @@ const std::vector<OptionSpec>& options() {
         {"no-telemetry", Group::runtime, Kind::flag, nullptr, "No telemetry socket",
          [](Config& c, const Values& v) { c.telemetry = !to_bool("no-telemetry", v[0]); }, nullptr,
          Range{}, "telemetry"},
+        {"metrics-listen", Group::runtime, Kind::value, "ADDR:PORT",
+         "Serve Prometheus metrics on http://ADDR:PORT/metrics in live runs ([::1]:PORT for "
+         "IPv6, :PORT for every address), or `off`",
+         [](Config& c, const Values& v) { c.metrics_listen = to_listen_address(v[0]); },
+         [](const Config& c) { return c.metrics_listen; }},
+        {"metrics-services", Group::runtime, Kind::value, "LIST",
+         "Services with a metrics label of their own from the start (\"445/tcp,23/tcp,icmp\")",
+         [](Config& c, const Values& v) { c.metrics_services = to_service_list(v[0]); },
+         [](const Config& c) { return join(c.metrics_services, ","); }},
+        {"metrics-top", Group::runtime, Kind::value, "N",
+         "Services in an interval's top N get a metrics label (kept once given)",
+         [](Config& c, const Values& v) { c.metrics_top = to_unsigned("metrics-top", v[0]); },
+         [](const Config& c) { return std::to_string(c.metrics_top); },
+         whole(&Config::metrics_top, 0u, 1000u)},
+        {"metrics-service-cap", Group::runtime, Kind::value, "N",
+         "Service labels at most; later services count under service=\"other\"",
+         [](Config& c, const Values& v) {
+             c.metrics_service_cap = to_unsigned("metrics-service-cap", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.metrics_service_cap); },
+         whole(&Config::metrics_service_cap, 1u, 10000u)},
+        {"log-events", Group::runtime, Kind::flag, nullptr,
+         "Log a line per event start and end (key=value fields)",
+         [](Config& c, const Values& v) { c.log_events = to_bool("log-events", v[0]); },
+         [](const Config& c) { return std::string(c.log_events ? "true" : "false"); }},
+        {"no-log-events", Group::runtime, Kind::flag, nullptr,
+         "No event lines in the log (events still reach telemetry, the history and the hook)",
+         [](Config& c, const Values& v) { c.log_events = !to_bool("no-log-events", v[0]); },
+         nullptr, Range{}, "log-events"},
         {"log-level", Group::runtime, Kind::value, "LEVEL", "The most detailed messages logged",
          [](Config& c, const Values& v) {
              c.log_level = to_enum<LogLevel>("log-level", v[0], kLogLevels);

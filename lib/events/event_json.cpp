@@ -214,39 +214,73 @@ std::string Event::json() const {
     return o.done();
 }
 
+// One log line of stable key=value fields: kind, phase and id first, then the kind's fields,
+// the reason last; a value with a space, a quote or an equals sign is double-quoted (with \"
+// and \\ escaped), lists are comma-joined. docs/operations.md lists the fields.
 std::string Event::log_line() const {
-    std::string s =
-        std::string(event_kind_name(kind)) + " " + event_phase_name(phase) + " " + id + ": ";
+    std::string s;
+    auto field = [&s](const char* k, const std::string& v) {
+        if (!s.empty())
+            s += ' ';
+        s += k;
+        s += '=';
+        bool quote = v.empty() || v.find_first_of(" \"=\\\t") != std::string::npos;
+        if (!quote) {
+            s += v;
+            return;
+        }
+        s += '"';
+        for (char ch : v) {
+            if (ch == '"' || ch == '\\')
+                s += '\\';
+            s += ch;
+        }
+        s += '"';
+    };
+    auto number = [&field](const char* k, uint64_t v) { field(k, std::to_string(v)); };
+    auto list = [&field](const char* k, const std::vector<std::string>& v, size_t at_most) {
+        std::string joined;
+        for (size_t i = 0; i < v.size() && i < at_most; ++i)
+            joined += (i ? "," : "") + v[i];
+        if (!joined.empty())
+            field(k, joined);
+    };
+    field("kind", event_kind_name(kind));
+    field("phase", event_phase_name(phase));
+    field("id", id);
+    field("time", std::to_string(time));
+    field("start", std::to_string(start));
+    field("end", std::to_string(end));
     if (kind == EventKind::surge) {
-        s += dimension + " " + key + ", " + std::to_string(packets) + " packets in " +
-             std::to_string(intervals) + " interval" + (intervals == 1 ? "" : "s") + ", peak " +
-             std::to_string(peak_packets) + " (baseline " + fmt(baseline) +
-             (factor > 0 ? ", " + fmt(factor) + "x" : "") + "), up to " + std::to_string(sources) +
-             " sources";
+        field("dimension", dimension);
+        field("key", key);
+        number("packets", packets);
+        number("intervals", intervals);
+        number("peak_packets", peak_packets);
+        field("baseline", fmt(baseline));
+        if (factor > 0)
+            field("factor", fmt(factor));
+        number("sources", sources);
     } else if (kind == EventKind::dos) {
-        s += "victim " + address + (country.empty() ? "" : " (" + country + ")") + ", " + vector +
-             ", " + std::to_string(packets) + " packets, peak " + std::to_string(peak_ppm) +
-             "/min, " + std::to_string(end - start) + " s";
+        field("victim", address);
+        if (!country.empty())
+            field("country", country);
+        number("asn", asn);
+        field("vector", vector);
+        number("packets", packets);
+        number("peak_ppm", peak_ppm);
     } else if (kind == EventKind::scanner) {
-        s += "source " + address + (country.empty() ? "" : " (" + country + ")") + ", " +
-             std::to_string(destinations) + " dark addresses, " + std::to_string(packets) +
-             " packets";
-        if (!services.empty()) {
-            s += ", services";
-            for (size_t i = 0; i < services.size() && i < 5; ++i) {
-                s += (i ? "," : " ") + services[i];
-            }
-        }
-        if (!tools.empty()) {
-            s += ", tools";
-            for (size_t i = 0; i < tools.size(); ++i) {
-                s += (i ? "," : " ") + tools[i];
-            }
-        }
+        field("source", address);
+        if (!country.empty())
+            field("country", country);
+        number("asn", asn);
+        number("destinations", destinations);
+        number("packets", packets);
+        list("services", services, 5);
+        list("tools", tools, tools.size());
     }
-    if (!reason.empty()) {
-        s += " [" + reason + "]";
-    }
+    if (!reason.empty())
+        field("reason", reason);
     return s;
 }
 

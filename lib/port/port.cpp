@@ -208,7 +208,11 @@ Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
             conf.rxmode.mq_mode = p.rss_applied ? RTE_ETH_MQ_RX_RSS : RTE_ETH_MQ_RX_NONE;
             conf.rx_adv_conf.rss_conf.rss_hf = p.rss_applied;
         }
-        int rc = rte_eth_dev_configure(p.port_id, static_cast<uint16_t>(p.rx_queues), 0, &conf);
+        // One transmit queue, never used: DPDK's packet-dump service (dpdk-dumpcap) refuses a
+        // port without one. A device with no transmit queue (net_pcap without tx_pcap) gets none.
+        const uint16_t tx_queues = dev_info.max_tx_queues > 0 ? 1 : 0;
+        int rc =
+            rte_eth_dev_configure(p.port_id, static_cast<uint16_t>(p.rx_queues), tx_queues, &conf);
         if (rc != 0)
             throw std::runtime_error("--port " + spec + ": configure failed: " + rte_strerror(-rc));
         uint16_t rx_desc = static_cast<uint16_t>(config.rx_desc);
@@ -222,6 +226,14 @@ Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
             if (rc != 0)
                 throw std::runtime_error("--port " + spec + ": rx queue " + std::to_string(q) +
                                          " setup failed: " + rte_strerror(-rc));
+        }
+        if (tx_queues != 0) {
+            rc = rte_eth_tx_queue_setup(
+                p.port_id, 0, tx_desc,
+                static_cast<unsigned>(p.socket < 0 ? SOCKET_ID_ANY : p.socket), nullptr);
+            if (rc != 0)
+                throw std::runtime_error("--port " + spec +
+                                         ": tx queue setup failed: " + rte_strerror(-rc));
         }
         ports_.push_back(p);
     }

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +61,9 @@ class Engine {
     int run_offline();
 
     std::shared_ptr<const Snapshot> snapshot() const;
+    // Called by the live stats loop on every turn (about every 10 ms) with the wall clock: the
+    // systemd watchdog's pings, so they stop when the loop wedges.
+    void set_stats_tick(std::function<void(double)> tick) { stats_tick_ = std::move(tick); }
     // Reloads the attribution databases (telemetry thread or SIGHUP); returns the result.
     bool reload_attribution(std::string* message);
     // Ships every closed interval to `fleet` (fleet_bridge.cpp); it must outlive the engine's
@@ -119,6 +124,8 @@ class Engine {
     FleetExporter* fleet_ = nullptr;
     std::unique_ptr<Recorder> recorder_;  // --record-dir (lib/record)
     uint64_t intervals_ = 0;
+    std::map<std::string, uint64_t> events_started_;  // by kind, for the metrics
+    std::function<void(double)> stats_tick_;
     double start_time_ = 0;
     double last_publish_ = 0;
 

@@ -121,6 +121,18 @@ struct Config {
     std::string topology_xml;                      // --topology-xml FILE: plan on this hwloc XML
     std::string config_file;                       // --config FILE
 
+    // Operations (docs/operations.md).
+    // --metrics-listen: Prometheus /metrics in live runs, ADDRESS:PORT or "off".
+    std::string metrics_listen = "127.0.0.1:9464";
+    // --metrics-services: services labelled from the start.
+    std::vector<std::string> metrics_services;
+    // --metrics-top: services in an interval's top N get labels.
+    unsigned metrics_top = 10;
+    // --metrics-service-cap: service labels at most.
+    unsigned metrics_service_cap = 200;
+    // --log-events / --no-log-events: a log line per event start and end.
+    bool log_events = true;
+
     // Set by parse_config(). Where each option applied from the --config file came from,
     // "FILE:LINE" ("FILE" for a repeatable option on several lines), so that validate_config()
     // names the file's line rather than a command-line option.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct PortStatus {
     bool link_up = false;
     uint32_t link_speed_mbps = 0;
     uint64_t ipackets = 0, ibytes = 0, imissed = 0, ierrors = 0, rx_nombuf = 0;
+};
+
+struct MempoolStatus {
+    std::string name;
+    uint64_t free = 0, size = 0;  // mbufs available, and the pool's size
 };
 
 struct WorkerStatus {
@@ -87,6 +93,9 @@ struct Snapshot {
     uint64_t rss_bytes = 0, rss_peak_bytes = 0, dpdk_heap_bytes = 0;
     // Store state, for /darkscope/stats.
     uint64_t store_written = 0, store_dropped = 0, store_errors = 0;
+    std::vector<MempoolStatus> mempools;
+    // Events started since the run began, by kind (surge, dos, scanner): for the metrics.
+    std::vector<std::pair<std::string, uint64_t>> events_started;
 };
 
 }  // namespace darkscope
