@@ -165,6 +165,18 @@ bool valid_name_chars(const std::string& name) {
     return true;
 }
 
+// Names the views and the history give rows that are not a sensor: a sensor so named would
+// collide with them (two "unmatched" rows, a UNIQUE failure on every history write).
+bool reserved_sensor_name(const std::string& name) {
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (const char* r : {"unmatched", "none", "other", "all", "total", "unknown"})
+        if (lower == r)
+            return true;
+    return false;
+}
+
 // "tokyo=10.0.0.0/8,2001:db8::/32" -> SensorSpec; the checks that need the text (syntax, host
 // bits) are here, the ones across sensors in validate_config().
 SensorSpec to_sensor(const std::string& text) {
@@ -1284,6 +1296,10 @@ void check_config(const Config& c) {
             fail("sensor", s.name, "sensor name may only use A-Z a-z 0-9 _ -");
         if (s.name.size() > 63)
             fail("sensor", s.name, "sensor name longer than 63 characters");
+        if (reserved_sensor_name(s.name))
+            fail("sensor", s.name,
+                 "sensor name is reserved (the views and the history use unmatched, none, other, "
+                 "all, total and unknown, in any case)");
         if (!names.insert(s.name).second)
             fail("sensor", s.name, "sensor name given twice");
         if (s.prefixes.empty())

@@ -418,6 +418,8 @@ void HistoryStore::writer_loop() {
             ++stats_.write_errors;
             stats_.last_error = error;
             bool give_up = !retry || stopping_;
+            if (give_up)
+                ++(is_period ? stats_.periods_dropped : stats_.events_dropped);
             lock.unlock();
             log(store_log_error, "history " + options_.path + ": write failed: " + error +
                                      (give_up ? " (dropped)" : " (will retry)"));
