@@ -86,6 +86,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
         options.retention_interval_days = config.retention_intervals_days;
         options.retention_hour_days = config.retention_hours_days;
         options.log = control_log;
+        options.wall_clock_retention = !config.offline();
         // Offline, a slow disk slows the replay rather than losing periods.
         if (config.offline())
             options.full_wait_ms = 60'000;

@@ -3,6 +3,8 @@
 // the --help defaults and config_items(), so they never disagree.
 #include "darkscope/config.hpp"
 
+#include "darkscope/output_file.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1087,9 +1089,9 @@ std::string directory_of(const std::string& path) {
 std::string writable_problem(const std::string& path) {
     if (path.empty())
         return "empty file name";
+    if (auto why = output_target_problem(path); !why.empty())
+        return why;
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-        return "is a directory";
     const std::string dir = directory_of(path);
     if (::stat(dir.c_str(), &st) != 0)
         return "directory " + dir + ": " + std::strerror(errno);

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "darkscope/output_file.hpp"
+
 namespace darkscope {
 
 namespace {
@@ -197,6 +199,9 @@ HistoryStore::HistoryStore(StoreOptions options) : options_(std::move(options)) 
     const std::string& path = options_.path;
     if (path.empty())
         throw std::runtime_error("history database: no file name given");
+    // Created here, not by SQLite (0644 less the umask), and never through a planted link; its
+    // -wal and -shm files take the database's mode.
+    prepare_output_file(path);
     writer_db_ =
         open_connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options_.busy_timeout_ms);
     try {
@@ -522,12 +527,13 @@ void HistoryStore::write_event(const StoredEvent& e) {
 }
 
 void HistoryStore::apply_retention(const StoredPeriod& written) {
-    int64_t newest_end = 0;
-    {
-        Statement newest(writer_db_, "SELECT coalesce(max(start + length_s), 0) FROM periods");
-        if (newest.step())
-            newest_end = newest.int64(0);
-    }
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const int64_t written_end = written.start + written.length_s;
+    if (written_end <= now + 86400)
+        run_newest_end_ = std::max(run_newest_end_, written_end);
+    const int64_t newest_end = options_.wall_clock_retention ? now : run_newest_end_;
+    if (newest_end <= 0)
+        return;  // nothing this run wrote is trustworthy yet
     struct Rule {
         const char* resolution;
         unsigned days;
@@ -546,8 +552,27 @@ void HistoryStore::apply_retention(const StoredPeriod& written) {
                                "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
                                "WHERE resolution=?1 AND start<?2)");
         del_sketches.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        int64_t deleted = 0, oldest = 0, youngest = 0;
+        {
+            Statement span(writer_db_,
+                           "SELECT count(*), coalesce(min(start), 0), coalesce(max(start), 0) "
+                           "FROM periods WHERE resolution=?1 AND start<?2");
+            span.bind(1, std::string(rule.resolution)).bind(2, cutoff);
+            if (span.step()) {
+                deleted = span.int64(0);
+                oldest = span.int64(1);
+                youngest = span.int64(2);
+            }
+        }
         Statement del(writer_db_, "DELETE FROM periods WHERE resolution=?1 AND start<?2");
         del.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        // A live run removes one old interval per new one: logged only when more go at once.
+        if (deleted > 1 || (deleted == 1 && !options_.wall_clock_retention))
+            log(store_log_info, "history: retention deleted " + std::to_string(deleted) + " " +
+                                    rule.resolution + " periods starting " +
+                                    std::to_string(oldest) + " to " + std::to_string(youngest) +
+                                    " (older than " + std::to_string(rule.days) + " days before " +
+                                    std::to_string(newest_end) + ")");
         // A live run removes one old interval per new one: not worth a log line. A period
         // that is itself older than the window (an old capture replayed into a newer
         // history) is surprising, so the first one is logged.
@@ -557,8 +582,8 @@ void HistoryStore::apply_retention(const StoredPeriod& written) {
             log(store_log_warning,
                 std::string("history: ") + rule.resolution + " period starting " +
                     std::to_string(written.start) + " is older than the retention window (" +
-                    std::to_string(rule.days) + " days before the newest period end " +
-                    std::to_string(newest_end) + ") and was not kept; further ones are not logged");
+                    std::to_string(rule.days) + " days before " + std::to_string(newest_end) +
+                    ") and was not kept; further ones are not logged");
         }
     }
 }

@@ -91,7 +91,7 @@ conf = os.path.join(env.src, "conf", "demo.conf")
 
 # Offline: the summary is strict JSON with the names as the same characters.
 summary = os.path.join(env.tmp, "offline.json")
-env.run(env.base_args() + ["--config", conf, "--read", pcap, "--summary", summary] + geo)
+env.run(env.base_args() + ["--config", conf, "--read", pcap, "--summary", summary] + geo, timeout=1200)
 with open(summary, "rb") as f:
     try:
         s = json.loads(f.read().decode("utf-8"))

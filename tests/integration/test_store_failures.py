@@ -16,20 +16,20 @@ pcap, truth = env.generate("names", "--seed", "7", "--packets", "3000")
 
 for name in ["unmatched", "none", "other", "all", "total", "unknown", "Unmatched", "NONE"]:
     p = env.run(env.base_args() + ["--read", pcap, "--sensor", name + "=203.0.113.0/24"],
-                check=False)
+                check=False, timeout=1200)
     if p.returncode != 2 or name not in p.stderr or "reserved" not in p.stderr:
         errors.append("sensor %r: exit %d, stderr %r (want exit 2 naming it reserved)" % (
             name, p.returncode, p.stderr.strip()[-200:]))
 # Names that merely contain a reserved word stay allowed.
 p = env.run(env.base_args() + ["--read", pcap, "--sensor", "unmatched-b=203.0.113.0/24"],
-            check=False)
+            check=False, timeout=1200)
 if p.returncode != 0:
     errors.append("sensor 'unmatched-b' refused: %r" % p.stderr.strip()[-200:])
 
 # A database that refuses every period insert: each failed write is a dropped period.
 db = os.path.join(env.tmp, "history.db")
 summary = os.path.join(env.tmp, "first.json")
-env.run(env.base_args() + ["--read", pcap, "--db", db, "--summary", summary])
+env.run(env.base_args() + ["--read", pcap, "--db", db, "--summary", summary], timeout=1200)
 con = sqlite3.connect(db)
 for table in ("periods", "rows"):
     con.execute("CREATE TRIGGER refuse_%s BEFORE INSERT ON %s BEGIN SELECT RAISE(ABORT, "
@@ -39,7 +39,7 @@ for table in ("periods", "rows"):
 con.commit()
 con.close()
 summary = os.path.join(env.tmp, "second.json")
-env.run(env.base_args() + ["--read", pcap, "--db", db, "--summary", summary], check=False)
+env.run(env.base_args() + ["--read", pcap, "--db", db, "--summary", summary], check=False, timeout=1200)
 with open(summary) as f:
     stats = json.load(f)["/darkscope/stats"]
 print("store stats:", {k: v for k, v in stats.items() if k.startswith("store")})
