@@ -3,6 +3,7 @@
 // the --help defaults and config_items(), so they never disagree.
 #include "darkscope/config.hpp"
 
+#include "darkscope/counters.hpp"
 #include "darkscope/output_file.hpp"
 
 #include <sys/stat.h>
@@ -1289,6 +1290,12 @@ void check_config(const Config& c) {
     }
 
     // Sensors
+    if (c.sensors.size() > kMaxSensors)
+        fail("sensor", std::to_string(c.sensors.size()) + " sensors",
+             "at most " + std::to_string(kMaxSensors) + " sensors are supported (each takes " +
+                 std::to_string(kSensorSlotBytes / 1024) +
+                 " KiB in every counter set: every worker holds two, every window one); merge "
+                 "sensors, a sensor may hold many prefixes");
     std::set<std::string> names;
     std::map<std::string, std::string> owner;  // prefix -> sensor
     for (const auto& s : c.sensors) {
