@@ -369,6 +369,18 @@ void HistoryStore::flush() {
     idle_cv_.wait(lock, [&] { return finished_ >= target; });
 }
 
+uint64_t HistoryStore::flush_within(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    const uint64_t target = enqueued_;
+    const uint64_t dropped_before = stats_.periods_dropped + stats_.events_dropped;
+    if (!idle_cv_.wait_for(lock, limit, [&] { return finished_ >= target; })) {
+        final_attempts_ = true;
+        work_cv_.notify_all();
+        idle_cv_.wait(lock, [&] { return finished_ >= target; });
+    }
+    return stats_.periods_dropped + stats_.events_dropped - dropped_before;
+}
+
 HistoryStore::Stats HistoryStore::stats() const {
     std::lock_guard lock(mutex_);
     Stats s = stats_;
@@ -422,7 +434,7 @@ void HistoryStore::writer_loop() {
             lock.lock();
             ++stats_.write_errors;
             stats_.last_error = error;
-            bool give_up = !retry || stopping_;
+            bool give_up = !retry || stopping_ || final_attempts_;
             if (give_up)
                 ++(is_period ? stats_.periods_dropped : stats_.events_dropped);
             lock.unlock();
@@ -431,7 +443,7 @@ void HistoryStore::writer_loop() {
             lock.lock();
             if (give_up)
                 break;
-            work_cv_.wait_for(lock, backoff, [&] { return stopping_; });
+            work_cv_.wait_for(lock, backoff, [&] { return stopping_ || final_attempts_; });
             lock.unlock();
             backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
         }

@@ -6,6 +6,7 @@
 // a crash or `kill -9` leaves every committed period whole. The schema is in docs/schema.md.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -104,6 +105,10 @@ class HistoryStore {
 
     // Waits until everything queued before the call is committed or has failed for good.
     void flush();
+    // flush() bounded for shutdown: after `limit` the writer stops retrying transient failures
+    // (a full disk) and gives each item still queued one attempt, so it returns soon after;
+    // what was not written counts as dropped. Returns the number of items dropped meanwhile.
+    uint64_t flush_within(std::chrono::milliseconds limit);
 
     struct Stats {
         uint64_t periods_written = 0, periods_dropped = 0;
@@ -158,6 +163,7 @@ class HistoryStore {
     int64_t run_newest_end_ = 0;      // writer thread only: offline retention's clock
     bool paused_ = false;
     bool stopping_ = false;
+    bool final_attempts_ = false;           // flush_within() ran out of time: no more retries
     uint64_t enqueued_ = 0, finished_ = 0;  // items accepted / written, failed or dropped
     Stats stats_;
     std::thread writer_;
