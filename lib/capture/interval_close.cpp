@@ -82,8 +82,10 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     const std::vector<StoredRow> scanner_rows =
         events_ ? detect_events(start_s, end_s) : std::vector<StoredRow>{};
     append_series(start_s, scanner_rows);
-    if (store_)
+    if (store_) {
         store_window(interval_, Resolution::interval, scanner_rows);
+        checkpoint_rollups();
+    }
     if (fleet_)
         export_interval(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every

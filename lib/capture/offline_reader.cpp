@@ -52,6 +52,15 @@ std::optional<OfflineIntervals::Closed> OfflineIntervals::place(int64_t sec) {
 
 namespace {
 
+// A packet's seconds as the file holds them. A pcap file's are unsigned 32 bits (to 2106), but
+// libpcap hands them over through a signed 32-bit field, so those after 2038-01-19 arrive
+// negative; no capture holds times before 1970, so a negative value is read as unsigned.
+// pcapng's 64-bit times come through whole.
+int64_t packet_seconds(const pcap_pkthdr& hdr) {
+    const int64_t s = static_cast<int64_t>(hdr.ts.tv_sec);
+    return s < 0 && s >= INT32_MIN ? s + (int64_t{1} << 32) : s;
+}
+
 std::optional<int64_t> first_packet_s(const std::string& file) {
     char errbuf[PCAP_ERRBUF_SIZE];
     std::optional<int64_t> first;
@@ -59,7 +68,7 @@ std::optional<int64_t> first_packet_s(const std::string& file) {
         pcap_pkthdr* hdr = nullptr;
         const u_char* bytes = nullptr;
         if (pcap_next_ex(pc, &hdr, &bytes) == 1)
-            first = static_cast<int64_t>(hdr->ts.tv_sec);
+            first = packet_seconds(*hdr);
         pcap_close(pc);
     }
     return first;
@@ -121,9 +130,9 @@ int Engine::run_offline() {
         uint64_t file_packets = 0;
         int rc;
         while ((rc = pcap_next_ex(pc, &hdr, &bytes)) == 1) {
-            const uint64_t ts_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
+            const uint64_t ts_ns = static_cast<uint64_t>(packet_seconds(*hdr)) * 1000000000ull +
                                    static_cast<uint64_t>(hdr->ts.tv_usec);
-            if (auto closed = intervals.place(static_cast<int64_t>(hdr->ts.tv_sec))) {
+            if (auto closed = intervals.place(packet_seconds(*hdr))) {
                 flush_chunk();
                 wait_counted();
                 close_interval(closed->start_s, closed->end_s, false);

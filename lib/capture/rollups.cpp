@@ -1,7 +1,8 @@
 // The hour and day rollups: windows that start when a closed interval begins a new UTC hour or
-// day, stored when they close (and at shutdown), with unique counts from their own merged
-// sketches, never summed from intervals; and a restarted live run's resume of its first hour and
-// day.
+// day, stored when they close, at shutdown and live every minute of wall time (checkpoints), with
+// unique counts from their own merged sketches, never summed from intervals; and a restarted live
+// run's resume of its first hour and day.
+#include <chrono>
 #include <rte_log.h>
 
 #include <map>
@@ -129,6 +130,24 @@ void Engine::store_window(const WindowAccumulator& w, Resolution resolution,
                                      earlier_run_[static_cast<int>(resolution)].get()));
 }
 
+// A live run stores its open hour and day at most every kRollupCheckpointS of wall time, so a
+// crash (kill -9, power) loses at most that much of them: a restart resumes the stored rollup
+// (resume_rollup). Interval rows cannot rebuild them (they hold the top K and no sketches).
+// Offline replays are rerun instead.
+void Engine::checkpoint_rollups() {
+    constexpr double kRollupCheckpointS = 60;
+    if (config_.offline())
+        return;
+    const double now = now_seconds();
+    if (now - last_rollup_checkpoint_ < kRollupCheckpointS)
+        return;
+    last_rollup_checkpoint_ = now;
+    for (auto [window, resolution] :
+         {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})
+        if (window->start_s >= 0 && window->counters->packets)
+            store_window(*window, resolution);
+}
+
 void Engine::flush_rollups() {
     if (events_)
         emit_events(events_->finish(interval_.end_s));
@@ -140,7 +159,14 @@ void Engine::flush_rollups() {
          {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})
         if (window->start_s >= 0 && window->counters->packets)
             store_window(*window, resolution);
-    store_->flush();
+    // A full or failing disk must not hold the exit: after kStoreFlushLimit the writer stops
+    // retrying and gives what is left one attempt (docs/schema.md, "Writing").
+    constexpr std::chrono::seconds kStoreFlushLimit{10};
+    if (const uint64_t lost = store_->flush_within(kStoreFlushLimit))
+        RTE_LOG(ERR, USER1,
+                "history: %llu periods or events could not be written to %s before the exit "
+                "(see store_dropped and the errors above)\n",
+                static_cast<unsigned long long>(lost), config_.db_file.c_str());
 }
 
 }  // namespace darkscope

@@ -1,10 +1,9 @@
 // The --summary file writer.
 #include "darkscope/summary.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
+#include "darkscope/output_file.hpp"
 #include "darkscope/views.hpp"
 
 namespace darkscope {
@@ -31,18 +30,14 @@ void write_summary(const std::string& path, const Snapshot& s,
         {"/darkscope/workers", workers_view(s)},
         {"/darkscope/events,50", events_view(s, "50")},
     };
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        Dict shaped;
-        for (auto& [k, v] : d)
-            shaped.emplace_back(k, telemetry_shape(v));
-        out << to_json(Value(std::move(shaped)), 1) << '\n';
-        if (!out)
-            throw std::runtime_error("--summary " + path + ": cannot write");
+    Dict shaped;
+    for (auto& [k, v] : d)
+        shaped.emplace_back(k, telemetry_shape(v));
+    try {
+        replace_file(path, to_json(Value(std::move(shaped)), 1) + '\n');
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("--summary ") + e.what());
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-        throw std::runtime_error("--summary " + path + ": cannot rename " + tmp);
 }
 
 }  // namespace darkscope

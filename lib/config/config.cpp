@@ -4,6 +4,9 @@
 #include "darkscope/config.hpp"
 #include "darkscope/url.hpp"
 
+#include "darkscope/counters.hpp"
+#include "darkscope/output_file.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,6 +208,18 @@ std::vector<std::string> to_service_list(const std::string& text) {
         out.push_back(std::to_string(port) + "/" + proto);
     }
     return out;
+}
+
+// Names the views and the history give rows that are not a sensor: a sensor so named would
+// collide with them (two "unmatched" rows, a UNIQUE failure on every history write).
+bool reserved_sensor_name(const std::string& name) {
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (const char* r : {"unmatched", "none", "other", "all", "total", "unknown"})
+        if (lower == r)
+            return true;
+    return false;
 }
 
 // "tokyo=10.0.0.0/8,2001:db8::/32" -> SensorSpec; the checks that need the text (syntax, host
@@ -1213,9 +1228,9 @@ std::string directory_of(const std::string& path) {
 std::string writable_problem(const std::string& path) {
     if (path.empty())
         return "empty file name";
+    if (auto why = output_target_problem(path); !why.empty())
+        return why;
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-        return "is a directory";
     const std::string dir = directory_of(path);
     if (::stat(dir.c_str(), &st) != 0)
         return "directory " + dir + ": " + std::strerror(errno);
@@ -1418,6 +1433,12 @@ void check_config(const Config& c) {
              "must be a multiple of --interval (" + std::to_string(c.interval_s) + ")");
 
     // Sensors
+    if (c.sensors.size() > kMaxSensors)
+        fail("sensor", std::to_string(c.sensors.size()) + " sensors",
+             "at most " + std::to_string(kMaxSensors) + " sensors are supported (each takes " +
+                 std::to_string(kSensorSlotBytes / 1024) +
+                 " KiB in every counter set: every worker holds two, every window one); merge "
+                 "sensors, a sensor may hold many prefixes");
     std::set<std::string> names;
     std::map<std::string, std::string> owner;  // prefix -> sensor
     for (const auto& s : c.sensors) {
@@ -1427,6 +1448,10 @@ void check_config(const Config& c) {
             fail("sensor", s.name, "sensor name may only use A-Z a-z 0-9 _ -");
         if (s.name.size() > 63)
             fail("sensor", s.name, "sensor name longer than 63 characters");
+        if (reserved_sensor_name(s.name))
+            fail("sensor", s.name,
+                 "sensor name is reserved (the views and the history use unmatched, none, other, "
+                 "all, total and unknown, in any case)");
         if (!names.insert(s.name).second)
             fail("sensor", s.name, "sensor name given twice");
         if (s.prefixes.empty())

@@ -51,6 +51,8 @@ StoreOptions store_options(const Config& config) {
     s.path = config.db_file;
     s.retention_interval_days = config.retention_intervals_days;
     s.retention_hour_days = config.retention_hours_days;
+    // Live, retention runs from the wall clock; offline, from the newest period the run wrote.
+    s.wall_clock_retention = !config.offline();
     if (config.offline())
         s.full_wait_ms = 60'000;
     return s;

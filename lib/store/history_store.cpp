@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "darkscope/output_file.hpp"
+
 namespace darkscope {
 
 namespace {
@@ -197,6 +199,9 @@ HistoryStore::HistoryStore(StoreOptions options) : options_(std::move(options)) 
     const std::string& path = options_.path;
     if (path.empty())
         throw std::runtime_error("history database: no file name given");
+    // Created here, not by SQLite (0644 less the umask), and never through a planted link; its
+    // -wal and -shm files take the database's mode.
+    prepare_output_file(path);
     writer_db_ =
         open_connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options_.busy_timeout_ms);
     try {
@@ -365,6 +370,18 @@ void HistoryStore::flush() {
     idle_cv_.wait(lock, [&] { return finished_ >= target; });
 }
 
+uint64_t HistoryStore::flush_within(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    const uint64_t target = enqueued_;
+    const uint64_t dropped_before = stats_.periods_dropped + stats_.events_dropped;
+    if (!idle_cv_.wait_for(lock, limit, [&] { return finished_ >= target; })) {
+        final_attempts_ = true;
+        work_cv_.notify_all();
+        idle_cv_.wait(lock, [&] { return finished_ >= target; });
+    }
+    return stats_.periods_dropped + stats_.events_dropped - dropped_before;
+}
+
 HistoryStore::Stats HistoryStore::stats() const {
     std::lock_guard lock(mutex_);
     Stats s = stats_;
@@ -418,14 +435,16 @@ void HistoryStore::writer_loop() {
             lock.lock();
             ++stats_.write_errors;
             stats_.last_error = error;
-            bool give_up = !retry || stopping_;
+            bool give_up = !retry || stopping_ || final_attempts_;
+            if (give_up)
+                ++(is_period ? stats_.periods_dropped : stats_.events_dropped);
             lock.unlock();
             log(store_log_error, "history " + options_.path + ": write failed: " + error +
                                      (give_up ? " (dropped)" : " (will retry)"));
             lock.lock();
             if (give_up)
                 break;
-            work_cv_.wait_for(lock, backoff, [&] { return stopping_; });
+            work_cv_.wait_for(lock, backoff, [&] { return stopping_ || final_attempts_; });
             lock.unlock();
             backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
         }
@@ -526,43 +545,62 @@ void HistoryStore::write_event(const StoredEvent& e) {
 }
 
 void HistoryStore::apply_retention(const StoredPeriod& written) {
-    int64_t newest_end = 0;
-    {
-        Statement newest(writer_db_, "SELECT coalesce(max(start + length_s), 0) FROM periods");
-        if (newest.step())
-            newest_end = newest.int64(0);
-    }
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const int64_t written_end = written.start + written.length_s;
+    if (written_end <= now + 86400)
+        run_newest_end_ = std::max(run_newest_end_, written_end);
+    const int64_t newest_end = options_.wall_clock_retention ? now : run_newest_end_;
+    if (newest_end <= 0)
+        return;  // nothing this run wrote is trustworthy yet
     struct Rule {
-        Resolution resolution;
+        const char* resolution;
         unsigned days;
     };
-    const Rule rules[] = {{Resolution::interval, options_.retention_interval_days},
-                          {Resolution::hour, options_.retention_hour_days}};
+    const Rule rules[] = {{"interval", options_.retention_interval_days},
+                          {"hour", options_.retention_hour_days}};
     for (const auto& rule : rules) {
         if (rule.days == 0)
             continue;  // 0 keeps forever
         int64_t cutoff = newest_end - int64_t{rule.days} * 86400;
-        const std::string resolution = resolution_name(rule.resolution);
         Statement del_rows(writer_db_,
                            "DELETE FROM rows WHERE period_id IN (SELECT id FROM periods WHERE "
                            "resolution=?1 AND start<?2)");
-        del_rows.bind(1, resolution).bind(2, cutoff).run();
+        del_rows.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
         Statement del_sketches(writer_db_,
                                "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
                                "WHERE resolution=?1 AND start<?2)");
-        del_sketches.bind(1, resolution).bind(2, cutoff).run();
+        del_sketches.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        int64_t deleted = 0, oldest = 0, youngest = 0;
+        {
+            Statement span(writer_db_,
+                           "SELECT count(*), coalesce(min(start), 0), coalesce(max(start), 0) "
+                           "FROM periods WHERE resolution=?1 AND start<?2");
+            span.bind(1, std::string(rule.resolution)).bind(2, cutoff);
+            if (span.step()) {
+                deleted = span.int64(0);
+                oldest = span.int64(1);
+                youngest = span.int64(2);
+            }
+        }
         Statement del(writer_db_, "DELETE FROM periods WHERE resolution=?1 AND start<?2");
-        del.bind(1, resolution).bind(2, cutoff).run();
+        del.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        // A live run removes one old interval per new one: logged only when more go at once.
+        if (deleted > 1 || (deleted == 1 && !options_.wall_clock_retention))
+            log(store_log_info, "history: retention deleted " + std::to_string(deleted) + " " +
+                                    rule.resolution + " periods starting " +
+                                    std::to_string(oldest) + " to " + std::to_string(youngest) +
+                                    " (older than " + std::to_string(rule.days) + " days before " +
+                                    std::to_string(newest_end) + ")");
         // A live run removes one old interval per new one: not worth a log line. A period
         // that is itself older than the window (an old capture replayed into a newer
         // history) is surprising, so the first one is logged.
-        if (written.resolution == rule.resolution && written.start < cutoff &&
+        if (written.resolution == parse_resolution(rule.resolution) && written.start < cutoff &&
             !logged_old_period_) {
             logged_old_period_ = true;
             log(store_log_warning,
-                "history: " + resolution + " period starting " + std::to_string(written.start) +
-                    " is older than the retention window (" + std::to_string(rule.days) +
-                    " days before the newest period end " + std::to_string(newest_end) +
+                std::string("history: ") + rule.resolution + " period starting " +
+                    std::to_string(written.start) + " is older than the retention window (" +
+                    std::to_string(rule.days) + " days before " + std::to_string(newest_end) +
                     ") and was not kept; further ones are not logged");
         }
     }

@@ -1,5 +1,6 @@
 #include "darkscope/value.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -81,9 +82,9 @@ Value telemetry_shape(const Value& value) {
 namespace {
 
 // Bytes one string byte takes in DPDK 22.11's JSON: quote and backslash are escaped, \n \r \t
-// too, other control characters are dropped. Bytes from 0x80 (UTF-8) reach its table of control
-// characters through a negative index (a signed char), so they may be escaped or dropped: count
-// the longer.
+// too, other control characters are dropped. Bytes from 0x80 reach its table of control
+// characters through a negative index (a signed char) and come out as a backslash and whatever
+// precedes the table, which is not JSON: telemetry_text() never hands it one.
 size_t escaped_bytes(unsigned char c) {
     if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c >= 0x80)
         return 2;
@@ -97,23 +98,35 @@ size_t escaped_bytes(const std::string& s) {
     return n;
 }
 
-// The longest head of s that a rte_tel_data string holds and that takes at most
-// kTelemetryStringMax bytes escaped, not cut inside a UTF-8 sequence.
-std::string clip(const std::string& s) {
-    size_t raw = 0, escaped = 0;
-    while (raw < s.size() && raw < kTelemetryStringMax) {
-        size_t e = escaped_bytes(static_cast<unsigned char>(s[raw]));
-        if (escaped + e > kTelemetryStringMax)
-            break;
-        escaped += e;
-        ++raw;
-    }
-    if (raw == s.size())
-        return s;
-    while (raw > 0 && (static_cast<unsigned char>(s[raw]) & 0xc0) == 0x80)
-        --raw;
-    return s.substr(0, raw);
+// Bytes of the escape at text[i] of a json_escape_ascii() text: 1 for a plain character, 2 for
+// \n and the like, 6 for \uXXXX, 12 for a surrogate pair (kept whole).
+size_t unit_length(const std::string& text, size_t i) {
+    if (text[i] != '\\' || i + 1 >= text.size())
+        return 1;
+    if (text[i + 1] != 'u')
+        return 2;
+    const bool high =
+        i + 5 < text.size() && text[i + 2] == 'd' && text[i + 3] >= '8' && text[i + 3] <= 'b';
+    return high ? 12 : 6;
 }
+
+}  // namespace
+
+std::string telemetry_text(const std::string& s) {
+    const std::string text = json_escape_ascii(s);
+    size_t raw = 0, escaped = 0;
+    while (raw < text.size()) {
+        const size_t n = std::min(unit_length(text, raw), text.size() - raw);
+        const size_t e = escaped_bytes(text.substr(raw, n));
+        if (raw + n > kTelemetryStringMax || escaped + e > kTelemetryStringMax)
+            break;
+        raw += n;
+        escaped += e;
+    }
+    return text.substr(0, raw);
+}
+
+namespace {
 
 // A scalar as rte_tel_data_add_dict_* holds it: int64 outside the int range as u64 or a string.
 Value form_scalar(const Value& v) {
@@ -125,7 +138,7 @@ Value form_scalar(const Value& v) {
         return std::to_string(*i);
     }
     if (auto* s = std::get_if<std::string>(&v.v))
-        return clip(*s);
+        return telemetry_text(*s);
     return v;
 }
 
@@ -135,7 +148,7 @@ Value form_flat(const Value& value) {
         Dict out;
         for (const auto& [k, item] : value.dict()) {
             if (item.is_dict() || item.is_array())
-                out.emplace_back(k, clip(to_json(item)));
+                out.emplace_back(k, telemetry_text(to_json(item)));
             else if (!std::holds_alternative<std::monostate>(item.v))
                 out.emplace_back(k, form_scalar(item));
         }
@@ -147,7 +160,7 @@ Value form_flat(const Value& value) {
     for (const auto& item : a) {
         if (strings) {
             if (auto* s = std::get_if<std::string>(&item.v))
-                out.emplace_back(clip(*s));
+                out.emplace_back(telemetry_text(*s));
         } else if (auto* u = std::get_if<uint64_t>(&item.v)) {
             out.emplace_back(*u);
         } else if (auto* i = std::get_if<int64_t>(&item.v)) {
@@ -246,7 +259,7 @@ Value telemetry_form(const Value& raw) {
         return out;
     }
     if (auto* s = std::get_if<std::string>(&value.v))
-        return clip(*s);
+        return telemetry_text(*s);
     if (std::holds_alternative<std::monostate>(value.v))
         return Dict{};
     return Dict{{"value", form_scalar(value)}};

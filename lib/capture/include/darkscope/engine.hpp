@@ -89,6 +89,7 @@ class Engine {
     void store_window(const WindowAccumulator& w, Resolution resolution,
                       const std::vector<StoredRow>& extra_rows = {});
     void flush_rollups();
+    void checkpoint_rollups();
     // event_bridge.cpp: the closed interval to the event engine, its events to the log, the
     // history and the hook.
     std::vector<StoredRow> detect_events(int64_t start_s, int64_t end_s);
@@ -111,6 +112,7 @@ class Engine {
     bool workers_running_ = false;
 
     WindowAccumulator interval_, hour_, day_, total_;
+    double last_rollup_checkpoint_ = 0;  // wall time the hour and day rollups were last stored
     // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
     std::unique_ptr<SpaceSaving> tuple_sources_, tuple_prefixes_;
     std::unique_ptr<SpaceSaving> tuple6_sources_, tuple6_prefixes_;  // IPv6, merged into those

@@ -42,6 +42,9 @@ static_assert(sizeof(PacketsBytes) == 16, "add() treats the pair as one 16-byte 
 
 inline constexpr unsigned kMaxSensors = 64;
 inline constexpr unsigned kSensorSlotUnmatched = kMaxSensors;  // sensors[] slot of `unmatched`
+// What one sensor slot takes in each CounterSet (its packets and bytes and three unique
+// counters: sources, destinations, ASNs), whether the sensor sees traffic or not.
+inline constexpr size_t kSensorSlotBytes = sizeof(PacketsBytes) + 3 * HyperLogLog::memory_bytes();
 
 // Destination services: one dense range of 65536 slots per family. TCP and UDP are indexed by
 // destination port; ICMP and ICMPv6 by type << 8 | code.

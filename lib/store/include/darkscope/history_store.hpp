@@ -6,6 +6,7 @@
 // a crash or `kill -9` leaves every committed period whole. The schema is in docs/schema.md.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -74,9 +75,14 @@ struct StoreOptions {
     // periods. The wait ends early when the store closes; a writer stuck longer than this (a
     // database locked for good) still gets the old policy, so the replay finishes.
     unsigned full_wait_ms = 0;
-    // Retention by period start, measured back from the newest period end in the database (not
-    // the wall clock), so replaying old captures keeps them. 0 keeps forever; days always are.
+    // Retention by period start, measured back from a clock a packet cannot move: the wall
+    // clock live (wall_clock_retention), and offline the newest end of the periods this run
+    // wrote, leaving out any that end more than a day after the wall clock (a future-dated
+    // packet), so replaying old captures keeps them. Never the newest period in the database,
+    // which one forged packet could set. 0 keeps forever; days always are. Each pass that
+    // deletes logs how many periods of which span.
     unsigned retention_interval_days = 14, retention_hour_days = 400;
+    bool wall_clock_retention = false;
     unsigned busy_timeout_ms = 5000;  // wait for a lock held by another connection
     // Called on the writer thread (write errors, retention) or on the enqueuing thread (drops),
     // once per period or event at most, never per packet. May be empty.
@@ -101,6 +107,10 @@ class HistoryStore {
 
     // Waits until everything queued before the call is committed or has failed for good.
     void flush();
+    // flush() bounded for shutdown: after `limit` the writer stops retrying transient failures
+    // (a full disk) and gives each item still queued one attempt, so it returns soon after;
+    // what was not written counts as dropped. Returns the number of items dropped meanwhile.
+    uint64_t flush_within(std::chrono::milliseconds limit);
 
     struct Stats {
         uint64_t periods_written = 0, periods_dropped = 0;
@@ -152,8 +162,10 @@ class HistoryStore {
     size_t queued_periods_ = 0, queued_events_ = 0;
     bool writer_busy_ = false;
     bool logged_old_period_ = false;  // writer thread only
+    int64_t run_newest_end_ = 0;      // writer thread only: offline retention's clock
     bool paused_ = false;
     bool stopping_ = false;
+    bool final_attempts_ = false;           // flush_within() ran out of time: no more retries
     uint64_t enqueued_ = 0, finished_ = 0;  // items accepted / written, failed or dropped
     Stats stats_;
     std::thread writer_;

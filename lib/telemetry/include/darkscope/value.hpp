@@ -52,10 +52,17 @@ inline constexpr size_t kTelemetryStringMax = 127;           // RTE_TEL_MAX_STRI
 inline constexpr size_t kTelemetryDictMax = 256;             // RTE_TEL_MAX_DICT_ENTRIES
 inline constexpr size_t kTelemetryArrayMax = 512;            // RTE_TEL_MAX_ARRAY_ENTRIES
 
+// A string as a telemetry reply carries it: the body of a JSON string in ASCII
+// (json_escape_ascii(): a client recovers the characters with a JSON parser, as
+// json.loads('"' + text + '"')), because DPDK 22.11's escaping mangles every byte from 0x80 and
+// drops control characters. Bytes that are not UTF-8 become U+FFFD. Cut at a whole escape so
+// that DPDK's escaped form takes at most kTelemetryStringMax bytes.
+std::string telemetry_text(const std::string& s);
+
 // What fill_tel_data() hands to rte_tel_data for a view, as a Value: telemetry_shape()'s ranked
-// lists as dicts, containers below the first level as JSON strings, strings clipped so that
-// their escaped form takes at most kTelemetryStringMax bytes, int64 as the library holds it,
-// arrays of one scalar type, no empty values. fill_tel_data() transcribes it as it is.
+// lists as dicts, containers below the first level as JSON strings, strings as telemetry_text(),
+// int64 as the library holds it, arrays of one scalar type, no empty values. fill_tel_data()
+// transcribes it as it is.
 Value telemetry_form(const Value& value);
 
 // The bytes DPDK 22.11 writes for a telemetry_form() value answered to `command` (its JSON
