@@ -20,6 +20,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
   tshark tcpdump mmdb-bin sqlite3 libmaxmind-db-writer-perl iproute2 procps iso-codes
+  libtrace-tools
   python3 python3-scapy python3-matplotlib chromium
   # default attribution data comes from the npm registry
   nodejs npm

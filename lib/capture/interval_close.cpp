@@ -76,7 +76,9 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     const std::vector<StoredRow> scanner_rows =
         events_ ? detect_events(start_s, end_s) : std::vector<StoredRow>{};
     append_series(start_s, scanner_rows);
-    if (store_)
+    // An interval without packets is not stored, live or offline: the history, the report and
+    // the series read a missing interval as zero (docs/history.md).
+    if (store_ && interval_.counters->packets != 0)
         store_window(interval_, Resolution::interval, scanner_rows);
     // Offline replays close intervals far faster than real time: publish (which copies every
     // window) at most every 200 ms of wall time there; the last interval is always published.
