@@ -12,7 +12,9 @@
 # What it prints (and writes as JSON with --json FILE): Mpps median/min/max, ns per packet and
 # the darkscope/testpmd ratio; the cost by pipeline stage (--pipeline); offline --read Mpps from
 # tmpfs; DPDK heap and process memory; the machine and its load; with --workers N the same for
-# N workers and the speed-up over one. See docs/performance.md.
+# N workers and the speed-up over one; the analyst section (scripts/bench/analyst.py): --read
+# start-up, whole process against tracereport and tcpdump, --read Mpps with 1 and 2 workers and
+# the cost per interval of a long sparse capture. See docs/performance.md.
 #
 # Rates are steady state: scripts/bench/rate.py reads the packet counters over the telemetry
 # socket twice, DURATION apart, after start-up (database loading, capture preload) and WARMUP.
@@ -48,6 +50,8 @@ Usage: scripts/bench.sh [options]
   --json FILE           also write every measurement and the summary as JSON
   --no-stages           skip the per-stage breakdown
   --no-offline          skip the offline (--read) measurement
+  --no-analyst          skip the analyst section (scripts/bench/analyst.py: --read start-up,
+                        whole process against tracereport and tcpdump, sparse captures)
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
   --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
                         --darkscope-arg --precise-sketches=0 (what precise sketches cost)
@@ -75,6 +79,7 @@ cache=${DARKSCOPE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/darkscope-bench}
 json_out=
 do_stages=1
 do_offline=1
+do_analyst=1
 wait_idle=0
 extra_args=()
 memory_probe=
@@ -101,6 +106,7 @@ while [ $# -gt 0 ]; do
         --json) json_out=$2; shift ;;
         --no-stages) do_stages=0 ;;
         --no-offline) do_offline=0 ;;
+        --no-analyst) do_analyst=0 ;;
         --wait-idle) wait_idle=$2; shift ;;
         --darkscope-arg) extra_args+=("$2"); shift ;;
         --memory-probe) memory_probe=$2; shift ;;
@@ -501,6 +507,17 @@ EOF
     rm -f "$shm"-[123].pcap
 fi
 
+# --- 4. analyst: --read as an analyst runs it, whole process (printed after the report) ------
+analyst_args=(--darkscope "$darkscope" --geo-dir "$geo_dir" --cache "$cache"
+    --json "$work/analyst.json")
+[ "$quick" = 1 ] && analyst_args+=(--quick)
+[ "$geo" = 1 ] || analyst_args+=(--no-geo)
+if [ "$do_analyst" = 1 ]; then
+    wait_for_idle
+    "$py" "$here/bench/analyst.py" "${analyst_args[@]}" >"$work/analyst.txt" ||
+        die "analyst section failed"
+fi
+
 # --- report ---------------------------------------------------------------------------------
 machine_json="$work/machine.json"
 "$py" - "$machine_json" <<EOF
@@ -532,3 +549,4 @@ json.dump({
 }, open(sys.argv[1], "w"))
 EOF
 "$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}
+[ "$do_analyst" = 0 ] || cat "$work/analyst.txt"

@@ -20,6 +20,8 @@ constexpr unsigned kSeriesKeysPerDimension = 200;
 }  // namespace
 
 void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
+    if (w.sets[slot]->packets != 0)
+        ++interval_.version;  // what publish() compares (the interval is merged here, not added)
     // The worker left the source side of its packets in its tuple tables: count it now, once per
     // tuple, on this core (the retired epoch is ours until it is cleared).
     count_tuples(*w.sets[slot], *w.tuples[slot], *w.tuples6[slot]);
@@ -111,10 +113,27 @@ void Engine::publish() {
     s->last_end_s = interval_.end_s;
     s->interval_s = config_.interval_s;
     s->offline = config_.offline();
-    s->last = interval_.publish(kPublishedTop);
-    s->hour = hour_.publish(kPublishedTop);
-    s->day = day_.publish(kPublishedTop);
-    s->total = total_.publish(kPublishedTop);
+    std::shared_ptr<const Snapshot> before;
+    {
+        std::lock_guard lock(snapshot_mutex_);
+        before = snapshot_;
+    }
+    // A window unchanged since the last snapshot is shared from it, with its new bounds.
+    auto window = [&](const WindowAccumulator& w, WindowData Snapshot::*field, unsigned i) {
+        if (before != nullptr && ((*before).*field).counters != nullptr &&
+            published_versions_[i] == w.version) {
+            WindowData d = (*before).*field;
+            d.start_s = w.start_s;
+            d.end_s = w.end_s;
+            return d;
+        }
+        published_versions_[i] = w.version;
+        return w.publish(kPublishedTop);
+    };
+    s->last = window(interval_, &Snapshot::last, 0);
+    s->hour = window(hour_, &Snapshot::hour, 1);
+    s->day = window(day_, &Snapshot::day, 2);
+    s->total = window(total_, &Snapshot::total, 3);
     s->series = series_;
     if (events_)
         s->events = recent_events();

@@ -22,7 +22,9 @@ time (count_packet, a lookup per packet, the top talkers updated per packet), wi
    exact, counted per packet by Space-Saving (plain, spills) they are exact within its error
    bound; all must bracket the generator's counts of its 20 busiest sources. That capture keeps
    every bounded table within its capacity: past it, which keys get a slot follows arrival order,
-   and the spills change that order."""
+   and the spills change that order.
+4. Two workers against one (the optimised path): every view of the demo capture and the corpus
+   but the per-worker one is identical."""
 import json
 import os
 import sys
@@ -177,6 +179,17 @@ for burst in (1, 5, 32):
         burst, len(diff), len(plain), "" if talkers_exact else
         " (top talkers and scanner events checked against the truth)"))
     errors += ["--burst %d %s" % (burst, d) for d in diff[:20]]
+
+# Two workers (bursts dealt over them, their tables merged on the stats core) against one, on
+# the demo capture and the corpus: every view but the per-worker one is the same.
+two = run(32, ("--workers", "2", "--share-cpus"))
+one_view = dict(optimised if talkers_exact else without_talkers(optimised))
+two_view = dict(comparable(two if talkers_exact else without_talkers(two)))
+for s in (one_view, two_view):
+    s.pop("/darkscope/workers", None)
+diff = differences(one_view, two_view)
+print("two workers: %d differences from one over %d views" % (len(diff), len(one_view)))
+errors += ["--workers 2 (plain = one worker) %s" % d for d in diff[:20]]
 
 nets2 = os.path.join(env.tmp, "nets2.csv")
 scans, scans_truth = env.generate("tuples", "--seed", "22", "--packets", "30000", "--profile",

@@ -81,7 +81,8 @@ if packets != truth["packets"]:
     errors.append("stored intervals hold %d packets, the capture %d" % (packets, truth["packets"]))
 
 two = os.path.join(env.tmp, "two.sqlite")
-env.run(env.base_args() + ["--config", conf, "--read", pcap, "--db", two, "--workers", "2"])
+env.run(env.base_args() + ["--config", conf, "--read", pcap, "--db", two, "--workers", "2",
+                           "--share-cpus"])
 stored_two = stored_intervals(two)
 check(stored_two, "two workers")
 if stored_two != stored_one:
