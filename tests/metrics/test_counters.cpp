@@ -479,15 +479,16 @@ std::vector<PacketFacts> mixed_stream(unsigned packets, uint32_t seed, unsigned 
 // merge (the stats core's windows), with the tables within their capacity and past it (the
 // service table full: its dense slots are then cleared whole).
 TEST(Counters, ClearedSetCountsAsAFreshOne) {
-    for (unsigned ports : {40u, 2000u, 30000u}) {
-        const auto first = mixed_stream(40000, 31, ports);
+    for (unsigned ports : {40u, 2000u, 60000u}) {
+        const auto first = mixed_stream(80000, 31, ports);
         const auto second = mixed_stream(20000, 32, ports);
         auto reused = fresh(), window = fresh(), once = fresh(), window_once = fresh();
         for (const auto& f : first)
             count(*reused, f);
         window->merge(*reused);
-        if (ports == 30000u)
+        if (ports == 60000u) {
             ASSERT_TRUE(window->services.full()) << "the stream overflows the service table";
+        }
         reused->clear();
         window->clear();
         for (const auto& f : second) {
