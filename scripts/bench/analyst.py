@@ -134,7 +134,13 @@ def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
         return wall, rss, first_packet_s(text)
 
     figures = {"runs": runs, "packets": packets, "geo": bool(geo)}
-    rows = []
+
+    class Rows(list):
+        def append(self, row):  # each figure on stderr as it comes, the table at the end
+            say("%s: %s" % row)
+            list.append(self, row)
+
+    rows = Rows()
     # Start-up.
     for label, extra in (("with databases", geo), ("without databases", [])):
         if label == "with databases" and not geo:
