@@ -12,7 +12,9 @@
 # What it prints (and writes as JSON with --json FILE): Mpps median/min/max, ns per packet and
 # the darkscope/testpmd ratio; the cost by pipeline stage (--pipeline); offline --read Mpps from
 # tmpfs; DPDK heap and process memory; the machine and its load; with --workers N the same for
-# N workers and the speed-up over one. See docs/performance.md.
+# N workers and the speed-up over one; the analyst section (scripts/bench/analyst.py): --read
+# start-up, whole process against tracereport and tcpdump, --read Mpps with 1 and 2 workers and
+# the cost per interval of a long sparse capture. See docs/performance.md.
 #
 # Rates are steady state: scripts/bench/rate.py reads the packet counters over the telemetry
 # socket twice, DURATION apart, after start-up (database loading, capture preload) and WARMUP.
@@ -51,6 +53,8 @@ Usage: scripts/bench.sh [options]
   --no-record           skip the recording section (worker Mpps with recording off, everything,
                         a 1% filter; the writer's MB/s)
   --record-dir DIR      where the recording section writes [a temporary directory under /tmp]
+  --no-analyst          skip the analyst section (scripts/bench/analyst.py: --read start-up,
+                        whole process against tracereport and tcpdump, sparse captures)
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
   --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
                         --darkscope-arg --precise-sketches=0 (what precise sketches cost)
@@ -80,6 +84,7 @@ do_stages=1
 do_offline=1
 do_record=1
 record_dir=
+do_analyst=1
 wait_idle=0
 extra_args=()
 memory_probe=
@@ -108,6 +113,7 @@ while [ $# -gt 0 ]; do
         --no-offline) do_offline=0 ;;
         --no-record) do_record=0 ;;
         --record-dir) record_dir=$2; shift ;;
+        --no-analyst) do_analyst=0 ;;
         --wait-idle) wait_idle=$2; shift ;;
         --darkscope-arg) extra_args+=("$2"); shift ;;
         --memory-probe) memory_probe=$2; shift ;;
@@ -562,6 +568,17 @@ EOF
     rm -rf "$rec_root/writer" "/var/run/dpdk/$prefix"
 fi
 
+# --- 5. analyst: --read as an analyst runs it, whole process (printed after the report) ------
+analyst_args=(--darkscope "$darkscope" --geo-dir "$geo_dir" --cache "$cache"
+    --json "$work/analyst.json")
+[ "$quick" = 1 ] && analyst_args+=(--quick)
+[ "$geo" = 1 ] || analyst_args+=(--no-geo)
+if [ "$do_analyst" = 1 ]; then
+    wait_for_idle
+    "$py" "$here/bench/analyst.py" "${analyst_args[@]}" >"$work/analyst.txt" ||
+        die "analyst section failed"
+fi
+
 # --- report ---------------------------------------------------------------------------------
 machine_json="$work/machine.json"
 "$py" - "$machine_json" <<EOF
@@ -593,3 +610,4 @@ json.dump({
 }, open(sys.argv[1], "w"))
 EOF
 "$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}
+[ "$do_analyst" = 0 ] || cat "$work/analyst.txt"

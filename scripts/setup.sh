@@ -26,6 +26,7 @@ packages=(
   python3 python3-scapy python3-matplotlib python3-pytest chromium
   # fleet export (libcurl) and the fleet tests' ClickHouse servers
   libcurl4-openssl-dev clickhouse-server clickhouse-client
+  libtrace-tools
   # default attribution data comes from the npm registry
   nodejs npm
 )

@@ -20,6 +20,7 @@
 
 #include "darkscope/attribution.hpp"
 #include "darkscope/events.hpp"
+#include "darkscope/offline_sizing.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/sub_configs.hpp"
 #include "darkscope/recorder.hpp"
@@ -113,10 +114,12 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     if (!config.event_hook.empty())
         hook_ = std::make_unique<EventHook>(config.event_hook, config.event_hook_timeout_s,
                                             control_log);
+    // Offline, the tuple tables and the mbuf pool fit the capture (darkscope/offline_sizing.hpp).
+    const Config job = sized_to_job(config);
     if (config.offline()) {
         register_offline_meta();
         offline_pool_ =
-            create_packet_pool("offline_mbufs", config.mbufs, static_cast<int>(rte_socket_id()));
+            create_packet_pool("offline_mbufs", job.mbufs, static_cast<int>(rte_socket_id()));
     }
     if (!config.record_dir.empty())
         recorder_ = std::make_unique<Recorder>(record_options(config), sensor_names_,
@@ -124,7 +127,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     if (config.telemetry)
         register_record_telemetry();
     for (unsigned i = 0; i < plan.workers.size(); ++i) {
-        WorkerContext* w = create_worker(i, plan.workers[i], config, ports, table_blocks_);
+        WorkerContext* w = create_worker(i, plan.workers[i], job, ports, table_blocks_);
         w->record = recorder_ ? recorder_->tap(i) : nullptr;
         w->classifier = &classifier;
         w->attribution = attribution;

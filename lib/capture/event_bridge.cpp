@@ -84,8 +84,14 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
     std::sort(series.begin(), series.end(), [](const SeriesPoint& a, const SeriesPoint& b) {
         return a.dimension != b.dimension ? a.dimension < b.dimension : a.key < b.key;
     });
+    // In key order as well (the event engine tracks a bounded number of victims).
+    std::vector<std::pair<uint64_t, const VictimCounts*>> victim_entries;
+    c.victims.for_each(
+        [&](uint64_t key, const VictimCounts& v) { victim_entries.emplace_back(key, &v); });
+    std::sort(victim_entries.begin(), victim_entries.end());
     std::vector<VictimObservation> victims;
-    c.victims.for_each([&](uint64_t, const VictimCounts& v) {
+    for (const auto& [key, entry] : victim_entries) {
+        const VictimCounts& v = *entry;
         VictimObservation o;
         o.addr = v.addr;
         o.family = v.family;
@@ -105,7 +111,7 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
         o.country = country_code(v.country);
         o.asn = v.asn;
         victims.push_back(std::move(o));
-    });
+    }
     // Scanners are sought among the top talkers, minus sources whose packets are mostly
     // backscatter: a DoS victim's replies reach many dark addresses too, but it is not scanning
     // (a scanner's own few RSTs, as masscan sends, do not make it a victim).

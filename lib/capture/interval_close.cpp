@@ -3,6 +3,8 @@
 // series, the history and telemetry (publish).
 #include <rte_log.h>
 
+#include <algorithm>
+
 #include "darkscope/engine.hpp"
 #include "darkscope/events.hpp"
 #include "darkscope/fleet.hpp"
@@ -22,6 +24,8 @@ constexpr unsigned kSeriesKeysPerDimension = 200;
 }  // namespace
 
 void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
+    if (w.sets[slot]->packets != 0)
+        ++interval_.version;  // what publish() compares (the interval is merged here, not added)
     // The worker left the source side of its packets in its tuple tables: count it now, once per
     // tuple, on this core (the retired epoch is ours until it is cleared).
     count_tuples(*w.sets[slot], *w.tuples[slot], *w.tuples6[slot]);
@@ -82,18 +86,27 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     const std::vector<StoredRow> scanner_rows =
         events_ ? detect_events(start_s, end_s) : std::vector<StoredRow>{};
     append_series(start_s, scanner_rows);
+    // An interval without packets is not stored, live or offline: the history, the report and
+    // the series read a missing interval as zero (docs/history.md).
     if (store_) {
-        store_window(interval_, Resolution::interval, scanner_rows);
+        if (interval_.counters->packets != 0)
+            store_window(interval_, Resolution::interval, scanner_rows);
         checkpoint_rollups();
     }
     if (fleet_)
         export_interval(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every
-    // window) at most every 200 ms of wall time there; the last interval is always published.
+    // changed window, up to ~100 MiB) at most every 200 ms of wall time there, and then only
+    // once 9 times the last publish's own time has passed, so publishing never takes more than
+    // a tenth of a replay (on a loaded machine one publish can take longer than 200 ms: then
+    // every interval published, and a long sparse capture spent its time copying). The last
+    // interval is always published. last_publish_ is the end of the last publish, moved later
+    // by what that rule adds beyond the 200 ms.
     const double now = now_seconds();
     if (!config_.offline() || workers_stopped || now - last_publish_ >= 0.2) {
         publish();
-        last_publish_ = now;
+        const double after = now_seconds();
+        last_publish_ = after + std::max(0.0, 9 * (after - now) - 0.2);
     }
 }
 
@@ -119,10 +132,27 @@ void Engine::publish() {
     s->last_end_s = interval_.end_s;
     s->interval_s = config_.interval_s;
     s->offline = config_.offline();
-    s->last = interval_.publish(kPublishedTop);
-    s->hour = hour_.publish(kPublishedTop);
-    s->day = day_.publish(kPublishedTop);
-    s->total = total_.publish(kPublishedTop);
+    std::shared_ptr<const Snapshot> before;
+    {
+        std::lock_guard lock(snapshot_mutex_);
+        before = snapshot_;
+    }
+    // A window unchanged since the last snapshot is shared from it, with its new bounds.
+    auto window = [&](const WindowAccumulator& w, WindowData Snapshot::*field, unsigned i) {
+        if (before != nullptr && ((*before).*field).counters != nullptr &&
+            published_versions_[i] == w.version) {
+            WindowData d = (*before).*field;
+            d.start_s = w.start_s;
+            d.end_s = w.end_s;
+            return d;
+        }
+        published_versions_[i] = w.version;
+        return w.publish(kPublishedTop);
+    };
+    s->last = window(interval_, &Snapshot::last, 0);
+    s->hour = window(hour_, &Snapshot::hour, 1);
+    s->day = window(day_, &Snapshot::day, 2);
+    s->total = window(total_, &Snapshot::total, 3);
     s->series = series_;
     if (events_)
         s->events = recent_events();

@@ -1,5 +1,6 @@
 // period_rows: a period's counters as the history's rows, the top K keys of each dimension plus
 // `other`, so that every dimension sums to the total.
+#include <algorithm>
 #include <map>
 
 #include "darkscope/country.hpp"
@@ -38,11 +39,10 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
         SketchPool scratch(SketchPool::kUnbounded);  // unions of keys sharing a name; before agg
         std::map<std::string, ServiceCounts> agg;
         uint64_t packets = 0, bytes = 0;
-        for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
-            if (c.service_slots[slot].probe.packets == 0)
-                continue;
-            agg[service_name(slot)].pb.merge(c.service_slots[slot].probe);
-        }
+        c.for_each_service_slot([&](uint32_t slot) {
+            if (c.service_slots[slot].probe.packets != 0)
+                agg[service_name(slot)].pb.merge(c.service_slots[slot].probe);
+        });
         c.services.for_each([&](uint64_t key, const ServiceCounts& v) {
             if ((key & kProbeServiceBit) == 0)
                 return;
@@ -85,9 +85,13 @@ std::vector<StoredRow> period_rows(const CounterSet& c, const std::vector<HeavyH
                 c.uniques(c.country_asns[i]));
     if (non_ip_packets)
         row("country", "none", non_ip_packets, non_ip_bytes);
-    c.asns.for_each([&](uint64_t asn, const SourceCounts& v) {
-        row("asn", std::to_string(asn), v.pb.packets, v.pb.bytes, c.uniques(v.sources));
-    });
+    // In AS number order: ties in keep_top_rows go to the first row, so the order must not
+    // depend on the order the table took its keys in.
+    std::vector<std::pair<uint64_t, const SourceCounts*>> asns;
+    c.asns.for_each([&](uint64_t asn, const SourceCounts& v) { asns.emplace_back(asn, &v); });
+    std::sort(asns.begin(), asns.end());
+    for (const auto& [asn, v] : asns)
+        row("asn", std::to_string(asn), v->pb.packets, v->pb.bytes, c.uniques(v->sources));
     if (c.asns.other.pb.packets)
         row("asn", "other", c.asns.other.pb.packets, c.asns.other.pb.bytes,
             c.uniques(c.asns.other.sources));

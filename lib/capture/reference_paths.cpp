@@ -56,7 +56,9 @@ void count_reference_path(WorkerContext& w, unsigned epoch_slot, PacketFacts* fa
         count_plain(w, epoch_slot, facts, times_ns, n);
         return;
     }
-    // PipelineStage::count: every packet counted whole, without tuples or the pipeline.
+    // PipelineStage::count: every packet counted whole, without tuples or the pipeline. Its
+    // dense service slots have no services entry to find them by.
+    table.untracked_service_slots = true;
     if (w.attribution != nullptr)
         w.attribution->lookup_burst(w.id, facts, n);
     for (unsigned i = 0; i < n; ++i)

@@ -16,6 +16,8 @@ WindowAccumulator::WindowAccumulator(uint32_t precise_sketches)
 }
 
 void WindowAccumulator::reset(int64_t start) {
+    if (counters->packets != 0)
+        ++version;
     counters->clear();
     sources->clear();
     prefixes->clear();
@@ -26,6 +28,8 @@ void WindowAccumulator::reset(int64_t start) {
 void WindowAccumulator::add(const WindowAccumulator& interval) {
     if (start_s < 0)
         start_s = interval.start_s;
+    if (interval.counters->packets != 0)
+        ++version;
     counters->merge(*interval.counters);
     sources->merge(*interval.sources);
     prefixes->merge(*interval.prefixes);

@@ -22,7 +22,9 @@ time (count_packet, a lookup per packet, the top talkers updated per packet), wi
    exact, counted per packet by Space-Saving (plain, spills) they are exact within its error
    bound; all must bracket the generator's counts of its 20 busiest sources. That capture keeps
    every bounded table within its capacity: past it, which keys get a slot follows arrival order,
-   and the spills change that order."""
+   and the spills change that order.
+4. Two workers against one (the optimised path): every view of the demo capture and the corpus
+   but the per-worker one is identical."""
 import copy
 import os
 
@@ -228,6 +230,22 @@ def test_optimised_views_equal_plain(plain, optimised, burst):
         burst, len(diff), len(a), "" if talkers_exact else
         " (top talkers and scanner events checked against the truth)"))
     h.no_errors(["--burst %d %s" % (burst, d) for d in diff[:20]])
+
+
+def test_two_workers_views_equal_one_worker(env, demo, optimised):
+    """--read with two workers (bursts dealt over them, their tables merged on the stats core)
+    gives every view of one worker, on the demo capture and the corpus, but the per-worker one."""
+    two = run(env, demo["reads"], demo["geo"], 32, ("--workers", "2", "--share-cpus"))
+    one = optimised[32]
+    talkers_exact = one["/darkscope/stats"]["sources"] <= len(
+        h.ranked(one["/darkscope/top/sources,1000"])) < 1000
+    one_view = dict(comparable(one if talkers_exact else without_talkers(one)))
+    two_view = dict(comparable(two if talkers_exact else without_talkers(two)))
+    for s in (one_view, two_view):
+        s.pop("/darkscope/workers", None)
+    diff = differences(one_view, two_view)
+    print("two workers: %d differences from one over %d views" % (len(diff), len(one_view)))
+    h.no_errors(["--workers 2 %s" % d for d in diff[:20]])
 
 
 # 3. Full tuple tables: 20,000 one-off scanners.

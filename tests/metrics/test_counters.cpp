@@ -455,6 +455,39 @@ std::vector<PacketFacts> mixed_stream(unsigned packets, uint32_t seed, unsigned 
     return out;
 }
 
+// clear() touches only what was counted: a set cleared after one interval and counted again
+// holds exactly what a fresh set counting the second interval holds, directly and through a
+// merge (the stats core's windows), with the tables within their capacity and past it (the
+// service table full: its dense slots are then cleared whole).
+TEST(Counters, ClearedSetCountsAsAFreshOne) {
+    for (unsigned ports : {40u, 2000u, 60000u}) {
+        const auto first = mixed_stream(80000, 31, ports);
+        const auto second = mixed_stream(20000, 32, ports);
+        auto reused = fresh(), window = fresh(), once = fresh(), window_once = fresh();
+        for (const auto& f : first)
+            count(*reused, f);
+        window->merge(*reused);
+        if (ports == 60000u) {
+            ASSERT_TRUE(window->services.full()) << "the stream overflows the service table";
+        }
+        reused->clear();
+        window->clear();
+        for (const auto& f : second) {
+            count(*reused, f);
+            count(*once, f);
+        }
+        window->merge(*reused);
+        window_once->merge(*once);
+        EXPECT_EQ(contents(*reused), contents(*once)) << ports << " ports";
+        EXPECT_EQ(contents(*window), contents(*window_once)) << ports << " ports";
+        // And cleared after the second interval: as empty as a fresh set.
+        reused->clear();
+        auto empty = fresh();
+        EXPECT_EQ(contents(*reused), contents(*empty)) << ports << " ports";
+        EXPECT_EQ(reused->pool->used(), 0u);
+    }
+}
+
 // Packets and bytes of each bounded table, its keys and `other` together.
 std::map<std::string, std::vector<uint8_t>> table_sums(const CounterSet& t) {
     std::map<std::string, std::vector<uint8_t>> out;

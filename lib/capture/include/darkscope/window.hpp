@@ -29,6 +29,9 @@ struct WindowAccumulator {
     std::unique_ptr<SpaceSaving> prefixes;
     int64_t start_s = -1;  // -1: nothing accumulated yet
     int64_t end_s = 0;
+    // Changes whenever the counters or top talkers do (not when only start_s or end_s move): a
+    // window published at this version can be published again without copying it.
+    uint64_t version = 0;
 
     explicit WindowAccumulator(uint32_t precise_sketches);
     void reset(int64_t start);

@@ -150,6 +150,10 @@ struct KeyedTable {
     alignas(64) Payload values[Capacity];
     Payload other;
     uint32_t used;
+    // The slot of each used key, in the order the keys came: merge, clear and for_each walk these
+    // `used` slots, so an interval that held few keys costs little to close.
+    uint16_t order[Capacity];
+    static_assert(Capacity <= 65536, "a slot number fits order[]");
 
     Payload* find_or_insert(uint64_t key) { return this->template probe<true>(key); }
     // The key's home slot, ahead of at(): lets a burst's cache misses overlap. Returns the
@@ -167,18 +171,26 @@ struct KeyedTable {
     const Payload* find(uint64_t key) const {
         return const_cast<KeyedTable*>(this)->template probe<false>(key);
     }
+    // Every key with its payload, in the order the keys came.
     template <typename F>
     void for_each(F&& f) const {
-        for (unsigned s = 0; s < Capacity; ++s)
-            if (keys[s] != 0)
-                f(keys[s] - 1, values[s]);
+        for (uint32_t i = 0; i < used; ++i)
+            f(keys[order[i]] - 1, values[order[i]]);
     }
     // Payload merges take the pools that own their sketches (this table's, then o's).
     void merge(const KeyedTable& o, SketchPool* pool, const SketchPool* o_pool) {
-        for (unsigned s = 0; s < Capacity; ++s)
-            if (o.keys[s] != 0)
-                at(o.keys[s] - 1).merge(o.values[s], pool, o_pool);
+        for (uint32_t i = 0; i < o.used; ++i)
+            at(o.keys[o.order[i]] - 1).merge(o.values[o.order[i]], pool, o_pool);
         other.merge(o.other, pool, o_pool);
+    }
+    // Empty again, touching the used slots only (their sketches go back with the pool's clear).
+    void clear() {
+        for (uint32_t i = 0; i < used; ++i) {
+            keys[order[i]] = 0;
+            values[order[i]] = Payload{};
+        }
+        other = Payload{};
+        used = 0;
     }
 
   private:
@@ -196,7 +208,7 @@ struct KeyedTable {
                 if constexpr (!Insert)
                     return nullptr;
                 keys[s] = stored;
-                ++used;
+                order[used++] = static_cast<uint16_t>(s);
                 return &values[s];
             }
         }
@@ -270,6 +282,29 @@ struct ServiceTable {
             at(o.keys[e]).merge(o.values[e], pool, o_pool);
         other.merge(o.other, pool, o_pool);
     }
+    // Empty again, touching the used entries and their index words only.
+    void clear() {
+        for (uint32_t e = 0; e < used; ++e) {
+            index[index_of(keys[e])] = 0;
+            values[e] = ServiceCounts{};
+        }
+        other = ServiceCounts{};
+        used = 0;
+    }
+    // Every service slot (key without kProbeServiceBit) of a held key, once. The workers count
+    // a packet's dense service slot and its entry here together, so while no key went to `other`
+    // (full() is false) these are all the service slots a set counted.
+    template <typename F>
+    void for_each_slot(F&& f) const {
+        for (uint32_t e = 0; e < used; ++e) {
+            const uint64_t key = keys[e];
+            // A slot held both ways is visited from its key without the probe bit.
+            if ((key & kProbeServiceBit) != 0 && find(key & ~kProbeServiceBit) != nullptr)
+                continue;
+            f(static_cast<uint32_t>(key & ~kProbeServiceBit));
+        }
+    }
+    bool full() const { return used == kCapacity; }
 };
 
 using AsnTable = KeyedTable<SourceCounts, 4096>;     // key: AS number (0 = unknown)
@@ -333,9 +368,25 @@ struct alignas(64) CounterSet {
     // The precise sketches of this set's per-key counters. Not owned: the worker (hugepages) or
     // the stats core (heap) attaches it; clear() clears it too; merge() reads o.pool.
     SketchPool* pool;
+    // Set by a path that counts service_slots[] without the services table (the benchmark's
+    // `count` stage): clear, merge and for_each_service_slot then visit every slot. Kept by clear.
+    bool untracked_service_slots;
 
+    // Empty again; touches what was counted (the sketches and table entries used), not the
+    // whole set, so closing an interval that held little costs little.
     void clear();
     void merge(const CounterSet& o);
+    // Every service slot that may be non-zero in service_slots[], in no particular order: the
+    // services' keys, or all kServiceSlots when the service table overflowed.
+    template <typename F>
+    void for_each_service_slot(F&& f) const {
+        if (services.full() || untracked_service_slots) {
+            for (uint32_t slot = 0; slot < kServiceSlots; ++slot)
+                f(slot);
+        } else {
+            services.for_each_slot(f);
+        }
+    }
     // Keys counted in a P = 8 sketch because the pool was exhausted (see sketch_pool.hpp).
     uint64_t degraded_keys() const;
     // Estimate of one of this set's pooled counters.

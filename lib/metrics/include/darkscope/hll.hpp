@@ -104,6 +104,7 @@ class BasicHyperLogLog {
     }
 
     bool is_sparse() const { return !dense_; }
+    bool empty() const { return !dense_ && sparse_count_ == 0; }
     // Sparse mode: whether `h` is one of the hashes held, and whether one more distinct hash
     // would turn the sketch dense.
     bool sparse_full() const { return !dense_ && sparse_count_ >= kSparseLimit; }

@@ -1,0 +1,51 @@
+#include "darkscope/offline_sizing.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <filesystem>
+#include <system_error>
+
+namespace darkscope {
+
+namespace {
+
+constexpr uint64_t kMinRecordBytes = 16 + 14;  // a pcap record header and an Ethernet header
+constexpr uint32_t kMinTupleEntries = 4096;
+constexpr unsigned kMinOfflineMbufs = 2047;
+
+}  // namespace
+
+uint64_t max_packets_in(uint64_t file_bytes) {
+    return file_bytes / kMinRecordBytes + 1;
+}
+
+Config sized_to_job(const Config& config) {
+    Config sized = config;
+    if (!config.offline())
+        return sized;
+    uint64_t bytes = 0;
+    for (const auto& file : config.read_files) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(file, ec);
+        if (ec)
+            return sized;  // a pipe or a file that went away: keep the defaults
+        bytes += size;
+    }
+    const uint64_t packets = max_packets_in(bytes);
+    const Config defaults;
+    // A tuple table holds at most one tuple per packet, and gives a destination sketch to at
+    // most one tuple in 6 packets (past its 5 inline destinations): with 8 entries a packet its
+    // capacity / 32 sketches cover that, and its probing has the room it has at the default load.
+    if (config.tuple_entries == defaults.tuple_entries) {
+        const uint64_t want = std::bit_ceil(std::max<uint64_t>(8 * packets, kMinTupleEntries));
+        sized.tuple_entries = static_cast<uint32_t>(std::min<uint64_t>(want, config.tuple_entries));
+    }
+    // Mbufs in flight between the reader and the workers: no more than the packets there are.
+    if (config.mbufs == defaults.mbufs) {
+        const uint64_t want = std::bit_ceil(std::max<uint64_t>(packets, kMinOfflineMbufs + 1)) - 1;
+        sized.mbufs = static_cast<unsigned>(std::min<uint64_t>(want, config.mbufs));
+    }
+    return sized;
+}
+
+}  // namespace darkscope
