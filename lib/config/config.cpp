@@ -1270,6 +1270,34 @@ void check_input_files(const char* option, const std::vector<std::string>& files
     }
 }
 
+// --read files are read twice (a pre-scan puts them in time order) by libpcap, which takes
+// pcap and pcapng but not compressed files: a pipe, FIFO or device (it would hang or be
+// consumed by the pre-scan) and a compressed capture are refused saying what to do instead.
+void check_capture_files(const std::vector<std::string>& files) {
+    for (const auto& f : files) {
+        struct stat st {};
+        if (::stat(f.c_str(), &st) != 0)
+            continue;  // readable_problem() says why
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+            fail("read", f,
+                 "is not a regular file (a pipe, FIFO or device): a capture is read twice, "
+                 "first to put the files in time order; write the stream to a file first");
+        unsigned char m[4] = {};
+        std::ifstream in(f, std::ios::binary);
+        in.read(reinterpret_cast<char*>(m), sizeof m);
+        const char* kind = m[0] == 0x1f && m[1] == 0x8b                   ? "gzip"
+                           : m[0] == 0xfd && m[1] == '7' && m[2] == 'z'   ? "xz"
+                           : m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f ? "zstd"
+                           : m[0] == 'B' && m[1] == 'Z' && m[2] == 'h'    ? "bzip2"
+                                                                          : nullptr;
+        if (kind != nullptr)
+            fail("read", f,
+                 std::string("is ") + kind +
+                     "-compressed: decompress it to a file first (for example zcat, xzcat, "
+                     "zstdcat or bzcat FILE > capture.pcap)");
+    }
+}
+
 void check_vdev(const std::string& spec) {
     std::string name = port_name(spec);
     bool ok = (name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0) && name.size() > 4;
@@ -1473,6 +1501,7 @@ void check_config(const Config& c) {
             fail("udp-service-ports", std::to_string(p), p ? "listed twice" : "not a port");
 
     // Intervals and output
+    check_capture_files(c.read_files);
     check_input_files("read", c.read_files);
     if (!c.summary_file.empty())
         if (auto why = writable_problem(c.summary_file); !why.empty())

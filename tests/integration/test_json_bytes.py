@@ -78,12 +78,14 @@ def test_json_bytes(env):
     country_csv = os.path.join(env.tmp, "country.csv")
     asn_csv = os.path.join(env.tmp, "asn.csv")
     expected = {}  # asn -> characters
+    chosen = {}  # asn -> bytes
     with open(nets) as f, open(country_csv, "w", newline="") as c, open(asn_csv, "wb") as a:
         cw = csv.writer(c)
-        for i, row in enumerate(csv.reader(f)):
+        for row in csv.reader(f):
             net = ipaddress.ip_network(row[0])
             cw.writerow([net[0], net[-1], row[1]])
-            name = names[i % len(names)]
+            # One name per ASN (an ASN may have several networks; the first row's name holds).
+            name = chosen.setdefault(row[2], names[len(chosen) % len(names)])
             a.write(("%s,%s,%s," % (net[0], net[-1], row[2])).encode() + b'"' +
                     name.replace(b'"', b'""') + b'"\n')
             expected[row[2]] = sanitized(name.strip(b" \t"))
