@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -69,10 +70,8 @@ TEST(IntervalFile, ReadsBackWhatItWrote) {
     iv.packets = 12;
     iv.bytes = 900;
     ds::FleetTuple t{};
-    t.source[0] = 192;
-    t.source[1] = 0;
-    t.source[2] = 2;
-    t.source[3] = 77;
+    const uint32_t v4 = 0xc000024d;  // 192.0.2.77, host order as IpAddress holds it
+    std::memcpy(t.source, &v4, 4);
     t.family = 4;
     t.where = ds::TupleWhere::kNoService | 47;  // no service (GRE)
     t.packets = 3;
