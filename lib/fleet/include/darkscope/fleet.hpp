@@ -51,7 +51,8 @@ FleetSettings fleet_settings_of(const std::string& url, const std::string& crede
                                 const std::string& appliance, const std::string& spool_dir,
                                 unsigned spool_quota_mb, bool tuples);
 
-// One source tuple as the interval export keeps it (both families: a v4 source is in v6[0..3]).
+// One source tuple as the interval export keeps it (both families: IPv6 network order in
+// `source`, IPv4 the host-order word IpAddress::v4 holds in its first four bytes).
 struct FleetTuple {
     uint8_t source[16];
     uint8_t family;
