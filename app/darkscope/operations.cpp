@@ -11,6 +11,8 @@
 #include <ctime>
 #include <thread>
 
+#include <unistd.h>
+
 #ifndef DARKSCOPE_VERSION
 #define DARKSCOPE_VERSION "unknown"
 #endif
@@ -53,16 +55,16 @@ Operations::Operations(const Config& config, Engine& engine, std::function<Expor
             listening = "metrics not served";
         }
     }
-    // A test switch: the stats loop wedges after this many seconds, so the watchdog's pings
-    // stop as they would on a real hang (docs/operations.md).
-    if (const char* stall = std::getenv("DARKSCOPE_FAULT_STALL_STATS_AFTER"))
-        stall_after_s_ = std::atof(stall);
+    // A test switch: the stats loop wedges once this file exists, so the watchdog's pings stop
+    // as they would on a real hang (docs/operations.md).
+    if (const char* stall = std::getenv("DARKSCOPE_FAULT_STALL_STATS_FILE"))
+        stall_file_ = stall;
     engine_.set_stats_tick([this](double now) {
-        if (stall_after_s_ >= 0 && now - started_s_ >= stall_after_s_) {
+        if (!stall_file_.empty() && access(stall_file_.c_str(), F_OK) == 0) {
             RTE_LOG(WARNING, USER1, "fault injection: the stats loop stalls until stopped\n");
             while (!control_flags().stop.load())
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            stall_after_s_ = -1;
+            stall_file_.clear();
         }
         watchdog_.tick(now);
     });

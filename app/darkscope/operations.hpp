@@ -33,7 +33,7 @@ class Operations {
     std::unique_ptr<MetricsServer> server_;
     WatchdogPinger watchdog_;
     double started_s_;
-    double stall_after_s_ = -1;  // fault injection: DARKSCOPE_FAULT_STALL_STATS_AFTER
+    std::string stall_file_;  // fault injection: DARKSCOPE_FAULT_STALL_STATS_FILE
     bool stopped_ = false;
 };
 

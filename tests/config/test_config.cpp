@@ -468,6 +468,8 @@ TEST_F(ConfigTest, RangesAcceptTheirEndsAndRefuseBeyond) {
         {"link-wait", {"0", "3600"}, {"3601"}, "0..3600"},
         {"memory-budget-mb", {"16", "1048576"}, {"15", "1048577"}, "16..1048576"},
         {"precise-sketches", {"0", "65536"}, {"65537"}, "0..65536"},
+        {"metrics-top", {"0", "1000"}, {"1001"}, "0..1000"},
+        {"metrics-service-cap", {"1", "10000"}, {"0", "10001"}, "1..10000"},
         {"tuple-entries",
          {"1024", "67108864"},
          {"512", "134217728", "3000"},
@@ -682,4 +684,27 @@ TEST_F(ConfigTest, ShippedConfigFilesParse) {
         parse({"--config", root + "/conf/demo.conf", "--port", "net_pcap0,rx_pcap=" + cap});
     EXPECT_NO_THROW(validate_config(live));
     EXPECT_TRUE(live.no_pci);
+}
+
+// The operations options: --metrics-listen takes ADDRESS:PORT (IPv6 in brackets) or off;
+// --metrics-services takes the views' service names, normalised; --no-log-events switches the
+// event lines off.
+TEST_F(ConfigTest, OperationsOptions) {
+    EXPECT_EQ(parse({}).metrics_listen, "127.0.0.1:9464");
+    for (const char* ok : {"off", "127.0.0.1:9464", "[::1]:9464", ":9464", "0.0.0.0:0"})
+        EXPECT_EQ(parse({"--metrics-listen", ok}).metrics_listen, ok);
+    EXPECT_EQ(error_of({"--metrics-listen", "9464"}),
+              "--metrics-listen: '9464': expected ADDRESS:PORT or off");
+    EXPECT_EQ(error_of({"--metrics-listen", "::1:9464"}),
+              "--metrics-listen: '::1:9464': an IPv6 address goes in brackets: [::1]:9464");
+    EXPECT_EQ(error_of({"--metrics-listen", "127.0.0.1:70000"}),
+              "--metrics-listen: '127.0.0.1:70000': port over 65535");
+    EXPECT_EQ(parse({"--metrics-services", "445/tcp, 053/udp,icmp"}).metrics_services,
+              (std::vector<std::string>{"445/tcp", "53/udp", "icmp"}));
+    EXPECT_EQ(error_of({"--metrics-services", "445"}),
+              "--metrics-services: '445': expected PORT/tcp, PORT/udp, icmp or icmpv6");
+    EXPECT_EQ(error_of({"--metrics-services", "70000/tcp"}),
+              "--metrics-services: '70000/tcp': port over 65535");
+    EXPECT_TRUE(parse({}).log_events);
+    EXPECT_FALSE(parse({"--no-log-events"}).log_events);
 }
