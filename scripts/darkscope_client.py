@@ -91,9 +91,27 @@ def request(path, command, timeout=5.0):
     if not reply:
         raise TelemetryError(f"{path} closed the connection without a reply", path)
     try:
-        return json.loads(reply.decode())
+        return decode_strings(json.loads(reply.decode()))
     except ValueError:
         raise TelemetryError(f"reply is not JSON: {reply[:200]!r}", path)
+
+
+def decode_strings(value):
+    """darkscope hands DPDK's telemetry only ASCII: each string is the body of a JSON string
+    (non-ASCII as \\uXXXX, controls escaped, bytes that are not UTF-8 as U+FFFD), because DPDK
+    22.11 cannot escape anything else. This turns every such string back into its characters."""
+    if isinstance(value, str):
+        if "\\" not in value:
+            return value
+        try:
+            return json.loads('"' + value + '"')
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: decode_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_strings(v) for v in value]
+    return value
 
 
 def query(prefix, command, timeout=5.0):

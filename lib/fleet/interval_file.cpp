@@ -150,9 +150,9 @@ std::string interval_file(const FleetInterval& iv, const std::string& appliance,
         body += key;
         put(body, e.id);
         body += '\t';
-        put(body, e.kind);
+        put(body, std::string(event_kind_name(e.kind)));
         body += '\t';
-        put(body, e.phase);
+        put(body, std::string(event_phase_name(e.phase)));
         body += '\t';
         put(body, e.time);
         body += '\t';
