@@ -45,8 +45,8 @@ std::map<std::string, std::string> parse(const std::string& line) {
 TEST(EventLog, ScannerLineIsKeyValue) {
     Event e;
     e.id = "scanner:192.0.2.7:1700000000";
-    e.kind = "scanner";
-    e.phase = "start";
+    e.kind = EventKind::scanner;
+    e.phase = EventPhase::start;
     e.time = 1700000060;
     e.start = 1700000000;
     e.end = 1700000050;
@@ -74,8 +74,8 @@ TEST(EventLog, ScannerLineIsKeyValue) {
 TEST(EventLog, ValuesWithSpacesOrQuotesAreQuoted) {
     Event e;
     e.id = "surge:sensor_service:tokyo b|23/tcp:1";
-    e.kind = "surge";
-    e.phase = "end";
+    e.kind = EventKind::surge;
+    e.phase = EventPhase::end;
     e.dimension = "sensor_service";
     e.key = "say \"hi\" = \\";
     e.reason = "quiet";
