@@ -101,7 +101,7 @@ void prepare_output_file(const std::string& path, mode_t mode) {
         return;
     }
     if (errno != EEXIST)
-        throw failure(path, std::string("cannot create: ") + std::strerror(errno));
+        throw failure(path, std::string("cannot open: ") + std::strerror(errno));
     if (auto why = output_target_problem(path); !why.empty())
         throw failure(path, why);
 }

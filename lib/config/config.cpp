@@ -210,13 +210,14 @@ std::vector<std::string> to_service_list(const std::string& text) {
     return out;
 }
 
-// Names the views and the history give rows that are not a sensor: a sensor so named would
-// collide with them (two "unmatched" rows, a UNIQUE failure on every history write).
+// Keys the views and the history give sensor rows that are not a sensor (traffic in no sensor,
+// non-IP traffic, the rest beyond the top K): a sensor so named would collide with them (two
+// "unmatched" rows, a UNIQUE failure on every history write).
 bool reserved_sensor_name(const std::string& name) {
     std::string lower;
     for (char c : name)
         lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    for (const char* r : {"unmatched", "none", "other", "all", "total", "unknown"})
+    for (const char* r : {"unmatched", "none", "other"})
         if (lower == r)
             return true;
     return false;
@@ -1477,9 +1478,10 @@ void check_config(const Config& c) {
         if (s.name.size() > 63)
             fail("sensor", s.name, "sensor name longer than 63 characters");
         if (reserved_sensor_name(s.name))
-            fail("sensor", s.name,
-                 "sensor name is reserved (the views and the history use unmatched, none, other, "
-                 "all, total and unknown, in any case)");
+            fail(
+                "sensor", s.name,
+                "sensor name is reserved (the views and the history use unmatched, none and other, "
+                "in any case)");
         if (!names.insert(s.name).second)
             fail("sensor", s.name, "sensor name given twice");
         if (s.prefixes.empty())
