@@ -16,8 +16,9 @@ packages=(
   # build
   build-essential g++ meson ninja-build pkg-config git
   dpdk dpdk-dev libdpdk-dev libhwloc-dev hwloc libboost-program-options-dev libjemalloc-dev
-  libpcap-dev libmaxminddb-dev libsqlite3-dev zlib1g-dev libzstd-dev
   libpcap-dev libmaxminddb-dev libsqlite3-dev
+  # recording: gzip and zstd compression
+  zlib1g-dev libzstd-dev
   # operations: the /metrics endpoint, systemd notifications, Prometheus for its tests
   libcpp-httplib-dev libsystemd-dev prometheus
   # tests and benchmarks
@@ -26,6 +27,7 @@ packages=(
   python3 python3-scapy python3-matplotlib python3-pytest chromium
   # fleet export (libcurl) and the fleet tests' ClickHouse servers
   libcurl4-openssl-dev clickhouse-server clickhouse-client
+  # the analyst benchmark's reference (tracereport)
   libtrace-tools
   # default attribution data comes from the npm registry
   nodejs npm
