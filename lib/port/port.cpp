@@ -209,8 +209,11 @@ Ports::Ports(const Config& config, const CorePlan& plan) : config_(config) {
             conf.rx_adv_conf.rss_conf.rss_hf = p.rss_applied;
         }
         // One transmit queue, never used: DPDK's packet-dump service (dpdk-dumpcap) refuses a
-        // port without one. A device with no transmit queue (net_pcap without tx_pcap) gets none.
-        const uint16_t tx_queues = dev_info.max_tx_queues > 0 ? 1 : 0;
+        // port without one. A device with no transmit queue (net_pcap without tx_pcap) gets none,
+        // and so does memif, whose rings are paired with its peer's: a client asking for a
+        // transmit ring the sending server does not serve never connects.
+        const bool memif = std::string(dev_info.driver_name).find("memif") != std::string::npos;
+        const uint16_t tx_queues = dev_info.max_tx_queues > 0 && !memif ? 1 : 0;
         int rc =
             rte_eth_dev_configure(p.port_id, static_cast<uint16_t>(p.rx_queues), tx_queues, &conf);
         if (rc != 0)
