@@ -313,7 +313,7 @@ def history(writer, work):
 
 TITLE = "Q1 <script>alert('x')</script> & co"
 END = CURRENT + DAYS * DAY
-NAMES = {"US": "United States", "CN": "China", "RU": "Russia", "NL": "Netherlands",
+NAMES = {"US": "United States", "CN": "China", "RU": "Russian Federation", "NL": "Netherlands",
          "DE": "Germany", "BR": "Brazil", "JP": "Japan", "KR": "South Korea"}
 
 
