@@ -28,7 +28,7 @@ rm -rf "$findings"
 mkdir -p "$work/seeds" "$findings"
 if [ -f "$corpus/MANIFEST.tsv" ]; then
     # The seed extractor is a plain (non-fuzzer) program; build it beside the fuzz target.
-    clang++ -std=c++20 -O1 -I"$repo/lib/decode/include" -I"$repo/tests/decode" \
+    clang++ -std=c++20 -O1 -I"$repo/lib/decode/include" -I"$repo/lib/common/include" -I"$repo/tests/decode" \
         "$repo/tests/fuzz/seed_extract.cpp" "$repo/lib/decode/decode.cpp" -lpcap \
         -o "$work/seed_extract"
     "$work/seed_extract" "$corpus" "$work/seeds" 50
