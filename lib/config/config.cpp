@@ -623,7 +623,8 @@ const std::vector<OptionSpec>& options() {
          [](const Config& c) { return std::to_string(c.record_quota_mb); },
          whole_or(&Config::record_quota_mb, 0u, "no quota", 1u, 1u << 30)},
         {"appliance", Group::output, Kind::value, "NAME",
-         "This appliance's name in the fleet's tables and in record file names (default: the host name)",
+         "This appliance's name in the fleet's tables and in record file names (default: the host "
+         "name)",
          [](Config& c, const Values& v) { c.appliance = v[0]; },
          [](const Config& c) { return c.appliance; }, name_chars(&Config::appliance, 0, 64)},
 

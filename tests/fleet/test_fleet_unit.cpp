@@ -79,7 +79,8 @@ TEST(IntervalFile, ReadsBackWhatItWrote) {
     iv.tuples.push_back(t);
     iv.rows.push_back(ds::StoredRow{"total", "all", 12, 900, 1, 1, 0});
     iv.rows.push_back(ds::StoredRow{"country", "J\tP", 12, 900, 1, 1, 0});
-    iv.events.push_back(ds::StoredEvent{"e1", ds::EventKind::dos, ds::EventPhase::start, 1363046460, "{\"a\":\"b\\nc\"}"});
+    iv.events.push_back(ds::StoredEvent{"e1", ds::EventKind::dos, ds::EventPhase::start, 1363046460,
+                                        "{\"a\":\"b\\nc\"}"});
     const std::string text = ds::interval_file(iv, "site-a", 99, {"tokyo"}, true);
     ds::SpooledInterval back;
     ASSERT_TRUE(ds::parse_interval_file(text, back));
