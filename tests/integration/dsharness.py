@@ -6,6 +6,7 @@ import ipaddress
 import itertools
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -230,3 +231,120 @@ def manifest_rows(corpus):
     with open(manifest) as f:
         header = f.readline().rstrip("\n").split("\t")
         return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f]
+
+
+class PacedGenerator:
+    """ds_paced_gen (tests/tools) serving a capture to darkscope over net_memif at a fixed rate:
+    live traffic that lasts as long as a test needs, from a second DPDK process of the module's
+    Env. Lossless unless drop=True (then a full ring drops the rest of a burst, counted in the
+    result's tx_failed, as a NIC's full rx ring would).
+
+    start() waits until the generator listens (skips the test when this DPDK has no net_memif);
+    darkscope then takes `port_spec` as its --port; result() is the generator's one JSON line
+    once every packet is offered; finish() its exit status after darkscope has left."""
+
+    def __init__(self, env, paced_gen, pcap, rate, lcore=0, drop=False, rsize=14, linger=120):
+        self.env = env
+        self.sock = os.path.join(env.tmp, "memif-%d.sock" % rate)
+        self.err = os.path.join(env.tmp, "paced-gen-%d.err" % rate)
+        self.prefix = env.prefix + "gen"
+        # The client sets the ring size (the server only caps it, at 2^14).
+        self.port_spec = "net_memif0,role=client,socket=%s,socket-abstract=no,rsize=%d" % (
+            self.sock, rsize)
+        self.cmd = [paced_gen, "--pcap", pcap, "--socket", self.sock, "--rate", str(rate),
+                    "--file-prefix", self.prefix, "--link-timeout", "90", "--stall-timeout",
+                    "30", "--linger", str(linger)] + (["--drop"] if drop else [])
+        self.lcore = lcore  # the generator's CPU: one no darkscope worker polls, when there is one
+        self.rate = rate
+        self.proc = None
+
+    def place(self, conf):
+        """Puts the generator on a CPU no darkscope worker polls (darkscope's --plan for this
+        port, no EAL; on 2 CPUs: the stats core's, which sleeps between merges); returns the
+        extra darkscope arguments that plan needs ([] or --share-cpus). With fewer CPUs
+        everything time-shares, and the ring holds what the worker has not polled yet."""
+        share = []
+        roles = self._plan(conf, [])
+        if roles is None:
+            share = ["--share-cpus"]
+            roles = self._plan(conf, share) or {}
+        worker_cpus = {cpu for role, cpu in roles.items() if role.startswith("worker")}
+        allowed = sorted(os.sched_getaffinity(0))
+        free = [c for c in allowed if c not in worker_cpus]
+        self.lcore = free[0] if free else allowed[0]
+        print("darkscope plan %s; generator on cpu %d" % (roles, self.lcore), flush=True)
+        return share
+
+    def _plan(self, conf, extra):
+        """darkscope's core plan for this port (no EAL): {role: cpu}, or None when it cannot."""
+        p = subprocess.run([self.env.darkscope, "--config", conf, "--port", self.port_spec,
+                            "--plan"] + extra, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            return None
+        roles = {}
+        for line in p.stdout.splitlines():
+            f = line.split()
+            if len(f) >= 3 and f[1].isdigit() and f[2].isdigit():
+                roles[f[0]] = int(f[2])
+        return roles
+
+    def log(self):
+        try:
+            with open(self.err) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def start(self, timeout=60):
+        # The memif server must listen before darkscope starts: a memif client that finds no
+        # server fails its port start.
+        self.env.prefixes.add(self.prefix)  # DPDK leaves its runtime directory behind
+        cmd = self.cmd + ["--lcore", str(self.lcore)]
+        print("+ " + " ".join(cmd), flush=True)
+        with open(self.err, "w") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        self.env.procs.append(self.proc)
+        deadline = time.time() + timeout
+        while "ds_paced_gen: ready" not in self.log():
+            if self.proc.poll() is not None:
+                if self.proc.returncode == 3:
+                    pytest.skip("net_memif is not available in this DPDK:\n" + self.log())
+                fail("ds_paced_gen exited %d before listening:\n%s" % (self.proc.returncode,
+                                                                        self.log()))
+            if time.time() > deadline:
+                fail("ds_paced_gen did not start listening on %s:\n%s" % (self.sock, self.log()))
+            time.sleep(0.1)
+
+    def result(self, darkscope, packets):
+        """The generator's result line (offered, bytes, tx_failed, rate_pps, seconds, mode)
+        once it has sent `packets`; fails if it or darkscope exits first."""
+        deadline = time.time() + packets / self.rate + 120
+        while True:
+            if time.time() > deadline:
+                fail("ds_paced_gen did not finish sending:\n" + self.log())
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    fail("ds_paced_gen exited %s without a result:\n%s" % (self.proc.wait(),
+                                                                          self.log()))
+                return json.loads(line)
+            if darkscope.poll() is not None:
+                fail("darkscope exited (%d) while the generator was sending:\n%s\n%s" % (
+                    darkscope.returncode, darkscope.stdout.read(), self.log()))
+
+    def finish(self):
+        """The generator's exit status once darkscope has left (it lingers with the ring's
+        memory until the client does)."""
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGINT)
+            return self.proc.wait(timeout=30)
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if os.path.lexists(self.sock):
+            os.unlink(self.sock)

@@ -32,17 +32,25 @@ def offline(env, setup):
     return s["/darkscope/top/countries,1000"], s["/darkscope/top/asns,1000"]
 
 
+# Live traffic for the reloads: the capture offered over memif by ds_paced_gen (lossless) at a
+# rate that stretches it over several seconds, so that reloads, back to back, fall inside it
+# whatever the machine's speed (net_pcap replays it in a fraction of a second).
+LIVE_RATE = 150000  # packets per second: 600,000 packets in 4 s
+
+
 @pytest.fixture(scope="module")
-def live(env, setup):
+def live(env, setup, paced_gen):
     """Live, with reloads under traffic: the reloader starts before the port does and reloads
-    back to back, so reloads overlap the replay (which takes a fraction of a second at full
-    speed). The final stats, the reloads' outcomes, the top lists, the exit status."""
+    back to back while the paced generator offers the capture. The final stats, the reloads'
+    outcomes, the top lists, the exit status."""
     pcap, truth, geo, country_csv, conf = setup
     summary = os.path.join(env.tmp, "live.json")
-    # Small bursts stretch the replay so that many reloads fall inside it.
-    proc = env.start(env.base_args() + ["--config", conf, "--port", "net_pcap0,rx_pcap=" + pcap,
-                                        "--interval", "1", "--link-wait", "0", "--burst", "4",
-                                        "--summary", summary] + geo)
+    gen = h.PacedGenerator(env, paced_gen, pcap, LIVE_RATE)
+    share = gen.place(conf)
+    gen.start()
+    proc = env.start(env.base_args() + ["--config", conf, "--port", gen.port_spec,
+                                        "--interval", "1", "--link-wait", "10",
+                                        "--summary", summary] + share + geo)
     results = {"ok": 0, "failed": 0, "bad_kept": 0, "during_traffic": 0}
     stop = threading.Event()
 
@@ -63,9 +71,9 @@ def live(env, setup):
             if not isinstance(r, dict) or r.get("result") == "starting up":
                 time.sleep(0.02)
                 continue
-            # The port's own counter moves while the replay runs (darkscope's views only move
-            # at interval ends): a reload between its first and last packet happened under
-            # traffic.
+            # The port's own counter moves while the traffic runs (darkscope's views only
+            # move at interval ends): a reload between its first and last packet happened
+            # under traffic.
             received = (h.telemetry(env.prefix, "/ethdev/stats,0") or {}).get("ipackets", 0)
             if 0 < received < truth["packets"]:
                 results["during_traffic"] += 1
@@ -91,6 +99,7 @@ def live(env, setup):
                     results["bad_kept"] >= 1:
                 break
             time.sleep(0.3)
+        gen.result(proc, truth["packets"])
     finally:
         stop.set()
         t.join()
@@ -99,6 +108,8 @@ def live(env, setup):
            "asns": h.telemetry(env.prefix, "/darkscope/top/asns,100")}
     print("geo:", h.telemetry(env.prefix, "/darkscope/geo"), "reloads:", results)
     got["exit"] = h.stop(proc)
+    got["gen_exit"] = gen.finish()
+    gen.close()
     return got
 
 

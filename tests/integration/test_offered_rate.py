@@ -19,11 +19,7 @@ rate is printed; nothing here asserts a time or a speed. Skipped only when this 
 net_memif driver.
 
 The generator: --paced-gen PATH."""
-import json
 import os
-import select
-import signal
-import subprocess
 import time
 
 import pytest
@@ -40,102 +36,26 @@ RATE = 50000  # packets per second: ~0.8 s of traffic
 RSIZE = 14
 
 
-def plan(env, port_spec, extra):
-    """darkscope's core plan for this run (no EAL): {role: cpu}, or None when it cannot plan."""
-    p = subprocess.run([env.darkscope, "--config", os.path.join(env.src, "conf", "demo.conf"),
-                        "--port", port_spec, "--plan"] + extra, capture_output=True, text=True,
-                       timeout=60)
-    if p.returncode != 0:
-        return None
-    roles = {}
-    for line in p.stdout.splitlines():
-        f = line.split()
-        if len(f) >= 3 and f[1].isdigit() and f[2].isdigit():
-            roles[f[0]] = int(f[2])
-    return roles
-
-
 @pytest.fixture(scope="module")
 def offered(env, paced_gen):
     """The capture offered by ds_paced_gen to darkscope over memif: the generator's result line
     and exit status, what darkscope counted and received, its exit status and its summary."""
     demo_conf = os.path.join(env.src, "conf", "demo.conf")
-    sock = os.path.join(env.tmp, "memif.sock")
-    # The client sets the ring size (the server only caps it, at 2^14).
-    port_spec = "net_memif0,role=client,socket=%s,socket-abstract=no,rsize=%d" % (sock, RSIZE)
     summary = os.path.join(env.tmp, "summary.json")
-    gen_err = os.path.join(env.tmp, "gen.err")
-
-    # CPUs: darkscope's plan (stats core + one polling worker); the generator takes a CPU no
-    # worker polls (on 2 CPUs: the stats core's, which sleeps between merges). With fewer CPUs
-    # everything time-shares; the ring holds what darkscope's worker has not polled yet
-    # meanwhile.
-    share = []
-    roles = plan(env, port_spec, [])
-    if roles is None:
-        share = ["--share-cpus"]
-        roles = plan(env, port_spec, share) or {}
-    worker_cpus = {cpu for role, cpu in roles.items() if role.startswith("worker")}
-    allowed = sorted(os.sched_getaffinity(0))
-    free = [c for c in allowed if c not in worker_cpus]
-    gen_cpu = free[0] if free else allowed[0]
-    print("darkscope plan %s; generator on cpu %d" % (roles, gen_cpu), flush=True)
-
     pcap, truth = env.generate("offered", "--seed", "17", "--packets", str(PACKETS),
                                "--profile", "demo")
+    gen = h.PacedGenerator(env, paced_gen, pcap, RATE, drop=True, rsize=RSIZE)
 
-    def gen_log():
-        try:
-            with open(gen_err) as f:
-                return f.read()
-        except OSError:
-            return ""
+    share = gen.place(demo_conf)
 
-    gen = None
     proc = None
-    env.prefixes.add(env.prefix + "gen")  # DPDK leaves its runtime directory behind
     try:
-        # The memif server must listen before darkscope starts: a memif client that finds no
-        # server fails its port start.
-        cmd = [paced_gen, "--pcap", pcap, "--socket", sock, "--rate", str(RATE), "--drop",
-               "--lcore", str(gen_cpu), "--file-prefix", env.prefix + "gen",
-               "--link-timeout", "90", "--stall-timeout", "30", "--linger", "120"]
-        print("+ " + " ".join(cmd), flush=True)
-        with open(gen_err, "w") as err:
-            gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        env.procs.append(gen)
-        deadline = time.time() + 60
-        while "ds_paced_gen: ready" not in gen_log():
-            if gen.poll() is not None:
-                if gen.returncode == 3:
-                    pytest.skip("net_memif is not available in this DPDK:\n" + gen_log())
-                h.fail("ds_paced_gen exited %d before listening:\n%s" % (gen.returncode,
-                                                                          gen_log()))
-            if time.time() > deadline:
-                h.fail("ds_paced_gen did not start listening on %s:\n%s" % (sock, gen_log()))
-            time.sleep(0.1)
-
+        gen.start()
         proc = env.start(env.base_args() + [
-            "--config", demo_conf, "--port", port_spec, "--interval", "1", "--link-wait", "10",
-            "--summary", summary] + share)
+            "--config", demo_conf, "--port", gen.port_spec, "--interval", "1", "--link-wait",
+            "10", "--summary", summary] + share)
         h.wait_socket(env.prefix, proc)
-
-        # The generator's one JSON line, once every packet is offered.
-        line = ""
-        deadline = time.time() + PACKETS / RATE + 120
-        while not line:
-            if time.time() > deadline:
-                h.fail("ds_paced_gen did not finish sending:\n" + gen_log())
-            ready, _, _ = select.select([gen.stdout], [], [], 1.0)
-            if ready:
-                line = gen.stdout.readline()
-                if not line:
-                    h.fail("ds_paced_gen exited %s without a result:\n%s" % (gen.wait(),
-                                                                              gen_log()))
-            elif proc.poll() is not None:
-                h.fail("darkscope exited (%d) while the generator was sending:\n%s\n%s" % (
-                    proc.returncode, proc.stdout.read(), gen_log()))
-        result = json.loads(line)
+        result = gen.result(proc, PACKETS)
         offered = result["offered"]
 
         got = {"truth": truth, "result": result,
@@ -162,22 +82,16 @@ def offered(env, paced_gen):
         # Stop the receiver first (the generator lingers with the ring's memory until the
         # client leaves), then compare the full tables of the summary it writes.
         got["exit"] = h.stop(proc)
-        try:
-            got["gen_exit"] = gen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            gen.send_signal(signal.SIGINT)
-            got["gen_exit"] = gen.wait(timeout=30)
-        got["gen_log"] = gen_log()
-        got["socket_left"] = os.path.lexists(sock)
+        got["gen_exit"] = gen.finish()
+        got["gen_log"] = gen.log()
+        got["socket_left"] = os.path.lexists(gen.sock)
         got["summary"] = env.summary(summary)
         return got
     finally:
-        for p in (proc, gen):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
-        if os.path.lexists(sock):
-            os.unlink(sock)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        gen.close()
 
 
 def test_generator_ran_in_drop_mode(offered):
