@@ -8,7 +8,7 @@
 namespace darkscope {
 
 WindowAccumulator::WindowAccumulator(uint32_t precise_sketches)
-    : counters(std::make_unique<CounterSet>()),
+    : counters(CounterSet::zeroed()),
       pool(std::make_unique<SketchPool>(precise_sketches)),
       sources(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {

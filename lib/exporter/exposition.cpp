@@ -68,7 +68,7 @@ class Exposition {
 
 const CounterSet& empty_counters() {
     static const CounterSet* empty = [] {
-        auto* c = new CounterSet();  // value-initialised: no pool
+        CounterSet* c = CounterSet::zeroed();  // empty, no pool
         c->clear();
         return c;
     }();

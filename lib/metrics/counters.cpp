@@ -1,5 +1,8 @@
 #include "darkscope/counters.hpp"
 
+#include "darkscope/zeroed_pages.hpp"
+
+#include <cstddef>
 #include <cstring>
 
 namespace darkscope {
@@ -71,19 +74,62 @@ uint64_t CounterSet::degraded_keys() const {
 }
 
 namespace {
+// `c` into zero pages, reading and writing only what was counted: the members above `services`
+// page by page where they are not zero, the tables' used entries and the counted service slots
+// one by one. A window that counted little is published for what it counted, not for its
+// 25 MiB, and the copy takes memory for that much.
+void copy_counted(CounterSet& dst, const CounterSet& c) {
+    static_assert(
+        offsetof(CounterSet, services) < offsetof(CounterSet, sensor_service) &&
+            offsetof(CounterSet, sensor_service) < offsetof(CounterSet, country_service) &&
+            offsetof(CounterSet, country_service) < offsetof(CounterSet, sensor_country) &&
+            offsetof(CounterSet, sensor_country) < offsetof(CounterSet, victims) &&
+            offsetof(CounterSet, victims) < offsetof(CounterSet, service_slots) &&
+            offsetof(CounterSet, service_slots) < offsetof(CounterSet, pool) &&
+            offsetof(CounterSet, pool) < offsetof(CounterSet, untracked_service_slots),
+        "copy_counted copies the members from `services` on one by one, in this order");
+    copy_nonzero_pages(&dst, &c, offsetof(CounterSet, services));
+    c.services.copy_used_to(dst.services);
+    c.sensor_service.copy_used_to(dst.sensor_service);
+    c.country_service.copy_used_to(dst.country_service);
+    c.sensor_country.copy_used_to(dst.sensor_country);
+    c.victims.copy_used_to(dst.victims);
+    if (c.services.full() || c.untracked_service_slots)
+        copy_nonzero_pages(dst.service_slots, c.service_slots, sizeof c.service_slots);
+    else
+        c.services.for_each_slot(
+            [&](uint32_t slot) { dst.service_slots[slot] = c.service_slots[slot]; });
+    dst.pool = c.pool;
+    dst.untracked_service_slots = c.untracked_service_slots;
+}
+
 struct CounterSetCopy {
-    CounterSet set;
+    std::unique_ptr<CounterSet> set;
     SketchPool pool;
     explicit CounterSetCopy(const CounterSet& c)
-        : set(c), pool(c.pool != nullptr ? *c.pool : SketchPool()) {
-        set.pool = &pool;
+        : set(CounterSet::zeroed()), pool(c.pool != nullptr ? *c.pool : SketchPool()) {
+        copy_counted(*set, c);
+        set->pool = &pool;
     }
 };
 }  // namespace
 
+void* CounterSet::operator new(std::size_t bytes) {
+    return allocate_zeroed_pages(bytes);
+}
+void* CounterSet::operator new(std::size_t bytes, std::align_val_t) {
+    return allocate_zeroed_pages(bytes);  // page-aligned
+}
+void CounterSet::operator delete(void* p, std::size_t bytes) {
+    free_zeroed_pages(p, bytes);
+}
+void CounterSet::operator delete(void* p, std::size_t bytes, std::align_val_t) {
+    free_zeroed_pages(p, bytes);
+}
+
 std::shared_ptr<const CounterSet> copy_counters(const CounterSet& c) {
     auto holder = std::make_shared<CounterSetCopy>(c);
-    return std::shared_ptr<const CounterSet>(holder, &holder->set);
+    return std::shared_ptr<const CounterSet>(holder, holder->set.get());
 }
 
 void CounterSet::merge(const CounterSet& o) {

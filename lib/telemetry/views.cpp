@@ -396,7 +396,7 @@ TopRequest parse_top_request(const std::string& dimension, const std::string& pa
 
 Value stats_view(const Snapshot& s) {
     static const CounterSet* empty = [] {
-        auto* c = new CounterSet();  // value-initialised: no pool
+        CounterSet* c = CounterSet::zeroed();  // empty, no pool
         c->clear();
         return c;
     }();

@@ -455,6 +455,37 @@ std::vector<PacketFacts> mixed_stream(unsigned packets, uint32_t seed, unsigned 
     return out;
 }
 
+// CounterSet::zeroed() takes zero pages as an empty set: that holds only while a constructed
+// (value-initialised) set is all zero bytes.
+TEST(Counters, EmptySetIsAllZeroBytes) {
+    auto constructed = std::make_unique<CounterSet>();
+    const auto* bytes = reinterpret_cast<const unsigned char*>(constructed.get());
+    size_t nonzero = 0;
+    for (size_t i = 0; i < sizeof(CounterSet); ++i)
+        nonzero += bytes[i] != 0;
+    EXPECT_EQ(nonzero, 0u) << "a new CounterSet is not all zero: CounterSet::zeroed() is wrong";
+    std::unique_ptr<CounterSet> zeroed(CounterSet::zeroed());
+    EXPECT_EQ(std::memcmp(zeroed.get(), constructed.get(), sizeof(CounterSet)), 0);
+}
+
+// A published copy is written only where the set is not zero (copy_counters): it holds all the
+// set holds, for a set that used a few slots and for one whose service table overflowed.
+TEST(Counters, CopyForSnapshotHoldsEverything) {
+    for (unsigned ports : {40u, 60000u}) {
+        auto t = fresh();
+        for (const auto& f : mixed_stream(50000, 41, ports))
+            count(*t, f);
+        std::shared_ptr<const CounterSet> copy = copy_counters(*t);
+        EXPECT_EQ(contents(*copy), contents(*t)) << ports << " ports";
+        EXPECT_EQ(copy->packets, 50000u);
+        // Byte for byte, but for the pool it points to: a set never cleared has nothing left
+        // over in its unused slots, so the copy must equal a memcpy.
+        EXPECT_EQ(std::memcmp(copy.get(), t.set.get(), offsetof(CounterSet, pool)), 0)
+            << ports << " ports";
+        EXPECT_EQ(copy->untracked_service_slots, t->untracked_service_slots);
+    }
+}
+
 // clear() touches only what was counted: a set cleared after one interval and counted again
 // holds exactly what a fresh set counting the second interval holds, directly and through a
 // merge (the stats core's windows), with the tables within their capacity and past it (the

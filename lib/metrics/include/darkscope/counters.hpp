@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
+#include <type_traits>
 
 #include "darkscope/country.hpp"
 #include "darkscope/hash.hpp"
@@ -183,6 +185,18 @@ struct KeyedTable {
             at(o.keys[o.order[i]] - 1).merge(o.values[o.order[i]], pool, o_pool);
         other.merge(o.other, pool, o_pool);
     }
+    // Into an empty (all-zero) table: the used slots where they sit here, touching only them
+    // (a published copy, copy_counters).
+    void copy_used_to(KeyedTable& dst) const {
+        for (uint32_t i = 0; i < used; ++i) {
+            const unsigned slot = order[i];
+            dst.keys[slot] = keys[slot];
+            dst.values[slot] = values[slot];
+            dst.order[i] = order[i];
+        }
+        dst.other = other;
+        dst.used = used;
+    }
     // Empty again, touching the used slots only (their sketches go back with the pool's clear).
     void clear() {
         for (uint32_t i = 0; i < used; ++i) {
@@ -282,6 +296,17 @@ struct ServiceTable {
             at(o.keys[e]).merge(o.values[e], pool, o_pool);
         other.merge(o.other, pool, o_pool);
     }
+    // Into an empty (all-zero) table: the used entries and their index words only.
+    void copy_used_to(ServiceTable& dst) const {
+        for (uint32_t e = 0; e < used; ++e) {
+            const uint32_t i = index_of(keys[e]);
+            dst.index[i] = index[i];
+            dst.keys[e] = keys[e];
+            dst.values[e] = values[e];
+        }
+        dst.other = other;
+        dst.used = used;
+    }
     // Empty again, touching the used entries and their index words only.
     void clear() {
         for (uint32_t e = 0; e < used; ++e) {
@@ -356,6 +381,9 @@ struct alignas(64) CounterSet {
     PooledUniques country_sources[kCountrySlots];
     PooledUniques country_destinations[kCountrySlots];
     PooledUniques country_asns[kCountrySlots];
+    // From here on, copy_counters copies member by member what was counted (the tables' used
+    // entries, the counted service slots), not the 20 MiB these members take: a new member goes
+    // above this line, or into copy_counters.
     ServiceTable services;       // probe classes under slot | kProbeServiceBit, others under slot
     CrossTable sensor_service;   // probe classes: cross_key(sensor slot, service slot)
     CrossTable country_service;  // probe classes: cross_key(country, service slot)
@@ -371,6 +399,21 @@ struct alignas(64) CounterSet {
     // Set by a path that counts service_slots[] without the services table (the benchmark's
     // `count` stage): clear, merge and for_each_service_slot then visit every slot. Kept by clear.
     bool untracked_service_slots;
+
+    // A set is about 25 MiB, of which an interval touches little. Its all-zero bytes are its
+    // empty state (tested), so zeroed() takes the kernel's zero pages as a new set, which cost
+    // neither a memset nor memory until they are written (darkscope/zeroed_pages.hpp): operator
+    // new returns such pages, and an allocation function implicitly creates an object of an
+    // implicit-lifetime type (an aggregate with a trivial destructor) in them, so no constructor
+    // needs to write them. `new CounterSet()` works too, at the cost of zeroing it. The workers'
+    // sets live in EAL memory instead (lib/capture/worker_tables.cpp).
+    static CounterSet* zeroed() {
+        return static_cast<CounterSet*>(operator new(sizeof(CounterSet)));
+    }
+    static void* operator new(std::size_t bytes);
+    static void* operator new(std::size_t bytes, std::align_val_t);
+    static void operator delete(void* p, std::size_t bytes);
+    static void operator delete(void* p, std::size_t bytes, std::align_val_t);
 
     // Empty again; touches what was counted (the sketches and table entries used), not the
     // whole set, so closing an interval that held little costs little.
@@ -399,6 +442,10 @@ struct alignas(64) CounterSet {
         return n;
     }
 };
+
+// An implicit-lifetime type (zeroed()), copied page by page (copy_counters).
+static_assert(std::is_aggregate_v<CounterSet> && std::is_trivially_destructible_v<CounterSet>);
+static_assert(std::is_trivially_copyable_v<CounterSet>);
 
 // A copy of `c` with its own copy of the pool (only the used sketches), for a published
 // snapshot: the copy stays valid and unchanged while `c` goes on counting.
