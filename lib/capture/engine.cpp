@@ -126,8 +126,9 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
                                                static_cast<unsigned>(plan.workers.size()));
     if (config.telemetry)
         register_record_telemetry();
+    worker_memory_ = std::make_unique<WorkerMemory>(config.offline());
     for (unsigned i = 0; i < plan.workers.size(); ++i) {
-        WorkerContext* w = create_worker(i, plan.workers[i], job, ports, table_blocks_);
+        WorkerContext* w = create_worker(i, plan.workers[i], job, ports, *worker_memory_);
         w->record = recorder_ ? recorder_->tap(i) : nullptr;
         w->classifier = &classifier;
         w->attribution = attribution;
@@ -149,8 +150,7 @@ Engine::~Engine() {
         stop_workers();
     for (auto* w : workers_)
         destroy_worker(w);
-    for (void* block : table_blocks_)
-        rte_free(block);
+    worker_memory_.reset();
     if (offline_pool_)
         rte_mempool_free(offline_pool_);
 }

@@ -5,11 +5,14 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include <algorithm>
+#include <new>
 #include <stdexcept>
 #include <string>
 
 #include "darkscope/engine.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/zeroed_pages.hpp"
 
 namespace darkscope {
 
@@ -17,42 +20,59 @@ namespace {
 
 constexpr unsigned kOfflineRingSize = 4096;
 
-// One epoch's tuple table of a worker, with its storage, on the worker's NUMA node; `blocks`
-// takes the storage (freed with the engine).
+// One epoch's tuple table of a worker, with its storage.
 template <typename Table>
-Table* make_tuple_table(uint32_t capacity, int socket, unsigned worker,
-                        std::vector<void*>& blocks) {
+Table* make_tuple_table(uint32_t capacity, int socket, unsigned worker, WorkerMemory& memory) {
     const uint32_t sketches = Table::default_sketches(capacity);
     const size_t bytes = Table::storage_bytes(capacity, sketches);
-    void* storage = rte_malloc_socket("darkscope_tuples", bytes, 64, socket);
-    void* obj = rte_zmalloc_socket("darkscope_tuple_table", sizeof(Table), 64, socket);
-    if (storage == nullptr || obj == nullptr) {
-        rte_free(storage);
-        rte_free(obj);
+    void* storage = memory.allocate("darkscope_tuples", bytes, socket);
+    void* obj = memory.allocate("darkscope_tuple_table", sizeof(Table), socket);
+    if (storage == nullptr || obj == nullptr)
         throw std::runtime_error(
             "cannot allocate " + std::to_string(bytes >> 20) + " MiB of source tuples for worker " +
             std::to_string(worker) +
             " (reserve more hugepages, raise --memory or lower --tuple-entries)");
-    }
-    blocks.push_back(storage);
     return new (obj) Table(storage, capacity, sketches);
 }
 
 template <typename T>
-void destroy_on_heap(T* object) {
-    if (object == nullptr)
-        return;
-    object->~T();
-    rte_free(object);
+void destroy(T* object) {
+    if (object != nullptr)
+        object->~T();
 }
 
 }  // namespace
 
+WorkerMemory::~WorkerMemory() {
+    for (const Block& b : blocks_) {
+        if (offline_)
+            free_zeroed_pages(b.p, b.bytes);
+        else
+            rte_free(b.p);
+    }
+}
+
+void* WorkerMemory::allocate(const char* what, size_t bytes, int socket) {
+    void* p = nullptr;
+    if (offline_) {
+        try {
+            p = allocate_zeroed_pages(std::max<size_t>(bytes, 64));
+        } catch (const std::bad_alloc&) {
+            return nullptr;
+        }
+    } else {
+        p = rte_zmalloc_socket(what, std::max<size_t>(bytes, 64), 64, socket);
+        if (p == nullptr)
+            return nullptr;
+    }
+    blocks_.push_back({p, std::max<size_t>(bytes, 64)});
+    return p;
+}
+
 WorkerContext* create_worker(unsigned id, const WorkerPlan& wp, const Config& config,
-                             const Ports* ports, std::vector<void*>& blocks) {
+                             const Ports* ports, WorkerMemory& memory) {
     const int socket = wp.numa_node < 0 ? SOCKET_ID_ANY : wp.numa_node;
-    void* mem =
-        rte_zmalloc_socket("darkscope_worker", sizeof(WorkerContext), RTE_CACHE_LINE_SIZE, socket);
+    void* mem = memory.allocate("darkscope_worker", sizeof(WorkerContext), socket);
     if (mem == nullptr)
         throw std::runtime_error("cannot allocate worker context");
     auto* w = new (mem) WorkerContext();
@@ -65,10 +85,10 @@ WorkerContext* create_worker(unsigned id, const WorkerPlan& wp, const Config& co
     for (auto& pq : wp.queues)
         if (ports != nullptr && pq.port < ports->info().size())
             w->queues.emplace_back(ports->info()[pq.port].port_id, static_cast<uint16_t>(pq.queue));
-    // Counter tables on the worker's NUMA node, on hugepages where EAL has them.
+    // Counter tables (zeroed memory is an empty set: CounterSet::zeroed()).
     for (auto& set : w->sets) {
         set = static_cast<CounterSet*>(
-            rte_zmalloc_socket("darkscope_counters", sizeof(CounterSet), 64, socket));
+            memory.allocate("darkscope_counters", sizeof(CounterSet), socket));
         if (set == nullptr)
             throw std::runtime_error("cannot allocate " + std::to_string(sizeof(CounterSet) >> 20) +
                                      " MiB counter table for worker " + std::to_string(id) +
@@ -77,32 +97,29 @@ WorkerContext* create_worker(unsigned id, const WorkerPlan& wp, const Config& co
     // Their precise per-key sketches and source tuples, likewise.
     for (unsigned e = 0; e < 2; ++e) {
         const uint32_t n = config.precise_sketches;
-        void* storage = rte_zmalloc_socket(
-            "darkscope_sketches", std::max<size_t>(SketchPool::storage_bytes(n), 64), 64, socket);
-        void* obj = rte_zmalloc_socket("darkscope_sketch_pool", sizeof(SketchPool), 64, socket);
+        void* storage = memory.allocate("darkscope_sketches", SketchPool::storage_bytes(n), socket);
+        void* obj = memory.allocate("darkscope_sketch_pool", sizeof(SketchPool), socket);
         if (storage == nullptr || obj == nullptr)
             throw std::runtime_error(
                 "cannot allocate " + std::to_string(SketchPool::storage_bytes(n) >> 20) +
                 " MiB of precise sketches for worker " + std::to_string(id) +
                 " (reserve more hugepages, raise --memory or lower --precise-sketches)");
-        blocks.push_back(storage);
         w->pools[e] = new (obj) SketchPool(static_cast<SketchPool::Sketch*>(storage), n);
         w->sets[e]->pool = w->pools[e];
-        w->tuples[e] = make_tuple_table<SourceTupleTable>(config.tuple_entries, socket, id, blocks);
+        w->tuples[e] = make_tuple_table<SourceTupleTable>(config.tuple_entries, socket, id, memory);
         w->tuples6[e] = make_tuple_table<SourceTuple6Table>(
-            tuple6_capacity_of(config.tuple_entries), socket, id, blocks);
+            tuple6_capacity_of(config.tuple_entries), socket, id, memory);
     }
     // Top-talker summaries beside the tables, on the same node.
     for (unsigned e = 0; e < 2; ++e) {
         for (SpaceSaving** slot : {&w->sources[e], &w->prefixes[e]}) {
             size_t bytes = SpaceSaving::required_bytes(kHeavyCapacity);
-            void* block = rte_zmalloc_socket("darkscope_heavy", bytes, 64, socket);
-            void* obj = rte_zmalloc_socket("darkscope_heavy_obj", sizeof(SpaceSaving), 64, socket);
+            void* block = memory.allocate("darkscope_heavy", bytes, socket);
+            void* obj = memory.allocate("darkscope_heavy_obj", sizeof(SpaceSaving), socket);
             if (block == nullptr || obj == nullptr)
                 throw std::runtime_error("cannot allocate top-talker tables for worker " +
                                          std::to_string(id));
             *slot = new (obj) SpaceSaving(kHeavyCapacity, block, bytes);
-            blocks.push_back(block);
         }
     }
     if (w->offline) {
@@ -116,22 +133,19 @@ WorkerContext* create_worker(unsigned id, const WorkerPlan& wp, const Config& co
 }
 
 void destroy_worker(WorkerContext* w) {
-    rte_free(w->sets[0]);
-    rte_free(w->sets[1]);
     for (SourceTupleTable* t : w->tuples)
-        destroy_on_heap(t);
+        destroy(t);
     for (SourceTuple6Table* t : w->tuples6)
-        destroy_on_heap(t);
+        destroy(t);
     for (SketchPool* pool : w->pools)
-        destroy_on_heap(pool);
+        destroy(pool);
     for (unsigned e = 0; e < 2; ++e) {
-        destroy_on_heap(w->sources[e]);
-        destroy_on_heap(w->prefixes[e]);
+        destroy(w->sources[e]);
+        destroy(w->prefixes[e]);
     }
     if (w->ring)
         rte_ring_free(w->ring);
     w->~WorkerContext();
-    rte_free(w);
 }
 
 size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries) {

@@ -36,6 +36,7 @@ class FleetExporter;
 class Recorder;
 struct Event;
 struct WorkerContext;
+class WorkerMemory;
 
 // Set from signal handlers; the engine polls them.
 struct ControlFlags {
@@ -139,7 +140,7 @@ class Engine {
     std::mutex reload_mutex_;
 
     rte_mempool* offline_pool_ = nullptr;
-    std::vector<void*> table_blocks_;  // storage of the workers' tables (worker_tables.cpp)
+    std::unique_ptr<WorkerMemory> worker_memory_;  // the workers' tables (worker_tables.cpp)
 };
 
 // Bytes one worker's tables take (two counter sets for the epoch flip, four top-talker
