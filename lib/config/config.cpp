@@ -1467,8 +1467,9 @@ void check_config(const Config& c) {
         fail("sensor", std::to_string(c.sensors.size()) + " sensors",
              "at most " + std::to_string(kMaxSensors) + " sensors are supported (each takes " +
                  std::to_string(kSensorSlotBytes / 1024) +
-                 " KiB in every counter set: every worker holds two, every window one); merge "
-                 "sensors, a sensor may hold many prefixes");
+                 " KiB in every counter set: every worker holds two, every window one; the "
+                 "limit is the 8-bit sensor slot of a source tuple); merge sensors, a sensor may "
+                 "hold many prefixes");
     std::set<std::string> names;
     std::map<std::string, std::string> owner;  // prefix -> sensor
     for (const auto& s : c.sensors) {

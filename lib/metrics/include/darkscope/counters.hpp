@@ -42,7 +42,8 @@ struct PacketsBytes {
 };
 static_assert(sizeof(PacketsBytes) == 16, "add() treats the pair as one 16-byte vector");
 
-inline constexpr unsigned kMaxSensors = 64;
+// As many sensors as a source tuple's 8-bit sensor slot holds, beside `unmatched` (TupleWhere).
+inline constexpr unsigned kMaxSensors = 255;
 inline constexpr unsigned kSensorSlotUnmatched = kMaxSensors;  // sensors[] slot of `unmatched`
 // What one sensor slot takes in each CounterSet (its packets and bytes and three unique
 // counters: sources, destinations, ASNs), whether the sensor sees traffic or not.
