@@ -130,16 +130,15 @@ void Engine::store_window(const WindowAccumulator& w, Resolution resolution,
                                      earlier_run_[static_cast<int>(resolution)].get()));
 }
 
-// A live run stores its open hour and day at most every kRollupCheckpointS of wall time, so a
-// crash (kill -9, power) loses at most that much of them: a restart resumes the stored rollup
-// (resume_rollup). Interval rows cannot rebuild them (they hold the top K and no sketches).
-// Offline replays are rerun instead.
+// A live run stores its open hour and day at most every --rollup-checkpoint seconds of wall time
+// (default 60), so a crash (kill -9, power) loses at most that much of them: a restart resumes the
+// stored rollup (resume_rollup). Interval rows cannot rebuild them (they hold the top K and no
+// sketches). Offline replays are rerun instead.
 void Engine::checkpoint_rollups() {
-    constexpr double kRollupCheckpointS = 60;
     if (config_.offline())
         return;
     const double now = now_seconds();
-    if (now - last_rollup_checkpoint_ < kRollupCheckpointS)
+    if (now - last_rollup_checkpoint_ < config_.rollup_checkpoint_s)
         return;
     last_rollup_checkpoint_ = now;
     for (auto [window, resolution] :

@@ -559,6 +559,14 @@ const std::vector<OptionSpec>& options() {
          },
          [](const Config& c) { return std::to_string(c.retention_hours_days); },
          whole(&Config::retention_hours_days, 1u, 36500u)},
+        {"rollup-checkpoint", Group::output, Kind::value, "SECONDS",
+         "Live, store the open hour and day rollups at most this often (wall time): what a "
+         "crash can lose of them",
+         [](Config& c, const Values& v) {
+             c.rollup_checkpoint_s = to_unsigned("rollup-checkpoint", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.rollup_checkpoint_s); },
+         whole(&Config::rollup_checkpoint_s, 1u, 60u)},
         {"fleet-url", Group::output, Kind::value, "URL",
          "Ship every closed interval to this ClickHouse HTTP interface "
          "(http://HOST:8123/?database=darkscope); empty = no fleet export",

@@ -76,6 +76,7 @@ struct Config {
     unsigned top_k = 100;                    // --top-k rows per dimension stored per interval
     unsigned retention_intervals_days = 14;  // --retention-intervals DAYS (interval rows)
     unsigned retention_hours_days = 400;     // --retention-hours DAYS (hourly rollups)
+    unsigned rollup_checkpoint_s = 60;       // --rollup-checkpoint S: a crash loses at most this
 
     // Fleet export (docs/fleet.md)
     std::string fleet_url;                                       // --fleet-url URL, empty = off
