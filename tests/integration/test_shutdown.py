@@ -2,10 +2,10 @@
 STOP_BOUND_S of SIGTERM, says in the log what it could not write, and exits 1 when something was
 lost (0 when everything was written).
 
-1. Full disk: --db, --record-dir and the fleet spool on a small tmpfs the test fills up, and a
-   --fleet-url that accepts connections and never answers (every delivery hangs). Live run,
-   SIGTERM once the history reports failed writes: every flusher (history, recorder, fleet) is
-   inside the bound.
+1. Full disk: --db and --record-dir on a small tmpfs the test fills up, and a --fleet-url that
+   accepts connections and never answers (every delivery from the spool, on another disk,
+   hangs). Live run, SIGTERM once the history reports failed writes: every flusher (history,
+   recorder, fleet) is inside the bound, and the history's loss is named.
 2. Slow event hook (`sleep 60`, killed after --event-hook-timeout 10): live with scanner events
    open at the stop (their end phases go to the hook), and offline (the end of the --read files
    starts the stop; SIGTERM meanwhile does not lengthen it).
@@ -55,15 +55,16 @@ def timed_stop(proc, sig=signal.SIGTERM, give_up_s=300):
     return elapsed, out, proc.returncode
 
 
-def check_bounded(what, elapsed, out, status, want_status, errors, lost_words=()):
+def check_bounded(what, elapsed, out, status, want_status, errors, lost_words=(), extra_s=0.0):
+    """extra_s: documented time on top of the bound (a reload under way at the signal)."""
     print("%s: SIGTERM to exit %s s, exit status %s" % (
         what, "over 300" if elapsed is None else "%.1f" % elapsed, status), flush=True)
     if elapsed is None:
         errors.append("%s: still running 300 s after SIGTERM" % what)
         return
-    if elapsed > STOP_BOUND_S + CI_MARGIN_S:
-        errors.append("%s: exit %.1f s after SIGTERM, over the documented %d s (+%d s margin)" % (
-            what, elapsed, STOP_BOUND_S, CI_MARGIN_S))
+    if elapsed > STOP_BOUND_S + CI_MARGIN_S + extra_s:
+        errors.append("%s: exit %.1f s after SIGTERM, over the documented %d s (+%.1f s, +%d s "
+                      "margin)" % (what, elapsed, STOP_BOUND_S, extra_s, CI_MARGIN_S))
     if status != want_status:
         errors.append("%s: exit status %s, want %d" % (what, status, want_status))
     lines = [line for line in out.splitlines() if NOT_WRITTEN in line]
@@ -129,7 +130,7 @@ def test_full_disk(env, scans):
             "--db", os.path.join(disk, "history.sqlite"),
             "--record-dir", os.path.join(disk, "record"),
             "--fleet-url", "http://127.0.0.1:%d/" % server.port,
-            "--fleet-spool", os.path.join(disk, "spool")]))
+            "--fleet-spool", os.path.join(env.tmp, "spool")]))
         h.wait_socket(env.prefix, proc)
         # Fill the disk: every later write of the history, the recorder and the spool fails.
         with open(os.path.join(disk, "filler"), "wb") as f:
@@ -235,10 +236,7 @@ def test_queued_reloads(env, scans):
         time.sleep(0.05)
     time.sleep(0.5)
     elapsed, out, status = timed_stop(proc)
-    # What is under way finishes (one reload), the rest is refused.
-    if elapsed is not None and elapsed > STOP_BOUND_S + CI_MARGIN_S + one_reload_s:
-        errors.append("queued reloads: exit %.1f s after SIGTERM, over one reload (%.1f s) and "
-                      "the %d s bound" % (elapsed, one_reload_s, STOP_BOUND_S))
-    check_bounded("queued reloads", elapsed if elapsed is None else max(0.0, elapsed - one_reload_s),
-                  out, status, 0, errors)
+    # The reload under way at the signal finishes (one reload's time on top of the bound); the
+    # ones queued behind it are refused, so nothing was lost: exit 0.
+    check_bounded("queued reloads", elapsed, out, status, 0, errors, extra_s=one_reload_s)
     h.no_errors(errors)
