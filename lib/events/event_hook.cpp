@@ -285,9 +285,8 @@ void EventHook::run_one(const std::string& json) {
         waitpid(pid, &status, 0);
         if (cut_.load()) {
             count(&Stats::failures);
-            log(kLogWarning, "event hook: `" + command_ +
-                                 "` still running at the stop's "
-                                 "deadline: killed");
+            log(kLogWarning,
+                "event hook: `" + command_ + "` still running at the stop's deadline: killed");
         } else {
             count(&Stats::timeouts);
             log(kLogWarning, "event hook: `" + command_ + "` still running after " +
