@@ -144,7 +144,7 @@ std::chrono::steady_clock::time_point FleetExporter::stop_by() const {
 void FleetExporter::finish_by(std::chrono::steady_clock::time_point by) {
     {
         std::lock_guard lock(mutex_);
-        dropped_at_stop_ = status_.dropped_intervals;
+        unspooled_at_stop_ = unspooled_;
         stop_by_ns_.store(std::max<int64_t>(
             1,
             std::chrono::duration_cast<std::chrono::nanoseconds>(by.time_since_epoch()).count()));
@@ -154,7 +154,7 @@ void FleetExporter::finish_by(std::chrono::steady_clock::time_point by) {
 
 uint64_t FleetExporter::dropped_since_stop() const {
     std::lock_guard lock(mutex_);
-    return stop_by_ns_.load() == 0 ? 0 : status_.dropped_intervals - dropped_at_stop_;
+    return stop_by_ns_.load() == 0 ? 0 : unspooled_ - unspooled_at_stop_;
 }
 
 void FleetExporter::stop() {
@@ -207,6 +207,7 @@ void FleetExporter::spool_queued() {
         } catch (const std::exception& e) {
             std::lock_guard lock(mutex_);
             ++status_.dropped_intervals;
+            ++unspooled_;
             status_.last_error = e.what();
             control_log(3, std::string("fleet: interval ") + std::to_string(iv.start) +
                                " lost: " + e.what());

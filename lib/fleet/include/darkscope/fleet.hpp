@@ -112,7 +112,8 @@ class FleetExporter {
     // Spools what is queued, makes a last delivery attempt (until finish_by's time, when given)
     // and stops the thread. Idempotent.
     void stop();
-    // Intervals lost since finish_by() (neither delivered nor spooled: a spool write failed).
+    // Intervals lost since finish_by() because a spool write failed (neither delivered nor
+    // spooled). The quota's drops are its policy, logged as during the run: not counted here.
     uint64_t dropped_since_stop() const;
     FleetStatus status() const;
     bool tuples_on() const { return settings_.tuples; }
@@ -135,7 +136,8 @@ class FleetExporter {
     std::deque<FleetInterval> queue_;
     bool stopping_ = false;
     std::atomic<int64_t> stop_by_ns_{0};  // finish_by's time (steady clock); 0: not stopping
-    uint64_t dropped_at_stop_ = 0;        // status_.dropped_intervals when finish_by() ran
+    uint64_t unspooled_ = 0;              // intervals a spool write failure lost
+    uint64_t unspooled_at_stop_ = 0;      // unspooled_ when finish_by() ran
     FleetStatus status_;
     std::unique_ptr<Spool> spool_;
     std::unique_ptr<ClickHouseClient> client_;
