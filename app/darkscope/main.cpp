@@ -1,5 +1,6 @@
 // darkscope: wires the libraries together. Exit status: 0 done, 1 runtime failure (a file failed
-// part-way, a device error), 2 bad input (options, config, files, databases), nothing started.
+// part-way, a device error, or the stop could not write everything: docs/operations.md,
+// "Stopping"), 2 bad input (options, config, files, databases), nothing started.
 #include <pcap/pcap.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -22,6 +23,7 @@
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
 #include "darkscope/port.hpp"
+#include "darkscope/stop_deadline.hpp"
 #include "darkscope/sub_configs.hpp"
 #include "operations.hpp"
 #include "darkscope/telemetry.hpp"
@@ -330,14 +332,21 @@ int main(int argc, char** argv) {
             g_attribution.store(nullptr);
             g_fleet.store(nullptr);
         }
-        // The intervals still queued go to the spool, and one last delivery is tried.
-        if (fleet)
+        // The intervals still queued go to the spool, and one last delivery is tried (until the
+        // stop's deadline).
+        if (fleet) {
             fleet->stop();
+            if (const uint64_t lost = fleet->dropped_since_stop())
+                ds::stop_deadline().lost(std::to_string(lost) + " fleet intervals (--fleet-spool " +
+                                         config.fleet_spool + ")");
+        }
         if (ports)
             ports->stop();
         engine.reset();
         attribution.reset();
         ports.reset();
+        // What the stop could not write, and exit status 1 for it.
+        status = ds::report_stop(status);
     }
     ds::eal_stop();
     return status;

@@ -24,6 +24,7 @@
 #include "darkscope/port.hpp"
 #include "darkscope/sub_configs.hpp"
 #include "darkscope/recorder.hpp"
+#include "darkscope/stop_deadline.hpp"
 #include "worker.hpp"
 #include "worker_tables.hpp"
 
@@ -32,10 +33,12 @@ namespace darkscope {
 namespace {
 
 void signal_handler(int sig) {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
         control_flags().reload.store(true);
-    else
+    } else {
+        stop_deadline().start();  // the bound runs from the signal
         control_flags().stop.store(true);
+    }
 }
 
 RecordOptions record_options(const Config& config) {
@@ -171,6 +174,8 @@ void Engine::stop_workers() {
     rte_eal_mp_wait_lcore();
     workers_running_ = false;
     // Their last packets are with the writer now: it writes them and closes every file.
+    // Bounded by its buffers, so nothing waits for the stop's deadline; its drops are counted
+    // as they happen, and its last log line gives them.
     if (recorder_)
         recorder_->finish();
 }
@@ -238,6 +243,13 @@ void Engine::refresh_status(Snapshot& s) const {
 
 bool Engine::reload_attribution(std::string* message) {
     std::lock_guard lock(reload_mutex_);
+    // Reloads queued behind the one under way (telemetry requests, SIGHUP) do not hold the
+    // stop: each takes seconds with large databases.
+    if (control_flags().stop.load()) {
+        if (message)
+            *message = "stopping: not reloaded";
+        return false;
+    }
     if (attribution_ == nullptr) {
         if (message)
             *message = "attribution is off: no --geo-country or --geo-asn file";
@@ -279,6 +291,7 @@ int Engine::run_live() {
             stats_tick_(now);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    begin_stop();
     stop_workers();
     close_interval(start_s, static_cast<int64_t>(std::ceil(now_seconds())), true);
     flush_rollups();

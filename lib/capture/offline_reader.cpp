@@ -185,6 +185,7 @@ int Engine::run_offline() {
     }
     flush_chunk();
     wait_counted();
+    begin_stop();
     stop_workers();
     if (intervals.started())
         close_interval(intervals.start_s(), intervals.end_s(), true);

@@ -9,6 +9,7 @@
 
 #include "darkscope/engine.hpp"
 #include "darkscope/events.hpp"
+#include "darkscope/stop_deadline.hpp"
 #include "darkscope/rollups.hpp"
 
 namespace darkscope {
@@ -148,24 +149,36 @@ void Engine::checkpoint_rollups() {
 }
 
 void Engine::flush_rollups() {
+    // The event engine's last phases go to the hook and the history, the open hour and day to
+    // the history; then the hook's thread and the history's writer work at once, until the
+    // stop's deadline at the latest (darkscope/stop_deadline.hpp).
+    const uint64_t hook_drops = hook_ ? hook_->stats().drops : 0;
     if (events_)
         emit_events(events_->finish(interval_.end_s));
+    // A full queue refused some of them (each logged).
+    const uint64_t refused = hook_ ? hook_->stats().drops - hook_drops : 0;
+    if (store_)
+        for (auto [window, resolution] :
+             {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})
+            if (window->start_s >= 0 && window->counters->packets)
+                store_window(*window, resolution);
+    StopDeadline& deadline = stop_deadline();
     if (hook_)
-        hook_->flush();
+        if (const uint64_t cut = hook_->flush_until(deadline.flush_by()) + refused)
+            deadline.lost(std::to_string(cut) + " events not passed to the event hook (" +
+                          config_.event_hook + ")");
     if (!store_)
         return;
-    for (auto [window, resolution] :
-         {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})
-        if (window->start_s >= 0 && window->counters->packets)
-            store_window(*window, resolution);
-    // A full or failing disk must not hold the exit: after kStoreFlushLimit the writer stops
-    // retrying and gives what is left one attempt (docs/schema.md, "Writing").
-    constexpr std::chrono::seconds kStoreFlushLimit{10};
-    if (const uint64_t lost = store_->flush_within(kStoreFlushLimit))
+    // A full or failing disk must not hold the exit: at the deadline the writer stops retrying
+    // and gives what is left one attempt (docs/schema.md, "Writing").
+    if (const uint64_t lost = store_->flush_within(deadline.left())) {
         RTE_LOG(ERR, USER1,
                 "history: %llu periods or events could not be written to %s before the exit "
                 "(see store_dropped and the errors above)\n",
                 static_cast<unsigned long long>(lost), config_.db_file.c_str());
+        deadline.lost(std::to_string(lost) + " history periods or events (--db " + config_.db_file +
+                      ")");
+    }
 }
 
 }  // namespace darkscope

@@ -103,6 +103,20 @@ void EventHook::flush() {
     idle_cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
 }
 
+size_t EventHook::flush_until(std::chrono::steady_clock::time_point by) {
+    std::unique_lock lock(mutex_);
+    if (idle_cv_.wait_until(lock, by, [this] { return queue_.empty() && !busy_; }))
+        return 0;
+    // Out of time: the command under way is killed (run_one looks at cut_ every 100 ms) and
+    // what is queued is not run.
+    const size_t left = queue_.size() + (busy_ ? 1 : 0);
+    stats_.drops += queue_.size();
+    queue_.clear();
+    cut_.store(true);
+    idle_cv_.wait(lock, [this] { return !busy_; });
+    return left;
+}
+
 EventHook::Stats EventHook::stats() const {
     std::lock_guard lock(mutex_);
     Stats s = stats_;
@@ -219,7 +233,7 @@ void EventHook::run_one(const std::string& json) {
     int status = 0;
     while (!exited) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) {
+        if (left.count() <= 0 || cut_.load()) {
             break;
         }
         pollfd pfd[2];
@@ -234,7 +248,8 @@ void EventHook::run_one(const std::string& json) {
             pfd[n++] = {write_fd, POLLOUT, 0};
         }
         // Without a pidfd (old kernels) poll in short steps and ask waitpid.
-        int wait_ms = pidfd >= 0 ? static_cast<int>(std::min<int64_t>(left.count(), 1000))
+        // In steps of 100 ms at most, so that flush_until() cuts a command short promptly.
+        int wait_ms = pidfd >= 0 ? static_cast<int>(std::min<int64_t>(left.count(), 100))
                                  : static_cast<int>(std::min<int64_t>(left.count(), 10));
         int ready =
             n ? poll(pfd, n, wait_ms) : (usleep(static_cast<useconds_t>(wait_ms) * 1000), 0);
@@ -268,9 +283,15 @@ void EventHook::run_one(const std::string& json) {
         kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        count(&Stats::timeouts);
-        log(kLogWarning, "event hook: `" + command_ + "` still running after " +
-                             std::to_string(timeout_s_) + " s: killed");
+        if (cut_.load()) {
+            count(&Stats::failures);
+            log(kLogWarning,
+                "event hook: `" + command_ + "` still running at the stop's deadline: killed");
+        } else {
+            count(&Stats::timeouts);
+            log(kLogWarning, "event hook: `" + command_ + "` still running after " +
+                                 std::to_string(timeout_s_) + " s: killed");
+        }
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         count(&Stats::failures);
         log(kLogWarning, "event hook: `" + command_ + "` failed: " + describe_status(status));

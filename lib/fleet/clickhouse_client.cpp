@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
 
@@ -14,6 +15,15 @@ namespace {
 size_t append(char* data, size_t size, size_t n, void* out) {
     static_cast<std::string*>(out)->append(data, size * n);
     return size * n;
+}
+
+// Non-zero ends the transfer (CURLE_ABORTED_BY_CALLBACK) once the stop's deadline has passed.
+int past_deadline(void* abandon_at, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    const int64_t at = static_cast<const std::atomic<int64_t>*>(abandon_at)->load();
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    return at != 0 && now >= at ? 1 : 0;
 }
 
 std::string first_line(std::string s) {
@@ -57,12 +67,21 @@ bool ClickHouseClient::run(const std::string& sql, const std::string& body, std:
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (abandon_at_ != nullptr) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, past_deadline);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<int64_t>*>(abandon_at_));
+    }
     if (!settings_.user.empty()) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERNAME, settings_.user.c_str());
         curl_easy_setopt(c, CURLOPT_PASSWORD, settings_.password.c_str());
     }
     const CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        error = "delivery abandoned at the stop's deadline";
+        return false;
+    }
     if (rc != CURLE_OK) {
         error = std::string("ClickHouse unreachable: ") + curl_easy_strerror(rc);
         return false;

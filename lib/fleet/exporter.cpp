@@ -70,6 +70,7 @@ FleetExporter::FleetExporter(FleetSettings settings, bool offline)
     : settings_(std::move(settings)), offline_(offline), run_id_(random_id()) {
     spool_ = std::make_unique<Spool>(settings_.spool_dir, settings_.spool_quota_bytes);
     client_ = std::make_unique<ClickHouseClient>(settings_);
+    client_->abandon_at(&stop_by_ns_);
     status_.spool_bytes = spool_->bytes();
     status_.spool_intervals = spool_->intervals();
     if (spool_->intervals() > 0)
@@ -114,8 +115,12 @@ void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets,
     if (sensor_names_.empty())
         sensor_names_ = sensor_names;
     if (offline_) {
-        // Packet time runs far ahead of the wall clock: wait for room rather than lose one.
-        room_.wait(lock, [&] { return queue_.size() < kQueueIntervals || stopping_; });
+        // Packet time runs far ahead of the wall clock: wait for room rather than lose one, but
+        // not past the stop's deadline (the thread spools the queue at its stop whatever its
+        // length).
+        auto room = [&] { return queue_.size() < kQueueIntervals || stopping_; };
+        room_.wait(lock, [&] { return room() || stop_by_ns_.load() != 0; });
+        room_.wait_until(lock, stop_by(), room);
     } else if (queue_.size() >= kQueueIntervals) {
         ++status_.queue_dropped;
         ++status_.dropped_intervals;
@@ -128,6 +133,28 @@ void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets,
     queue_.push_back(std::move(pending_));
     pending_ = FleetInterval{};
     wake_.notify_one();
+}
+
+std::chrono::steady_clock::time_point FleetExporter::stop_by() const {
+    const int64_t ns = stop_by_ns_.load();
+    return ns == 0 ? std::chrono::steady_clock::time_point::max()
+                   : std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+}
+
+void FleetExporter::finish_by(std::chrono::steady_clock::time_point by) {
+    {
+        std::lock_guard lock(mutex_);
+        unspooled_at_stop_ = unspooled_;
+        stop_by_ns_.store(std::max<int64_t>(
+            1,
+            std::chrono::duration_cast<std::chrono::nanoseconds>(by.time_since_epoch()).count()));
+    }
+    room_.notify_all();
+}
+
+uint64_t FleetExporter::dropped_since_stop() const {
+    std::lock_guard lock(mutex_);
+    return stop_by_ns_.load() == 0 ? 0 : unspooled_ - unspooled_at_stop_;
 }
 
 void FleetExporter::stop() {
@@ -180,6 +207,7 @@ void FleetExporter::spool_queued() {
         } catch (const std::exception& e) {
             std::lock_guard lock(mutex_);
             ++status_.dropped_intervals;
+            ++unspooled_;
             status_.last_error = e.what();
             control_log(3, std::string("fleet: interval ") + std::to_string(iv.start) +
                                " lost: " + e.what());
@@ -199,6 +227,10 @@ void FleetExporter::spool_queued() {
 
 bool FleetExporter::deliver_spool() {
     while (const Spool::Entry* e = spool_->oldest()) {
+        if (std::chrono::steady_clock::now() >= stop_by()) {
+            note_failure("delivery abandoned at the stop's deadline");
+            return false;
+        }
         std::ifstream in(spool_->path_of(*e), std::ios::binary);
         std::stringstream content;
         content << in.rdbuf();

@@ -410,7 +410,12 @@ void HistoryStore::writer_loop() {
         bool is_period = std::holds_alternative<StoredPeriod>(item);
         --(is_period ? queued_periods_ : queued_events_);
         writer_busy_ = true;
+        // The last attempts at the stop's deadline do not wait for another connection's lock
+        // either (busy_timeout_ms each would add up over a full queue).
+        const bool last_attempts = final_attempts_;
         lock.unlock();
+        if (last_attempts)
+            sqlite3_busy_timeout(writer_db_, 0);
 
         // A transient failure (lock, full disk, I/O) keeps the item and retries it with a
         // growing pause; meanwhile the queue fills and overflow drops the oldest, so capture

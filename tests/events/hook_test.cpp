@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -205,6 +206,46 @@ TEST(Hook, QueuedEventsRunAtDestruction) {
     std::string all = read_file(dir.file("all"));
     EXPECT_EQ(all, sample_event().json() + "\n" + sample_event().json() + "\n" +
                        sample_event().json() + "\n");
+}
+
+TEST(Hook, FlushUntilCutsTheRunAndDropsTheQueueAtTheDeadline) {
+    // A command that would outlive the deadline (its own timeout is an hour away): at the
+    // deadline it is killed and the two queued events never run. Returned: all three.
+    TempDir dir;
+    LogSink log;
+    std::string pid_file = dir.file("pid");
+    EventHook hook("echo $$ >> " + pid_file + "; sleep 60", 3600.0, log.fn());
+    for (int i = 0; i < 3; ++i) {
+        hook.submit(sample_event());
+    }
+    // Until the first command has started, so that the cut finds it running.
+    for (int i = 0; i < 2000 && read_file(pid_file).empty(); ++i) {
+        usleep(10000);
+    }
+    EXPECT_EQ(hook.flush_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+              3u);
+    auto s = hook.stats();
+    EXPECT_EQ(s.runs, 1u);
+    EXPECT_EQ(s.drops, 2u);
+    EXPECT_EQ(s.timeouts, 0u);
+    EXPECT_EQ(s.queue_depth, 0u);
+    std::string pids = read_file(pid_file);
+    ASSERT_FALSE(pids.empty());
+    EXPECT_EQ(pids.find('\n'), pids.size() - 1);  // one command started, no second one
+    EXPECT_TRUE(eventually_gone(std::stoi(pids)));
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_NE(log.lines[0].second.find("deadline"), std::string::npos);
+}
+
+TEST(Hook, FlushUntilReturnsZeroWhenEverythingRan) {
+    TempDir dir;
+    LogSink log;
+    EventHook hook("cat >> " + dir.file("all"), 10.0, log.fn());
+    hook.submit(sample_event());
+    hook.submit(sample_event());
+    EXPECT_EQ(hook.flush_until(std::chrono::steady_clock::now() + std::chrono::seconds(60)), 0u);
+    EXPECT_EQ(read_file(dir.file("all")), sample_event().json() + sample_event().json());
+    EXPECT_EQ(hook.stats().drops, 0u);
 }
 
 }  // namespace

@@ -98,6 +98,8 @@ class Engine {
     std::shared_ptr<const EventLists> recent_events() const;
     // fleet_bridge.cpp: the closed interval's rows to the fleet exporter.
     void export_interval(int64_t start_s, int64_t end_s);
+    // stop.cpp: starts the stop's deadline (when no signal did) and hands it to the fleet.
+    void begin_stop();
 
     const Config& config_;
     const CorePlan& plan_;
@@ -149,6 +151,10 @@ size_t worker_table_bytes(uint32_t precise_sketches, uint32_t tuple_entries);
 
 // Wall-clock seconds (the engine's uptime and publish pacing).
 double now_seconds();
+
+// At the exit: when a stop ran, logs what it could not write (the flushers note it in
+// stop_deadline()) and returns 1 for a status of 0 when anything was lost; else `status`.
+int report_stop(int status);
 
 // Syslog-levelled log lines (3 error, 4 warning, 6 info) of the store and the event hook, from
 // their own threads, never per packet.

@@ -7,6 +7,8 @@
 // per interval; everything it returns goes to the history store, the log and EventHook.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -278,6 +280,10 @@ class EventHook {
     void submit(const Event& event);  // never blocks
     void submit(std::string json);    // same, for a ready JSON text
     void flush();                     // waits until the queue is empty and no command runs
+    // flush() until `by` at the latest (the stop's deadline): then the command under way is
+    // killed and the queued events are dropped. Returns how many events were cut short or not
+    // run (0: every event went through the hook).
+    size_t flush_until(std::chrono::steady_clock::time_point by);
 
     struct Stats {
         uint64_t submitted = 0, runs = 0, failures = 0, timeouts = 0, drops = 0;
@@ -298,6 +304,7 @@ class EventHook {
     std::condition_variable work_cv_, idle_cv_;
     std::deque<std::string> queue_;
     bool busy_ = false, stopping_ = false;
+    std::atomic<bool> cut_{false};  // flush_until() ran out of time: kill, run nothing more
     Stats stats_;
     std::thread thread_;
 };

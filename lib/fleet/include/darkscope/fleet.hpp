@@ -11,6 +11,8 @@
 // a crash between an insert and its acknowledgement never doubles an interval.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -103,13 +105,22 @@ class FleetExporter {
     void close_interval(int64_t start, int64_t end, uint64_t packets, uint64_t bytes,
                         std::vector<StoredRow> rows, const std::vector<std::string>& sensor_names);
 
-    // Spools what is queued, makes a last delivery attempt and stops the thread. Idempotent.
+    // The stop has begun: from now on nothing waits past `by` (a delivery under way then is
+    // abandoned, its interval stays in the spool for the next run; an offline close waits for
+    // room in the queue until then at most). Called once, before the last interval's close.
+    void finish_by(std::chrono::steady_clock::time_point by);
+    // Spools what is queued, makes a last delivery attempt (until finish_by's time, when given)
+    // and stops the thread. Idempotent.
     void stop();
+    // Intervals lost since finish_by() because a spool write failed (neither delivered nor
+    // spooled). The quota's drops are its policy, logged as during the run: not counted here.
+    uint64_t dropped_since_stop() const;
     FleetStatus status() const;
     bool tuples_on() const { return settings_.tuples; }
 
   private:
     void run();
+    std::chrono::steady_clock::time_point stop_by() const;  // max() before finish_by()
     void spool_queued();
     bool deliver_spool();  // false: a delivery failed (the rest waits)
     void note_failure(const std::string& error);
@@ -124,6 +135,9 @@ class FleetExporter {
     std::condition_variable wake_, room_;
     std::deque<FleetInterval> queue_;
     bool stopping_ = false;
+    std::atomic<int64_t> stop_by_ns_{0};  // finish_by's time (steady clock); 0: not stopping
+    uint64_t unspooled_ = 0;              // intervals a spool write failure lost
+    uint64_t unspooled_at_stop_ = 0;      // unspooled_ when finish_by() ran
     FleetStatus status_;
     std::unique_ptr<Spool> spool_;
     std::unique_ptr<ClickHouseClient> client_;
