@@ -85,6 +85,7 @@ class FleetHistory:
             raise FleetError(f"{self.name}: database {self.database} has no table "
                              f"{', '.join(missing)} (darkscope-fleet init creates them)")
         self.window = None
+        self._with_tuples = {}
         self.exact_sources = True
         self.tuple_packets = self.packets = 0
 
@@ -118,7 +119,8 @@ class FleetHistory:
 
     def choose(self, start, end):
         """Selects [start, end) (interval starts); returns how many intervals were delivered
-        in it, and notes whether every one of them carried its tuples."""
+        in it, and notes whether every one of them carried its tuples (what sources_heading
+        and sources_note describe: the window chosen last)."""
         self.window = (start, end)
         row = self.query("SELECT count() AS n, min(tuple_mode) AS with_tuples, "
                          "sum(packets) AS packets, sum(tuple_packets) AS tuple_packets "
@@ -197,7 +199,7 @@ class FleetHistory:
         saved, self.window = self.window, (start, end)
         try:
             where = self._tuple_filter(dimension, key)
-            if self.exact_sources and where is not None:
+            if self._all_with_tuples() and where is not None:
                 row = self.query(f"SELECT uniqExact(source) AS n FROM tuples WHERE {where} "
                                  f"AND {self._in_window()}")[0]
                 return int(row["n"]), "period"
@@ -208,6 +210,14 @@ class FleetHistory:
             return None, None
         finally:
             self.window = saved
+
+    def _all_with_tuples(self):
+        """Whether every interval delivered in the window came with its tuples."""
+        if self.window not in self._with_tuples:
+            row = self.query("SELECT count() AS n, min(tuple_mode) AS m FROM intervals WHERE "
+                             f"{self._in_window()}")[0]
+            self._with_tuples[self.window] = int(row["n"]) == 0 or int(row["m"]) == 1
+        return self._with_tuples[self.window]
 
     def sources_heading(self, length):
         return "Unique sources (exact, whole period)" if self.exact_sources else \

@@ -165,6 +165,8 @@ def test_fleet(env):
 
         report_failures(env, cluster, credentials, dbs, {"site-a": truth_a, "site-b": truth_b},
                         sensors_a + sensors_b, errors)
+        aggregates_only_failures(env, cluster, fleet_tool, pcap_a, sensors_a, geo, dbs["site-a"],
+                                 errors)
     finally:
         cluster.stop()
     h.no_errors(errors)
@@ -328,3 +330,39 @@ def report_failures(env, cluster, credentials, dbs, truths, sensors, errors):
                 "not-the-password" in r.stderr:
             errors.append("darkscope-report --fleet with a %s: exit %d, %r" % (
                 what, r.returncode, r.stderr))
+
+
+def aggregates_only_failures(env, cluster, fleet_tool, pcap, sensors, geo, db, errors):
+    """Capture A again, exported with --fleet-tuples off into a database of its own: the fleet
+    report says its unique sources are not exact and gives the largest count of one interval,
+    which is what site-a's SQLite history holds for its intervals."""
+    urls = [s.url + "?database=aggregates" for s in cluster.servers]
+    subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
+                   sum((["--url", u] for u in urls), []), check=True)
+    env.run(env.base_args(prefix=env.prefix + "agg") + [
+        "--read", pcap, "--interval", "60", "--appliance", "site-c", "--fleet-url", urls[0],
+        "--fleet-spool", os.path.join(env.tmp, "spool-agg"), "--fleet-tuples", "off"] + geo +
+        sum((["--sensor", s] for s in sensors), []))
+    out = os.path.join(env.tmp, "aggregates-report")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(env.src, "scripts", "darkscope-report"),
+                        "--from", "2013-03-12", "--to", "2013-03-12", "--fleet", urls[1],
+                        "--out", out], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        errors.append("darkscope-report --fleet on aggregates only exited %d: %s" % (
+            r.returncode, r.stderr))
+        return
+    with open(os.path.join(out, "report.json")) as f:
+        rep = json.load(f)
+    largest = sqlite_added({"site-a": db})[1]
+    for x in rep["services"] + rep["regions"]:
+        dim = "service" if x in rep["services"] else "country"
+        want = largest[dim][x["key"]][0]
+        if (x["max_sources"], x["max_sources_per"]) != (want, "appliance-interval"):
+            errors.append("aggregates only: %s %s: unique sources %s over %s, the largest "
+                          "interval's in SQLite %d" % (dim, x["key"], x["max_sources"],
+                                                       x["max_sources_per"], want))
+    with open(os.path.join(out, "report.md")) as f:
+        md = f.read()
+    if "not exact" not in md or "Unique sources (at least" not in md:
+        errors.append("the aggregates-only fleet report does not say its unique sources are "
+                      "not exact")
