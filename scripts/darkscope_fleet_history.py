@@ -242,7 +242,7 @@ class FleetHistory:
         events = {}
         rows = self.query(
             "SELECT appliance, id, kind, phase, toUInt32(time) AS t, json FROM events WHERE "
-            "(appliance, id) IN (SELECT appliance, id FROM events WHERE "
+            "(appliance, id) GLOBAL IN (SELECT appliance, id FROM events WHERE "
             f"{self._time_between(start, end)}) ORDER BY t, appliance, id")
         for r in rows:
             eid = f"{r['appliance']}/{r['id']}"
