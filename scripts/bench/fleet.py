@@ -10,10 +10,11 @@ ClickHouse server of its own on loopback ports in a temporary directory:
 - delivery: a second run on that spool (and a one-packet capture) with ClickHouse reachable
   delivers the backlog; tuples per second = the spool's tuples over its wall time less that of
   the same run on an empty spool. Also what ClickHouse keeps on disk per tuple (compressed);
-- the workers' --read Mpps with the export off and on (delivering to the server), alternating
-  in the same run: packets over the time from the first packet dealt to the last one counted
-  (darkscope logs both), with --interval 10 so that intervals close and are delivered while the
-  capture is read.
+- the workers' --read Mpps with the export off, on (delivering to the server) and on with the
+  server unreachable (spooling only: darkscope's own share, without the server's CPU on this
+  machine), alternating in the same run: packets over the time from the first packet dealt to
+  the last one counted (darkscope logs both), with --interval 10 so that intervals close and
+  are exported while the capture is read.
 Figures only, no assertion: the machines are shared."""
 import argparse
 import json
@@ -140,9 +141,9 @@ def measure(a, runs, work, server, prefixes):
         return (wall, float(first.group(1)) if first else None,
                 float(last.group(1)) if last else None, p.stdout)
 
-    def packets_of(summary):
+    def stats_of(summary):
         with open(summary) as f:
-            return int(json.load(f)["/darkscope/stats"]["packets"])
+            return json.load(f)["/darkscope/stats"]
 
     figures = {"capture": capture, "runs": runs}
     rows = []
@@ -156,10 +157,11 @@ def measure(a, runs, work, server, prefixes):
                               "--fleet-url", CLOSED_PORT, "--fleet-spool", spool,
                               "--fleet-tuples", mode, "--summary", summary])
         size, intervals, table_rows = spool_contents(spool)
-        packets = packets_of(summary)
+        stats = stats_of(summary)
+        packets, spills = int(stats["packets"]), int(stats.get("source_spills", 0))
         spools[mode] = (spool, size, intervals, table_rows)
         tuples = table_rows.get("tuples", 0)
-        f = {"packets": packets, "intervals": intervals, "spool_bytes": size,
+        f = {"packets": packets, "source_spills": spills, "intervals": intervals, "spool_bytes": size,
              "rows": table_rows,
              "rows_per_interval": {t: n / intervals for t, n in table_rows.items()}
              if intervals else {},
@@ -168,8 +170,8 @@ def measure(a, runs, work, server, prefixes):
         figures["spool_tuples_" + mode] = f
         per = ", ".join("%s %.0f" % (t, n) for t, n in sorted(f["rows_per_interval"].items()))
         rows.append(("spool, --fleet-tuples %s, --interval 60" % mode,
-                     "%d packets, %d intervals; rows per interval: %s; %.1f MB spooled%s" % (
-                         packets, intervals, per, size / 1e6,
+                     "%d packets (%d spilled), %d intervals; rows per interval: %s; %.1f MB "
+                     "spooled%s" % (packets, spills, intervals, per, size / 1e6,
                          ", %.0f MB per million tuples" % (size / tuples) if tuples else "")))
 
     # Delivery of the spool with tuples: the backlog run less the same run on an empty spool.
@@ -180,8 +182,10 @@ def measure(a, runs, work, server, prefixes):
     spool, size, intervals, table_rows = spools["on"]
     backlog = one_run("bench-spool-on", spool)
     left = spool_contents(spool)[1]
+    # (Less the one-packet capture's own interval.)
     delivered = server.rows("SELECT sum(tuples), count() FROM darkscope.intervals WHERE "
-                            "appliance = 'bench-spool-on'")[0]
+                            "appliance = 'bench-spool-on' AND interval_start < "
+                            "toDateTime(1363050000)")[0]
     tuples, all_rows = table_rows.get("tuples", 0), sum(table_rows.values())
     seconds = max(backlog - base, 1e-3)
     on_disk = server.rows(
@@ -208,30 +212,36 @@ def measure(a, runs, work, server, prefixes):
                          d["compressed_bytes_per_tuple"], d["uncompressed_bytes_per_tuple"])))
 
     # The workers' Mpps, export off and on, alternating.
-    rates = {"off": [], "on": []}
+    rates = {"off": [], "on": [], "spool": []}
     tails = []
     for r in range(runs):
-        for mode in ("off", "on"):
+        for mode in ("off", "on", "spool"):
             summary = os.path.join(work, "mpps.json")
             extra = ["--interval", "10", "--summary", summary]
-            if mode == "on":
-                extra += ["--appliance", "bench-mpps-%d" % r, "--fleet-url", url,
-                          "--fleet-spool", os.path.join(work, "spool-mpps-%d" % r)]
+            if mode != "off":
+                spool = os.path.join(work, "spool-mpps-%s-%d" % (mode, r))
+                extra += ["--appliance", "bench-mpps-%d" % r, "--fleet-url",
+                          url if mode == "on" else CLOSED_PORT, "--fleet-spool", spool]
             wall, first, last, _ = darkscope([capture], extra)
-            packets = packets_of(summary)
+            packets = int(stats_of(summary)["packets"])
             if first is not None and last is not None and last > first:
                 rates[mode].append(packets / (last - first) / 1e6)
             if mode == "on" and last is not None:
                 tails.append(wall - last)
+            if mode == "spool":
+                shutil.rmtree(spool, ignore_errors=True)
     med = {m: statistics.median(v) if v else None for m, v in rates.items()}
     figures["read_mpps"] = {"export_off": rates["off"], "export_on": rates["on"],
+                            "export_spool_only": rates["spool"],
                             "median_off": med["off"], "median_on": med["on"],
+                            "median_spool_only": med["spool"],
                             "exit_after_last_packet_s_export_on": tails}
     fmt = lambda x: "%.2f" % x if x else "?"
-    rows.append(("--read Mpps, --interval 10, export off / on",
-                 "%s / %s (median of %d alternating rounds; ratio on/off %s)" % (
-                     fmt(med["off"]), fmt(med["on"]), runs,
-                     "%.2f" % (med["on"] / med["off"]) if med["on"] and med["off"] else "?")))
+    ratio = lambda m: "%.2f" % (med[m] / med["off"]) if med[m] and med["off"] else "?"
+    rows.append(("--read Mpps, --interval 10, export off / on / spool only",
+                 "%s / %s / %s (median of %d alternating rounds; on/off %s, spool only/off %s)"
+                 % (fmt(med["off"]), fmt(med["on"]), fmt(med["spool"]), runs, ratio("on"),
+                    ratio("spool"))))
 
     width = max(len(r[0]) for r in rows)
     print("\nfleet (ClickHouse export, one server on loopback; figures, not assertions)")
