@@ -13,8 +13,9 @@ ClickHouse server of its own on loopback ports in a temporary directory:
 - the workers' --read Mpps with the export off, on (delivering to the server) and on with the
   server unreachable (spooling only: darkscope's own share, without the server's CPU on this
   machine), alternating in the same run: packets over the time from the first packet dealt to
-  the last one counted (darkscope logs both), with --interval 10 so that intervals close and
-  are exported while the capture is read.
+  the last one counted (darkscope logs both). The capture is read three times, as three files
+  shifted by one and two minutes (in /dev/shm), with --interval 60: the first two minutes
+  close, and are exported, while the next ones are read.
 Figures only, no assertion: the machines are shared."""
 import argparse
 import json
@@ -22,6 +23,7 @@ import os
 import re
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,21 @@ def spool_contents(spool):
     return size, intervals, rows
 
 
+def shifted_copy(src, dst, seconds):
+    """A classic pcap with every timestamp `seconds` later (either byte order)."""
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    magic = data[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    ts, length = struct.Struct(order + "I"), struct.Struct(order + "I")
+    pos = 24
+    while pos + 16 <= len(data):
+        ts.pack_into(data, pos, ts.unpack_from(data, pos)[0] + seconds)
+        pos += 16 + length.unpack_from(data, pos + 8)[0]
+    with open(dst, "wb") as f:
+        f.write(data)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--darkscope", required=True)
@@ -99,6 +116,11 @@ def main():
         cluster = chc.Cluster(os.path.join(work, "clickhouse"), shards=1).start()
         return measure(a, runs, work, cluster.servers[0], prefixes)
     finally:
+        for i in range(3):
+            try:
+                os.remove("/dev/shm/darkscope-fleet-bench-%d-%d.pcap" % (os.getpid(), i))
+            except OSError:
+                pass
         if cluster:
             cluster.stop()
         for p in prefixes:
@@ -211,18 +233,22 @@ def measure(a, runs, work, server, prefixes):
                      "%.1f bytes per tuple compressed (%.1f uncompressed)" % (
                          d["compressed_bytes_per_tuple"], d["uncompressed_bytes_per_tuple"])))
 
-    # The workers' Mpps, export off and on, alternating.
+    # The workers' Mpps, export off and on, alternating, on three minutes of traffic.
+    minutes = []
+    for i in range(3):
+        minutes.append("/dev/shm/darkscope-fleet-bench-%d-%d.pcap" % (os.getpid(), i))
+        shifted_copy(capture, minutes[-1], 60 * i)
     rates = {"off": [], "on": [], "spool": []}
     tails = []
     for r in range(runs):
         for mode in ("off", "on", "spool"):
             summary = os.path.join(work, "mpps.json")
-            extra = ["--interval", "10", "--summary", summary]
+            extra = ["--interval", "60", "--summary", summary]
             if mode != "off":
                 spool = os.path.join(work, "spool-mpps-%s-%d" % (mode, r))
                 extra += ["--appliance", "bench-mpps-%d" % r, "--fleet-url",
                           url if mode == "on" else CLOSED_PORT, "--fleet-spool", spool]
-            wall, first, last, _ = darkscope([capture], extra)
+            wall, first, last, _ = darkscope(minutes, extra)
             packets = int(stats_of(summary)["packets"])
             if first is not None and last is not None and last > first:
                 rates[mode].append(packets / (last - first) / 1e6)
@@ -238,7 +264,9 @@ def measure(a, runs, work, server, prefixes):
                             "exit_after_last_packet_s_export_on": tails}
     fmt = lambda x: "%.2f" % x if x else "?"
     ratio = lambda m: "%.2f" % (med[m] / med["off"]) if med[m] and med["off"] else "?"
-    rows.append(("--read Mpps, --interval 10, export off / on / spool only",
+    for m in minutes:
+        os.remove(m)
+    rows.append(("--read Mpps, 3 minutes, export off / on / spool only",
                  "%s / %s / %s (median of %d alternating rounds; on/off %s, spool only/off %s)"
                  % (fmt(med["off"]), fmt(med["on"]), fmt(med["spool"]), runs, ratio("on"),
                     ratio("spool"))))
