@@ -354,8 +354,8 @@ def aggregates_only_failures(env, cluster, fleet_tool, pcap, sensors, geo, db, e
     with open(os.path.join(out, "report.json")) as f:
         rep = json.load(f)
     largest = sqlite_added({"site-a": db})[1]
-    for x in rep["services"] + rep["regions"]:
-        dim = "service" if x in rep["services"] else "country"
+    for dim, x in [("service", x) for x in rep["services"]] + [("country", x) for x in
+                                                               rep["regions"]]:
         want = largest[dim][x["key"]][0]
         if (x["max_sources"], x["max_sources_per"]) != (want, "appliance-interval"):
             errors.append("aggregates only: %s %s: unique sources %s over %s, the largest "
