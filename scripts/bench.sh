@@ -14,7 +14,9 @@
 # tmpfs; DPDK heap and process memory; the machine and its load; with --workers N the same for
 # N workers and the speed-up over one; the analyst section (scripts/bench/analyst.py): --read
 # start-up, whole process against tracereport and tcpdump, --read Mpps with 1 and 2 workers and
-# the cost per interval of a long sparse capture. See docs/performance.md.
+# the cost per interval of a long sparse capture; the fleet section (scripts/bench/fleet.py):
+# the ClickHouse export's rows per interval, spool bytes per million tuples, tuples per second
+# delivered and --read Mpps with the export off and on. See docs/performance.md, docs/fleet.md.
 #
 # Rates are steady state: scripts/bench/rate.py reads the packet counters over the telemetry
 # socket twice, DURATION apart, after start-up (database loading, capture preload) and WARMUP.
@@ -55,6 +57,8 @@ Usage: scripts/bench.sh [options]
   --record-dir DIR      where the recording section writes [a temporary directory under /tmp]
   --no-analyst          skip the analyst section (scripts/bench/analyst.py: --read start-up,
                         whole process against tracereport and tcpdump, sparse captures)
+  --no-fleet            skip the fleet section (scripts/bench/fleet.py: the ClickHouse export on
+                        the benchmark capture, with a server of its own on loopback)
   --wait-idle S         before measuring, wait up to S seconds for the 1-min load to drop below 1
   --darkscope-arg ARG   one more darkscope argument for every darkscope run (repeatable), e.g.
                         --darkscope-arg --precise-sketches=0 (what precise sketches cost)
@@ -85,6 +89,7 @@ do_offline=1
 do_record=1
 record_dir=
 do_analyst=1
+do_fleet=1
 wait_idle=0
 extra_args=()
 memory_probe=
@@ -114,6 +119,7 @@ while [ $# -gt 0 ]; do
         --no-record) do_record=0 ;;
         --record-dir) record_dir=$2; shift ;;
         --no-analyst) do_analyst=0 ;;
+        --no-fleet) do_fleet=0 ;;
         --wait-idle) wait_idle=$2; shift ;;
         --darkscope-arg) extra_args+=("$2"); shift ;;
         --memory-probe) memory_probe=$2; shift ;;
@@ -579,6 +585,16 @@ if [ "$do_analyst" = 1 ]; then
         die "analyst section failed"
 fi
 
+# --- 6. fleet: the ClickHouse export on the benchmark capture (printed after the report) -----
+fleet_args=(--darkscope "$darkscope" --capture "$capture" --cache "$cache"
+    --json "$work/fleet.json")
+[ "$quick" = 1 ] && fleet_args+=(--quick)
+if [ "$do_fleet" = 1 ]; then
+    wait_for_idle
+    "$py" "$here/bench/fleet.py" "${fleet_args[@]}" >"$work/fleet.txt" ||
+        die "fleet section failed"
+fi
+
 # --- report ---------------------------------------------------------------------------------
 machine_json="$work/machine.json"
 "$py" - "$machine_json" <<EOF
@@ -611,3 +627,4 @@ json.dump({
 EOF
 "$py" "$here/bench/report.py" --machine "$machine_json" --results "$results" ${json_out:+--json "$json_out"}
 [ "$do_analyst" = 0 ] || cat "$work/analyst.txt"
+[ "$do_fleet" = 0 ] || cat "$work/fleet.txt"

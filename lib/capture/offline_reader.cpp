@@ -186,6 +186,11 @@ int Engine::run_offline() {
     flush_chunk();
     wait_counted();
     begin_stop();
+    if (first_packet_logged)
+        // The end of the workers' part (scripts/bench/fleet.py reads it): what follows, the
+        // last interval's close and the exporters' last delivery, is not the workers' rate.
+        RTE_LOG(NOTICE, USER1, "--read: last packet counted %.3f s after exec\n",
+                seconds_since_exec());
     stop_workers();
     if (intervals.started())
         close_interval(intervals.start_s(), intervals.end_s(), true);

@@ -3,9 +3,19 @@ replay two generated captures (their sources overlap on purpose) into a two-shar
 cluster. Through the Distributed tables: packets and bytes per service, country and sensor equal
 the generators' truth added up, and the fleet-wide unique sources per service and country equal
 the size of the union of the two captures' source sets (not the sum of the two appliances'
-counts). Each darkscope's spool is empty at the end and /darkscope/config shows no password."""
+counts). Each darkscope's spool is empty at the end and /darkscope/config shows no password.
+
+Both darkscope runs also write their own SQLite history (--db). darkscope-report --fleet on the
+cluster then ranks the top 5 services and regions as the union truth says, with the packets,
+bytes and rankings of the two SQLite histories added up here, and unique sources equal to the
+exact distinct count over both captures (which the SQLite histories can only bound: at least
+their largest single count, at most the sum of all of them)."""
+import json
 import os
+import sqlite3
+import subprocess
 import sys
+import time
 
 import clickhouse_cluster as chc
 import dsharness as h
@@ -19,7 +29,6 @@ def test_fleet(env):
     errors = []
     try:
         fleet_tool = os.path.join(env.src, "scripts", "darkscope-fleet")
-        import subprocess
         subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
                        sum((["--url", s.url + "?database=darkscope"] for s in cluster.servers), []),
                        check=True)
@@ -42,16 +51,18 @@ def test_fleet(env):
         credentials = os.path.join(env.tmp, "credentials")
         with open(credentials, "w") as f:
             f.write("%s:%s\n" % (chc.USER, chc.PASSWORD))
+        dbs = {}
         for name, pcap, sensors, server, auth in (
                 ("site-a", pcap_a, sensors_a, cluster.servers[0], ["--fleet-credentials", credentials]),
                 ("site-b", pcap_b, sensors_b, cluster.servers[1], [])):
             spool = os.path.join(env.tmp, "spool-" + name)
+            dbs[name] = os.path.join(env.tmp, "history-%s.sqlite" % name)
             url = server.url + "?database=darkscope"
             if not auth:  # the other way: credentials in the URL
                 url = url.replace("http://", "http://%s:%s@" % (chc.USER, chc.PASSWORD))
             p = env.run(env.base_args(prefix=env.prefix + name) + [
                 "--read", pcap, "--interval", "60", "--appliance", name, "--fleet-url", url,
-                "--fleet-spool", spool] + auth + geo +
+                "--fleet-spool", spool, "--db", dbs[name]] + auth + geo +
                 sum((["--sensor", s] for s in sensors), []))
             if chc.PASSWORD in p.stdout + p.stderr:
                 errors.append("%s: the password appears in darkscope's output" % name)
@@ -151,6 +162,207 @@ def test_fleet(env):
         print(out)
         if "site-a" not in out or "site-b" not in out:
             errors.append("darkscope-fleet status does not name both appliances:\n" + out)
+
+        report_failures(env, cluster, credentials, dbs, {"site-a": truth_a, "site-b": truth_b},
+                        sensors_a + sensors_b, errors)
+        aggregates_only_failures(env, cluster, fleet_tool, pcap_a, sensors_a, geo, dbs["site-a"],
+                                 errors)
     finally:
         cluster.stop()
     h.no_errors(errors)
+
+
+def ranked(totals):
+    """[(key, packets, bytes)] by packets, then key (the report's order), without the keys that
+    are not ranked."""
+    keys = [(k, p, b) for k, (p, b) in totals.items() if k not in ("other", "none") and p]
+    return sorted(keys, key=lambda x: (-x[1], x[0]))
+
+
+def sqlite_added(dbs):
+    """The two SQLite histories added up, read here with sqlite3 from their interval periods
+    (each moment once): {dimension: {key: [packets, bytes]}} (sensor keys as APPLIANCE/SENSOR,
+    as the fleet names them), and {dimension: {key: [largest sources, sum of sources]}}."""
+    totals, sources = {}, {}
+    for appliance, path in dbs.items():
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        for dim, key, p, b, s_max, s_sum in db.execute(
+                "SELECT r.dimension, r.key, sum(r.packets), sum(r.bytes), max(r.sources), "
+                "sum(r.sources) FROM rows r JOIN periods p ON p.id = r.period_id "
+                "WHERE p.resolution = 'interval' GROUP BY r.dimension, r.key"):
+            if dim.startswith("sensor") and key.split("|")[0] not in ("other", "none",
+                                                                     "unmatched"):
+                key = appliance + "/" + key
+            t = totals.setdefault(dim, {}).setdefault(key, [0, 0])
+            t[0] += p
+            t[1] += b
+            u = sources.setdefault(dim, {}).setdefault(key, [0, 0])
+            u[0] = max(u[0], s_max)
+            u[1] += s_sum
+        db.close()
+    return totals, sources
+
+
+def report_failures(env, cluster, credentials, dbs, truths, sensors, errors):
+    report = os.path.join(env.src, "scripts", "darkscope-report")
+    url = cluster.servers[1].url + "?database=darkscope"
+    starts = [i["start"] for t in truths.values() for i in t["intervals"] if i["packets"]]
+    day = lambda t: time.strftime("%Y-%m-%d", time.gmtime(t))
+    out = os.path.join(env.tmp, "fleet-report")
+    r = subprocess.run(["/usr/bin/python3", report, "--from", day(min(starts)), "--to",
+                        day(max(starts)), "--fleet", url, "--fleet-credentials", credentials,
+                        "--out", out], capture_output=True, text=True, timeout=300)
+    print(r.stdout + r.stderr)
+    if r.returncode != 0:
+        errors.append("darkscope-report --fleet exited %d: %s" % (r.returncode, r.stderr))
+        return
+    with open(os.path.join(out, "report.json")) as f:
+        rep = json.load(f)
+    sqlite_totals, sqlite_sources = sqlite_added(dbs)
+
+    def union(sets, key):
+        return set().union(*(set(t[sets].get(key, [])) for t in truths.values()))
+
+    def truth_added(field):
+        out = {}
+        for t in truths.values():
+            for k, v in t[field].items():
+                o = out.setdefault(k, [0, 0])
+                o[0] += v["packets"]
+                o[1] += v["bytes"]
+        return out
+
+    exact_below_sum = 0
+    for what, dim, field, sets in (("services", "service", "services", "service_source_sets"),
+                                   ("regions", "country", "countries", "country_source_sets")):
+        got = [(x["key"], x["packets"], x["bytes"]) for x in rep[what]]
+        from_sqlite = ranked(sqlite_totals[dim])[:5]
+        from_truth = ranked(truth_added(field))[:5]
+        if len(got) != 5 or got != from_sqlite:
+            errors.append("fleet report's top %s %s, the SQLite histories added up %s" % (
+                what, got, from_sqlite))
+        if [k for k, _, _ in got] != [k for k, _, _ in from_truth]:
+            errors.append("fleet report's top %s %s, the union truth ranks %s" % (
+                what, [k for k, _, _ in got], [k for k, _, _ in from_truth]))
+        for x in rep[what]:
+            exact = len(union(sets, x["key"]))
+            largest, summed = sqlite_sources[dim].get(x["key"], [0, 0])
+            if (x["max_sources"], x["max_sources_per"]) != (exact, "period"):
+                errors.append("%s %s: fleet report's unique sources %s over %s, the captures' "
+                              "union %d" % (what, x["key"], x["max_sources"],
+                                            x["max_sources_per"], exact))
+            if not largest <= exact <= summed:
+                errors.append("%s %s: the SQLite histories do not bound the union %d: largest "
+                              "%d, sum %d" % (what, x["key"], exact, largest, summed))
+            exact_below_sum += exact < summed
+            print("%s %s: %d packets, unique sources %d (SQLite: largest single count %d, "
+                  "sum %d)" % (what, x["key"], x["packets"], exact, largest, summed))
+    if not exact_below_sum:
+        errors.append("no top key's union is below the SQLite counts' sum: the check proves "
+                      "nothing")
+
+    total = sqlite_totals["total"]["all"]
+    truth_total = sum(i["packets"] for t in truths.values() for i in t["intervals"])
+    if [rep["total_packets"], rep["total_bytes"]] != total or rep["total_packets"] != truth_total:
+        errors.append("fleet report's total %d packets %d bytes, SQLite added up %s, truth %d" % (
+            rep["total_packets"], rep["total_bytes"], total, truth_total))
+    everyone = set()
+    for t in truths.values():
+        for sets in ("service_source_sets", "country_source_sets"):
+            everyone.update(*map(set, t[sets].values()))
+    if rep["unique_sources"] != {"count": len(everyone), "over": "period"}:
+        errors.append("fleet report's unique sources %s, both captures' distinct sources %d" % (
+            rep["unique_sources"], len(everyone)))
+
+    # Per sensor (APPLIANCE/SENSOR): packets and top services as the SQLite histories have them.
+    names = {"site-a/" + s.split("=")[0] for s in sensors[:2]} | {
+        "site-b/" + s.split("=")[0] for s in sensors[2:]}
+    got = {t["sensor"]: t["packets"] for t in rep["sensors"]}
+    want = {k: p for k, (p, _) in sqlite_totals["sensor"].items() if k in names and p}
+    if got != want:
+        errors.append("fleet report's sensors %s, SQLite histories %s" % (got, want))
+    for t in rep["sensors"]:
+        cross = {k.split("|", 1)[1]: v for k, v in sqlite_totals["sensor_service"].items()
+                 if k.split("|", 1)[0] == t["sensor"]}
+        want_rows = [(k, p) for k, p, _ in ranked(cross)[:10]]
+        got_rows = [(x["service"], x["packets"]) for x in t["rows"]]
+        if got_rows != want_rows:
+            errors.append("sensor %s: top services %s, SQLite %s" % (t["sensor"], got_rows,
+                                                                   want_rows))
+
+    # Services by average packets per sensor: packets over the four sensors.
+    per = rep["services_per_sensor"]
+    want = [(k, p / len(names)) for k, p, _ in ranked(sqlite_totals["service"])[:10]]
+    got_rows = [(x["service"], x["per_sensor"]) for x in per["rows"]]
+    if per["sensors"] != 4 or got_rows != want:
+        errors.append("services per sensor over %s sensors %s, want over 4 %s" % (
+            per["sensors"], got_rows, want))
+
+    # The events of both appliances, once each.
+    want = set()
+    for appliance, path in dbs.items():
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        want |= {appliance + "/" + e for (e,) in db.execute("SELECT DISTINCT event_id FROM events")}
+        db.close()
+    got = [e["id"] for e in rep["events"]]
+    if sorted(got) != sorted(want):
+        errors.append("fleet report's events %s, the SQLite histories' %s" % (got, sorted(want)))
+    with open(os.path.join(out, "report.md")) as f:
+        md = f.read()
+    for heading in ("Top 5 destination services", "Top 5 source regions",
+                    "Services by average packets per sensor", "Notable events"):
+        if "## " + heading not in md:
+            errors.append("fleet report.md has no section %r" % heading)
+
+    # What only the server can tell: one line, exit status 2.
+    for what, fleet_url, text in (
+            ("malformed URL", "ftp://127.0.0.1/", "want http://"),
+            ("unknown parameter", url + "&colour=red", "unknown URL parameter"),
+            ("unreachable server", "http://127.0.0.1:1/?database=darkscope", "cannot reach"),
+            ("refused credentials", url.replace("http://", "http://fleet:not-the-password@"), "HTTP"),
+            ("missing tables", cluster.servers[0].url + "?database=default", "no table")):
+        r = subprocess.run(["/usr/bin/python3", report, "--from", "2013-03-12", "--to",
+                            "2013-03-12", "--fleet", fleet_url, "--out",
+                            os.path.join(env.tmp, "bad-report")], capture_output=True,
+                           text=True, timeout=120)
+        lines = r.stderr.strip().splitlines()
+        if r.returncode != 2 or len(lines) != 1 or text not in r.stderr or \
+                "not-the-password" in r.stderr:
+            errors.append("darkscope-report --fleet with a %s: exit %d, %r" % (
+                what, r.returncode, r.stderr))
+
+
+def aggregates_only_failures(env, cluster, fleet_tool, pcap, sensors, geo, db, errors):
+    """Capture A again, exported with --fleet-tuples off into a database of its own: the fleet
+    report says its unique sources are not exact and gives the largest count of one interval,
+    which is what site-a's SQLite history holds for its intervals."""
+    urls = [s.url + "?database=aggregates" for s in cluster.servers]
+    subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
+                   sum((["--url", u] for u in urls), []), check=True)
+    env.run(env.base_args(prefix=env.prefix + "agg") + [
+        "--read", pcap, "--interval", "60", "--appliance", "site-c", "--fleet-url", urls[0],
+        "--fleet-spool", os.path.join(env.tmp, "spool-agg"), "--fleet-tuples", "off"] + geo +
+        sum((["--sensor", s] for s in sensors), []))
+    out = os.path.join(env.tmp, "aggregates-report")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(env.src, "scripts", "darkscope-report"),
+                        "--from", "2013-03-12", "--to", "2013-03-12", "--fleet", urls[1],
+                        "--out", out], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        errors.append("darkscope-report --fleet on aggregates only exited %d: %s" % (
+            r.returncode, r.stderr))
+        return
+    with open(os.path.join(out, "report.json")) as f:
+        rep = json.load(f)
+    largest = sqlite_added({"site-a": db})[1]
+    for dim, x in [("service", x) for x in rep["services"]] + [("country", x) for x in
+                                                               rep["regions"]]:
+        want = largest[dim][x["key"]][0]
+        if (x["max_sources"], x["max_sources_per"]) != (want, "appliance-interval"):
+            errors.append("aggregates only: %s %s: unique sources %s over %s, the largest "
+                          "interval's in SQLite %d" % (dim, x["key"], x["max_sources"],
+                                                       x["max_sources_per"], want))
+    with open(os.path.join(out, "report.md")) as f:
+        md = f.read()
+    if "not exact" not in md or "Unique sources (at least" not in md:
+        errors.append("the aggregates-only fleet report does not say its unique sources are "
+                      "not exact")

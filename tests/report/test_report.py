@@ -367,6 +367,30 @@ def per_sensor_services(days):
     return per
 
 
+def test_services_per_sensor_equal_plan(quarter, history):
+    """Services by average packets per sensor: the plan's packets over its three sensors, and
+    how many sensors the plan sends each service to. The top 5 exactly (always within a day's
+    stored top K); below them a service is undercounted by what went to "other" on the days
+    it was outside the top K, so there each row is checked against its own packets."""
+    totals, seeing = {}, {}
+    for sensor, services_here in per_sensor_services(history[1]).items():
+        for service, p in services_here.items():
+            totals[service] = totals.get(service, 0) + p
+            seeing.setdefault(service, set()).add(sensor)
+    want = [(s, f"{p / len(SENSORS):.3f}", str(p), str(len(seeing[s])))
+            for s, p in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    rows = read_csv(os.path.join(quarter, "services_per_sensor.csv"))
+    got = [(r["service"], r["packets_per_sensor"], r["packets"], r["sensors_seeing"])
+           for r in rows]
+    assert got[:5] == want
+    assert len(rows) == 10
+    for r in rows:
+        assert r["packets_per_sensor"] == f"{int(r['packets']) / len(SENSORS):.3f}"
+        assert int(r["packets"]) <= totals[r["service"]]
+        assert (r["sensors"], r["sensors_seeing"]) == (str(len(SENSORS)),
+                                                       str(len(seeing[r["service"]])))
+
+
 def test_sensor_top_10_equal_plan(quarter, history):
     per = per_sensor_services(history[1])
     got = read_csv(os.path.join(quarter, "sensors.csv"))
