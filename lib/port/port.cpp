@@ -155,8 +155,8 @@ void eal_stop() {
 }
 
 rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int socket) {
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, kMbufCache, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (pool == nullptr)
         throw std::runtime_error("cannot create mempool " + name + " with " +
                                  std::to_string(mbufs) + " mbufs on socket " +
