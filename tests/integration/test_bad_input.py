@@ -146,9 +146,14 @@ def test_refused_in_one_line_naming_it(refusals, case):
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_refused_before_eal(refusals, case):
-    args, _, _, left = refusals[case]
+    # EAL's runtime directory is removed at a clean exit, so its messages tell too: at
+    # --log-level warning EAL's start still logs (its TELEMETRY: line).
+    args, _, p, left = refusals[case]
     assert left is None, "%s: refused after EAL started (its runtime directory exists: %s)" % (
         args, left)
+    eal_lines = [line for line in p.stderr.splitlines()
+                 if line.startswith(("EAL:", "TELEMETRY:"))]
+    assert not eal_lines, "%s: refused after EAL started: %s" % (args, eal_lines)
 
 
 def test_refused_tx_pcap_leaves_its_file_alone(refusals, files):
