@@ -27,6 +27,9 @@ TABLES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "darkscop
 # max_output_len bytes of JSON (16384 in DPDK 22.11), read with room to spare.
 GREETING_BYTES = 1024
 DEFAULT_MAX_OUTPUT = 16384
+# DPDK 22.11's telemetry serves at most this many connections at once (MAX_CONNECTIONS) and closes
+# any further one before its greeting.
+MAX_CONNECTIONS = 10
 
 
 class TelemetryError(Exception):
@@ -68,6 +71,11 @@ def request(path, command, timeout=5.0):
     try:
         sock.connect(path)
         greeting = sock.recv(GREETING_BYTES)
+        if not greeting:
+            raise TelemetryError(f"{path} closed the connection before greeting: DPDK's telemetry "
+                                 f"serves at most {MAX_CONNECTIONS} connections at a time and "
+                                 "other clients hold them all (a client that keeps its "
+                                 "connection open holds one)", path)
         try:
             max_len = int(json.loads(greeting.decode()).get("max_output_len", DEFAULT_MAX_OUTPUT))
         except (ValueError, AttributeError):
@@ -78,7 +86,7 @@ def request(path, command, timeout=5.0):
     except FileNotFoundError:
         raise SocketMissing(f"{path} not found", path)
     except PermissionError:
-        raise SocketDenied(f"permission denied on {path} (run as root?)", path)
+        raise SocketDenied(denied_message(path), path)
     except ConnectionRefusedError:
         raise TelemetryError(f"{path} exists but nothing answers (darkscope stopped "
                              "uncleanly?)", path)
@@ -94,6 +102,25 @@ def request(path, command, timeout=5.0):
         return decode_strings(json.loads(reply.decode()))
     except ValueError:
         raise TelemetryError(f"reply is not JSON: {reply[:200]!r}", path)
+
+
+def denied_message(path):
+    """Why connecting to path was denied: a directory on the way this user may not look into
+    (then whether the socket exists cannot be told), or the socket itself."""
+    ancestors = []
+    directory = os.path.dirname(os.path.abspath(path))
+    while True:
+        ancestors.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for directory in reversed(ancestors):
+        if not os.access(directory, os.X_OK):
+            return (f"permission denied on {directory}: this user may not look into it, so "
+                    f"whether {path} exists cannot be told (run as root?)")
+    return (f"permission denied on {path}: the socket exists but this user may not connect to "
+            "it (run as root?)")
 
 
 def decode_strings(value):

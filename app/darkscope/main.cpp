@@ -22,6 +22,7 @@
 #include "darkscope/summary.hpp"
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
+#include "darkscope/pcap_replay.hpp"
 #include "darkscope/port.hpp"
 #include "darkscope/stop_deadline.hpp"
 #include "darkscope/sub_configs.hpp"
@@ -172,6 +173,8 @@ int main(int argc, char** argv) {
         for (const auto& file : ds::rx_pcap_files(spec))
             if (auto why = capture_problem(file); !why.empty())
                 return fail(2, "--port " + spec + ": rx_pcap file " + file + ": " + why);
+    if (auto why = ds::infinite_rx_problem(config); !why.empty())
+        return fail(2, why);
 
     // The per-worker tables are fixed in size: say so now if they cannot fit the budget.
     const size_t table_mb =

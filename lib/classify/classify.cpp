@@ -40,6 +40,16 @@ inline void mask_for(unsigned length, uint64_t& hi, uint64_t& lo) {
 // ---------------------------------------------------------------------------------------------
 // SensorTable
 
+uint64_t SensorTable::key4(const IpPrefix& prefix) {
+    return uint64_t{prefix.addr.v4} << 8 | prefix.length;
+}
+
+std::string SensorTable::key6(const IpPrefix& prefix) {
+    std::string key(reinterpret_cast<const char*>(prefix.addr.v6), 16);
+    key.push_back(static_cast<char>(prefix.length));
+    return key;
+}
+
 bool SensorTable::add(const std::string& sensor_name, const IpPrefix& prefix, std::string* error) {
     uint16_t index;
     auto it = std::find(names_.begin(), names_.end(), sensor_name);
@@ -55,29 +65,29 @@ bool SensorTable::add(const std::string& sensor_name, const IpPrefix& prefix, st
     } else {
         index = static_cast<uint16_t>(it - names_.begin());
     }
+    // One hash lookup per prefix: start-up stays linear in the number of prefixes (millions).
+    uint16_t owner = index;
+    bool added = false;
     if (prefix.family == 4) {
-        for (const auto& [p, s] : v4_) {
-            if (p.length == prefix.length && p.addr.v4 == prefix.addr.v4) {
-                if (s == index)
-                    return true;
-                if (error)
-                    *error = "prefix " + prefix.to_string() + " is already in sensor '" +
-                             names_[s] + "'";
-                return false;
-            }
-        }
+        auto [at, fresh] = seen4_.emplace(key4(prefix), index);
+        owner = at->second;
+        added = fresh;
+    } else {
+        auto [at, fresh] = seen6_.emplace(key6(prefix), index);
+        owner = at->second;
+        added = fresh;
+    }
+    if (!added) {
+        if (owner == index)
+            return true;  // listed twice in its own sensor: once is enough
+        if (error)
+            *error =
+                "prefix " + prefix.to_string() + " is already in sensor '" + names_[owner] + "'";
+        return false;
+    }
+    if (prefix.family == 4) {
         v4_.emplace_back(prefix, index);
     } else {
-        for (const auto& e : v6_) {
-            if (e.length == prefix.length && std::memcmp(e.net, prefix.addr.v6, 16) == 0) {
-                if (e.sensor == index)
-                    return true;
-                if (error)
-                    *error = "prefix " + prefix.to_string() + " is already in sensor '" +
-                             names_[e.sensor] + "'";
-                return false;
-            }
-        }
         Entry6 e{};
         std::memcpy(e.net, prefix.addr.v6, 16);
         e.length = prefix.length;

@@ -462,7 +462,7 @@ const std::vector<OptionSpec>& options() {
         {"mbufs", Group::capture, Kind::value, "N", "Packet buffers per NUMA socket",
          [](Config& c, const Values& v) { c.mbufs = to_unsigned("mbufs", v[0]); },
          [](const Config& c) { return std::to_string(c.mbufs); },
-         whole(&Config::mbufs, 255u, 1u << 26)},
+         whole(&Config::mbufs, kMinMbufs, 1u << 26)},
         {"link-wait", Group::capture, Kind::value, "SECONDS",
          "How long to wait for each port's link to come up",
          [](Config& c, const Values& v) { c.link_wait_s = to_unsigned("link-wait", v[0]); },
@@ -1318,6 +1318,16 @@ void check_vdev(const std::string& spec) {
         fail("port", spec,
              "neither a PCI address (DDDD:BB:DD.F) nor a DPDK vdev (net_<driver><n>[,args], "
              "e.g. net_pcap0,rx_pcap=FILE)");
+    // A capture port only receives. net_pcap opens its outputs when probed: tx_pcap truncates
+    // its file, tx_iface opens an interface to send on.
+    const auto args = split(spec, ',');
+    for (size_t i = 1; i < args.size(); ++i)
+        for (const char* output : {"tx_pcap", "tx_iface"})
+            if (args[i].rfind(std::string(output) + "=", 0) == 0)
+                fail("port", spec,
+                     std::string(output) +
+                         "= is an output (the PMD would open it at start-up, truncating a "
+                         "file); a capture port only receives: remove it");
     // A pcap vdev whose input is missing fails deep inside EAL probing; say it here.
     for (const auto& file : rx_pcap_files(spec))
         if (auto why = readable_problem(file); !why.empty())

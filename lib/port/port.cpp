@@ -1,5 +1,7 @@
 #include "darkscope/port.hpp"
 
+#include "darkscope/runtime_files.hpp"
+
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -129,6 +131,10 @@ void check_prefix_free(const std::vector<std::string>& args, const std::string& 
 
 }  // namespace
 
+namespace {
+std::string g_file_prefix;  // the running EAL's --file-prefix, for eal_stop()
+}  // namespace
+
 void eal_start(const std::vector<std::string>& args) {
     // Before EAL: it would fail on the lock with rte_errno unset ("Success") after its own
     // messages.
@@ -148,15 +154,24 @@ void eal_start(const std::vector<std::string>& args) {
             throw std::runtime_error("EAL initialisation failed (see EAL's messages above)");
         throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(err));
     }
+    g_file_prefix = "rte";
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == "--file-prefix")
+            g_file_prefix = args[i + 1];
 }
 
 void eal_stop() {
+    const char* dir = rte_eal_get_runtime_dir();
+    const std::string runtime_dir = dir != nullptr ? dir : "";
     rte_eal_cleanup();
+    // rte_eal_cleanup() leaves the runtime directory's files (~25 MB of fbarrays with 4 KiB
+    // pages) and the hugepage files, which hold their pages until the next run on the prefix.
+    remove_eal_files(runtime_dir, g_file_prefix);
 }
 
 rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int socket) {
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create(name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, kMbufCache, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (pool == nullptr)
         throw std::runtime_error("cannot create mempool " + name + " with " +
                                  std::to_string(mbufs) + " mbufs on socket " +

@@ -395,6 +395,11 @@ TEST(Sensor, LongestPrefixWinsAndUnmatched) {
     EXPECT_TRUE(t.add("narrow", *parse_prefix("192.0.2.0/24"), &err));  // same mapping again
     EXPECT_FALSE(t.add("wide", *parse_prefix("192.0.2.0/24"), &err));
     EXPECT_NE(err.find("narrow"), std::string::npos);
+    EXPECT_EQ(t.prefixes_of(1).size(), 1u);  // "narrow": its repeat is kept once
+    EXPECT_TRUE(t.add("v6narrow", *parse_prefix("2001:db8:1::/48"), &err));
+    EXPECT_FALSE(t.add("v6", *parse_prefix("2001:db8:1::/48"), &err));
+    EXPECT_NE(err.find("'v6narrow'"), std::string::npos);
+    EXPECT_EQ(t.prefixes_of(4).size(), 1u);
     t.finalize();
     EXPECT_EQ(t.name(t.match4(ip4(192, 0, 2, 77))), "host");
     EXPECT_EQ(t.name(t.match4(ip4(192, 0, 2, 78))), "narrow");

@@ -1,6 +1,7 @@
 """Bad input: one clear line on stderr naming what is wrong, exit status 2, nothing started (the
 refusal comes before EAL: no DPDK runtime directory appears for the run's --file-prefix)."""
 import os
+import re
 
 import pytest
 
@@ -52,12 +53,41 @@ CASES = [
     # A value from the config file is named by its file and line.
     ("config-bad-value", lambda f: (["--config", f.bad_conf],
                                     f.bad_conf + ":3: workers: 'two'")),
+    # DPDK refuses a packet pool smaller than 1.5 x its per-lcore cache (256): 384 mbufs at
+    # least, live or offline, said before anything starts.
+    ("mbufs-383-port", lambda f: (["--port", "net_null0", "--rx-desc", "32", "--mbufs", "383"],
+                                  "--mbufs: '383': must be 384..")),
+    ("mbufs-255-read", lambda f: (["--read", f.good, "--mbufs", "255"],
+                                  "--mbufs: '255': must be 384..")),
+    # A capture port is read, never written: net_pcap's output devargs would truncate the file
+    # (tx_pcap) or send to an interface (tx_iface) at start-up.
+    ("tx-pcap-on-port", lambda f: (["--port", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
+        f.good, f.victim), "--duration", "1"], "tx_pcap")),
+    ("tx-iface-on-port", lambda f: (["--port", "net_pcap0,rx_pcap=%s,tx_iface=lo" % f.good,
+                                     "--duration", "1"], "tx_iface")),
+    # infinite_rx=1 keeps every packet of the file in the pool: too few mbufs for it is named
+    # with the file's packet count, before the PMD fails (and DPDK's clean-up after it).
+    ("infinite-rx-too-few-mbufs", lambda f: (["--port", "net_pcap0,rx_pcap=%s,infinite_rx=1" %
+                                              f.replay, "--rx-desc", "32", "--mbufs", "1023"],
+                                             "%d packets" % f.replay_packets)),
 ]
 CASE_NAMES = [name for name, _ in CASES]
 
 
+VICTIM_TEXT = "a file no capture port may write\n"
+
+
 class Files:
     pass
+
+
+def base_args_for(env, prefix, args):
+    """The module's base arguments, without its --mbufs when the case gives its own."""
+    base = env.base_args(prefix)
+    if "--mbufs" in args:
+        i = base.index("--mbufs")
+        del base[i:i + 2]
+    return base
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +98,12 @@ def files(env):
     with open(f.notpcap, "w") as out:
         out.write("this is not a capture file\n")
     f.good, _ = env.generate("good", "--seed", "3", "--packets", "50")
+    f.victim = os.path.join(env.tmp, "victim.txt")
+    with open(f.victim, "w") as out:
+        out.write(VICTIM_TEXT)
+    # More packets than --mbufs 1023 holds (infinite_rx), counted independently by the generator.
+    f.replay, truth = env.generate("replay", "--seed", "4", "--packets", "1500")
+    f.replay_packets = truth["packets"]
     f.bad_conf = os.path.join(env.tmp, "bad.conf")
     with open(f.bad_conf, "w") as out:
         out.write("# a comment\nread = %s\nworkers = two\n" % f.good)
@@ -84,7 +120,7 @@ def refusals(env, files):
         # so a directory there means the refusal came after EAL had started.
         prefix = "%sbad%d" % (env.prefix, i)
         runtime_dir = os.path.join("/var/run/dpdk", prefix)
-        p = env.run(env.base_args(prefix) + args, check=False, timeout=60)
+        p = env.run(base_args_for(env, prefix, args) + args, check=False, timeout=60)
         left = sorted(os.listdir(runtime_dir)) if os.path.exists(runtime_dir) else None
         out[name] = (args, needle, p, left)
     return out
@@ -110,9 +146,49 @@ def test_refused_in_one_line_naming_it(refusals, case):
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_refused_before_eal(refusals, case):
-    args, _, _, left = refusals[case]
+    # EAL's runtime directory is removed at a clean exit, so its messages tell too: at
+    # --log-level warning EAL's start still logs (its TELEMETRY: line).
+    args, _, p, left = refusals[case]
     assert left is None, "%s: refused after EAL started (its runtime directory exists: %s)" % (
         args, left)
+    eal_lines = [line for line in p.stderr.splitlines()
+                 if line.startswith(("EAL:", "TELEMETRY:"))]
+    assert not eal_lines, "%s: refused after EAL started: %s" % (args, eal_lines)
+
+
+def test_refused_tx_pcap_leaves_its_file_alone(refusals, files):
+    with open(files.victim, "rb") as f:
+        got = f.read()
+    assert got == VICTIM_TEXT.encode(), "the refused tx_pcap= file was rewritten: %r" % got[:200]
+
+
+def test_mbufs_floor_runs(env):
+    # The floor the refusal names is enough for a port to start and run.
+    prefix = env.prefix + "floor"
+    base = base_args_for(env, prefix, ["--mbufs"])
+    p = env.run(base + ["--port", "net_null0", "--rx-desc", "32", "--mbufs", "384", "--sensor",
+                        "a=192.0.2.0/24", "--link-wait", "0", "--duration", "1"],
+                check=False, timeout=120)
+    assert p.returncode == 0, "--mbufs 384: exit %d, want a run: %r" % (p.returncode, p.stderr)
+
+
+def test_infinite_rx_runs_with_the_mbufs_it_was_told(env, files, refusals):
+    # The refusal names the --mbufs the replay needs; with that many it replays the file.
+    args, _, p, _ = refusals["infinite-rx-too-few-mbufs"]
+    m = re.search(r"--mbufs (\d+)", p.stderr)
+    assert m, "no --mbufs advice in %r" % p.stderr
+    needed = int(m.group(1))
+    assert needed > files.replay_packets, "advised --mbufs %d below the file's %d packets" % (
+        needed, files.replay_packets)
+    prefix = env.prefix + "replay"
+    out = os.path.join(env.tmp, "replay.json")
+    run = env.run(base_args_for(env, prefix, ["--mbufs"]) + [
+        "--port", args[1], "--rx-desc", "32", "--mbufs", str(needed), "--sensor", "all=0.0.0.0/0",
+        "--link-wait", "0", "--duration", "2", "--summary", out], check=False, timeout=120)
+    assert run.returncode == 0, "--mbufs %d: exit %d: %r" % (needed, run.returncode, run.stderr)
+    packets = env.summary(out).get("/darkscope/stats", {}).get("packets", 0)
+    assert packets >= files.replay_packets, \
+        "replayed %d packets in 2 s, want the file's %d at least" % (packets, files.replay_packets)
 
 
 def summary_of(env, good, name, args):

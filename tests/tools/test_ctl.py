@@ -290,27 +290,39 @@ def test_missing_socket_names_the_prefix():
         "/var/run/dpdk/no-such-prefix-xyz/dpdk_telemetry.v2 not found" in err, err
 
 
-def test_socket_without_permission_says_so(tmp_path):
-    # Not "not found": a socket this user may not open exists.
+@pytest.mark.parametrize("closed", ["directory", "socket"])
+def test_socket_without_permission_says_so(closed):
+    # Not "not found": a socket this user may not open exists. Behind a directory this user may
+    # not look into, that directory is named (whether the socket exists cannot be told); else
+    # the socket is.
     if os.geteuid() != 0:
         pytest.skip("needs root to run ctl as another user")
     runuser = shutil.which("runuser")
     if not runuser:
         pytest.skip("runuser is not installed")
-    private = tmp_path / "private"
-    private.mkdir(mode=0o700)
-    path = str(private / "dpdk_telemetry.v2")
+    # Under /tmp itself: pytest's tmp_path lies in a directory only root may look into.
+    base = tempfile.mkdtemp(prefix="ctl-denied-")
+    private = os.path.join(base, "private")
+    os.mkdir(private, 0o700)
+    path = os.path.join(private, "dpdk_telemetry.v2")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         server.bind(path)
         server.listen(1)
-        os.chmod(tmp_path, 0o755)
+        os.chmod(base, 0o755)
+        if closed == "socket":
+            os.chmod(private, 0o755)
+            os.chmod(path, 0o755)
         r = subprocess.run([runuser, "-u", "nobody", "--", sys.executable, CTL, "--socket",
                             path, "stats"], capture_output=True, text=True, timeout=20)
     finally:
         server.close()
-    assert r.returncode == 1 and r.stdout == "" and \
-        r.stderr == f"darkscope-ctl: permission denied on {path} (run as root?)\n", \
+        shutil.rmtree(base, ignore_errors=True)
+    want = (f"permission denied on {private}: this user may not look into it, so whether "
+            f"{path} exists cannot be told (run as root?)" if closed == "directory" else
+            f"permission denied on {path}: the socket exists but this user may not connect "
+            "to it (run as root?)")
+    assert r.returncode == 1 and r.stdout == "" and r.stderr == f"darkscope-ctl: {want}\n", \
         f"rc={r.returncode} {r.stdout}{r.stderr}"
 
 

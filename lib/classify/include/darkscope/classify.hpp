@@ -4,6 +4,7 @@
 #include <bitset>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -62,6 +63,11 @@ class SensorTable {
         uint16_t sensor;
     };
     std::vector<Key6> keys6_;
+    // Every prefix added, to its sensor: finds a repeated prefix in one lookup.
+    static uint64_t key4(const IpPrefix& prefix);     // address and length
+    static std::string key6(const IpPrefix& prefix);  // 16 address bytes and the length
+    std::unordered_map<uint64_t, uint16_t> seen4_;
+    std::unordered_map<std::string, uint16_t> seen6_;
 };
 
 struct ClassifyConfig {

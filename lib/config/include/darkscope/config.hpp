@@ -39,6 +39,11 @@ enum class PipelineStage : uint8_t { decode, classify, attribute, count, full, p
 enum class RecordCompression : uint8_t { none, gzip, zstd };
 inline constexpr const char* kRecordCompressions[] = {"none", "gzip", "zstd"};
 
+// Each packet pool keeps a cache of kMbufCache mbufs per lcore; DPDK refuses a pool smaller than
+// that cache's flush threshold (1.5 x the cache), so --mbufs is at least kMinMbufs.
+inline constexpr unsigned kMbufCache = 256;
+inline constexpr unsigned kMinMbufs = kMbufCache * 3 / 2;
+
 // --log-level: the most detailed messages logged (EAL's log level; info is EAL's notice).
 enum class LogLevel : uint8_t { error, warning, info, debug };
 
