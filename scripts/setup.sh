@@ -17,13 +17,13 @@ packages=(
   build-essential g++ meson ninja-build pkg-config git
   dpdk dpdk-dev libdpdk-dev libhwloc-dev hwloc libboost-program-options-dev libjemalloc-dev
   libpcap-dev libmaxminddb-dev libsqlite3-dev
-  # recording: gzip and zstd compression
-  zlib1g-dev libzstd-dev
+  # recording: gzip and zstd compression; --read of gzip, zstd, xz and bzip2 captures
+  zlib1g-dev libzstd-dev liblzma-dev libbz2-dev
   # operations: the /metrics endpoint, systemd notifications, Prometheus for its tests
   libcpp-httplib-dev libsystemd-dev prometheus
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-  tshark tcpdump mmdb-bin sqlite3 libmaxmind-db-writer-perl iproute2 procps iso-codes
+  tshark tcpdump zstd mmdb-bin sqlite3 libmaxmind-db-writer-perl iproute2 procps iso-codes
   python3 python3-scapy python3-matplotlib python3-pytest chromium
   # fleet export (libcurl) and the fleet tests' ClickHouse servers
   libcurl4-openssl-dev clickhouse-server clickhouse-client

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "darkscope/attribution.hpp"
+#include "darkscope/capture_file.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/fleet.hpp"
 #include "darkscope/summary.hpp"
@@ -158,20 +159,22 @@ int main(int argc, char** argv) {
     // Every --read file must be a capture libpcap reads (pcap or pcapng) before anything starts,
     // and so must a net_pcap port's rx_pcap file: the PMD's own refusal reaches the operator as
     // a port that "was not probed", after a page of EAL lines. Returns libpcap's reason, or "".
-    auto capture_problem = [](const std::string& file) {
+    // A --read file may be compressed (ds::open_capture); net_pcap reads rx_pcap files itself.
+    auto capture_problem = [](const std::string& file, bool compressed_ok) {
         char errbuf[PCAP_ERRBUF_SIZE] = {};
-        pcap_t* pc = pcap_open_offline(file.c_str(), errbuf);
+        pcap_t* pc = compressed_ok ? ds::open_capture(file, errbuf)
+                                   : pcap_open_offline(file.c_str(), errbuf);
         if (pc == nullptr)
             return std::string(errbuf);
         pcap_close(pc);
         return std::string();
     };
     for (const auto& file : config.read_files)
-        if (auto why = capture_problem(file); !why.empty())
+        if (auto why = capture_problem(file, true); !why.empty())
             return fail(2, "--read " + file + ": " + why);
     for (const auto& spec : config.ports)
         for (const auto& file : ds::rx_pcap_files(spec))
-            if (auto why = capture_problem(file); !why.empty())
+            if (auto why = capture_problem(file, false); !why.empty())
                 return fail(2, "--port " + spec + ": rx_pcap file " + file + ": " + why);
     if (auto why = ds::infinite_rx_problem(config); !why.empty())
         return fail(2, why);

@@ -10,6 +10,7 @@
 #include <cinttypes>
 #include <cstring>
 
+#include "darkscope/capture_file.hpp"
 #include "darkscope/decode.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/offline_intervals.hpp"
@@ -65,7 +66,7 @@ int64_t packet_seconds(const pcap_pkthdr& hdr) {
 std::optional<int64_t> first_packet_s(const std::string& file) {
     char errbuf[PCAP_ERRBUF_SIZE];
     std::optional<int64_t> first;
-    if (pcap_t* pc = pcap_open_offline(file.c_str(), errbuf)) {
+    if (pcap_t* pc = open_capture(file, errbuf)) {
         pcap_pkthdr* hdr = nullptr;
         const u_char* bytes = nullptr;
         if (pcap_next_ex(pc, &hdr, &bytes) == 1)
@@ -114,65 +115,97 @@ int Engine::run_offline() {
         RTE_LOG(NOTICE, USER1, "--read: files read in the time order of their first packets\n");
     char errbuf[PCAP_ERRBUF_SIZE];
     bool first_packet_logged = false;
+    // One packet of a file to a worker; false once a stop is requested.
+    uint64_t file_packets = 0;
+    auto deal = [&](int64_t seconds, uint64_t ts_ns, const u_char* bytes, uint32_t caplen,
+                    uint32_t wire_len, uint8_t link) {
+        if (auto closed = intervals.place(seconds)) {
+            flush_chunk();
+            wait_counted();
+            close_interval(closed->start_s, closed->end_s, false);
+        }
+        rte_mbuf* m = rte_pktmbuf_alloc(offline_pool_);
+        while (m == nullptr) {
+            // Every mbuf is in flight: hand over what we hold and wait for the workers.
+            flush_chunk();
+            wait_counted();
+            m = rte_pktmbuf_alloc(offline_pool_);
+        }
+        const uint32_t copy = std::min<uint32_t>(caplen, rte_pktmbuf_tailroom(m));
+        std::memcpy(rte_pktmbuf_mtod(m, void*), bytes, copy);
+        m->data_len = static_cast<uint16_t>(copy);
+        m->pkt_len = copy;
+        OfflineMeta* meta = offline_meta(m);
+        meta->ts_ns = ts_ns;
+        meta->wire_len = std::max<uint32_t>(wire_len, copy);
+        meta->link = link;
+        if (!first_packet_logged) [[unlikely]] {
+            // What an analyst waits for (scripts/bench.sh reads it): set-up, EAL, pools,
+            // tables and attribution, from exec to the first packet handed to a worker.
+            RTE_LOG(NOTICE, USER1, "--read: first packet dealt %.3f s after exec\n",
+                    seconds_since_exec());
+            first_packet_logged = true;
+        }
+        chunk.push_back(m);
+        if (chunk.size() == workers_[next_worker]->burst)
+            flush_chunk();
+        if ((++file_packets & 1023) == 0) {
+            poll_control();
+            if (control_flags().stop.load())
+                return false;
+        }
+        return true;
+    };
+    auto link_of = [](int dlt) {
+        LinkType link_type;
+        link_type_from_dlt(dlt, &link_type);  // unknown: counted unsupported_link
+        return static_cast<uint8_t>(link_type);
+    };
     for (const auto& file : files) {
         if (control_flags().stop.load())
             break;
-        pcap_t* pc = pcap_open_offline_with_tstamp_precision(file.c_str(),
-                                                             PCAP_TSTAMP_PRECISION_NANO, errbuf);
+        pcap_t* pc = open_capture(file, errbuf, true);
         if (pc == nullptr) {
             RTE_LOG(ERR, USER1, "--read %s: %s\n", file.c_str(), errbuf);
             status = 1;
             continue;
         }
-        LinkType link_type;
-        link_type_from_dlt(pcap_datalink(pc), &link_type);  // unknown: counted unsupported_link
-        const auto link = static_cast<uint8_t>(link_type);
+        const uint8_t link = link_of(pcap_datalink(pc));
         pcap_pkthdr* hdr = nullptr;
         const u_char* bytes = nullptr;
-        uint64_t file_packets = 0;
+        file_packets = 0;
         int rc;
         while ((rc = pcap_next_ex(pc, &hdr, &bytes)) == 1) {
             const uint64_t ts_ns = static_cast<uint64_t>(packet_seconds(*hdr)) * 1000000000ull +
                                    static_cast<uint64_t>(hdr->ts.tv_usec);
-            if (auto closed = intervals.place(packet_seconds(*hdr))) {
-                flush_chunk();
-                wait_counted();
-                close_interval(closed->start_s, closed->end_s, false);
-            }
-            rte_mbuf* m = rte_pktmbuf_alloc(offline_pool_);
-            while (m == nullptr) {
-                // Every mbuf is in flight: hand over what we hold and wait for the workers.
-                flush_chunk();
-                wait_counted();
-                m = rte_pktmbuf_alloc(offline_pool_);
-            }
-            const uint32_t copy = std::min<uint32_t>(hdr->caplen, rte_pktmbuf_tailroom(m));
-            std::memcpy(rte_pktmbuf_mtod(m, void*), bytes, copy);
-            m->data_len = static_cast<uint16_t>(copy);
-            m->pkt_len = copy;
-            OfflineMeta* meta = offline_meta(m);
-            meta->ts_ns = ts_ns;
-            meta->wire_len = std::max<uint32_t>(hdr->len, copy);
-            meta->link = link;
-            if (!first_packet_logged) [[unlikely]] {
-                // What an analyst waits for (scripts/bench.sh reads it): set-up, EAL, pools,
-                // tables and attribution, from exec to the first packet handed to a worker.
-                RTE_LOG(NOTICE, USER1, "--read: first packet dealt %.3f s after exec\n",
-                        seconds_since_exec());
-                first_packet_logged = true;
-            }
-            chunk.push_back(m);
-            if (chunk.size() == workers_[next_worker]->burst)
-                flush_chunk();
-            if ((++file_packets & 1023) == 0) {
-                poll_control();
-                if (control_flags().stop.load())
+            if (!deal(packet_seconds(*hdr), ts_ns, bytes, hdr->caplen, hdr->len, link))
+                break;
+        }
+        std::string read_error = rc == -1 ? pcap_geterr(pc) : "";
+        // libpcap gives up on a pcapng section whose interfaces differ in link type or snap
+        // length; the project's reader goes on from the packet libpcap stopped at.
+        if (rc == -1 && read_error.find("different from the") != std::string::npos) {
+            RTE_LOG(NOTICE, USER1,
+                    "--read %s: interfaces of different link types or snap lengths: read "
+                    "on after packet %" PRIu64 " by darkscope's pcapng reader\n",
+                    file.c_str(), file_packets);
+            read_error.clear();
+            PcapngReader reader(open_capture_stream(file));
+            PcapngPacket p{};
+            int got = 1;
+            for (uint64_t skip = file_packets; skip > 0 && got == 1; --skip)
+                got = reader.next(&p);
+            while (got == 1 && (got = reader.next(&p)) == 1) {
+                const auto seconds = static_cast<int64_t>(p.ts_ns / 1000000000ull);
+                if (!deal(seconds, p.ts_ns, p.data, p.caplen, p.wire_len, link_of(p.dlt)))
                     break;
             }
+            if (got == -1)
+                read_error = reader.error();
         }
-        if (rc == -1) {
+        if (!read_error.empty()) {
             RTE_LOG(ERR, USER1, "--read %s: read error after %" PRIu64 " packets: %s\n",
-                    file.c_str(), file_packets, pcap_geterr(pc));
+                    file.c_str(), file_packets, read_error.c_str());
             status = 1;
         }
         if (const auto late = intervals.take_late(); late.packets != 0)

@@ -1,5 +1,7 @@
 #include "darkscope/offline_sizing.hpp"
 
+#include "darkscope/capture_file.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <filesystem>
@@ -29,7 +31,9 @@ Config sized_to_job(const Config& config) {
         const auto size = std::filesystem::file_size(file, ec);
         if (ec)
             return sized;  // a pipe or a file that went away: keep the defaults
-        bytes += size;
+        // A compressed capture is taken to hold at most 32 times its size (captures of small
+        // frames compress 5 to 20 times); past that, a table too small costs speed, never a count.
+        bytes += capture_compression(file) != CaptureCompression::none ? 32 * size : size;
     }
     const uint64_t packets = max_packets_in(bytes);
     const Config defaults;

@@ -1280,9 +1280,9 @@ void check_input_files(const char* option, const std::vector<std::string>& files
     }
 }
 
-// --read files are read twice (a pre-scan puts them in time order) by libpcap, which takes
-// pcap and pcapng but not compressed files: a pipe, FIFO or device (it would hang or be
-// consumed by the pre-scan) and a compressed capture are refused saying what to do instead.
+// --read files are read twice (a pre-scan puts them in time order): a pipe, FIFO or device
+// would hang or be consumed by the pre-scan, and is refused saying what to do instead.
+// Compressed captures are read as they are (darkscope/capture_file.hpp).
 void check_capture_files(const std::vector<std::string>& files) {
     for (const auto& f : files) {
         struct stat st {};
@@ -1292,19 +1292,6 @@ void check_capture_files(const std::vector<std::string>& files) {
             fail("read", f,
                  "is not a regular file (a pipe, FIFO or device): a capture is read twice, "
                  "first to put the files in time order; write the stream to a file first");
-        unsigned char m[4] = {};
-        std::ifstream in(f, std::ios::binary);
-        in.read(reinterpret_cast<char*>(m), sizeof m);
-        const char* kind = m[0] == 0x1f && m[1] == 0x8b                   ? "gzip"
-                           : m[0] == 0xfd && m[1] == '7' && m[2] == 'z'   ? "xz"
-                           : m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f ? "zstd"
-                           : m[0] == 'B' && m[1] == 'Z' && m[2] == 'h'    ? "bzip2"
-                                                                          : nullptr;
-        if (kind != nullptr)
-            fail("read", f,
-                 std::string("is ") + kind +
-                     "-compressed: decompress it to a file first (for example zcat, xzcat, "
-                     "zstdcat or bzcat FILE > capture.pcap)");
     }
 }
 
