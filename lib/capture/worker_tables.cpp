@@ -53,19 +53,19 @@ WorkerMemory::~WorkerMemory() {
 }
 
 void* WorkerMemory::allocate(const char* what, size_t bytes, int socket) {
+    bytes = std::max<size_t>(bytes, 64);  // an empty table still takes a block
     void* p = nullptr;
     if (offline_) {
         try {
-            p = allocate_zeroed_pages(std::max<size_t>(bytes, 64));
+            p = allocate_zeroed_pages(bytes);
         } catch (const std::bad_alloc&) {
             return nullptr;
         }
     } else {
-        p = rte_zmalloc_socket(what, std::max<size_t>(bytes, 64), 64, socket);
-        if (p == nullptr)
-            return nullptr;
+        p = rte_zmalloc_socket(what, bytes, 64, socket);
     }
-    blocks_.push_back({p, std::max<size_t>(bytes, 64)});
+    if (p != nullptr)
+        blocks_.push_back({p, bytes});
     return p;
 }
 

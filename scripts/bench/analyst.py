@@ -22,12 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from captures import cached_capture  # noqa: E402  (same directory)
 root = os.path.dirname(os.path.dirname(here))
-gen = os.path.join(root, "scripts", "darkscope-gen")
-py = "/usr/bin/python3"
 
 SENSORS = ["tokyo-a=203.0.113.0/24", "tokyo-b=198.51.100.0/24"]
 FIRST_PACKET = re.compile(r"first packet dealt ([0-9.]+) s after exec")
@@ -35,18 +34,6 @@ FIRST_PACKET = re.compile(r"first packet dealt ([0-9.]+) s after exec")
 
 def say(msg):
     print("bench: analyst: " + msg, file=sys.stderr, flush=True)
-
-
-def generate(cache, name, args):
-    """A capture generated once per option set (kept in `cache`)."""
-    with open(gen, "rb") as f:
-        key = "%08x" % zlib.crc32(f.read())
-    path = os.path.join(cache, "analyst-%s-%s.pcap" % (name, key))
-    if not os.path.exists(path):
-        say("generating %s (once)" % path)
-        subprocess.run([py, gen, "-q", "--out", path + ".tmp"] + args, check=True)
-        os.replace(path + ".tmp", path)
-    return path
 
 
 def run(cmd, cwd=None):
@@ -100,15 +87,15 @@ def main():
 
 def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
     sensors = sum((["--sensor", s] for s in SENSORS), [])
-    one = generate(a.cache, "one", ["--profile", "bench", "--packets", "1", "--sources", "1"] +
-                   sensors)
-    whole = generate(a.cache, "whole-%d" % packets,
-                     ["--profile", "bench", "--packets", str(packets), "--sources",
-                      str(max(1, packets * 17000 // 1350000)), "--frame-size-range", "60-78"] +
-                     sensors)
-    sparse = generate(a.cache, "sparse-%d-%d" % (sparse_packets, sparse_days),
-                      ["--profile", "demo", "--packets", str(sparse_packets), "--duration",
-                       str(sparse_days * 86400)] + sensors)
+    one = cached_capture(a.cache, "analyst", "one",
+                         ["--profile", "bench", "--packets", "1", "--sources", "1"] + sensors)
+    whole = cached_capture(a.cache, "analyst", "whole-%d" % packets,
+                           ["--profile", "bench", "--packets", str(packets), "--sources",
+                            str(max(1, packets * 17000 // 1350000)), "--frame-size-range",
+                            "60-78"] + sensors)
+    sparse = cached_capture(a.cache, "analyst", "sparse-%d-%d" % (sparse_packets, sparse_days),
+                            ["--profile", "demo", "--packets", str(sparse_packets), "--duration",
+                             str(sparse_days * 86400)] + sensors)
     country = os.path.join(a.geo_dir, "geo-whois-asn-country.mmdb")
     asns = [os.path.join(a.geo_dir, f) for f in ("asn-ipv4.csv", "asn-ipv6.csv")]
     geo = []

@@ -28,11 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from captures import cached_capture  # noqa: E402  (same directory)
 root = os.path.dirname(os.path.dirname(here))
-gen = os.path.join(root, "scripts", "darkscope-gen")
 fleet_tool = os.path.join(root, "scripts", "darkscope-fleet")
 sys.path.insert(0, os.path.join(root, "tests", "integration"))
 import clickhouse_cluster as chc  # noqa: E402  (the fleet tests' throw-away servers)
@@ -47,18 +47,6 @@ CLOSED_PORT = "http://127.0.0.1:1/?database=darkscope"
 
 def say(msg):
     print("bench: fleet: " + msg, file=sys.stderr, flush=True)
-
-
-def generate(cache, name, args):
-    """A capture generated once per option set (kept in `cache`)."""
-    with open(gen, "rb") as f:
-        key = "%08x" % zlib.crc32(f.read())
-    path = os.path.join(cache, "fleet-%s-%s.pcap" % (name, key))
-    if not os.path.exists(path):
-        say("generating %s (once)" % path)
-        subprocess.run([py, gen, "-q", "--out", path + ".tmp"] + args, check=True)
-        os.replace(path + ".tmp", path)
-    return path
 
 
 def spool_contents(spool):
@@ -136,11 +124,12 @@ def measure(a, runs, work, server, prefixes):
     capture = a.capture
     if not capture:
         packets, sources = (20000, 10000) if a.quick else (1600000, 1000000)
-        capture = generate(a.cache, "bench-p%d-s%d" % (packets, sources),
-                           ["--profile", "bench", "--packets", str(packets), "--sources",
-                            str(sources)])
-    one = generate(a.cache, "one", ["--profile", "bench", "--packets", "1", "--sources", "1",
-                                    "--start", "1363050000"])
+        capture = cached_capture(a.cache, "fleet", "bench-p%d-s%d" % (packets, sources),
+                                 ["--profile", "bench", "--packets", str(packets), "--sources",
+                                  str(sources)])
+    one = cached_capture(a.cache, "fleet", "one",
+                         ["--profile", "bench", "--packets", "1", "--sources", "1", "--start",
+                          "1363050000"])
     counter = [0]
 
     def darkscope(files, extra):
