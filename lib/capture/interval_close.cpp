@@ -53,6 +53,7 @@ void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
 }
 
 void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped) {
+    double began = now_seconds();
     interval_.reset(start_s);
     interval_.end_s = end_s;
     if (workers_stopped) {
@@ -70,6 +71,11 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
                  ++spins)
                 spin_wait(spins);
         }
+        // The wait for the workers' acknowledgement is the workers' time to their next loop
+        // (a burst at most), not the stats core's work: counted apart.
+        const double acked = now_seconds();
+        close_times_.flip_wait.add((acked - began) * 1e6);
+        began = acked;
         for (auto* w : workers_)
             merge_worker_tables(*w, (e - 1) & 1);
         if (recorder_)
@@ -103,11 +109,15 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     // interval is always published. last_publish_ is the end of the last publish, moved later
     // by what that rule adds beyond the 200 ms.
     const double now = now_seconds();
+    double ended = now;
     if (!config_.offline() || workers_stopped || now - last_publish_ >= 0.2) {
         publish();
-        const double after = now_seconds();
-        last_publish_ = after + std::max(0.0, 9 * (after - now) - 0.2);
+        ended = now_seconds();
+        last_publish_ = ended + std::max(0.0, 9 * (ended - now) - 0.2);
     }
+    const double us = (ended - began) * 1e6;
+    (interval_.counters->packets != 0 ? close_times_.busy : close_times_.empty).add(us);
+    close_times_.last_us = us;
 }
 
 // Series of the busiest keys, for /darkscope/series: the history is copied on write, so a
@@ -164,6 +174,7 @@ void Engine::publish() {
         s->store_dropped = st.periods_dropped;
         s->store_errors = st.write_errors;
     }
+    s->closes = close_times_;
     refresh_status(*s);
     std::lock_guard lock(snapshot_mutex_);
     // Link changes go to the log (a memif or af_packet peer may leave; a cable may be pulled).

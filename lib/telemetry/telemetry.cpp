@@ -141,6 +141,9 @@ Value view_stats(const Snapshot& s, const char*) {
 Value view_classes(const Snapshot& s, const char*) {
     return classes_view(s);
 }
+Value view_stats_core(const Snapshot& s, const char*) {
+    return stats_core_view(s);
+}
 Value view_flags(const Snapshot& s, const char*) {
     return flags_view(s);
 }
@@ -235,6 +238,9 @@ void register_telemetry(TelemetryHooks h) {
                                "Scanning campaigns, newest first. Params: N");
     rte_telemetry_register_cmd("/darkscope/classes", snapshot_command<view_classes>,
                                "Packets per traffic class since start. No parameters.");
+    rte_telemetry_register_cmd("/darkscope/stats_core", snapshot_command<view_stats_core>,
+                               "The stats core's bounded tables (keys, capacity, packets in "
+                               "other) and what closing an interval costs it. No parameters.");
     rte_telemetry_register_cmd("/darkscope/flags", snapshot_command<view_flags>,
                                "Packets per scanner/spoofing flag since start. No parameters.");
     rte_telemetry_register_cmd("/darkscope/errors", snapshot_command<view_errors>,

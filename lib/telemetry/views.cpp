@@ -477,6 +477,61 @@ Value top_view(const Snapshot& s, const TopRequest& r, const AsnNamer& asn_name)
     return ranked_array(std::move(rows), r.n);
 }
 
+namespace {
+
+Value tables_view(const Snapshot& s) {
+    Dict d;
+    const CounterSet* c = s.total.counters.get();
+    // A bounded table holds the first keys that came, up to its capacity (or its probe limit);
+    // later keys are counted in `other`, whose packets are still in every total. Which keys got a
+    // slot then follows arrival order, so two workers may hold other keys than one does.
+    auto table = [&](const char* name, uint64_t keys, uint64_t capacity,
+                     const PacketsBytes& other) {
+        d.emplace_back(name, Dict{{"keys", keys},
+                                  {"capacity", capacity},
+                                  {"other_packets", other.packets},
+                                  {"other_bytes", other.bytes}});
+    };
+    if (c == nullptr)
+        return d;
+    table("services", c->services.used, ServiceTable::kCapacity, c->services.other.pb);
+    table("asns", c->asns.used, AsnTable::kCapacity, c->asns.other.pb);
+    table("sensor_service", c->sensor_service.used, CrossTable::kCapacity,
+          c->sensor_service.other.pb);
+    table("country_service", c->country_service.used, CrossTable::kCapacity,
+          c->country_service.other.pb);
+    table("sensor_country", c->sensor_country.used, CrossTable::kCapacity,
+          c->sensor_country.other.pb);
+    table("victims", c->victims.used, VictimTable::kCapacity, c->victims.other.pb);
+    return d;
+}
+
+Value closes_view(const Snapshot& s) {
+    // Nanoseconds, as integers: a telemetry reply carries no fractions.
+    auto ns = [](double us) { return static_cast<uint64_t>(us * 1e3 + 0.5); };
+    auto kind = [&](const CloseTimes::Kind& k) {
+        return Dict{{"closes", k.closes},
+                    {"mean_ns", k.closes ? ns(k.total_us / static_cast<double>(k.closes)) : 0},
+                    {"max_ns", ns(k.max_us)}};
+    };
+    return Dict{{"close_empty", kind(s.closes.empty)},
+                {"close_busy", kind(s.closes.busy)},
+                {"flip_wait", kind(s.closes.flip_wait)},
+                {"close_last_ns", ns(s.closes.last_us)}};
+}
+
+}  // namespace
+
+Value stats_core_view(const Snapshot& s) {
+    // One level of dicts: DPDK 22.11's telemetry nests no deeper.
+    Value tables = tables_view(s);
+    Value closes = closes_view(s);
+    Dict d = std::move(std::get<Dict>(tables.v));
+    for (auto& entry : std::get<Dict>(closes.v))
+        d.push_back(std::move(entry));
+    return d;
+}
+
 Value classes_view(const Snapshot& s) {
     Dict d;
     for (unsigned i = 0; i < static_cast<unsigned>(TrafficClass::count_); ++i) {

@@ -9,7 +9,10 @@
   resident memory of each process;
 - --read Mpps with 1 and 2 workers: packets over the time from the first packet to the exit;
 - a long sparse capture (one-minute intervals, most holding a packet or a few) read with --db:
-  whole-process time and the cost per stored interval.
+  whole-process time, the cost per stored interval, and the stats core's own time per busy
+  interval close (/darkscope/stats_core);
+- live, an idle port (net_null without receive) with one-second intervals: the stats core's
+  time per empty interval close, once the first closes (page faults) are behind it.
 Figures only, no assertion: the machines are shared."""
 import argparse
 import json
@@ -27,6 +30,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from captures import cached_capture  # noqa: E402  (same directory)
 root = os.path.dirname(os.path.dirname(here))
+sys.path.insert(0, os.path.dirname(here))
+import darkscope_client  # noqa: E402  (scripts/)
 
 SENSORS = ["tokyo-a=203.0.113.0/24", "tokyo-b=198.51.100.0/24"]
 FIRST_PACKET = re.compile(r"first packet dealt ([0-9.]+) s after exec")
@@ -48,7 +53,7 @@ def run(cmd, cwd=None):
     text = out.read()
     if p.returncode != 0:
         sys.stderr.write(text[-3000:])
-        raise SystemExit("bench: analyst: %s exited %d" % (cmd[0], p.returncode))
+        raise SystemExit("bench: analyst: %s exited %d" % (" ".join(cmd), p.returncode))
     return wall, usage.ru_maxrss / 1024.0, text
 
 
@@ -83,6 +88,43 @@ def main():
         for p in prefixes:
             shutil.rmtree("/var/run/dpdk/" + p, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def live_idle_closes(a, prefixes, seconds):
+    """The stats core's time per empty interval close, live: darkscope on a net_null port that
+    receives nothing, --interval 1; the mean over the closes between two readings of
+    /darkscope/stats_core taken after the first 5 s (the first closes fault the windows in)."""
+    prefix = "dsan_idle_%d" % os.getpid()
+    prefixes.append(prefix)
+    cmd = [a.darkscope, "--file-prefix", prefix, "--no-huge", "--memory", "1024", "--port",
+           "net_null0,no-rx=1", "--sensor", SENSORS[0], "--interval", "1", "--log-level",
+           "warning"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def reading():
+        d = darkscope_client.query(prefix, "/darkscope/stats_core")
+        return {k: (d[k]["closes"], d[k]["closes"] * d[k]["mean_ns"])
+                for k in ("close_empty", "flip_wait")}
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(darkscope_client.socket_path(prefix)):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("bench: analyst: idle darkscope did not start: %s" %
+                                 (p.stderr.read() if p.poll() is not None else "timeout"))
+            time.sleep(0.1)
+        time.sleep(5)
+        before = reading()
+        time.sleep(seconds)
+        after = reading()
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+    def mean_us(k):
+        n = after[k][0] - before[k][0]
+        return (after[k][1] - before[k][1]) / n / 1e3 if n else float("nan")
+    return {"closes": after["close_empty"][0] - before["close_empty"][0],
+            "close_us": mean_us("close_empty"), "flip_wait_us": mean_us("flip_wait")}
 
 
 def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
@@ -181,7 +223,10 @@ def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
                      "%s Mpps (first packet to exit)" % ("%.2f" % mpps if mpps else "?")))
     # The long sparse capture.
     db = os.path.join(work, "sparse.sqlite")
-    wall, rss, start = darkscope([sparse], ["--db", db])
+    sparse_summary = os.path.join(work, "sparse.json")
+    wall, rss, start = darkscope([sparse], ["--db", db, "--summary", sparse_summary])
+    busy_close = darkscope_client.read_summary(sparse_summary)["/darkscope/stats_core"][
+        "close_busy"]
     con = sqlite3.connect(db)
     stored = con.execute("select count(*) from periods where resolution = 'interval'").fetchone()[0]
     con.close()
@@ -189,11 +234,19 @@ def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
     per = (wall - (start or 0)) / stored * 1e6 if stored else None
     figures["sparse"] = {"days": sparse_days, "packets": sparse_packets, "wall_s": wall,
                          "intervals_spanned": spanned, "intervals_stored": stored,
-                         "us_per_busy_interval": per, "peak_rss_mib": rss}
+                         "us_per_busy_interval": per, "peak_rss_mib": rss,
+                         "stats_core_us_per_busy_close": busy_close["mean_ns"] / 1e3}
     rows.append(("sparse: %d packets over %d days (%d one-minute intervals), --db" % (
         sparse_packets, sparse_days, spanned),
-        "%.2f s whole process, %d intervals stored, %s us per busy interval (packets included); "
-        "empty intervals are skipped offline" % (wall, stored, "%.0f" % per if per else "?")))
+        "%.2f s whole process, %d intervals stored, %s us per busy interval (packets included), "
+        "%.0f us of it the stats core's close; empty intervals are skipped offline" % (
+            wall, stored, "%.0f" % per if per else "?", busy_close["mean_ns"] / 1e3)))
+    # Live, empty intervals: an idle port, one-second intervals.
+    idle = live_idle_closes(a, prefixes, 5 if a.quick else 30)
+    figures["live_empty_close"] = idle
+    rows.append(("live, idle port, 1 s intervals (%d closes after the first 5 s)" % idle["closes"],
+                 "%.0f us per empty interval close (stats core), %.0f us waiting for the flip" % (
+                     idle["close_us"], idle["flip_wait_us"])))
     width = max(len(r[0]) for r in rows)
     print("\nanalyst (darkscope --read, whole process; figures, not assertions)")
     for label, value in rows:

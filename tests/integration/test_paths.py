@@ -20,11 +20,12 @@ time (count_packet, a lookup per packet, the top talkers updated per packet), wi
    table and with the smallest (1024 entries, so nearly every packet spills to per-packet
    counting) must give the same views, but for the top talkers: built from the tuples they are
    exact, counted per packet by Space-Saving (plain, spills) they are exact within its error
-   bound; all must bracket the generator's counts of its 20 busiest sources. That capture keeps
-   every bounded table within its capacity: past it, which keys get a slot follows arrival order,
-   and the spills change that order.
-4. Two workers against one (the optimised path): every view of the demo capture but the
-   per-worker one is identical (tests/integration/test_sparse.py compares their history rows)."""
+   bound; all must bracket the generator's counts of its 20 busiest sources. Which keys get a
+   slot in a bounded table follows arrival order, and the spills change that order: a table that
+   counted packets in `other` in either run (/darkscope/stats_core) is left out of the comparison.
+4. Two workers against one (the optimised path): every view of the demo capture and the corpus
+   but the per-worker one is identical, but for which keys past a full table's capacity have
+   unique counts (tests/integration/test_sparse.py compares their history rows)."""
 import copy
 import os
 
@@ -47,6 +48,9 @@ def run(env, reads, geo, burst, extra=(), pipeline="full", name_prefix=""):
         "--config", os.path.join(env.src, "conf", "demo.conf"), "--burst", str(burst),
         "--pipeline", pipeline, "--summary", summary] + list(extra) + geo + reads, timeout=600)
     s = env.summary(summary)
+    # What closing intervals took: timings, not counts. The rest are the bounded tables.
+    s["/darkscope/stats_core"] = {k: v for k, v in s["/darkscope/stats_core"].items()
+                                  if isinstance(v, dict) and "keys" in v}
     for k in VOLATILE_STATS:
         s["/darkscope/stats"].pop(k, None)
     for w in s.get("/darkscope/workers", {}).values():
@@ -65,6 +69,25 @@ def differences(a, b, path=""):
                 out += differences(a[k], b[k], "%s/%s" % (path, k))
         return out
     return [] if a == b else ["%s: plain %r, optimised %r" % (path, a, b)]
+
+
+def overflowed(summary):
+    """The bounded tables (/darkscope/stats_core) that counted packets in `other`."""
+    return sorted(k for k, v in summary["/darkscope/stats_core"].items() if v["other_packets"])
+
+
+def without_full_tables(a, b):
+    """Copies of two summaries without the /darkscope/tables entries of the tables that counted
+    packets in `other` in either run: once a table is full (or a key's probe run is), which keys
+    got a slot follows the order keys came, and spills or a second worker change that order."""
+    full = set(overflowed(a)) | set(overflowed(b))
+    out = []
+    for s in (a, b):
+        s = dict(s)
+        s["/darkscope/stats_core"] = {k: v for k, v in s["/darkscope/stats_core"].items()
+                                      if k not in full}
+        out.append(s)
+    return out
 
 
 def comparable(s):
@@ -232,22 +255,60 @@ def test_optimised_views_equal_plain(plain, optimised, burst):
     h.no_errors(["--burst %d %s" % (burst, d) for d in diff[:20]])
 
 
+# A row's unique counts come from its key's slot in a bounded table (services, sensor x service,
+# country x service); a key past the table's capacity has exact packets and bytes (dense arrays)
+# but no unique counts. Which keys get the slots follows the order keys arrive in each worker and
+# the order the stats core merges workers, so past capacity one worker and two may hold other keys.
+UNIQUE_FIELDS = ("sources", "destinations")
+TABLE_OF_VIEW = {"/darkscope/top/ports": "services"}
+
+
+def tolerated(difference, full_tables):
+    """A difference that only says which keys a full table held: a unique-count field present
+    in one run's row and absent from the other's."""
+    path, _, what = difference.partition(": ")
+    parts = path.lstrip("/").split("/")
+    if what != "only in plain" and what != "only in optimised":
+        return False
+    view = "/".join(["", *parts[:3]]).split(",")[0]  # "/darkscope/top/ports,1000" -> ports
+    table = TABLE_OF_VIEW.get(view)
+    return table in full_tables and parts[-1] in UNIQUE_FIELDS
+
+
 def test_two_workers_views_equal_one_worker(env, demo):
     """--read with two workers (bursts dealt over them, their tables merged on the stats core)
-    gives every view of one worker but the per-worker one, on the demo capture; the top talkers
-    and scanner events as above (more sources than Space-Saving holds). With the corpus too, keys
-    that do not fit a bounded table go to its `other`, and which keys those are follows the order
-    the workers' tables are merged in; tests/integration/test_sparse.py compares history rows."""
+    gives every view of one worker but the per-worker one, on the demo capture and the corpus;
+    the top talkers and scanner events as above (more sources than Space-Saving holds). The
+    corpus fills the services table (a capture of spoofed SYNs to every port) and the victims
+    table: packets and bytes of every key stay identical, and so does every unique count both
+    runs hold; only which keys past the capacity have unique counts may differ, and the test
+    says how many did. tests/integration/test_sparse.py compares history rows."""
     views = []
     for workers in ("1", "2"):
-        s = run(env, ["--read", demo["pcap"]], demo["geo"], 32,
-                ("--workers", workers, "--share-cpus"), name_prefix="w%s" % workers)
+        s = run(env, demo["reads"], demo["geo"], 32, ("--workers", workers, "--share-cpus"),
+                name_prefix="w%s" % workers)
         s = dict(comparable(without_talkers(s)))
         s.pop("/darkscope/workers", None)
         views.append(s)
+    full = sorted(set(overflowed(views[0])) | set(overflowed(views[1])))
+    print("bounded tables past capacity: %s" % (", ".join(full) or "none"))
+    errors = []
+    tables = [v.pop("/darkscope/stats_core") for v in views]
+    for name in tables[0]:
+        # Every packet is in a table's keys or its `other`: a table both runs held whole holds
+        # the same keys.
+        if name not in full and tables[0][name] != tables[1][name]:
+            errors.append("table %s: one worker %r, two %r" % (name, tables[0][name],
+                                                               tables[1][name]))
     diff = differences(views[0], views[1])
-    print("two workers: %d differences from one over %d views" % (len(diff), len(views[0])))
-    h.no_errors(["--workers 2 %s" % d for d in diff[:20]])
+    kept = [d for d in diff if not tolerated(d, full)]
+    print("two workers: %d differences from one over %d views, %d of them a unique count of a "
+          "key one run's full table did not hold" % (len(diff), len(views[0]),
+                                                     len(diff) - len(kept)))
+    if demo["corpus_packets"]:
+        assert views[0]["/darkscope/stats"]["packets"] == \
+            demo["truth"]["packets"] + demo["corpus_packets"]
+    h.no_errors(errors + ["--workers 2 %s" % d for d in kept[:20]])
 
 
 # 3. Full tuple tables: 20,000 one-off scanners.
@@ -309,7 +370,7 @@ def without_top_lists(s):
 @pytest.mark.parametrize("label", ["default-table", "1024-entries"])
 def test_full_tuple_tables_count_as_plain(scans, label):
     reference = without_top_lists(scans["plain"])
-    diff = differences(reference, without_top_lists(scans[label]))
+    diff = differences(*without_full_tables(reference, without_top_lists(scans[label])))
     print("one-off scanners, %s: %d differences from plain over %d views (top talkers checked "
           "against the truth)" % (label, len(diff), len(reference)))
     h.no_errors(["%s %s" % (label, d) for d in diff[:20]])

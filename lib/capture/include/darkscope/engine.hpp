@@ -133,6 +133,7 @@ class Engine {
     std::function<void(double)> stats_tick_;
     double start_time_ = 0;
     double last_publish_ = 0;
+    CloseTimes close_times_;
     // The versions of the interval, hour, day and total windows in snapshot_: publish() copies a
     // window (~25 MiB of counters) only when it changed, so an empty interval costs little live.
     uint64_t published_versions_[4] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};

@@ -40,6 +40,27 @@ struct WorkerStatus {
     uint64_t packets = 0, bursts = 0, idle_polls = 0;
 };
 
+// What closing intervals cost the stats core (merge, roll, events, store, publish), for
+// /darkscope/closes: an interval without packets must cost microseconds, one that held packets
+// in proportion to what it held. Wall time of each close_interval call, less the wait for the
+// workers to acknowledge the epoch flip, which is kept apart (live only).
+struct CloseTimes {
+    struct Kind {
+        uint64_t closes = 0;
+        double total_us = 0;
+        double max_us = 0;
+        void add(double us) {
+            ++closes;
+            total_us += us;
+            max_us = us > max_us ? us : max_us;
+        }
+    };
+    Kind empty;  // intervals that held no packet
+    Kind busy;
+    Kind flip_wait;
+    double last_us = 0;
+};
+
 // One time window's merged counters and top talkers.
 struct WindowData {
     std::shared_ptr<const CounterSet> counters;
@@ -96,6 +117,7 @@ struct Snapshot {
     std::vector<MempoolStatus> mempools;
     // Events started since the run began, by kind (surge, dos, scanner): for the metrics.
     std::vector<std::pair<std::string, uint64_t>> events_started;
+    CloseTimes closes;  // of the closes before this snapshot's publish
 };
 
 }  // namespace darkscope

@@ -56,6 +56,9 @@ using AsnNamer = std::function<std::string(uint32_t)>;
 Value stats_view(const Snapshot& s);
 Value top_view(const Snapshot& s, const TopRequest& r, const AsnNamer& asn_name = {});
 Value classes_view(const Snapshot& s);
+// /darkscope/stats_core: the run's bounded tables (keys held, capacity, what went to `other` past
+// them) and what closing intervals costs the stats core, empty and busy ones apart.
+Value stats_core_view(const Snapshot& s);
 Value flags_view(const Snapshot& s);
 Value errors_view(const Snapshot& s);
 Value sensors_view(const Snapshot& s);
