@@ -8,7 +8,10 @@ sources of the capture. Every interval row says no packet is without a tuple
 
 The same capture with a spill log of 16 packets per worker and interval (--fleet-spill-entries
 16): the tuples lack packets now, and the interval rows state how many (tuples_unexported), so
-that tuple_packets + tuples_unexported is still every IP packet."""
+that tuple_packets + tuples_unexported is still every IP packet.
+
+darkscope-fleet init on tables from before the column and the sketches table existed adds
+them."""
 import os
 import subprocess
 
@@ -119,6 +122,41 @@ def test_fleet_spills(env):
                           "IP packets %s" % ({s: tp + u for s, (tp, u) in cut.items()}, full))
         print("small spill log: tuples_unexported per interval %s" % {
             s: u for s, (_, u) in cut.items()})
+        upgrade_failures(cluster, fleet_tool, errors)
     finally:
         cluster.stop()
     h.no_errors(errors)
+
+
+def upgrade_failures(cluster, fleet_tool, errors):
+    """darkscope-fleet init on tables made before tuples_unexported and the sketches existed:
+    it adds them, and the rows already there read the column's default."""
+    for s in cluster.servers:
+        s.query("CREATE DATABASE upgraded")
+        s.query("CREATE TABLE upgraded.intervals_local (interval_start DateTime, appliance String, "
+                "export_id UInt64, interval_end DateTime, packets UInt64, bytes UInt64, "
+                "tuples UInt64, tuple_packets UInt64, tuple_mode UInt8, delivered_at DateTime "
+                "DEFAULT now()) ENGINE = MergeTree() PARTITION BY toYYYYMMDD(interval_start) "
+                "ORDER BY (appliance, interval_start, export_id)")
+        s.query("CREATE TABLE upgraded.intervals AS upgraded.intervals_local ENGINE = "
+                "Distributed(%s, upgraded, intervals_local, cityHash64(appliance, "
+                "toUInt32(interval_start)))" % chc.CLUSTER)
+    cluster.servers[0].query(
+        "INSERT INTO upgraded.intervals_local (interval_start, appliance, export_id, "
+        "interval_end, packets, bytes, tuples, tuple_packets, tuple_mode) VALUES "
+        "(1363046400, 'older', 1, 1363046460, 5, 300, 2, 5, 1)")
+    subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
+                   sum((["--url", s.url + "?database=upgraded"] for s in cluster.servers), []),
+                   check=True)
+    for s in cluster.servers:
+        got = s.rows("SELECT table FROM system.columns WHERE database = 'upgraded' AND "
+                     "name = 'tuples_unexported' ORDER BY table")
+        tables = s.rows("SELECT name FROM system.tables WHERE database = 'upgraded' AND "
+                        "name LIKE 'sketches%' ORDER BY name")
+        if got != [["intervals"], ["intervals_local"]] or tables != [["sketches"],
+                                                                     ["sketches_local"]]:
+            errors.append("init on older tables: tuples_unexported in %s, sketch tables %s" % (
+                got, tables))
+    rows = cluster.servers[1].rows("SELECT appliance, tuples_unexported FROM upgraded.intervals")
+    if rows != [["older", "0"]]:
+        errors.append("init on older tables: the rows there read %s" % rows)
