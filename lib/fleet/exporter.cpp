@@ -137,8 +137,7 @@ void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets,
     pending_.packets = packets;
     pending_.bytes = bytes;
     pending_.rows = std::move(rows);
-    std::unique_lock lock(mutex_);
-    status_.tuples_unexported += pending_.tuples_unexported;
+    // Once per run: the interval rows and /darkscope/fleet count every one.
     if (pending_.tuples_unexported != 0 && !told_unexported_) {
         told_unexported_ = true;
         control_log(3,
@@ -146,6 +145,8 @@ void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets,
                         " packets of interval " + std::to_string(start) +
                         " have no tuple (raise --fleet-spill-entries or --tuple-entries)");
     }
+    std::unique_lock lock(mutex_);
+    status_.tuples_unexported += pending_.tuples_unexported;
     if (sensor_names_.empty())
         sensor_names_ = sensor_names;
     if (offline_) {

@@ -155,7 +155,7 @@ class FleetExporter {
     std::atomic<int64_t> stop_by_ns_{0};  // finish_by's time (steady clock); 0: not stopping
     uint64_t unspooled_ = 0;              // intervals a spool write failure lost
     uint64_t unspooled_at_stop_ = 0;      // unspooled_ when finish_by() ran
-    bool told_unexported_ = false;        // logged the first interval a full spill log cut
+    bool told_unexported_ = false;  // stats core: logged the first interval a full spill log cut
     FleetStatus status_;
     std::unique_ptr<Spool> spool_;
     std::unique_ptr<ClickHouseClient> client_;
