@@ -46,17 +46,17 @@ def test_fleet_spills(env):
             subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
                            sum((["--url", u] for u in urls), []), check=True)
             summary = os.path.join(env.tmp, database + ".json")
-            env.run(env.base_args(prefix=env.prefix + database) + [
+            p = env.run(env.base_args(prefix=env.prefix + database) + [
                 "--read", pcap, "--interval", "60", "--appliance", "spilly", "--fleet-url",
                 urls[0], "--fleet-spool", os.path.join(env.tmp, "spool-" + database),
                 "--tuple-entries", "1024", "--summary", summary] + list(extra) + geo +
                 sum((["--sensor", s] for s in sensors), []))
-            return env.summary(summary)["/darkscope/stats"]
+            return env.summary(summary)["/darkscope/stats"], p.stdout + p.stderr
 
         def fleet(database, sql):
             return cluster.servers[1].rows(sql, database=database)
 
-        stats = run("spills")
+        stats, _ = run("spills")
         print("source_tuples %d, source_spills %d" % (stats["source_tuples"],
                                                       stats["source_spills"]))
         if stats["source_spills"] == 0:
@@ -110,7 +110,9 @@ def test_fleet_spills(env):
                                                                                  tuple_packets))
 
         # A spill log too small: the gap is stated, interval by interval.
-        run("cut", "--fleet-spill-entries", "16")
+        _, log = run("cut", "--fleet-spill-entries", "16")
+        if "the spill log was full" not in log:
+            errors.append("a full spill log was not logged")
         cut = {int(s): (int(tp), int(u)) for s, tp, u in fleet(
             "cut", "SELECT toUInt32(interval_start), tuple_packets, tuples_unexported "
             "FROM intervals")}
