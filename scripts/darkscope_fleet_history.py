@@ -305,8 +305,8 @@ class FleetHistory:
                "period, across every appliance and sensor."
         missing = self.packets - self.tuple_packets
         if missing > 0:
-            note += (f" {missing:,} packets had no source tuple (non-IP, or beyond the tuple "
-                     "tables' room) and are not in those counts.")
+            note += (f" {missing:,} packets had no source tuple (non-IP, or spilled beyond a "
+                     "full spill log) and are not in those counts.")
         return note
 
     def events(self, start, end):
