@@ -11,8 +11,9 @@ one with the same code. What differs is what the tables can say:
   addresses over the whole window, `uniqExact(source)`; where every interval of the window was
   exported without tuples (`--fleet-tuples off`), the union of the source sketches each
   appliance shipped per interval (darkscope_hll.py: exact while they are sparse, else an
-  estimate with its standard error); where the window mixes both, only the largest count of one
-  appliance's interval, a lower bound.
+  estimate with its standard error); where the window mixes both, the union of those sketches
+  and of the hashes of the tuples' distinct sources; where neither can be had, only the largest
+  count of one appliance's interval, a lower bound.
 
 ClickHouse's HTTP interface, FORMAT JSON, standard library only; ClickHouse 18.16 and later.
 """
@@ -29,6 +30,7 @@ TABLES = ("tuples", "totals", "events", "intervals")
 # Aggregates only: the intervals' source sketches (a cluster initialised before they existed has
 # no such table; its aggregates-only windows keep the lower bound).
 SKETCH_TABLE = "sketches"
+SKETCH_DIMENSIONS = ("total", "service", "country", "sensor")
 # Sensor keys that are not sensors (no sensor matched, beyond the top K, no key): not prefixed.
 NOT_SENSORS = ("other", "none", "unmatched")
 SENSOR_DIMENSIONS = ("sensor", "sensor_service", "sensor_country")
@@ -212,8 +214,10 @@ class FleetHistory:
         """(count, over): exact distinct sources over [start, end) ("period"); where every
         interval came without tuples, the union of their sketches ("period" while exact,
         "period-estimate" otherwise, its relative standard error in unique_error); where the
-        window mixes both, the largest one appliance's interval counted ("appliance-interval",
-        a lower bound)."""
+        window mixes both, the union of those sketches and of the hashes of the tuples' distinct
+        sources (the same). Where neither can be had (a dimension without sketches, intervals
+        exported before the sketches existed), the largest one appliance's interval counted
+        ("appliance-interval", a lower bound)."""
         saved, self.window = self.window, (start, end)
         self.unique_error = 0.0
         try:
@@ -223,8 +227,13 @@ class FleetHistory:
                 row = self.query(f"SELECT uniqExact(source) AS n FROM tuples WHERE {where} "
                                  f"AND {self._in_window()}")[0]
                 return int(row["n"]), "period"
-            if mode == "sketches":
+            if mode in ("sketches", "mixed") and dimension in SKETCH_DIMENSIONS:
                 merged = self.merged_sketches(dimension, key)
+                if mode == "mixed" and where is not None:
+                    merged = merged or darkscope_hll.Union()
+                    merged.add_sources(r["s"] for r in self.query(
+                        f"SELECT DISTINCT source AS s FROM tuples WHERE {where} AND "
+                        f"{self._in_window()}"))
                 if merged is not None:
                     count, self.unique_error = merged.count()
                     if not merged.exact():
@@ -254,7 +263,8 @@ class FleetHistory:
 
     def _unique_mode(self):
         """"tuples" when every interval of the window came with its tuples, "sketches" when
-        every one came without them but with its sketches, else "bound"."""
+        every one came without them but with its sketches, "mixed" when each came with one or
+        the other, else "bound"."""
         if self.window not in self._source_mode:
             if self._all_with_tuples():
                 mode = "tuples"
@@ -265,8 +275,10 @@ class FleetHistory:
                                      f"WHERE {self._in_window()}")[0]
                     shipped = self.query(f"SELECT count() AS n FROM {SKETCH_TABLE} WHERE "
                                          f"dimension = 'total' AND {self._in_window()}")[0]
-                    if int(row["m"]) == 0 and int(shipped["n"]) == int(row["n"]):
-                        mode = "sketches"
+                    without = self.query("SELECT count() AS n FROM intervals WHERE "
+                                         f"tuple_mode = 0 AND {self._in_window()}")[0]
+                    if int(shipped["n"]) == int(without["n"]):
+                        mode = "sketches" if int(row["m"]) == 0 else "mixed"
             self._source_mode[self.window] = mode
         return self._source_mode[self.window]
 
@@ -279,20 +291,26 @@ class FleetHistory:
         return self._with_tuples[self.window]
 
     def sources_heading(self, length):
-        if self.source_mode == "sketches":
+        if self.source_mode in ("sketches", "mixed"):
             return "Unique sources (whole period, merged sketches)"
         return "Unique sources (exact, whole period)" if self.exact_sources else \
             "Unique sources (at least; busiest appliance-interval)"
 
     def sources_note(self):
         """How the unique-source counts were taken, for the report's footnote."""
-        if self.source_mode == "sketches":
-            note = ("Unique sources: the intervals of the period were exported without their "
-                    "source tuples (--fleet-tuples off); each count is the union of the "
-                    "HyperLogLog source sketches every appliance shipped for each interval, "
-                    "merged over the whole period across every appliance and sensor. A count "
-                    "without ± is exact (every sketch still held its sources' hashes); a count "
-                    "with ± is an estimate, ± one relative standard error")
+        if self.source_mode in ("sketches", "mixed"):
+            note = ("Unique sources: " + (
+                "the intervals of the period were exported without their source tuples "
+                "(--fleet-tuples off); each count is the union of the HyperLogLog source "
+                "sketches every appliance shipped for each interval" if self.source_mode ==
+                "sketches" else
+                "some intervals of the period were exported without their source tuples "
+                "(--fleet-tuples off); each count is the union of the HyperLogLog source "
+                "sketches every appliance shipped for each of those intervals and of the "
+                "distinct sources of the others' tuples") +
+                ", merged over the whole period across every appliance and sensor. A count "
+                "without ± is exact (every sketch still held its sources' hashes); a count "
+                "with ± is an estimate, ± one relative standard error")
             if self.sketch_precision:
                 note += (f" ({darkscope_hll.standard_error(self.sketch_precision):.2%} for "
                          f"precision {self.sketch_precision}, the coarsest merged)")

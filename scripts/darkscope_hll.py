@@ -15,9 +15,37 @@ added, the registers merged by element-wise maximum, and the count is Ertl's imp
 """
 
 import base64
+import ipaddress
 import math
 import struct
 import zlib
+
+MASK64 = 0xFFFFFFFFFFFFFFFF
+# darkscope/hash.hpp's seeds: IPv4 and IPv6 sources hash as darkscope hashes them into its
+# sketches, so that source addresses (the fleet's tuples) and sketches merge.
+SEED_V4 = 0x9e3779b97f4a7c15
+SEED_V6 = 0xc2b2ae3d27d4eb4f
+
+
+def mix64(x):
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & MASK64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & MASK64
+    return x ^ (x >> 31)
+
+
+def source_hash(text):
+    """The 64-bit hash darkscope adds to its sketches for a source address (hash_address):
+    IPv4 mix64(address ^ seed), IPv6 mix64(mix64(high ^ seed) ^ low) of the address's two
+    halves read as darkscope reads them (little-endian words of the network-order bytes)."""
+    address = ipaddress.ip_address(text)
+    if address.version == 4:
+        return mix64(int(address) ^ SEED_V4)
+    packed = address.packed
+    high = int.from_bytes(packed[:8], "little")
+    low = int.from_bytes(packed[8:], "little")
+    return mix64(mix64(high ^ SEED_V6) ^ low)
 
 
 class SketchError(ValueError):
@@ -126,6 +154,11 @@ class Union:
         self.hashes = set()
         self.dense = []  # [(precision, registers)]
         self.sketches = 0
+
+    def add_sources(self, addresses):
+        """Source addresses (text) seen exactly, added as their hashes."""
+        self.hashes.update(source_hash(a) for a in addresses)
+        self.sketches += 1
 
     def add(self, sketch):
         precision, content = sketch

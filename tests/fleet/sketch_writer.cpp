@@ -1,11 +1,14 @@
 // Sketches serialized by darkscope's own BasicHyperLogLog, with the counts it gives them and
 // their unions, for test_hll_merge.py to hold scripts/darkscope_hll.py to: one JSON object per
-// case on stdout, {"name", "sketches": [hex of serialize()], "union": C++'s count of the union}.
+// case on stdout, {"name", "sketches": [hex of serialize()], "union": C++'s count of the union},
+// then the hashes darkscope gives source addresses: {"name": "hashes", "v4": [[host-order
+// address, hash as text]], "v6": [[16 bytes in hex, hash as text]]}.
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "darkscope/hash.hpp"
 #include "darkscope/hll.hpp"
 
 namespace ds = darkscope;
@@ -90,6 +93,30 @@ int main() {
         ds::PreciseHyperLogLog a;
         fill(a, 0, 1000000);
         emit("precise alone", {hex_of(a)}, a.estimate());
+    }
+    {  // Source hashes (hash_address), which the fleet report computes for tuple sources.
+        std::printf("{\"name\": \"hashes\", \"v4\": [");
+        for (uint64_t i = 0; i < 5; ++i) {
+            ds::IpAddress a{};
+            a.v4 = static_cast<uint32_t>(hash_of(i));
+            std::printf("%s[%u, \"%llu\"]", i ? ", " : "", a.v4,
+                        static_cast<unsigned long long>(ds::hash_address(a, 4)));
+        }
+        std::printf("], \"v6\": [");
+        for (uint64_t i = 0; i < 5; ++i) {
+            ds::IpAddress a{};
+            for (unsigned b = 0; b < 16; ++b)
+                a.v6[b] = static_cast<uint8_t>(hash_of(i * 16 + b));
+            std::string hex;
+            char buf[3];
+            for (unsigned b = 0; b < 16; ++b) {
+                std::snprintf(buf, sizeof buf, "%02x", a.v6[b]);
+                hex += buf;
+            }
+            std::printf("%s[\"%s\", \"%llu\"]", i ? ", " : "", hex.c_str(),
+                        static_cast<unsigned long long>(ds::hash_address(a, 6)));
+        }
+        std::printf("]}\n");
     }
     return 0;
 }

@@ -2,7 +2,9 @@
 against darkscope's own sketches: tests/fleet/sketch_writer serializes sketches with
 BasicHyperLogLog and counts their union in C++ (merge, fold_from, Ertl's estimator); the Python
 union of the same bytes must give the same count, exact while every sketch is sparse, and the
-standard error of the union's precision."""
+standard error of the union's precision. The hash of a source address in Python (what a tuple's
+source adds to a union) is darkscope's."""
+import ipaddress
 import json
 import subprocess
 
@@ -15,7 +17,13 @@ def test_python_union_equals_cpp(request):
     out = subprocess.run([writer], check=True,
                          capture_output=True, text=True).stdout
     cases = [json.loads(line) for line in out.splitlines()]
-    assert len(cases) == 5
+    hashes = cases.pop()
+    assert len(cases) == 5 and hashes["name"] == "hashes"
+    for number, want in hashes["v4"]:
+        assert darkscope_hll.source_hash(str(ipaddress.IPv4Address(number))) == int(want)
+    for packed, want in hashes["v6"]:
+        text = str(ipaddress.IPv6Address(bytes.fromhex(packed)))
+        assert darkscope_hll.source_hash(text) == int(want), text
     for case in cases:
         union = darkscope_hll.Union()
         for text in case["sketches"]:
