@@ -8,9 +8,12 @@ one with the same code. What differs is what the tables can say:
   bytes add up exactly across appliances and times;
 - sensors: one appliance's sensor names are its own: a fleet sensor is "APPLIANCE/SENSOR";
 - unique sources: with tuples (`--fleet-tuples on`), the exact count of distinct source
-  addresses over the whole window, `uniqExact(source)`; where an interval of the window was
-  exported without tuples (`--fleet-tuples off`), only the largest count of one appliance's
-  interval, a lower bound.
+  addresses over the whole window, `uniqExact(source)`; where every interval of the window was
+  exported without tuples (`--fleet-tuples off`), the union of the source sketches each
+  appliance shipped per interval (darkscope_hll.py: exact while they are sparse, else an
+  estimate with its standard error); where the window mixes both, the union of those sketches
+  and of the hashes of the tuples' distinct sources; where neither can be had, only the largest
+  count of one appliance's interval, a lower bound.
 
 ClickHouse's HTTP interface, FORMAT JSON, standard library only; ClickHouse 18.16 and later.
 """
@@ -21,7 +24,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import darkscope_hll
+
 TABLES = ("tuples", "totals", "events", "intervals")
+# Aggregates only: the intervals' source sketches (a cluster initialised before they existed has
+# no such table; its aggregates-only windows keep the lower bound).
+SKETCH_TABLE = "sketches"
+SKETCH_DIMENSIONS = ("total", "service", "country", "sensor")
 # Sensor keys that are not sensors (no sensor matched, beyond the top K, no key): not prefixed.
 NOT_SENSORS = ("other", "none", "unmatched")
 SENSOR_DIMENSIONS = ("sensor", "sensor_service", "sensor_country")
@@ -80,13 +89,21 @@ class FleetHistory:
                            f"{self.database}"
         present = {r["name"] for r in self.query(
             "SELECT name FROM system.tables WHERE database = " + quote(self.database))}
+        self.has_sketches = SKETCH_TABLE in present
         missing = [t for t in TABLES if t not in present]
         if missing:
             raise FleetError(f"{self.name}: database {self.database} has no table "
                              f"{', '.join(missing)} (darkscope-fleet init creates them)")
         self.window = None
         self._with_tuples = {}
+        self._source_mode = {}
         self.exact_sources = True
+        # How the chosen window's unique sources are counted: "tuples" (exact), "sketches"
+        # (merged, exact while sparse) or "bound" (the largest single count).
+        self.source_mode = "tuples"
+        # The relative standard error of the last best_unique() (0: exact).
+        self.unique_error = 0.0
+        self.sketch_precision = None
         self.tuple_packets = self.packets = 0
 
     # -- ClickHouse
@@ -128,6 +145,7 @@ class FleetHistory:
         n = int(row["n"])
         if n:
             self.exact_sources = int(row["with_tuples"]) == 1
+            self.source_mode = self._unique_mode()
             self.packets = int(row["packets"])
             self.tuple_packets = int(row["tuple_packets"])
         return n
@@ -193,16 +211,35 @@ class FleetHistory:
         return None
 
     def best_unique(self, dimension, key, start, end):
-        """(count, over): exact distinct sources over [start, end) ("period"), or, where some
-        interval came without tuples, the largest one appliance's interval counted
+        """(count, over): exact distinct sources over [start, end) ("period"); where every
+        interval came without tuples, the union of their sketches ("period" while exact,
+        "period-estimate" otherwise, its relative standard error in unique_error); where the
+        window mixes both, the union of those sketches and of the hashes of the tuples' distinct
+        sources (the same). Where neither can be had (a dimension without sketches, intervals
+        exported before the sketches existed), the largest one appliance's interval counted
         ("appliance-interval", a lower bound)."""
         saved, self.window = self.window, (start, end)
+        self.unique_error = 0.0
         try:
             where = self._tuple_filter(dimension, key)
-            if self._all_with_tuples() and where is not None:
+            mode = self._unique_mode()
+            if mode == "tuples" and where is not None:
                 row = self.query(f"SELECT uniqExact(source) AS n FROM tuples WHERE {where} "
                                  f"AND {self._in_window()}")[0]
                 return int(row["n"]), "period"
+            if mode in ("sketches", "mixed") and dimension in SKETCH_DIMENSIONS:
+                merged = self.merged_sketches(dimension, key)
+                if mode == "mixed" and where is not None:
+                    merged = merged or darkscope_hll.Union()
+                    merged.add_sources(r["s"] for r in self.query(
+                        f"SELECT DISTINCT source AS s FROM tuples WHERE {where} AND "
+                        f"{self._in_window()}"))
+                if merged is not None:
+                    count, self.unique_error = merged.count()
+                    if not merged.exact():
+                        self.sketch_precision = min(self.sketch_precision or 99,
+                                                    merged.precision())
+                    return count, "period" if merged.exact() else "period-estimate"
             rows = self.query(f"SELECT max(sources) AS n, count() AS c FROM totals WHERE "
                               f"{self._key_filter(dimension, key)} AND {self._in_window()}")
             if rows and int(rows[0]["c"]):
@@ -210,6 +247,40 @@ class FleetHistory:
             return None, None
         finally:
             self.window = saved
+
+    def merged_sketches(self, dimension, key):
+        """The union (darkscope_hll.Union) of the key's sketches over the window, across every
+        appliance; None when no interval shipped one for it."""
+        union = darkscope_hll.Union()
+        for r in self.query(f"SELECT sketch FROM {SKETCH_TABLE} WHERE "
+                            f"{self._key_filter(dimension, key)} AND {self._in_window()}"):
+            try:
+                union.add(darkscope_hll.decode_text(r["sketch"]))
+            except darkscope_hll.SketchError as e:
+                raise FleetError(f"{self.name}: a damaged sketch of {dimension} {key}: "
+                                 f"{e}") from None
+        return union if union.sketches else None
+
+    def _unique_mode(self):
+        """"tuples" when every interval of the window came with its tuples, "sketches" when
+        every one came without them but with its sketches, "mixed" when each came with one or
+        the other, else "bound"."""
+        if self.window not in self._source_mode:
+            if self._all_with_tuples():
+                mode = "tuples"
+            else:
+                mode = "bound"
+                if self.has_sketches:
+                    row = self.query("SELECT count() AS n, max(tuple_mode) AS m FROM intervals "
+                                     f"WHERE {self._in_window()}")[0]
+                    shipped = self.query(f"SELECT count() AS n FROM {SKETCH_TABLE} WHERE "
+                                         f"dimension = 'total' AND {self._in_window()}")[0]
+                    without = self.query("SELECT count() AS n FROM intervals WHERE "
+                                         f"tuple_mode = 0 AND {self._in_window()}")[0]
+                    if int(shipped["n"]) == int(without["n"]):
+                        mode = "sketches" if int(row["m"]) == 0 else "mixed"
+            self._source_mode[self.window] = mode
+        return self._source_mode[self.window]
 
     def _all_with_tuples(self):
         """Whether every interval delivered in the window came with its tuples."""
@@ -220,11 +291,30 @@ class FleetHistory:
         return self._with_tuples[self.window]
 
     def sources_heading(self, length):
+        if self.source_mode in ("sketches", "mixed"):
+            return "Unique sources (whole period, merged sketches)"
         return "Unique sources (exact, whole period)" if self.exact_sources else \
             "Unique sources (at least; busiest appliance-interval)"
 
     def sources_note(self):
         """How the unique-source counts were taken, for the report's footnote."""
+        if self.source_mode in ("sketches", "mixed"):
+            note = ("Unique sources: " + (
+                "the intervals of the period were exported without their source tuples "
+                "(--fleet-tuples off); each count is the union of the HyperLogLog source "
+                "sketches every appliance shipped for each interval" if self.source_mode ==
+                "sketches" else
+                "some intervals of the period were exported without their source tuples "
+                "(--fleet-tuples off); each count is the union of the HyperLogLog source "
+                "sketches every appliance shipped for each of those intervals and of the "
+                "distinct sources of the others' tuples") +
+                ", merged over the whole period across every appliance and sensor. A count "
+                "without ± is exact (every sketch still held its sources' hashes); a count "
+                "with ± is an estimate, ± one relative standard error")
+            if self.sketch_precision:
+                note += (f" ({darkscope_hll.standard_error(self.sketch_precision):.2%} for "
+                         f"precision {self.sketch_precision}, the coarsest merged)")
+            return note + "."
         if not self.exact_sources:
             return ("Some intervals of the period were exported without their source tuples "
                     "(--fleet-tuples off): unique sources are not exact, only the largest count "
@@ -233,8 +323,8 @@ class FleetHistory:
                "period, across every appliance and sensor."
         missing = self.packets - self.tuple_packets
         if missing > 0:
-            note += (f" {missing:,} packets had no source tuple (non-IP, or beyond the tuple "
-                     "tables' room) and are not in those counts.")
+            note += (f" {missing:,} packets had no source tuple (non-IP, or spilled beyond a "
+                     "full spill log) and are not in those counts.")
         return note
 
     def events(self, start, end):

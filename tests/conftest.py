@@ -21,6 +21,7 @@ def pytest_addoption(parser):
     group.addoption("--history-writer", metavar="PATH",
                     help="tests/report/report_history_writer")
     group.addoption("--report-script", metavar="PATH", help="scripts/darkscope-report")
+    group.addoption("--sketch-writer", metavar="PATH", help="tests/fleet/sketch_writer")
     group.addoption("--artifacts", metavar="DIR", help="where a test keeps what it made")
     group.addoption("--build-root", metavar="DIR", help="meson's build directory (the install test)")
 

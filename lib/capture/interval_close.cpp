@@ -30,7 +30,7 @@ void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
     // tuple, on this core (the retired epoch is ours until it is cleared).
     count_tuples(*w.sets[slot], *w.tuples[slot], *w.tuples6[slot]);
     if (fleet_)
-        fleet_->add_tuples(*w.tuples[slot], *w.tuples6[slot]);
+        fleet_->add_tuples(*w.tuples[slot], *w.tuples6[slot], w.spill_logs[slot]);
     fold_total_destinations(*w.sets[slot]);
     interval_.counters->merge(*w.sets[slot]);
     // Top talkers: exact from the tuples (IPv4 and IPv6 keys are disjoint, so their merge stays
@@ -50,6 +50,8 @@ void Engine::merge_worker_tables(WorkerContext& w, unsigned slot) {
     w.tuples6[slot]->clear();
     w.sources[slot]->clear();
     w.prefixes[slot]->clear();
+    if (w.spill_logs[slot] != nullptr)
+        w.spill_logs[slot]->clear();
 }
 
 void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped) {

@@ -103,7 +103,7 @@ template <bool kKeepMbufs = false>
 // The worker counts the destination side of each packet and leaves its source side in the
 // source tuples (darkscope/source_tuples.hpp): the stats core counts that, and builds the top
 // talkers, once per tuple. Only a packet the tuple tables cannot take (a spill) has its source
-// side and top talkers counted here.
+// side and top talkers counted here (and, when the fleet exports tuples, goes to the spill log).
 class BurstPipeline {
   public:
     BurstPipeline(WorkerContext& w, unsigned epoch_slot, PacketFacts* facts,
@@ -114,6 +114,7 @@ class BurstPipeline {
           prefixes_(*w.prefixes[epoch_slot]),
           tuples_(*w.tuples[epoch_slot]),
           tuples6_(*w.tuples6[epoch_slot]),
+          spill_log_(w.spill_logs[epoch_slot]),
           facts_(facts),
           times_ns_(times_ns),
           // Without geo databases every source is unknown/AS0, and nothing is looked up.
@@ -231,6 +232,8 @@ class BurstPipeline {
         if (added == TupleAdd::taken)
             return;
         ++spills_;
+        if (spill_log_ != nullptr)
+            spill_log_->add(f, TupleWhere::of(keys_[i], f.ip_proto), now_s);
         count_source(table_, src_hash_[i], keys_[i], 1, f.frame_len);
         count_talkers(sources_, prefixes_, f, src_hash_[i], dst_hash_[i], now_s);
     }
@@ -247,6 +250,7 @@ class BurstPipeline {
     SpaceSaving& prefixes_;
     SourceTupleTable& tuples_;
     SourceTuple6Table& tuples6_;
+    SpillLog* const spill_log_;  // null unless the fleet exports tuples
     PacketFacts* const facts_;
     const uint64_t* const times_ns_;
     const SourceAttribution unattributed_;

@@ -19,6 +19,7 @@
 #include "darkscope/counters.hpp"
 #include "darkscope/heavy_hitters.hpp"
 #include "darkscope/source_tuples.hpp"
+#include "darkscope/spill_log.hpp"
 
 struct rte_ring;
 
@@ -66,6 +67,7 @@ struct alignas(64) WorkerContext {
     SourceTuple6Table* tuples6[2] = {nullptr, nullptr};  // the same for IPv6
     SpaceSaving* sources[2] = {nullptr, nullptr};        // top talkers of spilled packets
     SpaceSaving* prefixes[2] = {nullptr, nullptr};
+    SpillLog* spill_logs[2] = {nullptr, nullptr};  // fleet tuples on: spilled packets, one by one
     PipelineStage stage = PipelineStage::full;
     RecordTap* record = nullptr;  // --record-dir: this worker's side of the recording
     const Classifier* classifier = nullptr;

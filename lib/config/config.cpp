@@ -591,6 +591,15 @@ const std::vector<OptionSpec>& options() {
          "Ship the source tuples (exact fleet-wide unique sources); off = aggregates only",
          [](Config& c, const Values& v) { c.fleet_tuples = to_bool("fleet-tuples", v[0]); },
          [](const Config& c) { return std::string(c.fleet_tuples ? "on" : "off"); }},
+        {"fleet-spill-entries", Group::output, Kind::value, "N",
+         "With fleet tuples: packets the tuple tables spill that each worker keeps per interval "
+         "(40 bytes each, x2 epochs) to export as one-packet tuples; beyond them a packet is "
+         "counted as tuples_unexported",
+         [](Config& c, const Values& v) {
+             c.fleet_spill_entries = to_unsigned("fleet-spill-entries", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.fleet_spill_entries); },
+         whole(&Config::fleet_spill_entries, 1u, 1u << 24)},
 
         {"record-dir", Group::output, Kind::value, "DIR",
          "Record the counted packets into pcapng files here, one per --record-rotate period "

@@ -83,10 +83,12 @@ FleetExporter::~FleetExporter() {
     stop();
 }
 
-void FleetExporter::add_tuples(const SourceTupleTable& tuples, const SourceTuple6Table& tuples6) {
+void FleetExporter::add_tuples(const SourceTupleTable& tuples, const SourceTuple6Table& tuples6,
+                               const SpillLog* spills) {
     if (!settings_.tuples)
         return;
-    pending_.tuples.reserve(pending_.tuples.size() + tuples.used() + tuples6.used());
+    const uint32_t spilled = spills != nullptr ? spills->used() : 0;
+    pending_.tuples.reserve(pending_.tuples.size() + tuples.used() + tuples6.used() + spilled);
     for (uint32_t i = 0; i < tuples.used(); ++i) {
         const SourceTuple& e = tuples.in_order(i);
         copy_tuple(e, 4, pending_.tuples);
@@ -97,10 +99,34 @@ void FleetExporter::add_tuples(const SourceTupleTable& tuples, const SourceTuple
         copy_tuple(e, 6, pending_.tuples);
         pending_.tuples.back().where = e.where;
     }
+    // A spilled packet: a tuple of one packet (its key may also have a tuple in the tables, or
+    // other spilled packets: the rows add up, as the fleet's sums and uniqExact want).
+    for (uint32_t i = 0; i < spilled; ++i) {
+        const SpilledPacket& p = spills->at(i);
+        FleetTuple t;
+        std::memset(&t, 0, sizeof t);
+        std::memcpy(t.source, p.source, sizeof t.source);
+        t.family = p.family;
+        t.country = p.country;
+        t.asn = p.asn;
+        t.flags = p.flags;
+        t.where = p.where;
+        t.packets = 1;
+        t.bytes = p.bytes;
+        t.first_s = t.last_s = p.time_s;
+        pending_.tuples.push_back(t);
+    }
+    if (spills != nullptr)
+        pending_.tuples_unexported += spills->unlogged();
 }
 
 void FleetExporter::add_event(StoredEvent event) {
     pending_.events.push_back(std::move(event));
+}
+
+void FleetExporter::add_sketches(std::vector<FleetSketch> sketches) {
+    if (!settings_.tuples)
+        pending_.sketches = std::move(sketches);
 }
 
 void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets, uint64_t bytes,
@@ -111,7 +137,16 @@ void FleetExporter::close_interval(int64_t start, int64_t end, uint64_t packets,
     pending_.packets = packets;
     pending_.bytes = bytes;
     pending_.rows = std::move(rows);
+    // Once per run: the interval rows and /darkscope/fleet count every one.
+    if (pending_.tuples_unexported != 0 && !told_unexported_) {
+        told_unexported_ = true;
+        control_log(3,
+                    "fleet: the spill log was full: " + std::to_string(pending_.tuples_unexported) +
+                        " packets of interval " + std::to_string(start) +
+                        " have no tuple (raise --fleet-spill-entries or --tuple-entries)");
+    }
     std::unique_lock lock(mutex_);
+    status_.tuples_unexported += pending_.tuples_unexported;
     if (sensor_names_.empty())
         sensor_names_ = sensor_names;
     if (offline_) {

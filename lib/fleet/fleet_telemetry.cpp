@@ -29,7 +29,8 @@ int fleet_command(const char*, const char*, rte_tel_data* d) {
                  {"failures", s->failures},
                  {"last_error", s->last_error.empty() ? std::string("none") : s->last_error},
                  {"rows_sent", s->rows_sent},
-                 {"bytes_sent", s->bytes_sent}};
+                 {"bytes_sent", s->bytes_sent},
+                 {"tuples_unexported", s->tuples_unexported}};
     }
     return fill_tel_data(d, telemetry_form(v)) ? 0 : -1;
 }

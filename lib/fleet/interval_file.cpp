@@ -7,6 +7,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <zlib.h>
+
 #include "darkscope/counters.hpp"
 #include "darkscope/country.hpp"
 #include "darkscope/prefix.hpp"
@@ -58,6 +60,30 @@ std::string service_of(uint32_t where) {
     if ((where & TupleWhere::kNoService) != 0)
         return "none";
     return service_name(where & 0x3ffff);
+}
+
+// A sketch as the `sketches` table holds it: the serialized sketch deflated (zlib: a dense
+// sketch's registers are mostly small numbers) and in base64, so that the String column is plain
+// text for TabSeparated and FORMAT JSON alike.
+std::string sketch_text(const std::vector<uint8_t>& sketch) {
+    uLongf packed_size = compressBound(sketch.size());
+    std::vector<uint8_t> packed(packed_size);
+    if (compress2(packed.data(), &packed_size, sketch.data(), sketch.size(), 6) != Z_OK)
+        return std::string();
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((packed_size + 2) / 3 * 4);
+    for (uLongf i = 0; i < packed_size; i += 3) {
+        const uint32_t n = uint32_t{packed[i]} << 16 |
+                           (i + 1 < packed_size ? uint32_t{packed[i + 1]} << 8 : 0) |
+                           (i + 2 < packed_size ? uint32_t{packed[i + 2]} : 0);
+        out += kAlphabet[n >> 18 & 63];
+        out += kAlphabet[n >> 12 & 63];
+        out += i + 1 < packed_size ? kAlphabet[n >> 6 & 63] : '=';
+        out += i + 2 < packed_size ? kAlphabet[n & 63] : '=';
+    }
+    return out;
 }
 
 }  // namespace
@@ -145,6 +171,21 @@ std::string interval_file(const FleetInterval& iv, const std::string& appliance,
             "destinations, asns",
             iv.rows.size(), body);
 
+    if (!tuples) {
+        body.clear();
+        for (const FleetSketch& k : iv.sketches) {
+            body += key;
+            put(body, k.dimension);
+            body += '\t';
+            put(body, k.key);
+            body += '\t';
+            body += sketch_text(k.sketch);
+            body += '\n';
+        }
+        section("sketches", "interval_start, appliance, export_id, dimension, key, sketch",
+                iv.sketches.size(), body);
+    }
+
     body.clear();
     for (const StoredEvent& e : iv.events) {
         body += key;
@@ -165,14 +206,14 @@ std::string interval_file(const FleetInterval& iv, const std::string& appliance,
     body = key;
     put(body, iv.end);
     for (uint64_t v : {iv.packets, iv.bytes, uint64_t{tuples ? iv.tuples.size() : 0}, tuple_packets,
-                       uint64_t{tuples ? 1u : 0u}}) {
+                       uint64_t{tuples ? 1u : 0u}, iv.tuples_unexported}) {
         body += '\t';
         put(body, v);
     }
     body += '\n';
     section("intervals",
             "interval_start, appliance, export_id, interval_end, packets, bytes, tuples, "
-            "tuple_packets, tuple_mode",
+            "tuple_packets, tuple_mode, tuples_unexported",
             1, body);
     return out;
 }

@@ -96,11 +96,32 @@ TEST(IntervalFile, ReadsBackWhatItWrote) {
     EXPECT_NE(back.sections[1].body.find("country\tJ\\tP\t12"), std::string::npos);
     EXPECT_NE(back.sections[2].body.find("{\"a\":\"b\\\\nc\"}"), std::string::npos);
     EXPECT_EQ(back.sections[3].table, "intervals");
-    EXPECT_EQ(back.sections[3].body, "1363046400\tsite-a\t99\t1363046460\t12\t900\t1\t3\t1\n");
-    // Aggregates only: no tuples section, and the interval says so.
+    EXPECT_EQ(back.sections[3].body, "1363046400\tsite-a\t99\t1363046460\t12\t900\t1\t3\t1\t0\n");
+    // Spilled packets a full spill log could not keep: stated in the interval's row.
+    iv.tuples_unexported = 5;
+    ASSERT_TRUE(
+        ds::parse_interval_file(ds::interval_file(iv, "site-a", 99, {"tokyo"}, true), back));
+    EXPECT_EQ(back.sections[3].body, "1363046400\tsite-a\t99\t1363046460\t12\t900\t1\t3\t1\t5\n");
+    iv.tuples_unexported = 0;
+    // Aggregates only: no tuples section but the sketches (deflated, base64), and the interval
+    // says so.
+    ds::HyperLogLog sketch;
+    sketch.add_hash(42);
+    iv.sketches.push_back(ds::FleetSketch{"total", "all", {}});
+    sketch.serialize(iv.sketches.back().sketch);
     ASSERT_TRUE(ds::parse_interval_file(ds::interval_file(iv, "site-a", 99, {}, false), back));
-    EXPECT_EQ(back.sections.size(), 3u);
-    EXPECT_EQ(back.sections[2].body, "1363046400\tsite-a\t99\t1363046460\t12\t900\t0\t0\t0\n");
+    ASSERT_EQ(back.sections.size(), 4u);
+    EXPECT_EQ(back.sections[1].table, "sketches");
+    EXPECT_EQ(back.sections[1].rows, 1u);
+    const std::string row = back.sections[1].body;
+    const std::string prefix = "1363046400\tsite-a\t99\ttotal\tall\t";
+    ASSERT_EQ(row.compare(0, prefix.size(), prefix), 0) << row;
+    const std::string text64 = row.substr(prefix.size(), row.size() - prefix.size() - 1);
+    EXPECT_EQ(text64.size() % 4, 0u);
+    EXPECT_EQ(text64.find_first_not_of(
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+              std::string::npos);
+    EXPECT_EQ(back.sections[3].body, "1363046400\tsite-a\t99\t1363046460\t12\t900\t0\t0\t0\t0\n");
     // A cut file is refused.
     EXPECT_FALSE(ds::parse_interval_file(text.substr(0, text.size() - 5), back));
 }

@@ -9,7 +9,12 @@ Both darkscope runs also write their own SQLite history (--db). darkscope-report
 cluster then ranks the top 5 services and regions as the union truth says, with the packets,
 bytes and rankings of the two SQLite histories added up here, and unique sources equal to the
 exact distinct count over both captures (which the SQLite histories can only bound: at least
-their largest single count, at most the sum of all of them)."""
+their largest single count, at most the sum of all of them).
+
+The same two captures exported with --fleet-tuples off (aggregates only) ship each interval's
+source sketches instead of tuples: the fleet report merges them, and its unique sources are
+again the union's size (exact: small captures keep the sketches sparse), above the largest
+single count of one appliance's interval that the totals alone give."""
 import json
 import os
 import sqlite3
@@ -165,8 +170,9 @@ def test_fleet(env):
 
         report_failures(env, cluster, credentials, dbs, {"site-a": truth_a, "site-b": truth_b},
                         sensors_a + sensors_b, errors)
-        aggregates_only_failures(env, cluster, fleet_tool, pcap_a, sensors_a, geo, dbs["site-a"],
-                                 errors)
+        aggregates_only_failures(env, cluster, fleet_tool,
+                                 [("site-c", pcap_a, sensors_a), ("site-d", pcap_b, sensors_b)],
+                                 geo, {"site-c": truth_a, "site-d": truth_b}, errors)
     finally:
         cluster.stop()
     h.no_errors(errors)
@@ -332,17 +338,32 @@ def report_failures(env, cluster, credentials, dbs, truths, sensors, errors):
                 what, r.returncode, r.stderr))
 
 
-def aggregates_only_failures(env, cluster, fleet_tool, pcap, sensors, geo, db, errors):
-    """Capture A again, exported with --fleet-tuples off into a database of its own: the fleet
-    report says its unique sources are not exact and gives the largest count of one interval,
-    which is what site-a's SQLite history holds for its intervals."""
+def aggregates_only_failures(env, cluster, fleet_tool, runs, geo, truths, errors):
+    """Captures A and B again, exported with --fleet-tuples off into a database of their own:
+    no tuples, but each interval's source sketches. The fleet report merges them across both
+    appliances and every interval: small captures keep every sketch sparse, so its unique
+    sources are exact (the size of the union of the two captures' source sets), where the
+    largest single count of one appliance's interval (all the totals alone can give) is only a
+    lower bound, strictly below the union where the captures overlap only partly."""
     urls = [s.url + "?database=aggregates" for s in cluster.servers]
     subprocess.run(["/usr/bin/python3", fleet_tool, "init", "--cluster", chc.CLUSTER] +
                    sum((["--url", u] for u in urls), []), check=True)
-    env.run(env.base_args(prefix=env.prefix + "agg") + [
-        "--read", pcap, "--interval", "60", "--appliance", "site-c", "--fleet-url", urls[0],
-        "--fleet-spool", os.path.join(env.tmp, "spool-agg"), "--fleet-tuples", "off"] + geo +
-        sum((["--sensor", s] for s in sensors), []))
+    for name, pcap, sensors in runs:
+        env.run(env.base_args(prefix=env.prefix + name) + [
+            "--read", pcap, "--interval", "60", "--appliance", name, "--fleet-url", urls[0],
+            "--fleet-spool", os.path.join(env.tmp, "spool-" + name), "--fleet-tuples", "off"] +
+            geo + sum((["--sensor", s] for s in sensors), []))
+    ch = cluster.servers[1]
+    (tuples,), = ch.rows("SELECT count() FROM tuples", database="aggregates")
+    if int(tuples):
+        errors.append("aggregates only: %s tuples exported" % tuples)
+    shipped = {k: int(n) for k, n in ch.rows(
+        "SELECT dimension, count() FROM sketches GROUP BY dimension", database="aggregates")}
+    print("aggregates only: sketches per dimension %s" % shipped)
+    (intervals,), = ch.rows("SELECT count() FROM intervals", database="aggregates")
+    if shipped.get("total") != int(intervals):
+        errors.append("aggregates only: %s total sketches for %s intervals" % (
+            shipped.get("total"), intervals))
     out = os.path.join(env.tmp, "aggregates-report")
     r = subprocess.run(["/usr/bin/python3", os.path.join(env.src, "scripts", "darkscope-report"),
                         "--from", "2013-03-12", "--to", "2013-03-12", "--fleet", urls[1],
@@ -353,16 +374,36 @@ def aggregates_only_failures(env, cluster, fleet_tool, pcap, sensors, geo, db, e
         return
     with open(os.path.join(out, "report.json")) as f:
         rep = json.load(f)
-    largest = sqlite_added({"site-a": db})[1]
-    for dim, x in [("service", x) for x in rep["services"]] + [("country", x) for x in
-                                                               rep["regions"]]:
-        want = largest[dim][x["key"]][0]
-        if (x["max_sources"], x["max_sources_per"]) != (want, "appliance-interval"):
-            errors.append("aggregates only: %s %s: unique sources %s over %s, the largest "
-                          "interval's in SQLite %d" % (dim, x["key"], x["max_sources"],
-                                                       x["max_sources_per"], want))
+
+    def union(sets, key):
+        return set().union(*(set(t[sets].get(key, [])) for t in truths.values()))
+
+    better = 0
+    for dim, what, sets in (("service", "services", "service_source_sets"),
+                            ("country", "regions", "country_source_sets")):
+        for x in rep[what]:
+            exact = len(union(sets, x["key"]))
+            (bound,), = ch.rows("SELECT max(sources) FROM totals WHERE dimension = '%s' AND "
+                                "key = '%s'" % (dim, x["key"]), database="aggregates")
+            if (x["max_sources"], x["max_sources_per"]) != (exact, "period"):
+                errors.append("aggregates only: %s %s: unique sources %s over %s, the captures' "
+                              "union %d" % (dim, x["key"], x["max_sources"],
+                                            x["max_sources_per"], exact))
+            better += exact > int(bound)
+            print("aggregates only: %s %s: merged sketches %s, union %d, largest single count "
+                  "%s" % (dim, x["key"], x["max_sources"], exact, bound))
+    if not better:
+        errors.append("aggregates only: no top key's union is above the largest single count: "
+                      "the check proves nothing")
+    everyone = set()
+    for t in truths.values():
+        for sets in ("service_source_sets", "country_source_sets"):
+            everyone.update(*map(set, t[sets].values()))
+    if rep["unique_sources"] != {"count": len(everyone), "over": "period"}:
+        errors.append("aggregates only: unique sources %s, both captures' distinct sources %d" % (
+            rep["unique_sources"], len(everyone)))
     with open(os.path.join(out, "report.md")) as f:
         md = f.read()
-    if "not exact" not in md or "Unique sources (at least" not in md:
-        errors.append("the aggregates-only fleet report does not say its unique sources are "
-                      "not exact")
+    if "Unique sources (whole period, merged sketches)" not in md or "HyperLogLog" not in md:
+        errors.append("the aggregates-only fleet report does not say its unique sources come "
+                      "from merged sketches")

@@ -68,8 +68,8 @@ class Engine {
     // Reloads the attribution databases (telemetry thread or SIGHUP); returns the result.
     bool reload_attribution(std::string* message);
     // Ships every closed interval to `fleet` (fleet_bridge.cpp); it must outlive the engine's
-    // runs.
-    void export_to(FleetExporter* fleet) { fleet_ = fleet; }
+    // runs. Called before they start: with tuples on, it gives each worker its spill logs.
+    void export_to(FleetExporter* fleet);
 
   private:
     // engine.cpp: workers and control.

@@ -89,6 +89,7 @@ struct Config {
     std::string fleet_spool = "/var/lib/darkscope/fleet-spool";  // --fleet-spool DIR
     unsigned fleet_spool_quota_mb = 1024;                        // --fleet-spool-quota-mb
     bool fleet_tuples = true;                                    // --fleet-tuples on|off
+    unsigned fleet_spill_entries = 1u << 16;  // --fleet-spill-entries per worker and epoch
     // Recording (docs/recording.md)
     std::string record_dir;           // --record-dir DIR, empty = no recording
     std::string record_filter;        // --record-filter EXPR, empty = every counted packet

@@ -26,6 +26,7 @@
 
 #include "darkscope/history_store.hpp"
 #include "darkscope/source_tuples.hpp"
+#include "darkscope/spill_log.hpp"
 
 namespace darkscope {
 
@@ -67,11 +68,22 @@ struct FleetTuple {
     uint64_t bytes;
 };
 
+// Aggregates-only mode: one key's unique-source sketch, serialized (BasicHyperLogLog::serialize),
+// which the fleet's reports merge across appliances and intervals.
+struct FleetSketch {
+    std::string dimension, key;
+    std::vector<uint8_t> sketch;
+};
+
 // One closed interval waiting for the exporter's thread.
 struct FleetInterval {
     int64_t start = 0, end = 0;
     uint64_t packets = 0, bytes = 0;
+    // Spilled packets no spill log had room for: IP packets without a tuple (stated in the
+    // interval's row, never silent).
+    uint64_t tuples_unexported = 0;
     std::vector<FleetTuple> tuples;
+    std::vector<FleetSketch> sketches;  // aggregates only (tuples off)
     std::vector<StoredRow> rows;
     std::vector<StoredEvent> events;
 };
@@ -84,7 +96,8 @@ struct FleetStatus {
     uint64_t failures = 0;
     std::string last_error;
     uint64_t rows_sent = 0, bytes_sent = 0;
-    uint64_t queue_dropped = 0;  // intervals the full queue refused (live only, never offline)
+    uint64_t queue_dropped = 0;      // intervals the full queue refused (live only, never offline)
+    uint64_t tuples_unexported = 0;  // packets the closed intervals' tuples lack (full spill logs)
 };
 
 class Spool;
@@ -98,9 +111,13 @@ class FleetExporter {
     FleetExporter(const FleetExporter&) = delete;
     FleetExporter& operator=(const FleetExporter&) = delete;
 
-    // Stats core, during an interval's close: copies of what the interval's tables hold.
-    void add_tuples(const SourceTupleTable& tuples, const SourceTuple6Table& tuples6);
+    // Stats core, during an interval's close: copies of what the interval's tables hold, and
+    // each packet of `spills` (null: none kept) as a tuple of its own.
+    void add_tuples(const SourceTupleTable& tuples, const SourceTuple6Table& tuples6,
+                    const SpillLog* spills);
     void add_event(StoredEvent event);
+    // Aggregates only: the interval's source sketches (ignored with tuples on).
+    void add_sketches(std::vector<FleetSketch> sketches);
     // Ends the pending interval and queues it. `sensor_names`: index = sensor slot.
     void close_interval(int64_t start, int64_t end, uint64_t packets, uint64_t bytes,
                         std::vector<StoredRow> rows, const std::vector<std::string>& sensor_names);
@@ -138,6 +155,7 @@ class FleetExporter {
     std::atomic<int64_t> stop_by_ns_{0};  // finish_by's time (steady clock); 0: not stopping
     uint64_t unspooled_ = 0;              // intervals a spool write failure lost
     uint64_t unspooled_at_stop_ = 0;      // unspooled_ when finish_by() ran
+    bool told_unexported_ = false;  // stats core: logged the first interval a full spill log cut
     FleetStatus status_;
     std::unique_ptr<Spool> spool_;
     std::unique_ptr<ClickHouseClient> client_;
