@@ -10,13 +10,16 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "darkscope/counters.hpp"
 #include "darkscope/event_capture_key.hpp"
+#include "darkscope/record_files.hpp"
 #include "darkscope/recorder.hpp"
 
 namespace ds = darkscope;
@@ -296,5 +299,45 @@ TEST(EventCapture, OffRecordsNoEventAndReturnsChunksAtOnce) {
         recorder.finish();
     }
     EXPECT_FALSE(std::filesystem::exists(dir + "/events"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST(EventCaptureFiles, NamesKeepTheIdReadable) {
+    EXPECT_EQ(ds::event_capture_file_name("surge:service:21318/tcp:1363055040",
+                                          ds::RecordCompression::none),
+              "surge:service:21318_tcp:1363055040.pcapng");
+    EXPECT_EQ(ds::event_capture_file_name("surge:sensor_service:tokyo-b|23/tcp:1",
+                                          ds::RecordCompression::zstd, 2),
+              "surge:sensor_service:tokyo-b_23_tcp:1-2.pcapng.zst");
+    EXPECT_EQ(
+        ds::event_capture_file_name("scanner:2001:db8::1:1700000000", ds::RecordCompression::gzip),
+        "scanner:2001:db8::1:1700000000.pcapng.gz");
+    EXPECT_EQ(ds::event_capture_file_name("../x", ds::RecordCompression::none), "_.._x.pcapng");
+    EXPECT_EQ(ds::record_file_time("lab", "events/dos:192.0.2.1:1363050741.pcapng"), 1363050741);
+    EXPECT_EQ(ds::record_file_time("lab", "events/dos:192.0.2.1:1363050741-3.pcapng.part"),
+              1363050741);
+    EXPECT_EQ(ds::record_file_time("lab", "lab-20130312T000100Z.pcapng"), 1363046460);
+    EXPECT_EQ(ds::record_file_time("lab", "other.pcapng"), INT64_MIN);
+}
+
+TEST(EventCaptureFiles, QuotaDeletesTheOldestOfBothKindsFirst) {
+    const std::string dir = temp_dir();
+    std::filesystem::create_directories(dir + "/events");
+    // By time: the scanner capture (00:00:30), the period file (00:01:00), the surge (00:02:00).
+    for (const char* name :
+         {"lab-20130312T000100Z.pcapng", "events/scanner:1.2.3.4:1363046430.pcapng",
+          "events/surge:sensor:tokyo:1363046520.pcapng"})
+        std::ofstream(dir + "/" + name) << std::string(1000, 'x');
+    ds::RecordQuota quota(dir, "lab", 2500);
+    quota.scan();
+    EXPECT_EQ(quota.used_bytes(), 3000u);
+    std::vector<std::string> deleted;
+    auto note = [&](const std::string& n, uint64_t) { deleted.push_back(n); };
+    EXPECT_TRUE(quota.make_room(400, note));
+    EXPECT_TRUE(quota.make_room(1400, note));
+    EXPECT_EQ(deleted, (std::vector<std::string>{"events/scanner:1.2.3.4:1363046430.pcapng",
+                                                 "lab-20130312T000100Z.pcapng"}));
+    EXPECT_FALSE(std::filesystem::exists(dir + "/events/scanner:1.2.3.4:1363046430.pcapng"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/events/surge:sensor:tokyo:1363046520.pcapng"));
     std::filesystem::remove_all(dir);
 }
