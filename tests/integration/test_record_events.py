@@ -3,7 +3,8 @@
 that both edges of the window are tested), read offline. Each event's file holds exactly the
 packets of its key in [detection - pre-trigger, end + tail): the same count, bytes and
 timestamps as tshark's filtering of the input by that key, with the window computed from the
-event's phases in the history; nothing else. The event's log line, history JSON and telemetry
+event's phases in the history; nothing else. A scanner's file likewise holds every packet of its
+source in its window. The event's log line, history JSON and telemetry
 entry name the file."""
 import json
 import os
@@ -56,11 +57,18 @@ def read_capture(path, errors):
     return packets
 
 
-def tshark_frames(pcap, display_filter):
-    """Frame numbers (1-based) of the input packets tshark's filter selects."""
+def tshark_frames(pcap, display_filter, outer_source=None):
+    """Frame numbers (1-based) of the input packets tshark's filter selects; outer_source: only
+    those whose outermost IPv4 source is that address."""
     p = subprocess.run(["tshark", "-r", pcap, "-Y", display_filter, "-T", "fields", "-e",
-                        "frame.number"], capture_output=True, text=True, check=True)
-    return [int(n) for n in p.stdout.split()]
+                        "frame.number", "-e", "ip.src"], capture_output=True, text=True,
+                       check=True)
+    frames = []
+    for line in p.stdout.splitlines():
+        number, _, sources = line.partition("\t")
+        if outer_source is None or sources.split(",")[0] == outer_source:
+            frames.append(int(number))
+    return frames
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +115,7 @@ def run(env):
             "log": p.stdout + p.stderr, "truth": truth, "summary": env.summary(summary)}
 
 
-def check_capture(run, event_id, display_filter, both_edges):
+def check_capture(run, event_id, display_filter, both_edges, outer_source=None):
     """The event's file against tshark's filtering of the input by its key and window;
     both_edges: the input has key packets before and after the window."""
     errors = []
@@ -133,7 +141,7 @@ def check_capture(run, event_id, display_filter, both_edges):
                                                                              path))
     low = (phases["start"]["time"] - PRETRIGGER) * 1_000_000_000
     high = (phases["end"]["time"] + TAIL) * 1_000_000_000
-    frames = tshark_frames(run["pcap"], display_filter)
+    frames = tshark_frames(run["pcap"], display_filter, outer_source)
     keyed = [run["source"][n - 1] for n in frames]
     want = sorted(p for p in keyed if low <= p[0] < high)
     got = sorted(read_capture(path, errors))
@@ -191,4 +199,16 @@ def test_every_event_has_a_complete_capture_and_the_log_counts_them(run):
     if not m or int(m.group(1)) != len(named):
         errors.append("final event capture line %s, want %d captures" % (
             m.group(0) if m else None, len(named)))
+    h.no_errors(errors)
+
+
+def test_scanner_capture_holds_exactly_the_sources_packets(run):
+    ended = sorted(i for i, p in run["phases"].items() if "start" in p and "end" in p and
+                   p["start"].get("kind") == "scanner" and ":" not in p["start"]["source"])
+    assert ended, "no scanner event started and ended in the run"
+    # The first ended IPv4 scanner: tshark's outer source address (an ICMP error's quoted
+    # header would carry the address too).
+    event_id = ended[0]
+    source = run["phases"][event_id]["start"]["source"]
+    errors = check_capture(run, event_id, "ip.src == %s" % source, False, outer_source=source)
     h.no_errors(errors)
