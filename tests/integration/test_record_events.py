@@ -97,13 +97,8 @@ def run(env):
     directory = os.path.join(env.tmp, "rec")
     db = os.path.join(env.tmp, "history.sqlite")
     summary = os.path.join(env.tmp, "summary.json")
-    args = env.base_args()
-    args[args.index("--log-level") + 1] = "info"
-    p = env.run(args + ["--config", os.path.join(env.src, "conf", "demo.conf"), "--read", pcap,
-                        "--interval", str(truth["generator"]["interval"]), "--db", db,
-                        "--summary", summary, "--record-dir", directory,
-                        "--record-filter", "proto=icmp", "--record-pretrigger", str(PRETRIGGER),
-                        "--record-event-tail", str(TAIL)] + h.geo_csvs(nets, env.tmp))
+    p = env.run(record_args(env, pcap, truth, directory, db, summary) +
+                h.geo_csvs(nets, env.tmp))
     con = sqlite3.connect(db)
     phases = {}
     for event_id, phase, text in con.execute(
@@ -112,7 +107,18 @@ def run(env):
     con.close()
     _, _, source = read_pcap(pcap)
     return {"pcap": pcap, "source": source, "dir": directory, "phases": phases,
-            "log": p.stdout + p.stderr, "truth": truth, "summary": env.summary(summary)}
+            "log": p.stdout + p.stderr, "truth": truth, "summary": env.summary(summary),
+            "nets": nets}
+
+
+def record_args(env, pcap, truth, directory, db, summary):
+    args = env.base_args()
+    args[args.index("--log-level") + 1] = "info"
+    return args + ["--config", os.path.join(env.src, "conf", "demo.conf"), "--read", pcap,
+                   "--interval", str(truth["generator"]["interval"]), "--db", db,
+                   "--summary", summary, "--record-dir", directory,
+                   "--record-filter", "proto=icmp", "--record-pretrigger", str(PRETRIGGER),
+                   "--record-event-tail", str(TAIL)]
 
 
 def check_capture(run, event_id, display_filter, both_edges, outer_source=None):
@@ -211,4 +217,25 @@ def test_scanner_capture_holds_exactly_the_sources_packets(run):
     event_id = ended[0]
     source = run["phases"][event_id]["start"]["source"]
     errors = check_capture(run, event_id, "ip.src == %s" % source, False, outer_source=source)
+    h.no_errors(errors)
+
+
+def test_two_workers_capture_the_same_packets(env, run):
+    """Each worker keeps its own pre-trigger and the captures read them all: two workers'
+    files hold the same packets as one worker's (in each worker's order, so compared sorted)."""
+    directory = os.path.join(env.tmp, "rec2")
+    env.run(record_args(env, run["pcap"], run["truth"], directory,
+                        os.path.join(env.tmp, "history2.sqlite"),
+                        os.path.join(env.tmp, "summary2.json")) +
+            ["--workers", "2", "--share-cpus"] + h.geo_csvs(run["nets"], env.tmp))
+    errors = []
+    one = sorted(os.listdir(os.path.join(run["dir"], "events")))
+    two = sorted(os.listdir(os.path.join(directory, "events")))
+    if one != two:
+        errors.append("two workers wrote %s, one worker %s" % (two, one))
+    for name in set(one) & set(two):
+        a = sorted(read_capture(os.path.join(run["dir"], "events", name), errors))
+        b = sorted(read_capture(os.path.join(directory, "events", name), errors))
+        if a != b:
+            errors.append("%s: %d packets with two workers, %d with one" % (name, len(b), len(a)))
     h.no_errors(errors)
