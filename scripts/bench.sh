@@ -52,8 +52,8 @@ Usage: scripts/bench.sh [options]
   --json FILE           also write every measurement and the summary as JSON
   --no-stages           skip the per-stage breakdown
   --no-offline          skip the offline (--read) measurement
-  --no-record           skip the recording section (worker Mpps with recording off, everything,
-                        a 1% filter; the writer's MB/s)
+  --no-record           skip the recording section (worker Mpps with recording off, everything
+                        with event captures, a 1% filter without them; the writer's MB/s)
   --record-dir DIR      where the recording section writes [a temporary directory under /tmp]
   --no-analyst          skip the analyst section (scripts/bench/analyst.py: --read start-up,
                         whole process against tracereport and tcpdump, sparse captures)
@@ -552,7 +552,7 @@ EOF
         darkscope_live "darkscope-record-1pct" "dsb_rf_$$_$r" "$r" --config "$conf" \
             "${ds_mem_args[@]}" --port "net_pcap0,rx_pcap=$capture,infinite_rx=1" \
             --record-dir "$rec_root/filter-$r" --record-filter "$one_pct" --record-quota-mb 512 \
-            --record-rotate 3600
+            --record-rotate 3600 --record-events off
         rm -rf "$rec_root/all-$r" "$rec_root/filter-$r"
     done
     prefix="dsb_rw_$$"

@@ -56,6 +56,11 @@ RecordOptions record_options(const Config& config) {
         o.appliance = host[0] != 0 ? host : "darkscope";
     }
     o.offline = config.offline();
+    o.events = config.record_events;
+    o.pretrigger_s = config.record_pretrigger_s;
+    o.pretrigger_mb = config.record_pretrigger_mb;
+    o.event_tail_s = config.record_event_tail_s;
+    o.event_max_bytes = uint64_t{config.record_event_max_mb} << 20;
     return o;
 }
 
@@ -151,6 +156,9 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
 Engine::~Engine() {
     if (workers_running_)
         stop_workers();
+    // After the last interval's events and the shutdown's: every event capture is named.
+    if (recorder_)
+        recorder_->finish();
     for (auto* w : workers_)
         destroy_worker(w);
     worker_memory_.reset();
@@ -173,11 +181,12 @@ void Engine::stop_workers() {
     workers_stop_.store(true);
     rte_eal_mp_wait_lcore();
     workers_running_ = false;
-    // Their last packets are with the writer now: it writes them and closes every file.
-    // Bounded by its buffers, so nothing waits for the stop's deadline; its drops are counted
-    // as they happen, and its last log line gives them.
+    // Their last packets are with the writer now; it writes them, and closes every file when
+    // the Engine goes (after the last interval's events), bounded by its buffers, so nothing
+    // waits for the stop's deadline; its drops are counted as they happen, and its last log
+    // line gives them.
     if (recorder_)
-        recorder_->finish();
+        recorder_->workers_stopped();
 }
 
 std::shared_ptr<const Snapshot> Engine::snapshot() const {

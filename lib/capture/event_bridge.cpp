@@ -1,7 +1,7 @@
 // The bridge between the stats core and the event engine: a closed interval's keys, DoS victims
 // and top talkers become the engine's observations (detect_events); the events it reports go to
-// the log, the history and the hook (emit_events), and the recent ones to telemetry
-// (recent_events), with counts and times as numbers.
+// the log, the history and the hook (emit_events), each naming its event capture, and the
+// recent ones to telemetry (recent_events), with counts and times as numbers.
 #include <rte_log.h>
 
 #include <algorithm>
@@ -9,8 +9,10 @@
 
 #include "darkscope/country.hpp"
 #include "darkscope/engine.hpp"
+#include "darkscope/event_capture_keys.hpp"
 #include "darkscope/events.hpp"
 #include "darkscope/fleet.hpp"
+#include "darkscope/recorder.hpp"
 #include "darkscope/views.hpp"
 #include "worker.hpp"
 
@@ -24,7 +26,7 @@ EventField time_field(int64_t t) {
 }
 
 // One event as /darkscope/events and the summary show it: the fields an operator scans, flat.
-EventSummary summary_of(const Event& e) {
+EventSummary summary_of(const Event& e, const std::string& capture) {
     EventSummary summary;
     summary.kind = e.kind;
     auto text = [&](const char* k, std::string v) {
@@ -58,6 +60,7 @@ EventSummary summary_of(const Event& e) {
         tools += (tools.empty() ? "" : " ") + t;
     text("tools", tools);
     text("reason", e.reason);
+    text("capture", capture);
     return summary;
 }
 
@@ -152,7 +155,10 @@ std::vector<StoredRow> Engine::detect_events(int64_t start_s, int64_t end_s) {
 }
 
 void Engine::emit_events(const std::vector<Event>& events) {
-    for (const Event& e : events) {
+    for (const Event& found : events) {
+        Event e = found;
+        if (recorder_ && recorder_->events_enabled())
+            e.capture = event_capture(e);
         if (e.phase == EventPhase::start)
             ++events_started_[event_kind_name(e.kind)];
         // Starts and ends are news for the operator; updates go to the debug log.
@@ -171,10 +177,23 @@ void Engine::emit_events(const std::vector<Event>& events) {
     }
 }
 
+// An event's capture (docs/recording.md): started with the event, told when it ended; every
+// phase names the file.
+std::string Engine::event_capture(const Event& e) {
+    if (e.phase == EventPhase::start) {
+        const auto key = event_capture_key(e, sensor_names_);
+        return key ? recorder_->event_started(e.id, *key, e.time) : std::string();
+    }
+    if (e.phase == EventPhase::end)
+        recorder_->event_ended(e.id, e.time);
+    return recorder_->event_capture_path(e.id);
+}
+
 std::shared_ptr<const EventLists> Engine::recent_events() const {
     auto lists = std::make_shared<EventLists>();
     for (const Event& e : events_->recent(50))
-        lists->events.push_back(summary_of(e));
+        lists->events.push_back(
+            summary_of(e, recorder_ ? recorder_->event_capture_path(e.id) : std::string()));
     return lists;
 }
 

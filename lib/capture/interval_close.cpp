@@ -63,6 +63,8 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         const uint32_t e = epoch_.load(std::memory_order_relaxed);
         for (auto* w : workers_)
             merge_worker_tables(*w, e & 1);
+        if (recorder_)
+            recorder_->interval_closed(end_s);
     } else {
         const uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
         epoch_.store(e, std::memory_order_release);

@@ -269,8 +269,9 @@ class BurstPipeline {
     bool sketches_due_[kMaxBurst];              // stage 2 of pass 2 adds the destination
 };
 
-// One burst with recording on (--record-dir): the mbufs are kept through classification, so that
-// the filter can read each packet's sensor and class, and freed once the selected packets are
+// One burst with recording on (--record-dir): the mbufs are kept through classification and
+// counting, so that the filter and the event captures' keys can read each packet's sensor,
+// class and country (attribution fills it while counting), and freed once the packets are
 // copied into the writer's chunks. Out of line: with recording off the full path pays only the
 // branch in process_burst.
 [[gnu::noinline]] void process_recorded_burst(WorkerContext& w, unsigned epoch_slot,
@@ -283,16 +284,15 @@ class BurstPipeline {
     if (w.offline)
         for (unsigned i = 0; i < n; ++i)
             links[i] = offline_meta(pkts[i])->link;
+    if (w.stage != PipelineStage::full)
+        count_reference_path(w, epoch_slot, facts, times_ns, n);
+    else
+        BurstPipeline(w, epoch_slot, facts, times_ns).run(n);
     // Live packets are stamped with the receive time read per burst (times_ns holds the stats
     // core's clock, refreshed every few milliseconds).
     record_burst(*w.record, pkts, facts, w.offline ? times_ns : nullptr,
                  w.offline ? links : nullptr, n);
     free_received(pkts, n);
-    if (w.stage != PipelineStage::full) {
-        count_reference_path(w, epoch_slot, facts, times_ns, n);
-        return;
-    }
-    BurstPipeline(w, epoch_slot, facts, times_ns).run(n);
 }
 
 // One burst: decode, classify, count. The paths other than the full one (benchmark stage stops,

@@ -639,6 +639,40 @@ const std::vector<OptionSpec>& options() {
          },
          [](const Config& c) { return std::to_string(c.record_quota_mb); },
          whole_or(&Config::record_quota_mb, 0u, "no quota", 1u, 1u << 30)},
+        {"record-events", Group::output, Kind::value, "on|off",
+         "With --record-dir, record each surge, DoS and scanner event's packets into "
+         "DIR/events/<event id>.pcapng (docs/recording.md)",
+         [](Config& c, const Values& v) { c.record_events = to_bool("record-events", v[0]); },
+         [](const Config& c) { return std::string(c.record_events ? "on" : "off"); }},
+        {"record-pretrigger", Group::output, Kind::value, "SECONDS",
+         "An event capture starts this long before the event was detected (each worker keeps "
+         "its last packets this long)",
+         [](Config& c, const Values& v) {
+             c.record_pretrigger_s = to_unsigned("record-pretrigger", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.record_pretrigger_s); },
+         whole(&Config::record_pretrigger_s, 0u, 86400u)},
+        {"record-pretrigger-mb", Group::output, Kind::value, "MB",
+         "Most memory each worker's pre-trigger packets take",
+         [](Config& c, const Values& v) {
+             c.record_pretrigger_mb = to_unsigned("record-pretrigger-mb", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.record_pretrigger_mb); },
+         whole(&Config::record_pretrigger_mb, 1u, 65536u)},
+        {"record-event-tail", Group::output, Kind::value, "SECONDS",
+         "An event capture goes on this long after the event ended",
+         [](Config& c, const Values& v) {
+             c.record_event_tail_s = to_unsigned("record-event-tail", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.record_event_tail_s); },
+         whole(&Config::record_event_tail_s, 0u, 86400u)},
+        {"record-event-max-mb", Group::output, Kind::value, "MB",
+         "Largest event capture file; the event's further packets are not recorded",
+         [](Config& c, const Values& v) {
+             c.record_event_max_mb = to_unsigned("record-event-max-mb", v[0]);
+         },
+         [](const Config& c) { return std::to_string(c.record_event_max_mb); },
+         whole(&Config::record_event_max_mb, 1u, 1u << 20)},
         {"appliance", Group::output, Kind::value, "NAME",
          "This appliance's name in the fleet's tables and in record file names (default: the host "
          "name)",

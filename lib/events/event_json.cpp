@@ -211,12 +211,16 @@ std::string Event::json() const {
         o.integer("last_seen", end);
         o.uinteger("intervals", intervals);
     }
+    if (!capture.empty()) {
+        o.str("capture", capture);
+    }
     return o.done();
 }
 
 // One log line of stable key=value fields: kind, phase and id first, then the kind's fields,
-// the reason last; a value with a space, a quote or an equals sign is double-quoted (with \"
-// and \\ escaped), lists are comma-joined. docs/operations.md lists the fields.
+// the event capture's file and the reason last; a value with a space, a quote or an equals sign is
+// double-quoted (with \" and \\ escaped), lists are comma-joined. docs/operations.md lists the
+// fields.
 std::string Event::log_line() const {
     std::string s;
     auto field = [&s](const char* k, const std::string& v) {
@@ -279,6 +283,8 @@ std::string Event::log_line() const {
         list("services", services, 5);
         list("tools", tools, tools.size());
     }
+    if (!capture.empty())
+        field("capture", capture);
     if (!reason.empty())
         field("reason", reason);
     return s;

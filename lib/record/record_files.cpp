@@ -28,25 +28,69 @@ bool is_record_file(const std::string& appliance, const std::string& name) {
            name.find(".pcapng") != std::string::npos;
 }
 
+std::string event_capture_file_name(const std::string& event_id, RecordCompression compression,
+                                    unsigned duplicate) {
+    std::string name = event_id;
+    for (char& c : name) {
+        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '.' || c == ':' || c == '=' || c == '-' ||
+                           c == '+' || c == '_';
+        if (!plain)
+            c = '_';
+    }
+    if (name.empty() || name[0] == '.')
+        name.insert(0, "_");
+    if (duplicate != 0)
+        name += "-" + std::to_string(duplicate);
+    return name + pcapng_extension(compression);
+}
+
+int64_t record_file_time(const std::string& appliance, const std::string& name) {
+    const size_t ext = name.find(".pcapng");
+    if (ext == std::string::npos)
+        return INT64_MIN;
+    if (name.compare(0, 7, "events/") == 0) {
+        // "<kind>:<what>:<start>[-N]": the digits after the last ':'.
+        const size_t colon = name.rfind(':', ext);
+        if (colon == std::string::npos)
+            return INT64_MIN;
+        int64_t t = 0;
+        size_t i = colon + 1;
+        for (; i < ext && name[i] >= '0' && name[i] <= '9'; ++i)
+            t = t * 10 + (name[i] - '0');
+        return i == colon + 1 ? INT64_MIN : t;
+    }
+    if (!is_record_file(appliance, name) || name.size() < appliance.size() + 17)
+        return INT64_MIN;
+    tm utc{};
+    if (strptime(name.c_str() + appliance.size() + 1, "%Y%m%dT%H%M%SZ", &utc) == nullptr)
+        return INT64_MIN;
+    return static_cast<int64_t>(timegm(&utc));
+}
+
 RecordQuota::RecordQuota(std::string dir, std::string appliance, uint64_t limit_bytes)
     : dir_(std::move(dir)), appliance_(std::move(appliance)), limit_(limit_bytes) {}
 
 void RecordQuota::scan() {
-    DIR* d = opendir(dir_.c_str());
-    if (d == nullptr)
-        return;
-    while (const dirent* e = readdir(d)) {
-        const std::string name = e->d_name;
-        struct stat st {};
-        if (is_record_file(appliance_, name) && stat((dir_ + "/" + name).c_str(), &st) == 0 &&
-            S_ISREG(st.st_mode))
-            add(name, static_cast<uint64_t>(st.st_size));
+    for (const std::string sub : {"", "events/"}) {
+        DIR* d = opendir((dir_ + "/" + sub).c_str());
+        if (d == nullptr)
+            continue;
+        while (const dirent* e = readdir(d)) {
+            const std::string name = sub + e->d_name;
+            const bool ours = sub.empty() ? is_record_file(appliance_, name)
+                                          : name.find(".pcapng") != std::string::npos;
+            struct stat st {};
+            if (ours && stat((dir_ + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
+                add(name, static_cast<uint64_t>(st.st_size));
+        }
+        closedir(d);
     }
-    closedir(d);
 }
 
 void RecordQuota::add(const std::string& name, uint64_t bytes) {
-    auto [it, fresh] = complete_.emplace(name, bytes);
+    auto [it, fresh] =
+        complete_.emplace(std::pair{record_file_time(appliance_, name), name}, bytes);
     if (!fresh) {
         complete_bytes_ -= it->second;
         it->second = bytes;
@@ -60,9 +104,9 @@ bool RecordQuota::make_room(uint64_t bytes,
         return true;
     while (used_bytes() + bytes > limit_ && !complete_.empty()) {
         auto oldest = complete_.begin();
-        ::unlink((dir_ + "/" + oldest->first).c_str());
+        ::unlink((dir_ + "/" + oldest->first.second).c_str());
         complete_bytes_ -= oldest->second;
-        deleted(oldest->first, oldest->second);
+        deleted(oldest->first.second, oldest->second);
         complete_.erase(oldest);
     }
     return used_bytes() + bytes <= limit_;

@@ -9,7 +9,10 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
+
+#include "darkscope/counters.hpp"
 
 namespace darkscope {
 
@@ -63,27 +66,51 @@ void record_burst(RecordTap& tap, rte_mbuf* const* pkts, const PacketFacts* fact
     }
     uint64_t copied = 0;
     uint64_t dropped = 0;
+    uint64_t dropped_unselected = 0;
     bool out_of_chunks = false;
     for (unsigned i = 0; i < n; ++i) {
-        if (!tap.filter->match(facts[i]))
+        const PacketFacts& f = facts[i];
+        const bool selected = tap.filter->match(f);
+        if (!selected && !tap.tap_all)
             continue;
+        const bool quoted = f.ip_version != 0 && has_quoted_victim(f);
         const rte_mbuf* m = pkts[i];
         const uint32_t cap = std::min<uint32_t>(m->pkt_len, tap.snaplen);
-        const uint32_t bytes = static_cast<uint32_t>(sizeof(RecordedPacket)) + ((cap + 7) & ~7u);
+        const uint32_t bytes = static_cast<uint32_t>(sizeof(RecordedPacket)) +
+                               (quoted ? static_cast<uint32_t>(sizeof(IpAddress)) : 0) +
+                               ((cap + 7) & ~7u);
         // One failed look for an empty chunk per burst: the rest of the burst is dropped too.
         RecordChunk* chunk = out_of_chunks ? nullptr : chunk_with_room(tap, bytes);
         if (unlikely(chunk == nullptr)) {
             out_of_chunks = true;
-            ++dropped;
+            ++(selected ? dropped : dropped_unselected);
             continue;
         }
         auto* rec = reinterpret_cast<RecordedPacket*>(chunk->data + chunk->used);
         rec->ts_ns = times_ns != nullptr ? times_ns[i] : now_ns;
-        rec->wire_len = std::max(facts[i].frame_len, cap);
+        rec->wire_len = std::max(f.frame_len, cap);
         rec->cap_len = static_cast<uint16_t>(cap);
         rec->link = links != nullptr ? links[i] : static_cast<uint8_t>(LinkType::ethernet);
-        rec->reserved = 0;
-        uint8_t* data = chunk->data + chunk->used + sizeof(RecordedPacket);
+        uint8_t marks = selected ? kMarkSelected : 0;
+        if (f.ip_version != 0) {
+            marks |= kMarkIp | (f.ip_version == 6 ? kMarkIpv6 : 0) |
+                     (is_probe_class(f.cls) ? kMarkProbe : 0) |
+                     (is_backscatter_class(f.cls) ? kMarkBackscatter : 0) |
+                     (quoted ? kMarkQuotedVictim : 0);
+            rec->service = service_slot_of(f);
+            rec->sensor = static_cast<uint16_t>(sensor_slot_of(f));
+            rec->country = static_cast<uint16_t>(country_slot_of(f));
+            rec->source = f.src;
+            if (quoted)
+                std::memcpy(rec + 1, &f.quoted_dst, sizeof(IpAddress));
+        } else {
+            rec->service = -1;
+            rec->sensor = 0;
+            rec->country = 0;
+            rec->source = IpAddress{};
+        }
+        rec->marks = marks;
+        uint8_t* data = const_cast<uint8_t*>(rec->data());
         // One segment: the bytes are at mtod; a chain is gathered into the chunk.
         const void* src = rte_pktmbuf_read(m, 0, cap, data);
         if (src != data)
@@ -96,6 +123,8 @@ void record_burst(RecordTap& tap, rte_mbuf* const* pkts, const PacketFacts* fact
         bump(tap.copied, copied);
     if (dropped != 0)
         bump(tap.dropped_buffers, dropped);
+    if (dropped_unselected != 0)
+        bump(tap.dropped_unselected, dropped_unselected);
 }
 
 }  // namespace darkscope

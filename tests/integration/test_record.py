@@ -243,6 +243,9 @@ def test_record(env):
         errors.append("live: counted %s, truth %d" % (stats.get("packets"), truth["packets"]))
     if rec.get("enabled") != 1 or rec["packets_recorded"] + rec["record_dropped"] != stats["packets"]:
         errors.append("live: /darkscope/record %s, counted %s" % (rec, stats.get("packets")))
+    # Event captures are on by default: the writer holds the workers' last packets for them.
+    if rec.get("event_captures") != 1 or rec.get("pretrigger_bytes", 0) == 0:
+        errors.append("live: /darkscope/record %s: no pre-trigger held for event captures" % rec)
     rc = h.stop(proc)
     out = proc.stdout.read() if proc.stdout and not proc.stdout.closed else ""
     readable = sum(tshark_count(f) for f in record_files(directory))

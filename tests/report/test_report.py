@@ -29,6 +29,7 @@ def day0(text):
     return int(dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc).timestamp())
 
 
+SURGE_CAPTURE = "/var/lib/darkscope/record/events/surge:service:53_udp:1.pcapng"
 CURRENT = day0("2024-01-01")
 DAYS = 91  # 2024-01-01 .. 2024-03-31
 PREVIOUS = CURRENT - DAYS * DAY
@@ -140,8 +141,8 @@ def build_plan():
     surge_start = CURRENT + SURGE_DAYS[0] * DAY
     surge_end = CURRENT + (SURGE_DAYS[-1] + 1) * DAY
     surge = ('{"dimension":"service","key":"53/udp","start":%d,"end":%d,"factor":10,'
-             '"packets":54000,"sources":1234,"countries":["US","CN","RU"]}'
-             % (surge_start, surge_end))
+             '"packets":54000,"sources":1234,"countries":["US","CN","RU"],'
+             '"capture":"%s"}' % (surge_start, surge_end, SURGE_CAPTURE))
     lines.append(f"event\tsurge-1\tsurge\tstart\t{surge_start}\t{surge}")
     lines.append(f"event\tsurge-1\tsurge\tupdate\t{surge_start + DAY}\t{surge}")
     lines.append(f"event\tsurge-1\tsurge\tend\t{surge_end}\t{surge}")
@@ -430,6 +431,14 @@ def test_scan_at_one_sensor_stands_out(quarter):
 def test_events_of_the_quarter_in_time_order(quarter):
     events = read_csv(os.path.join(quarter, "events.csv"))
     assert [e["event_id"] for e in events] == ["surge-1", "dos-1"], events
+
+
+def test_events_name_their_captures(quarter):
+    events = read_csv(os.path.join(quarter, "events.csv"))
+    assert [e["capture"] for e in events] == [SURGE_CAPTURE, ""], events
+    with open(os.path.join(quarter, "report.md"), encoding="utf-8") as f:
+        table = md_section_table(f.read(), "Notable events")
+    assert [row[-1] for row in table] == [SURGE_CAPTURE, "-"], table
 
 
 def test_surge_sentence(quarter):

@@ -95,6 +95,7 @@ class Engine {
     // history and the hook.
     std::vector<StoredRow> detect_events(int64_t start_s, int64_t end_s);
     void emit_events(const std::vector<Event>& events);
+    std::string event_capture(const Event& e);  // event_bridge.cpp
     std::shared_ptr<const EventLists> recent_events() const;
     // fleet_bridge.cpp: the closed interval's rows to the fleet exporter.
     void export_interval(int64_t start_s, int64_t end_s);

@@ -97,6 +97,11 @@ struct Config {
     unsigned record_snaplen = 65535;  // --record-snaplen BYTES kept of each frame
     RecordCompression record_compress = RecordCompression::none;  // --record-compress
     unsigned record_quota_mb = 0;                                 // --record-quota-mb, 0 = no quota
+    bool record_events = true;           // --record-events on|off (with --record-dir)
+    unsigned record_pretrigger_s = 60;   // --record-pretrigger SECONDS
+    unsigned record_pretrigger_mb = 64;  // --record-pretrigger-mb MB, per worker
+    unsigned record_event_tail_s = 60;   // --record-event-tail SECONDS
+    unsigned record_event_max_mb = 256;  // --record-event-max-mb MB
     std::string appliance;  // --appliance NAME (fleet tables, record files), empty = host name
 
     // Attribution

@@ -181,6 +181,10 @@ struct Event {
     std::vector<std::string> tools;  // zmap, masscan, mirai, nmap
     uint16_t flag_bits = 0;
 
+    // The file of the event's packets (--record-dir with --record-events on), set by the stats
+    // core: docs/recording.md.
+    std::string capture;
+
     std::string json() const;      // one JSON object, all fields of the kind (docs/events.md)
     std::string log_line() const;  // one line for the log
 };
