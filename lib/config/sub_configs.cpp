@@ -41,8 +41,6 @@ GeoConfig geo_config(const Config& config, const CorePlan& plan) {
     g.country_files = config.geo_country;
     g.asn_files = config.geo_asn;
     g.cache_dir = config.geo_cache;
-    g.socket_id = plan.workers.empty() || plan.workers[0].numa_node < 0 ? SOCKET_ID_ANY
-                                                                        : plan.workers[0].numa_node;
     g.max_workers = static_cast<unsigned>(plan.workers.size());
     return g;
 }

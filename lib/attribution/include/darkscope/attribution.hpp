@@ -29,8 +29,7 @@ namespace darkscope {
 struct GeoConfig {
     std::vector<std::string> country_files;  // .mmdb or range CSV; several merge
     std::vector<std::string> asn_files;
-    int socket_id = SOCKET_ID_ANY;  // NUMA socket of the workers: table memory lives there
-    unsigned max_workers = 1;       // worker ids are 0 .. max_workers-1
+    unsigned max_workers = 1;  // worker ids are 0 .. max_workers-1
     // Where the compiled image lives (--geo-cache): "" means beside the first database, or the
     // per-user cache directory when that is not writable.
     std::string cache_dir;
@@ -59,6 +58,9 @@ inline constexpr unsigned kChunk = 64;  // addresses per bulk pass
 struct Tables {
     const uint32_t* tbl24 = nullptr;  // nullptr when no file has IPv4 networks
     const uint32_t* tbl8 = nullptr;
+    // IPv6: the starts of ranges covering the whole space, sorted (hi and lo 64 bits apart);
+    // the answer is the last range that starts at or before the address, searched between
+    // v6_index[top 16 bits] and v6_index[top 16 bits + 1].
     const uint64_t* v6_hi = nullptr;  // nullptr when no file has IPv6 networks
     const uint64_t* v6_lo = nullptr;
     const uint32_t* v6_ids = nullptr;
@@ -73,28 +75,6 @@ inline uint32_t lookup_v4(const Tables& t, uint32_t ip) {
         entry = t.tbl8[((entry & ~kExtended) << 8) | (ip & 0xff)];
     }
     return entry;
-}
-
-// Pair index of an IPv6 address (t.v6_hi != nullptr): the last range that starts at or before
-// it, found by binary search between the ranges that hold its /16 and the next /16.
-inline uint32_t lookup_v6(const Tables& t, uint64_t hi, uint64_t lo) {
-    const unsigned top = static_cast<unsigned>(hi >> 48);
-    uint32_t low = t.v6_index[top];
-    uint32_t high = t.v6_index[top + 1];
-    while (low < high) {
-        const uint32_t mid = low + (high - low + 1) / 2;
-        if (t.v6_hi[mid] <= hi) {
-            low = mid;
-        } else {
-            high = mid - 1;
-        }
-    }
-    // Ranges that start inside the same /64: step back to the one that starts at or before
-    // the address (range 0 starts at ::, so this ends).
-    while (t.v6_hi[low] == hi && t.v6_lo[low] > lo) {
-        --low;
-    }
-    return t.v6_ids[low];
 }
 
 inline uint64_t load_be64(const uint8_t* bytes) {
@@ -160,7 +140,7 @@ class Attribution {
         std::string last_result;       // "ok" or the error of the last reload
         std::string last_reload_time;  // UTC, ISO 8601
         double last_reload_seconds = 0;
-        size_t memory_bytes = 0;         // size of the current image (mapped, paged in on use)
+        size_t memory_bytes = 0;         // size of the current image (mapped from its file)
         uint64_t country_asn_pairs = 0;  // distinct (country, ASN) answers in the tables
         // Where the current tables came from: "mapped PATH", "built from the databases, saved
         // as PATH" or "built in memory (...)", after the reason an image was refused if one was.
@@ -239,9 +219,41 @@ inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, Packe
         }
     }
     if (n6 != 0 && t.v6_hi != nullptr) {
+        // The binary searches of the burst advance in step, so that their cache misses overlap
+        // instead of following one another.
+        uint64_t hi6[kChunk];
+        uint32_t low[kChunk];
+        uint32_t high[kChunk];
+        for (unsigned k = 0; k < n6; ++k) {
+            hi6[k] = load_be64(facts[at6[k]].src.v6);
+            const unsigned top = static_cast<unsigned>(hi6[k] >> 48);
+            low[k] = t.v6_index[top];
+            high[k] = t.v6_index[top + 1];
+        }
+        for (bool searching = true; searching;) {
+            searching = false;
+            for (unsigned k = 0; k < n6; ++k) {
+                if (low[k] < high[k]) {
+                    const uint32_t mid = low[k] + (high[k] - low[k] + 1) / 2;
+                    if (t.v6_hi[mid] <= hi6[k]) {
+                        low[k] = mid;
+                    } else {
+                        high[k] = mid - 1;
+                    }
+                    searching = true;
+                }
+            }
+        }
         for (unsigned k = 0; k < n6; ++k) {
             PacketFacts& f = facts[at6[k]];
-            Pair pair = t.pairs[lookup_v6(t, load_be64(f.src.v6), load_be64(f.src.v6 + 8))];
+            const uint64_t lo6 = load_be64(f.src.v6 + 8);
+            uint32_t range = low[k];
+            // Ranges that start inside the same /64: step back to the one that starts at or
+            // before the address (range 0 starts at ::, so this ends).
+            while (t.v6_hi[range] == hi6[k] && t.v6_lo[range] > lo6) {
+                --range;
+            }
+            Pair pair = t.pairs[t.v6_ids[range]];
             if (__builtin_expect((pair.country_alias | pair.asn_alias) != 0, 0)) {
                 pair = resolve_alias(t, f.src.v6, pair);
             }
