@@ -139,6 +139,7 @@ int build_geo_cache(const ds::Config& config) {
     geo.cache_dir = config.geo_cache;
     std::string error;
     ds::Attribution attribution(geo);
+    rte_log_set_global_level(RTE_LOG_WARNING);  // the one line below says what happened
     if (!attribution.reload(&error))
         return fail(2, error);
     const auto status = attribution.status();
