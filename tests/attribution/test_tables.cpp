@@ -1,4 +1,4 @@
-// The FIB tables against independent truth: libmaxminddb's own lookup for .mmdb files, a
+// The attribution image against independent truth: libmaxminddb's own lookup for .mmdb files, a
 // brute-force range search for CSV files; corrupt files; reloads, also under a running worker.
 #include <gtest/gtest.h>
 
