@@ -3,6 +3,7 @@ run that finds it damaged says so, rebuilds it and still counts countries and AS
 generator's truth says (range CSVs converted here independently of darkscope)."""
 import glob
 import os
+import subprocess
 
 import pytest
 
@@ -76,3 +77,21 @@ def test_damaged_image_is_refused_rebuilt_and_the_counts_stay_true(env, setup):
     check_truth(setup, countries, asns, "rebuilt image")
     again = env.run(["--geo-build-cache"] + setup[2])
     assert "attribution image: mapped %s" % path in again.stdout, again.stdout
+
+
+def test_two_builders_at_once_leave_one_whole_image(env, setup):
+    """Two darkscope --geo-build-cache on an empty cache at the same time: both succeed, each
+    writes under its own temporary name and renames, and what stays is one image that a third
+    run maps as it is."""
+    cache = os.path.join(env.tmp, "race-cache")
+    geo = [a if a != setup[3] else cache for a in setup[2]]
+    procs = [subprocess.Popen([env.darkscope, "--geo-build-cache"] + geo, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, "builder exited %d: %s %s" % (p.returncode, out, err)
+        assert "attribution image: " in out, out
+    files = images(cache)
+    assert len(files) == 1 and files[0].endswith(".dsgeo"), "left in the cache: %s" % files
+    third = env.run(["--geo-build-cache"] + geo)
+    assert "attribution image: mapped %s" % files[0] in third.stdout, third.stdout
