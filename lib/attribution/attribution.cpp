@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -355,13 +356,18 @@ bool Attribution::reload(std::string* error) {
         RTE_LOG(NOTICE, USER1, "attribution image: %s\n", image_note.c_str());
         const geo_image::Image& image = *built->image;
         built->files = image.files();
-        const uint64_t groups = image.tbl8_groups();
-        const uint64_t ranges = image.v6_ranges();
+        auto bytes = [&](std::initializer_list<geo_image::Section> sections) {
+            size_t total = 0;
+            for (const auto section : sections) {
+                total += image.section_bytes(section);
+            }
+            return total;
+        };
         built->tables_info = {
-            TableInfo{"ipv4", groups, 4,
-                      image.tables().tbl24 == nullptr ? 0 : (size_t{1} << 26) + groups * 1024},
-            TableInfo{"ipv6", ranges, 4,
-                      image.tables().v6_hi == nullptr ? 0 : ranges * 20 + ((1u << 16) + 1) * 4}};
+            TableInfo{"ipv4", image.tbl8_groups(), 4, bytes({geo_image::kTbl24, geo_image::kTbl8})},
+            TableInfo{"ipv6", image.v6_ranges(), 4,
+                      bytes({geo_image::kV6Hi, geo_image::kV6Lo, geo_image::kV6Ids,
+                             geo_image::kV6Index, geo_image::kV6Nodes})}};
     }
 
     // Publish, then wait for every registered worker to pass a quiescent state: after that no

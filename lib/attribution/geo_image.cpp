@@ -23,7 +23,12 @@ constexpr char kMagic[8] = {'D', 'S', 'G', 'E', 'O', 'I', 'M', 'G'};
 constexpr uint64_t kByteOrder = 0x0102030405060708ull;
 constexpr size_t kAlign = 4096;
 constexpr uint32_t kTbl24Entries = 1u << 24;
-constexpr uint32_t kV6IndexEntries = (1u << 16) + 1;
+using attribution_detail::kV6NodeWords;
+using attribution_detail::kV6RootSlices;
+constexpr uint32_t kV6IndexEntries = 2 * kV6RootSlices + 1;  // bounds, then children
+// A window of more ranges than this gets a child node (a few steps of binary search are cheaper
+// than another level of the index).
+constexpr uint32_t kV6LeafRanges = 48;
 
 struct SectionEntry {
     uint64_t offset, bytes, hash;
@@ -59,9 +64,9 @@ struct NameRecord {
 };
 
 const char* section_name(unsigned s) {
-    static const char* const names[kSectionCount] = {"sources", "tbl24",     "tbl8",     "v6_hi",
-                                                     "v6_lo",   "v6_ids",    "v6_index", "pairs",
-                                                     "names",   "name_text", "files"};
+    static const char* const names[kSectionCount] = {"sources", "tbl24",  "tbl8",      "v6_hi",
+                                                     "v6_lo",   "v6_ids", "v6_index",  "v6_nodes",
+                                                     "pairs",   "names",  "name_text", "files"};
     return names[s];
 }
 
@@ -198,6 +203,7 @@ void Image::point_tables() {
         tables_.v6_lo = reinterpret_cast<const uint64_t*>(section(kV6Lo));
         tables_.v6_ids = reinterpret_cast<const uint32_t*>(section(kV6Ids));
         tables_.v6_index = reinterpret_cast<const uint32_t*>(section(kV6Index));
+        tables_.v6_nodes = reinterpret_cast<const uint32_t*>(section(kV6Nodes));
     }
     tables_.pairs = reinterpret_cast<const Pair*>(section(kPairs));
 }
@@ -207,6 +213,9 @@ uint32_t Image::tbl8_groups() const {
 }
 uint32_t Image::v6_ranges() const {
     return static_cast<const Header*>(base_)->v6_ranges;
+}
+uint64_t Image::section_bytes(Section s) const {
+    return static_cast<const Header*>(base_)->sections[s].bytes;
 }
 uint32_t Image::pair_count() const {
     return static_cast<const Header*>(base_)->pair_count;
@@ -292,10 +301,41 @@ uint32_t fill_ipv4(const std::vector<Piece4>& pieces, uint32_t* tbl24, uint32_t*
     return groups;
 }
 
-// IPv6 pieces into ranges covering everything (gaps become ranges of pair 0).
+// One level of the IPv6 index: slice s of the level covers base + (s << shift); bounds[s] is the
+// range holding its first address, bounds[slices] = upper, the range where the level's window
+// ends. A slice whose window holds more than kV6LeafRanges ranges gets a child node (while the
+// next level's slices stay within the high 64 bits). store is the root index or the nodes
+// (referred to by position: a child node grows the vector).
+void index_level(const std::vector<geo::uint128>& starts, geo::uint128 base, unsigned shift,
+                 uint32_t slices, uint32_t upper, std::vector<uint32_t>* store, size_t bounds_at,
+                 size_t children_at, std::vector<uint32_t>* nodes) {
+    for (uint32_t s = 0; s < slices; ++s) {
+        const geo::uint128 key = base | (geo::uint128{s} << shift);
+        const auto after = std::upper_bound(starts.begin(), starts.end(), key);
+        (*store)[bounds_at + s] = static_cast<uint32_t>(after - starts.begin()) - 1;
+    }
+    (*store)[bounds_at + slices] = upper;
+    if (shift < 72) {
+        return;
+    }
+    for (uint32_t s = 0; s < slices; ++s) {
+        const uint32_t low = (*store)[bounds_at + s];
+        const uint32_t high = (*store)[bounds_at + s + 1];
+        if (high - low <= kV6LeafRanges) {
+            continue;
+        }
+        const size_t node_at = nodes->size();
+        nodes->resize(node_at + kV6NodeWords, 0);
+        (*store)[children_at + s] = static_cast<uint32_t>(node_at / kV6NodeWords) + 1;
+        index_level(starts, base | (geo::uint128{s} << shift), shift - 8, 256, high, nodes, node_at,
+                    node_at + 257, nodes);
+    }
+}
+
+// IPv6 pieces into ranges covering everything (gaps become ranges of pair 0) and their index.
 void fill_ipv6(const std::vector<Piece6>& pieces, std::vector<uint64_t>* hi,
-               std::vector<uint64_t>* lo, std::vector<uint32_t>* ids,
-               std::vector<uint32_t>* index) {
+               std::vector<uint64_t>* lo, std::vector<uint32_t>* ids, std::vector<uint32_t>* index,
+               std::vector<uint32_t>* nodes) {
     std::vector<geo::uint128> starts;
     auto add = [&](geo::uint128 start, uint32_t id) {
         if (!ids->empty() && ids->back() == id) {
@@ -321,13 +361,9 @@ void fill_ipv6(const std::vector<Piece6>& pieces, std::vector<uint64_t>* hi,
         hi->push_back(static_cast<uint64_t>(start >> 64));
         lo->push_back(static_cast<uint64_t>(start));
     }
-    index->resize(kV6IndexEntries);
-    for (uint32_t top = 0; top < (1u << 16); ++top) {
-        const geo::uint128 key = geo::uint128{top} << 112;
-        const auto after = std::upper_bound(starts.begin(), starts.end(), key);
-        (*index)[top] = static_cast<uint32_t>(after - starts.begin()) - 1;
-    }
-    (*index)[1u << 16] = static_cast<uint32_t>(starts.size()) - 1;
+    index->assign(kV6IndexEntries, 0);
+    index_level(starts, 0, 112, kV6RootSlices, static_cast<uint32_t>(starts.size()) - 1, index, 0,
+                kV6RootSlices + 1, nodes);
 }
 
 template <typename T>
@@ -339,10 +375,10 @@ void append(std::vector<uint8_t>* out, const T& value) {
 }  // namespace
 
 std::unique_ptr<Image> Image::build(const Content& content, std::string* error) {
-    std::vector<uint32_t> v6_ids, v6_index;
+    std::vector<uint32_t> v6_ids, v6_index, v6_nodes;
     std::vector<uint64_t> v6_hi, v6_lo;
     if (!content.v6.empty()) {
-        fill_ipv6(content.v6, &v6_hi, &v6_lo, &v6_ids, &v6_index);
+        fill_ipv6(content.v6, &v6_hi, &v6_lo, &v6_ids, &v6_index, &v6_nodes);
     }
     std::vector<uint8_t> sources;
     for (const auto& source : content.sources) {
@@ -383,6 +419,7 @@ std::unique_ptr<Image> Image::build(const Content& content, std::string* error) 
         {v6_lo.data(), v6_lo.size() * 8},
         {v6_ids.data(), v6_ids.size() * 4},
         {v6_index.data(), v6_index.size() * 4},
+        {v6_nodes.data(), v6_nodes.size() * 4},
         {content.pairs.data(), content.pairs.size() * sizeof(Pair)},
         {names.data(), names.size() * sizeof(NameRecord)},
         {name_text.data(), name_text.size()},
@@ -390,8 +427,8 @@ std::unique_ptr<Image> Image::build(const Content& content, std::string* error) 
     };
     Header header{};
     size_t at = align_up(sizeof(Header));
-    for (const unsigned s : {kSources, kTbl24, kV6Hi, kV6Lo, kV6Ids, kV6Index, kPairs, kNames,
-                             kNameText, kFiles, kTbl8}) {
+    for (const unsigned s : {kSources, kTbl24, kV6Hi, kV6Lo, kV6Ids, kV6Index, kV6Nodes, kPairs,
+                             kNames, kNameText, kFiles, kTbl8}) {
         header.sections[s] = SectionEntry{at, parts[s].second, 0};
         at = align_up(at + parts[s].second);
     }
@@ -580,10 +617,32 @@ std::string check_bounds(const Header& h, const uint8_t* base) {
                 return "IPv6 range " + std::to_string(i) + " out of bounds";
             }
         }
-        const uint32_t* index = words(kV6Index);
-        for (uint32_t i = 0; i < kV6IndexEntries; ++i) {
-            if (index[i] >= n || (i != 0 && index[i] < index[i - 1])) {
-                return "IPv6 index entry " + std::to_string(i) + " out of bounds";
+        // The index: bounds are range indices in order; a child node comes after its parent,
+        // so no walk down it can loop.
+        if (h.sections[kV6Nodes].bytes % (uint64_t{kV6NodeWords} * 4) != 0) {
+            return "IPv6 index nodes do not match their size";
+        }
+        const uint64_t nodes = h.sections[kV6Nodes].bytes / (uint64_t{kV6NodeWords} * 4);
+        auto check_level = [&](const uint32_t* level, uint32_t slices, uint64_t self) {
+            for (uint32_t i = 0; i <= slices; ++i) {
+                if (level[i] >= n || (i != 0 && level[i] < level[i - 1])) {
+                    return false;
+                }
+            }
+            for (uint32_t i = 0; i < slices; ++i) {
+                const uint32_t child = level[slices + 1 + i];
+                if (child != 0 && (child <= self || child > nodes)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        if (!check_level(words(kV6Index), kV6RootSlices, 0)) {
+            return "IPv6 index out of bounds";
+        }
+        for (uint64_t node = 0; node < nodes; ++node) {
+            if (!check_level(words(kV6Nodes) + node * kV6NodeWords, 256, node + 1)) {
+                return "IPv6 index node " + std::to_string(node + 1) + " out of bounds";
             }
         }
     } else if (h.v6_ranges != 0) {

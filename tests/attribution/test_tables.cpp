@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "darkscope/attribution.hpp"
 #include "support.hpp"
@@ -367,6 +368,68 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
         EXPECT_EQ(status.files[0].networks_v6, 0u);
         EXPECT_GT(status.files[1].networks_v6, 0u);
         EXPECT_EQ(status.files[2].kind, "asn");
+    }
+}
+
+// IPv6 ranges crowded into a few prefixes, so that the IPv6 index grows child nodes at every
+// level down to /64: the answers must still be those of a brute-force search.
+TEST_F(Tables, CrowdedIpv6RangesEqualBruteForceRangeSearch) {
+    test::TempDir dir;
+    std::mt19937_64 random(13);
+    auto random128 = [&] { return (geo::uint128{random()} << 64) | random(); };
+    const geo::uint128 doc = geo::uint128{0x20010db8} << 96;
+    // (prefix, length, ranges): a /32, a /48 inside it, a /56 inside that, and a /16 elsewhere.
+    const std::vector<std::tuple<geo::uint128, unsigned, unsigned>> crowds = {
+        {doc, 32, 300},
+        {doc | (geo::uint128{0x0042} << 80), 48, 300},
+        {doc | (geo::uint128{0x004201} << 72), 56, 300},
+        {geo::uint128{0x2a01} << 112, 16, 300}};
+    std::vector<geo::uint128> cuts;
+    for (const auto& [prefix, length, count] : crowds) {
+        const geo::uint128 mask = (~geo::uint128{0}) >> length;
+        for (unsigned i = 0; i < 2 * count; ++i) {
+            cuts.push_back(prefix | (random128() & mask));
+        }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<Range> ranges;
+    for (size_t i = 0; i + 1 < cuts.size(); i += 2) {
+        ranges.push_back(Range{6, cuts[i], cuts[i + 1] - 1, 0});
+    }
+    const std::string letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    {
+        std::ofstream out(dir.file("country-ipv6.csv"));
+        for (auto& r : ranges) {
+            const std::string code{letters[random() % 25], letters[random() % 26]};
+            r.value = country_index(code);
+            out << text_of(6, r.first) << ',' << text_of(6, r.last) << ',' << code << '\n';
+        }
+    }
+    std::vector<PacketFacts> facts;
+    for (const auto& r : ranges) {
+        for (const geo::uint128 addr : {r.first - 1, r.first, r.last, r.last + 1}) {
+            facts.push_back(test::facts_v6(addr));
+        }
+        facts.push_back(test::facts_v6(r.first + random128() % (r.last - r.first + 1)));
+    }
+    for (const auto& [prefix, length, count] : crowds) {
+        for (unsigned i = 0; i < count; ++i) {
+            facts.push_back(
+                test::facts_v6(prefix | (random128() & ((~geo::uint128{0}) >> length))));
+        }
+    }
+    std::vector<uint32_t> truth;
+    for (const auto& f : facts) {
+        truth.push_back(brute_force(ranges, 6, geo::from_bytes(f.src.v6)));
+    }
+    test::TempDir cache;
+    auto loaded = load_built_and_mapped({dir.file("country-ipv6.csv")}, {}, cache);
+    ASSERT_EQ(loaded.size(), 2u);
+    for (auto& attribution : loaded) {
+        compare(
+            *attribution, facts, true,
+            [&](const PacketFacts& f) { return truth[&f - facts.data()]; }, "crowded IPv6");
     }
 }
 

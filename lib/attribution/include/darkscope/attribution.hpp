@@ -54,18 +54,26 @@ inline constexpr uint32_t kExtended = 0x80000000u;
 
 inline constexpr unsigned kChunk = 64;  // addresses per bulk pass
 
+inline constexpr uint32_t kV6RootSlices = 1u << 16;
+inline constexpr uint32_t kV6NodeWords = 257 + 256;
+
 // What the data path reads: pointers into one image (geo_image.hpp). Immutable once published.
 struct Tables {
     const uint32_t* tbl24 = nullptr;  // nullptr when no file has IPv4 networks
     const uint32_t* tbl8 = nullptr;
     // IPv6: the starts of ranges covering the whole space, sorted (hi and lo 64 bits apart);
-    // the answer is the last range that starts at or before the address, searched between
-    // v6_index[top 16 bits] and v6_index[top 16 bits + 1].
+    // the answer is the last range that starts at or before the address. An index narrows the
+    // binary search: v6_index holds, for each /16, the range holding its first address
+    // (kV6RootSlices + 1 bounds, so a /16's window ends where the next one starts), then a child
+    // node per /16 (0: none). A window of more than a few dozen ranges gets a child node that
+    // does the same for the 256 slices of the next 8 bits (kV6NodeWords: 257 bounds, then 256
+    // children), down to /64.
     const uint64_t* v6_hi = nullptr;  // nullptr when no file has IPv6 networks
     const uint64_t* v6_lo = nullptr;
     const uint32_t* v6_ids = nullptr;
     const uint32_t* v6_index = nullptr;
-    const Pair* pairs = nullptr;  // pairs[0] is unknown/AS0
+    const uint32_t* v6_nodes = nullptr;  // node n (1-based) at (n - 1) * kV6NodeWords
+    const Pair* pairs = nullptr;         // pairs[0] is unknown/AS0
 };
 
 // Pair index of an IPv4 address (t.tbl24 != nullptr).
@@ -225,10 +233,21 @@ inline void Attribution::lookup_chunk(const attribution_detail::Tables& t, Packe
         uint32_t low[kChunk];
         uint32_t high[kChunk];
         for (unsigned k = 0; k < n6; ++k) {
-            hi6[k] = load_be64(facts[at6[k]].src.v6);
-            const unsigned top = static_cast<unsigned>(hi6[k] >> 48);
-            low[k] = t.v6_index[top];
-            high[k] = t.v6_index[top + 1];
+            const uint64_t h = load_be64(facts[at6[k]].src.v6);
+            hi6[k] = h;
+            // Down the index while a slice has a child node (at most six levels, to /64).
+            unsigned shift = 48;
+            auto slice = static_cast<uint32_t>(h >> 48);
+            const uint32_t* bounds = t.v6_index;
+            uint32_t child = t.v6_index[kV6RootSlices + 1 + slice];
+            while (child != 0 && shift != 0) {
+                bounds = t.v6_nodes + size_t{child - 1} * kV6NodeWords;
+                shift -= 8;
+                slice = static_cast<uint32_t>(h >> shift) & 0xff;
+                child = bounds[257 + slice];
+            }
+            low[k] = bounds[slice];
+            high[k] = bounds[slice + 1];
         }
         for (bool searching = true; searching;) {
             searching = false;

@@ -11,8 +11,10 @@
 //   v6_hi/lo   IPv6: sorted starts of ranges covering the whole address space (hi and lo
 //              64 bits apart, so the binary search walks a dense array)
 //   v6_ids     pair index of each range
-//   v6_index   2^16 + 1 range indices: the range holding (h << 112) for each top 16 bits h,
-//              which narrows the binary search
+//   v6_index   per /16: the range holding its first address (2^16 + 1 bounds), then its child
+//              node (2^16 entries, 0 = none); together they narrow the binary search
+//   v6_nodes   the same for the 256 slices of the next 8 bits of a crowded window (257
+//              bounds, 256 children each), down to /64 (attribution.hpp: Tables)
 //   pairs      the distinct (country, ASN) answers; pairs[0] is unknown
 //   names      AS names: sorted (asn, offset, length) into name_text
 //   files      what status() reports of each database: one tab-separated line each
@@ -43,6 +45,7 @@ enum Section : unsigned {
     kV6Lo,
     kV6Ids,
     kV6Index,
+    kV6Nodes,
     kPairs,
     kNames,
     kNameText,
@@ -109,6 +112,7 @@ class Image {
     uint32_t tbl8_groups() const;
     uint32_t v6_ranges() const;
     uint32_t pair_count() const;
+    uint64_t section_bytes(Section s) const;
     std::string asn_name(uint32_t asn) const;  // "" when unknown
     std::vector<Attribution::FileInfo> files() const;
 
