@@ -734,6 +734,10 @@ std::unique_ptr<Image> Image::open(const std::string& path, const std::vector<So
     if (!bounds.empty()) {
         return refuse(bounds);
     }
+    // Validated: let go of the pages, so that only those the lookups touch come back (from the
+    // page cache) and count in the process's resident memory. Images are only ever replaced by
+    // a rename, never written in place, so what comes back is what was checked.
+    madvise(base, size, MADV_DONTNEED);
     return std::unique_ptr<Image>(new Image(base, size, true));
 }
 
