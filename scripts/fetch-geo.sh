@@ -4,9 +4,14 @@
 #   @ip-location-db/asn                         -> asn-ipv4.csv, asn-ipv6.csv
 # plus the upstream licence files and SOURCE.txt (package versions, dates, licences).
 #
+# Then it builds darkscope's compiled attribution image of the three files beside them
+# (darkscope --geo-build-cache), so that darkscope maps it at start-up instead of building it.
+#
 # Usage: scripts/fetch-geo.sh [DATA_DIR]      (default /var/lib/darkscope/geo)
 #   DARKSCOPE_OFFLINE=1   skip (exit 0)
 #   FORCE=1               fetch even when the installed versions are the newest
+#   DARKSCOPE=PATH        the darkscope binary that builds the image (default: darkscope on
+#                         PATH, else build/app/darkscope/darkscope of this checkout)
 # Without network or npm it warns and exits 0, so set-up goes on; darkscope then runs with
 # attribution off until data is installed. Safe to run again: unchanged versions are skipped,
 # and files are replaced atomically (darkscope can reload while this runs).
@@ -20,8 +25,24 @@ warn() { echo "fetch-geo: warning: $*" >&2; }
 say() { echo "fetch-geo: $*"; }
 die() { echo "fetch-geo: error: $*" >&2; exit 1; }
 
+# The compiled image of the installed files; without a darkscope binary, darkscope builds it on
+# its first start instead.
+build_image() {
+    binary=${DARKSCOPE:-$(command -v darkscope || true)}
+    [ -n "$binary" ] || binary="$(dirname "$0")/../build/app/darkscope/darkscope"
+    if [ ! -x "$binary" ]; then
+        say "no darkscope binary yet: darkscope builds the attribution image on its first start"
+        return 0
+    fi
+    [ -s "$DATA_DIR/geo-whois-asn-country.mmdb" ] || return 0
+    "$binary" --geo-build-cache --geo-country "$DATA_DIR/geo-whois-asn-country.mmdb" \
+        --geo-asn "$DATA_DIR/asn-ipv4.csv" --geo-asn "$DATA_DIR/asn-ipv6.csv" 2>&1 |
+        sed 's/^/fetch-geo: /' || warn "attribution image not built (darkscope builds it on start)"
+}
+
 if [ "${DARKSCOPE_OFFLINE:-0}" = 1 ]; then
     say "DARKSCOPE_OFFLINE=1: not fetching geolocation data (attribution stays off until $DATA_DIR has data)"
+    build_image
     exit 0
 fi
 if ! command -v npm >/dev/null 2>&1; then
@@ -34,6 +55,7 @@ country_version=$(npm view --fetch-retries=1 "$COUNTRY_PKG" version 2>/dev/null 
 asn_version=$(npm view --fetch-retries=1 "$ASN_PKG" version 2>/dev/null || true)
 if [ -z "$country_version" ] || [ -z "$asn_version" ]; then
     warn "npm registry not reachable: geolocation data not installed or updated in $DATA_DIR"
+    build_image
     exit 0
 fi
 
@@ -47,6 +69,7 @@ if [ "${FORCE:-0}" != 1 ] &&
     [ -s "$DATA_DIR/geo-whois-asn-country.mmdb" ] &&
     [ -s "$DATA_DIR/asn-ipv4.csv" ] && [ -s "$DATA_DIR/asn-ipv6.csv" ]; then
     say "up to date in $DATA_DIR ($COUNTRY_PKG@$country_version, $ASN_PKG@$asn_version)"
+    build_image
     exit 0
 fi
 
@@ -137,3 +160,4 @@ EOF
 mv -f "$DATA_DIR/.SOURCE.txt.new" "$DATA_DIR/SOURCE.txt"
 say "installed in $DATA_DIR:"
 sed 's/^/  /' "$DATA_DIR/SOURCE.txt"
+build_image

@@ -109,7 +109,8 @@ ds::Value geo_value(const ds::Attribution* attribution) {
                     {"reloads_failed", st.reloads_failed},
                     {"last_result", st.last_result},
                     {"last_reload_time", st.last_reload_time},
-                    {"memory_bytes", uint64_t{st.memory_bytes}}};
+                    {"memory_bytes", uint64_t{st.memory_bytes}},
+                    {"image", st.image}};
 }
 
 // What the metrics need beyond the snapshot: build facts and the attribution databases.
@@ -129,6 +130,24 @@ ds::ExporterInfo metrics_info() {
     return info;
 }
 
+// --geo-build-cache: the compiled image of the configured databases, built (or found valid) and
+// saved, without starting DPDK; scripts/fetch-geo.sh runs it after installing the databases.
+int build_geo_cache(const ds::Config& config) {
+    ds::GeoConfig geo;
+    geo.country_files = config.geo_country;
+    geo.asn_files = config.geo_asn;
+    geo.cache_dir = config.geo_cache;
+    std::string error;
+    ds::Attribution attribution(geo);
+    rte_log_set_global_level(RTE_LOG_WARNING);  // the one line below says what happened
+    if (!attribution.reload(&error))
+        return fail(2, error);
+    const auto status = attribution.status();
+    std::printf("attribution image: %s (%.1f MiB, %.2f s)\n", status.image.c_str(),
+                static_cast<double>(status.memory_bytes) / 1048576.0, status.last_reload_seconds);
+    return status.image.rfind("built in memory", 0) == 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +164,8 @@ int main(int argc, char** argv) {
     } catch (const ds::ConfigError& e) {
         return fail(2, e.what());
     }
+    if (config.geo_build_cache)
+        return build_geo_cache(config);
     std::optional<ds::FleetSettings> fleet_settings;
     if (!config.fleet_url.empty()) {
         try {

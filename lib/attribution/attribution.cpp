@@ -1,42 +1,33 @@
-// Control plane of Attribution: loading, table building, RCU publication and retirement.
+// Control plane of Attribution: finding or building the compiled image, RCU publication and
+// retirement.
 #include "darkscope/attribution.hpp"
 
-#include <rte_errno.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
+#include <rte_log.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
+#include "darkscope/geo_image.hpp"
 #include "darkscope/geo_source.hpp"
+#include "darkscope/image_cache.hpp"
 
 namespace darkscope {
 
 using namespace attribution_detail;
 
 struct Attribution::Built {
-    Tables tables;
-    std::vector<Pair> pairs;
-    std::unordered_map<uint32_t, std::string> asn_names;
+    std::unique_ptr<geo_image::Image> image;
     std::vector<FileInfo> files;
     std::vector<TableInfo> tables_info;
-    size_t memory_bytes = 0;
-
-    Built() = default;
-    Built(const Built&) = delete;
-    Built& operator=(const Built&) = delete;
-    ~Built() {
-        rte_fib_free(tables.fib4);
-        rte_fib6_free(tables.fib6);
-    }
 };
 
 namespace {
@@ -77,14 +68,10 @@ class PairTable {
 };
 
 // Lays the ASN ranges over the country ranges (both sorted and disjoint) and returns the
-// fewest prefixes whose next hop is the pair id of each piece.
-template <typename Range, typename Prefix, typename Address>
-std::vector<Prefix> overlay(const std::vector<Range>& country, const std::vector<Range>& asn,
-                            Address max, PairTable* pairs) {
-    struct Piece {
-        Address first, last;
-        uint32_t id;
-    };
+// disjoint pieces with the pair id of each, neighbours with the same pair joined.
+template <typename Range, typename Piece, typename Address>
+std::vector<Piece> overlay(const std::vector<Range>& country, const std::vector<Range>& asn,
+                           Address max, PairTable* pairs) {
     std::vector<Piece> pieces;
     size_t i = 0;
     size_t j = 0;
@@ -122,23 +109,7 @@ std::vector<Prefix> overlay(const std::vector<Range>& country, const std::vector
         }
         pos = end + 1;
     }
-    std::vector<Prefix> prefixes;
-    for (const auto& piece : pieces) {
-        geo::range_to_prefixes(piece.first, piece.last, piece.id, &prefixes);
-    }
-    return prefixes;
-}
-
-size_t dpdk_heap_bytes() {
-    size_t total = 0;
-    const unsigned sockets = rte_socket_count();
-    for (unsigned i = 0; i < sockets; ++i) {
-        rte_malloc_socket_stats stats{};
-        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0) {
-            total += stats.heap_allocsz_bytes;
-        }
-    }
-    return total;
+    return pieces;
 }
 
 std::string utc_now() {
@@ -148,249 +119,6 @@ std::string utc_now() {
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
     return text;
-}
-
-std::string dpdk_error(const char* what) {
-    return std::string(what) + ": " + rte_strerror(rte_errno);
-}
-
-// A table that cannot be created is almost always one that does not fit the DPDK heap (a reload
-// needs room for a second copy), yet rte_fib_create and rte_fib6_create can fail with an
-// unrelated errno ("No such file or directory" was seen on a reload). So the error says what the
-// heap has left and what to do first: telemetry clips a reply's strings at 127 bytes.
-std::string create_error(const std::string& table, const char* what, const std::string& size) {
-    size_t free_bytes = 0;
-    const unsigned sockets = rte_socket_count();
-    for (unsigned i = 0; i < sockets; ++i) {
-        rte_malloc_socket_stats stats{};
-        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0)
-            free_bytes += stats.heap_freesz_bytes;
-    }
-    return table + ": no room in the DPDK heap (" + std::to_string(free_bytes >> 20) +
-           " MiB free): raise --memory or reserve more hugepages [" + dpdk_error(what) + "; " +
-           size + "]";
-}
-
-// tbl8 groups a DIR-24-8 table needs: one per /24 holding a longer prefix.
-uint32_t tbl8_groups_v4(const std::vector<geo::Prefix4>& prefixes) {
-    std::vector<uint32_t> blocks;
-    for (const auto& p : prefixes) {
-        if (p.depth > 24) {
-            blocks.push_back(p.addr >> 8);
-        }
-    }
-    std::sort(blocks.begin(), blocks.end());
-    return static_cast<uint32_t>(std::unique(blocks.begin(), blocks.end()) - blocks.begin());
-}
-
-// IPv6 route plan. rte_fib6_add (TRIE) refuses a prefix longer than /24 with ENOSPC unless
-// num_tbl8 covers a reservation: one tbl8 group per byte between the prefix and its covering
-// route (at least /24), waived when a longer route already exists in the prefix's byte-aligned
-// block. Real data (hundreds of thousands of disjoint /29../64 networks) would reserve ten
-// times the groups it uses. Covering routes with the default next hop (0, "unknown") change no
-// answer but bring every reservation down to about one per group really used:
-//   - at every byte boundary (/32, /40, ...) above a longer prefix, and
-//   - one bit above each byte-aligned prefix (/47 for a /48), so that the prefix itself
-//     reserves nothing and its siblings share the waiver.
-// Input: routes sorted by address then length (possibly nested). Output: the routes to add, sorted,
-// and the exact reservation of adding them in that order.
-struct Plan6 {
-    std::vector<geo::Prefix6> routes;
-    uint64_t reserved_groups = 0;
-};
-
-geo::uint128 masked(geo::uint128 addr, unsigned depth) {
-    return depth == 0 ? 0 : (addr >> (128 - depth)) << (128 - depth);
-}
-
-Plan6 plan_fib6(const std::vector<geo::Prefix6>& real) {
-    struct Entry {
-        geo::Prefix6 route;
-        bool added;  // a covering route of this plan, not one of the input
-    };
-    std::vector<Entry> entries;
-    entries.reserve(real.size() * 2);
-    for (const auto& p : real) {
-        entries.push_back(Entry{p, false});
-    }
-    for (const auto& p : real) {
-        for (unsigned level = 32; level < p.depth; level += 8) {
-            entries.push_back(
-                Entry{geo::Prefix6{masked(p.addr, level), static_cast<uint8_t>(level), 0}, true});
-        }
-        if (p.depth > 24 && p.depth % 8 == 0) {
-            entries.push_back(Entry{
-                geo::Prefix6{masked(p.addr, p.depth - 1u), static_cast<uint8_t>(p.depth - 1), 0},
-                true});
-        }
-    }
-    // Sorted by address then length: covering routes go in before what they cover; an input
-    // route goes before an added one for the same network, which is then dropped.
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-        if (a.route.addr != b.route.addr) {
-            return a.route.addr < b.route.addr;
-        }
-        if (a.route.depth != b.route.depth) {
-            return a.route.depth < b.route.depth;
-        }
-        return !a.added && b.added;
-    });
-    entries.erase(std::unique(entries.begin(), entries.end(),
-                              [](const Entry& a, const Entry& b) {
-                                  return a.route.addr == b.route.addr &&
-                                         a.route.depth == b.route.depth;
-                              }),
-                  entries.end());
-    // An added route answers what the longest input route around it answers, so that no
-    // lookup changes.
-    Plan6 plan;
-    plan.routes.reserve(entries.size());
-    std::vector<const geo::Prefix6*> around;
-    for (const auto& entry : entries) {
-        while (!around.empty() &&
-               masked(entry.route.addr, around.back()->depth) != around.back()->addr) {
-            around.pop_back();
-        }
-        plan.routes.push_back(entry.route);
-        if (entry.added) {
-            plan.routes.back().value = around.empty() ? 0 : around.back()->value;
-        } else {
-            around.push_back(&entry.route);
-        }
-    }
-
-    // Replay DPDK's reservation (lib/fib/trie.c, trie_modify) over the sorted routes.
-    auto ceil8 = [](unsigned depth) { return (depth + 7) / 8 * 8; };
-    std::vector<const geo::Prefix6*> enclosing;
-    // Per byte-aligned block length, the last route added that is longer than that length:
-    // in sorted order a block's routes are contiguous, so the last one is enough.
-    std::array<const geo::Prefix6*, 17> last_longer{};
-    for (const auto& p : plan.routes) {
-        while (!enclosing.empty() &&
-               masked(p.addr, enclosing.back()->depth) != enclosing.back()->addr) {
-            enclosing.pop_back();
-        }
-        if (p.depth > 24) {
-            const unsigned block = p.depth / 8 * 8;
-            const geo::Prefix6* other = last_longer[block / 8];
-            const bool waived =
-                other != nullptr && masked(other->addr, block) == masked(p.addr, block);
-            if (!waived) {
-                const unsigned parent =
-                    enclosing.empty() ? 24u : std::max<unsigned>(enclosing.back()->depth, 24u);
-                plan.reserved_groups += (ceil8(p.depth) - ceil8(parent)) / 8;
-            }
-        }
-        for (unsigned block = 0; block < p.depth && block <= 128; block += 8) {
-            last_longer[block / 8] = &p;
-        }
-        enclosing.push_back(&p);
-    }
-    return plan;
-}
-
-uint64_t with_slack(uint64_t groups) {
-    return groups + groups / 16 + 64;
-}
-
-// Next-hop width: 2 bytes while the values and the tbl8 indices fit (tbl8 indices are stored
-// in the entries, so their count is bounded by the largest next hop), else 4 bytes.
-bool fits_two_bytes(bool small_values, uint64_t tbl8_groups) {
-    return small_values && tbl8_groups <= kTwoByteMaxNextHop;
-}
-
-bool build_fib4(const char* label, std::vector<geo::Prefix4>& prefixes, bool small_values,
-                int socket_id, rte_fib** out, unsigned* next_hop_bytes, std::string* error) {
-    if (prefixes.empty()) {
-        return true;
-    }
-    std::stable_sort(prefixes.begin(), prefixes.end(), [](const auto& a, const auto& b) {
-        return a.addr != b.addr ? a.addr < b.addr : a.depth < b.depth;
-    });
-    rte_fib_conf conf{};
-    conf.type = RTE_FIB_DIR24_8;
-    conf.default_nh = 0;
-    conf.max_routes = static_cast<int>(prefixes.size() + 16);
-    const uint64_t groups = with_slack(tbl8_groups_v4(prefixes));
-    conf.dir24_8.nh_sz =
-        fits_two_bytes(small_values, groups) ? RTE_FIB_DIR24_8_2B : RTE_FIB_DIR24_8_4B;
-    conf.dir24_8.num_tbl8 = static_cast<uint32_t>(groups);
-    *next_hop_bytes = conf.dir24_8.nh_sz == RTE_FIB_DIR24_8_2B ? 2 : 4;
-    const std::string name =
-        std::string("ds_") + label + "_" + std::to_string(g_table_serial.fetch_add(1));
-    rte_fib* fib = rte_fib_create(name.c_str(), socket_id, &conf);
-    if (fib == nullptr) {
-        *error = create_error(std::string("IPv4 ") + label + " table", "rte_fib_create",
-                              std::to_string(prefixes.size()) + " prefixes, " +
-                                  std::to_string(groups) + " tbl8 groups");
-        return false;
-    }
-    *out = fib;
-    for (const auto& p : prefixes) {
-        const int status = rte_fib_add(fib, p.addr, p.depth, p.value);
-        if (status != 0) {
-            *error = std::string("IPv4 ") + label + " table: rte_fib_add: " + rte_strerror(-status);
-            return false;
-        }
-    }
-    return true;
-}
-
-// Alias entries carry kAliasFlag | depth until the next-hop width, and so the marker base, is
-// known; *alias_base receives it.
-bool build_fib6(const char* label, std::vector<geo::Prefix6>& prefixes, bool small_values,
-                int socket_id, rte_fib6** out, uint64_t* routes, unsigned* next_hop_bytes,
-                std::string* error) {
-    if (prefixes.empty()) {
-        return true;
-    }
-    const Plan6 plan = plan_fib6(prefixes);
-    prefixes = {};
-    *routes = plan.routes.size();
-    // The replay is exact for DPDK 22.11; should another version reserve more, retry bigger.
-    uint64_t groups = with_slack(plan.reserved_groups);
-    for (int attempt = 0;; ++attempt) {
-        if (groups > kFourByteMaxNextHop) {
-            *error = std::string("IPv6 ") + label + " table: too many long prefixes";
-            return false;
-        }
-        rte_fib6_conf conf{};
-        conf.type = RTE_FIB6_TRIE;
-        conf.default_nh = 0;
-        conf.max_routes = static_cast<int>(plan.routes.size() + 16);
-        const bool two_bytes = fits_two_bytes(small_values, groups);
-        conf.trie.nh_sz = two_bytes ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
-        conf.trie.num_tbl8 = static_cast<uint32_t>(groups);
-        *next_hop_bytes = two_bytes ? 2 : 4;
-        const std::string name =
-            std::string("ds_") + label + "6_" + std::to_string(g_table_serial.fetch_add(1));
-        rte_fib6* fib = rte_fib6_create(name.c_str(), socket_id, &conf);
-        if (fib == nullptr) {
-            *error = create_error(std::string("IPv6 ") + label + " table", "rte_fib6_create",
-                                  std::to_string(plan.routes.size()) + " routes, " +
-                                      std::to_string(groups) + " tbl8 groups");
-            return false;
-        }
-        int status = 0;
-        for (const auto& p : plan.routes) {
-            const auto bytes = geo::to_bytes(p.addr);
-            status = rte_fib6_add(fib, bytes.data(), p.depth, p.value);
-            if (status != 0) {
-                break;
-            }
-        }
-        if (status == 0) {
-            *out = fib;
-            return true;
-        }
-        rte_fib6_free(fib);
-        if (status != -ENOSPC || attempt == 2) {
-            *error =
-                std::string("IPv6 ") + label + " table: rte_fib6_add: " + rte_strerror(-status);
-            return false;
-        }
-        groups *= 2;
-    }
 }
 
 // Loads the files of one kind; on failure *error names the file.
@@ -454,32 +182,17 @@ void Attribution::unregister_worker(unsigned worker_id) {
     rte_rcu_qsbr_thread_unregister(qsbr_, worker_id);
 }
 
-bool Attribution::reload(std::string* error) {
-    // One reload at a time; status() and asn_name() stay answerable meanwhile.
-    std::lock_guard<std::mutex> reloading(reload_mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    auto finish = [&](bool ok, const std::string& result) {
-        std::lock_guard<std::mutex> lock(control_mutex_);
-        status_.last_result = result;
-        status_.last_reload_time = utc_now();
-        status_.last_reload_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        ++(ok ? status_.reloads_ok : status_.reloads_failed);
-        if (!ok && error != nullptr) {
-            *error = result;
-        }
-        return ok;
-    };
+namespace {
 
+// The expensive path: loads every database and lays them into disjoint pieces with their
+// (country, ASN) pair. On failure *error names the file.
+bool build_content(const GeoConfig& config, geo_image::Content* content, std::string* error) {
     std::vector<geo::LoadedFile> countries;
     std::vector<geo::LoadedFile> asns;
-    std::string reason;
-    if (!load_kind(config_.country_files, geo::Kind::country, &countries, &reason) ||
-        !load_kind(config_.asn_files, geo::Kind::asn, &asns, &reason)) {
-        return finish(false, reason);
+    if (!load_kind(config.country_files, geo::Kind::country, &countries, error) ||
+        !load_kind(config.asn_files, geo::Kind::asn, &asns, error)) {
+        return false;
     }
-
-    auto built = std::make_unique<Built>();
     // AS numbers with the top bit set would read as alias marks: they travel as an escape
     // (kAliasFlag | kEscape | index) and come back when the pair table is made.
     constexpr uint32_t kEscape = 0x40000000u;
@@ -501,8 +214,9 @@ bool Attribution::reload(std::string* error) {
     std::vector<geo::Prefix6> v6[2];
     for (int kind = 0; kind < 2; ++kind) {
         for (auto& file : kind == 0 ? countries : asns) {
-            built->files.push_back(FileInfo{file.path, geo::kind_name(file.kind), file.format,
-                                            file.build_date, file.v4.size(), file.v6.size()});
+            content->files.push_back(Attribution::FileInfo{file.path, geo::kind_name(file.kind),
+                                                           file.format, file.build_date,
+                                                           file.v4.size(), file.v6.size()});
             if (kind == 1) {
                 for (auto& p : file.v4) {
                     escape(p.value);
@@ -519,19 +233,17 @@ bool Attribution::reload(std::string* error) {
             file.v4 = {};
             file.v6 = {};
             for (auto& [asn, name] : file.asn_names) {
-                built->asn_names.try_emplace(asn, std::move(name));
+                content->asn_names.try_emplace(asn, std::move(name));
             }
         }
     }
     PairTable pairs;
-    const bool any = !v4[0].empty() || !v4[1].empty() || !v6[0].empty() || !v6[1].empty();
-    // Fewest routes (the FIB's RIB costs hundreds of bytes per route): ORTC over the pieces.
-    auto prefixes4 = geo::compress(overlay<geo::Range4, geo::Prefix4, uint32_t>(
-        geo::flatten(std::move(v4[0])), geo::flatten(std::move(v4[1])), 0xffffffffu, &pairs));
-    auto prefixes6 = geo::compress(overlay<geo::Range6, geo::Prefix6, geo::uint128>(
-        geo::flatten(std::move(v6[0])), geo::flatten(std::move(v6[1])), ~geo::uint128{0}, &pairs));
-    built->pairs = pairs.take();
-    for (auto& pair : built->pairs) {
+    content->v4 = overlay<geo::Range4, geo_image::Piece4, uint32_t>(
+        geo::flatten(std::move(v4[0])), geo::flatten(std::move(v4[1])), 0xffffffffu, &pairs);
+    content->v6 = overlay<geo::Range6, geo_image::Piece6, geo::uint128>(
+        geo::flatten(std::move(v6[0])), geo::flatten(std::move(v6[1])), ~geo::uint128{0}, &pairs);
+    content->pairs = pairs.take();
+    for (auto& pair : content->pairs) {
         // Undo the escape: the pair keeps the real AS number.
         if ((pair.asn & kAliasFlag) != 0 && (pair.asn & kEscape) != 0) {
             pair.asn = escaped_asns[pair.asn & (kEscape - 1)];
@@ -540,33 +252,127 @@ bool Attribution::reload(std::string* error) {
             pair.asn = 0;
         }
     }
-    if (built->pairs.size() > kFourByteMaxNextHop) {
-        return finish(false, "too many distinct (country, ASN) pairs");
+    if (content->pairs.size() >= kExtended) {
+        *error = "too many distinct (country, ASN) pairs";
+        return false;
     }
-    const bool small = built->pairs.size() - 1 <= kTwoByteMaxNextHop;
+    return true;
+}
 
-    const size_t heap_before = dpdk_heap_bytes();
-    TableInfo info4{"ipv4", prefixes4.size(), 0, dpdk_heap_bytes()};
-    if (!build_fib4("geo", prefixes4, small, config_.socket_id, &built->tables.fib4,
-                    &info4.next_hop_bytes, &reason)) {
-        return finish(false, reason);
+}  // namespace
+
+bool Attribution::reload(std::string* error) {
+    // One reload at a time; status() and asn_name() stay answerable meanwhile.
+    std::lock_guard<std::mutex> reloading(reload_mutex_);
+    const auto started = std::chrono::steady_clock::now();
+    std::string image_note;
+    auto finish = [&](bool ok, const std::string& result) {
+        std::lock_guard<std::mutex> lock(control_mutex_);
+        status_.last_result = result;
+        status_.last_reload_time = utc_now();
+        status_.last_reload_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        ++(ok ? status_.reloads_ok : status_.reloads_failed);
+        if (ok) {
+            status_.image = image_note;
+        }
+        if (!ok && error != nullptr) {
+            *error = result;
+        }
+        return ok;
+    };
+
+    // The databases as they are now: the image must have been built from exactly these bytes.
+    std::vector<geo_image::Source> sources;
+    std::string reason;
+    for (const auto kind : {geo::Kind::country, geo::Kind::asn}) {
+        for (const auto& path :
+             kind == geo::Kind::country ? config_.country_files : config_.asn_files) {
+            geo_image::Source source;
+            std::error_code ignored;
+            const std::string absolute =
+                std::filesystem::absolute(path, ignored).lexically_normal().string();
+            if (!geo_image::fingerprint(absolute, kind, &source, &reason)) {
+                std::string why = reason.substr(std::min(reason.size(), absolute.size() + 2));
+                return finish(false, path + ": " + why);
+            }
+            sources.push_back(std::move(source));
+        }
     }
-    info4.memory_bytes = dpdk_heap_bytes() - info4.memory_bytes;
-    TableInfo info6{"ipv6", 0, 0, dpdk_heap_bytes()};
-    if (!build_fib6("geo", prefixes6, small, config_.socket_id, &built->tables.fib6, &info6.routes,
-                    &info6.next_hop_bytes, &reason)) {
-        return finish(false, reason);
+
+    auto built = std::make_unique<Built>();
+    if (!sources.empty()) {
+        const auto dirs = geo_image::cache_dirs(config_.cache_dir, sources);
+        const std::string name = geo_image::image_name(sources);
+        std::string refused;
+        for (const auto& dir : dirs) {
+            const std::string path = dir + "/" + name;
+            built->image = geo_image::Image::open(path, sources, &reason);
+            if (built->image) {
+                image_note = "mapped " + path;
+                break;
+            }
+            if (reason != "absent") {
+                refused += (refused.empty() ? "" : "; ") + reason;
+            }
+        }
+        if (!built->image) {
+            geo_image::Content content;
+            content.sources = sources;
+            if (!build_content(config_, &content, &reason)) {
+                return finish(false, reason);
+            }
+            auto fresh = geo_image::Image::build(content, &reason);
+            if (!fresh) {
+                return finish(false, reason);
+            }
+            content = {};
+            // Saved, then mapped from the file: its pages are then the page cache's, paged in
+            // as lookups touch them, and shared with every other run.
+            std::string unwritable;
+            for (size_t d = 0; d < dirs.size() && !built->image; ++d) {
+                const bool create = d != 0 || !config_.cache_dir.empty();
+                const std::string path = dirs[d] + "/" + name;
+                std::string why;
+                if (!geo_image::writable_dir(dirs[d], create, &why) || !fresh->write(path, &why)) {
+                    unwritable += (unwritable.empty() ? "" : "; ") + why;
+                    continue;
+                }
+                built->image = geo_image::Image::open(path, sources, &why);
+                if (built->image) {
+                    image_note = "built from the databases, saved as " + path;
+                } else {
+                    unwritable += (unwritable.empty() ? "" : "; ") + why;
+                }
+            }
+            if (!built->image) {
+                built->image = std::move(fresh);
+                image_note = "built in memory, not saved (" + unwritable + ")";
+            }
+            if (!refused.empty()) {
+                image_note = "refused " + refused + "; " + image_note;
+            }
+        }
+        RTE_LOG(NOTICE, USER1, "attribution image: %s\n", image_note.c_str());
+        const geo_image::Image& image = *built->image;
+        built->files = image.files();
+        auto bytes = [&](std::initializer_list<geo_image::Section> sections) {
+            size_t total = 0;
+            for (const auto section : sections) {
+                total += image.section_bytes(section);
+            }
+            return total;
+        };
+        built->tables_info = {
+            TableInfo{"ipv4", image.tbl8_groups(), 4, bytes({geo_image::kTbl24, geo_image::kTbl8})},
+            TableInfo{"ipv6", image.v6_ranges(), 4,
+                      bytes({geo_image::kV6Hi, geo_image::kV6Lo, geo_image::kV6Ids,
+                             geo_image::kV6Index, geo_image::kV6Nodes})}};
     }
-    info6.memory_bytes = dpdk_heap_bytes() - info6.memory_bytes;
-    built->tables_info = {info4, info6};
-    const size_t heap_after = dpdk_heap_bytes();
-    built->memory_bytes = (heap_after > heap_before ? heap_after - heap_before : 0) +
-                          built->pairs.size() * sizeof(Pair);
-    built->tables.pairs = built->pairs.data();
 
     // Publish, then wait for every registered worker to pass a quiescent state: after that no
     // worker can still hold the old pointer.
-    const Tables* published = any ? &built->tables : nullptr;
+    const Tables* published = built->image ? &built->image->tables() : nullptr;
     const Tables* old = tables_.exchange(published, std::memory_order_acq_rel);
     if (old != nullptr) {
         const uint64_t token = rte_rcu_qsbr_start(qsbr_);
@@ -580,27 +386,27 @@ bool Attribution::reload(std::string* error) {
         retired = std::move(current_);
         current_ = std::move(built);
     }
-    retired.reset();  // frees the old tables (outside the lock: freeing a RIB takes a while)
-    return finish(true, any ? "ok" : "ok (no database configured: attribution is off)");
+    retired.reset();  // unmaps the old image
+    return finish(true,
+                  published != nullptr ? "ok" : "ok (no database configured: attribution is off)");
 }
 
 std::string Attribution::asn_name(uint32_t asn) const {
     std::lock_guard<std::mutex> lock(control_mutex_);
-    if (!current_) {
+    if (!current_ || !current_->image) {
         return "";
     }
-    const auto found = current_->asn_names.find(asn);
-    return found == current_->asn_names.end() ? "" : found->second;
+    return current_->image->asn_name(asn);
 }
 
 Attribution::Status Attribution::status() const {
     std::lock_guard<std::mutex> lock(control_mutex_);
     Status copy = status_;
-    if (current_) {
+    if (current_ && current_->image) {
         copy.files = current_->files;
-        copy.memory_bytes = current_->memory_bytes;
+        copy.memory_bytes = current_->image->bytes();
         copy.tables = current_->tables_info;
-        copy.country_asn_pairs = current_->pairs.size() - 1;
+        copy.country_asn_pairs = current_->image->pair_count() - 1;
     }
     return copy;
 }

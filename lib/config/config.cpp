@@ -690,6 +690,16 @@ const std::vector<OptionSpec>& options() {
          "merge)",
          [](Config& c, const Values& v) { c.geo_asn = v; },
          [](const Config& c) { return join(c.geo_asn, " "); }},
+        {"geo-cache", Group::attribution, Kind::value, "DIR",
+         "Directory of the compiled attribution image; empty = beside the first database, or "
+         "$XDG_CACHE_HOME/darkscope (~/.cache/darkscope) when that is not writable",
+         [](Config& c, const Values& v) { c.geo_cache = v[0]; },
+         [](const Config& c) { return c.geo_cache; }},
+        {"geo-build-cache", Group::attribution, Kind::flag, nullptr,
+         "Build the compiled attribution image of the --geo-country/--geo-asn databases (unless "
+         "a valid one exists) and exit",
+         [](Config& c, const Values& v) { c.geo_build_cache = to_bool("geo-build-cache", v[0]); },
+         [](const Config& c) { return std::string(c.geo_build_cache ? "true" : "false"); }},
 
         // ---- Events
         {"surge-factor", Group::events, Kind::value, "X",
@@ -1584,6 +1594,8 @@ void check_config(const Config& c) {
     // Attribution
     check_input_files("geo-country", c.geo_country);
     check_input_files("geo-asn", c.geo_asn);
+    if (c.geo_build_cache && c.geo_country.empty() && c.geo_asn.empty())
+        fail("geo-build-cache", "true", "no --geo-country or --geo-asn database to build from");
 
     // Runtime: EAL flags that darkscope derives from its own options would silently fight them.
     static const std::map<std::string, std::string> owned = {{"-l", "--cores/--workers"},
@@ -1608,7 +1620,7 @@ void check_config(const Config& c) {
             fail("topology-xml", c.topology_xml, why);
 
     // Last, so that a bad value is not hidden behind it.
-    if (c.read_files.empty() && c.ports.empty() && !c.plan_only)
+    if (c.read_files.empty() && c.ports.empty() && !c.plan_only && !c.geo_build_cache)
         fail("port", "nothing to capture: give --port SPEC (live) or --read FILE (offline)");
 }
 

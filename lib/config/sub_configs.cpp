@@ -40,8 +40,7 @@ GeoConfig geo_config(const Config& config, const CorePlan& plan) {
     GeoConfig g;
     g.country_files = config.geo_country;
     g.asn_files = config.geo_asn;
-    g.socket_id = plan.workers.empty() || plan.workers[0].numa_node < 0 ? SOCKET_ID_ANY
-                                                                        : plan.workers[0].numa_node;
+    g.cache_dir = config.geo_cache;
     g.max_workers = static_cast<unsigned>(plan.workers.size());
     return g;
 }

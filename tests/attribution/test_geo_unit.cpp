@@ -242,26 +242,6 @@ TEST(Normalize, FlattenKeepsLongestMatchAndFirstOfDuplicates) {
     }
 }
 
-TEST(Normalize, CompressGivesTheSameAnswersWithFewerRoutes) {
-    std::mt19937_64 random(5);
-    size_t before = 0;
-    size_t after = 0;
-    for (int round = 0; round < 20; ++round) {
-        const auto disjoint = geo::normalize(random_prefixes(random, 300));
-        const auto routes = geo::compress(disjoint);
-        before += disjoint.size();
-        after += routes.size();
-        for (const uint32_t addr : probe_addresses(random, disjoint)) {
-            ASSERT_EQ(brute_lpm(routes, addr), brute_lpm(disjoint, addr)) << round;
-        }
-        // Also with the candidate sets capped hard and with the work guard tripping.
-        const auto tiny = geo::compress(disjoint, 8);
-        EXPECT_EQ(tiny.size(), disjoint.size());
-    }
-    EXPECT_LT(after, before);
-    std::printf("compress: %zu disjoint prefixes -> %zu routes\n", before, after);
-}
-
 TEST(Alias, EmbeddedIpv4AtEveryBitOffset) {
     std::mt19937_64 random(3);
     for (unsigned bit = 0; bit <= 96; ++bit) {

@@ -1,4 +1,4 @@
-// The FIB tables against independent truth: libmaxminddb's own lookup for .mmdb files, a
+// The attribution image against independent truth: libmaxminddb's own lookup for .mmdb files, a
 // brute-force range search for CSV files; corrupt files; reloads, also under a running worker.
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "darkscope/attribution.hpp"
 #include "support.hpp"
@@ -28,12 +29,21 @@ class Tables : public ::testing::Test {
     void SetUp() override { test::ensure_eal(); }
 };
 
+// The compiled images of this process's tests (one directory, removed at exit).
+const std::string& image_cache() {
+    static const test::TempDir dir;
+    static const std::string path = dir.path.string();
+    return path;
+}
+
 std::unique_ptr<Attribution> load(std::vector<std::string> country, std::vector<std::string> asn,
-                                  std::string* error = nullptr) {
+                                  std::string* error = nullptr,
+                                  const std::string& cache = image_cache()) {
     GeoConfig config;
     config.country_files = std::move(country);
     config.asn_files = std::move(asn);
     config.max_workers = 4;
+    config.cache_dir = cache;
     auto attribution = std::make_unique<Attribution>(config);
     std::string reason;
     if (!attribution->reload(&reason)) {
@@ -89,31 +99,57 @@ std::vector<PacketFacts> sample(Sampler& sampler, bool v6, unsigned count) {
     return facts;
 }
 
-// Equivalence of one .mmdb file (as the only file of its kind) with libmaxminddb.
+// The tables of a fresh cache directory: the first load builds the image from the databases and
+// saves it, the second maps the saved image. Both must give the same answers.
+std::vector<std::unique_ptr<Attribution>> load_built_and_mapped(std::vector<std::string> country,
+                                                                std::vector<std::string> asn,
+                                                                const test::TempDir& cache) {
+    std::vector<std::unique_ptr<Attribution>> out;
+    for (const char* origin : {"built from the databases, saved as ", "mapped "}) {
+        std::string error;
+        auto attribution = load(country, asn, &error, cache.path.string());
+        EXPECT_NE(attribution, nullptr) << error;
+        if (attribution == nullptr) {
+            return {};
+        }
+        EXPECT_EQ(attribution->status().image.rfind(origin, 0), 0u) << attribution->status().image;
+        out.push_back(std::move(attribution));
+    }
+    return out;
+}
+
+// Equivalence of one .mmdb file (as the only file of its kind) with libmaxminddb, for the image
+// built from it and for the same image mapped from its file.
 void check_mmdb(const std::string& path, bool country, const std::vector<test::Network>& networks,
                 bool expect_v6_known = true) {
     SCOPED_TRACE(path);
-    std::string error;
-    auto attribution = country ? load({path}, {}, &error) : load({}, {path}, &error);
-    ASSERT_NE(attribution, nullptr) << error;
+    test::TempDir cache;
+    auto loaded = country ? load_built_and_mapped({path}, {}, cache)
+                          : load_built_and_mapped({}, {path}, cache);
+    ASSERT_EQ(loaded.size(), 2u);
     Reference reference(path);
     ASSERT_TRUE(reference.ok());
     auto expect = [&](const PacketFacts& f) {
         return country ? reference.country(f) : reference.asn(f);
     };
-    Sampler sampler(networks, std::hash<std::string>{}(path));
-    auto v4 = sample(sampler, false, kIpv4Samples);
-    compare(*attribution, v4, country, expect, path + " IPv4");
-    auto v6 = sample(sampler, true, kIpv6Samples);
-    if (expect_v6_known) {
-        compare(*attribution, v6, country, expect, path + " IPv6");
-    } else {
-        for (size_t at = 0; at < v6.size(); at += kBurst) {
-            attribution->lookup_burst(
-                0, v6.data() + at, static_cast<unsigned>(std::min<size_t>(kBurst, v6.size() - at)));
-        }
-        for (const auto& f : v6) {
-            ASSERT_EQ(country ? f.country : f.asn, expect(f));
+    for (size_t round = 0; round < loaded.size(); ++round) {
+        Attribution* attribution = loaded[round].get();
+        const std::string label = path + (round == 0 ? " (built)" : " (mapped)");
+        Sampler sampler(networks, std::hash<std::string>{}(path));
+        auto v4 = sample(sampler, false, kIpv4Samples);
+        compare(*attribution, v4, country, expect, label + " IPv4");
+        auto v6 = sample(sampler, true, kIpv6Samples);
+        if (expect_v6_known) {
+            compare(*attribution, v6, country, expect, label + " IPv6");
+        } else {
+            for (size_t at = 0; at < v6.size(); at += kBurst) {
+                attribution->lookup_burst(
+                    0, v6.data() + at,
+                    static_cast<unsigned>(std::min<size_t>(kBurst, v6.size() - at)));
+            }
+            for (const auto& f : v6) {
+                ASSERT_EQ(country ? f.country : f.asn, expect(f));
+            }
         }
     }
 }
@@ -275,12 +311,14 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
               << ",\"Org " << r.value << ", Ltd\"\n";
         }
     }
-    std::string error;
-    auto attribution = load({dir.file("country-ipv4.csv"), dir.file("country-ipv6.csv")},
-                            {dir.file("asn.csv")}, &error);
-    ASSERT_NE(attribution, nullptr) << error;
-    EXPECT_EQ(attribution->asn_name(asn.front().value),
-              "Org " + std::to_string(asn.front().value) + ", Ltd");
+    test::TempDir cache;
+    auto loaded = load_built_and_mapped(
+        {dir.file("country-ipv4.csv"), dir.file("country-ipv6.csv")}, {dir.file("asn.csv")}, cache);
+    ASSERT_EQ(loaded.size(), 2u);
+    for (auto& attribution : loaded) {
+        EXPECT_EQ(attribution->asn_name(asn.front().value),
+                  "Org " + std::to_string(asn.front().value) + ", Ltd");
+    }
 
     // Addresses: uniform, plus range edges (first, last, and one either side).
     std::vector<PacketFacts> facts;
@@ -310,23 +348,89 @@ TEST_F(Tables, CsvFilesEqualBruteForceRangeSearch) {
     auto addr_of = [](const PacketFacts& f) {
         return f.ip_version == 4 ? geo::uint128{f.src.v4} : geo::from_bytes(f.src.v6);
     };
-    // The brute force is linear per address: keep the sample as large as the budget allows.
-    compare(
-        *attribution, facts, true,
-        [&](const PacketFacts& f) { return brute_force(country, f.ip_version, addr_of(f)); },
-        "country CSV");
-    compare(
-        *attribution, facts, false,
-        [&](const PacketFacts& f) { return brute_force(asn, f.ip_version, addr_of(f)); },
-        "ASN CSV");
-    const auto status = attribution->status();
-    ASSERT_EQ(status.files.size(), 3u);
-    EXPECT_EQ(status.files[0].format, "csv");
-    EXPECT_EQ(status.files[0].kind, "country");
-    EXPECT_GT(status.files[0].networks_v4, 0u);
-    EXPECT_EQ(status.files[0].networks_v6, 0u);
-    EXPECT_GT(status.files[1].networks_v6, 0u);
-    EXPECT_EQ(status.files[2].kind, "asn");
+    // The brute force is linear per address: compute the truth once for both tables.
+    std::vector<uint32_t> country_truth, asn_truth;
+    for (const auto& f : facts) {
+        country_truth.push_back(brute_force(country, f.ip_version, addr_of(f)));
+        asn_truth.push_back(brute_force(asn, f.ip_version, addr_of(f)));
+    }
+    auto truth = [&](const std::vector<uint32_t>& values, const std::vector<PacketFacts>& seen) {
+        return [&values, &seen](const PacketFacts& f) { return values[&f - seen.data()]; };
+    };
+    for (auto& attribution : loaded) {
+        compare(*attribution, facts, true, truth(country_truth, facts), "country CSV");
+        compare(*attribution, facts, false, truth(asn_truth, facts), "ASN CSV");
+        const auto status = attribution->status();
+        ASSERT_EQ(status.files.size(), 3u);
+        EXPECT_EQ(status.files[0].format, "csv");
+        EXPECT_EQ(status.files[0].kind, "country");
+        EXPECT_GT(status.files[0].networks_v4, 0u);
+        EXPECT_EQ(status.files[0].networks_v6, 0u);
+        EXPECT_GT(status.files[1].networks_v6, 0u);
+        EXPECT_EQ(status.files[2].kind, "asn");
+    }
+}
+
+// IPv6 ranges crowded into a few prefixes, so that the IPv6 index grows child nodes at every
+// level down to /64: the answers must still be those of a brute-force search.
+TEST_F(Tables, CrowdedIpv6RangesEqualBruteForceRangeSearch) {
+    test::TempDir dir;
+    std::mt19937_64 random(13);
+    auto random128 = [&] { return (geo::uint128{random()} << 64) | random(); };
+    const geo::uint128 doc = geo::uint128{0x20010db8} << 96;
+    // (prefix, length, ranges): a /32, a /48 inside it, a /56 inside that, and a /16 elsewhere.
+    const std::vector<std::tuple<geo::uint128, unsigned, unsigned>> crowds = {
+        {doc, 32, 300},
+        {doc | (geo::uint128{0x0042} << 80), 48, 300},
+        {doc | (geo::uint128{0x004201} << 72), 56, 300},
+        {geo::uint128{0x2a01} << 112, 16, 300}};
+    std::vector<geo::uint128> cuts;
+    for (const auto& [prefix, length, count] : crowds) {
+        const geo::uint128 mask = (~geo::uint128{0}) >> length;
+        for (unsigned i = 0; i < 2 * count; ++i) {
+            cuts.push_back(prefix | (random128() & mask));
+        }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<Range> ranges;
+    for (size_t i = 0; i + 1 < cuts.size(); i += 2) {
+        ranges.push_back(Range{6, cuts[i], cuts[i + 1] - 1, 0});
+    }
+    const std::string letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    {
+        std::ofstream out(dir.file("country-ipv6.csv"));
+        for (auto& r : ranges) {
+            const std::string code{letters[random() % 25], letters[random() % 26]};
+            r.value = country_index(code);
+            out << text_of(6, r.first) << ',' << text_of(6, r.last) << ',' << code << '\n';
+        }
+    }
+    std::vector<PacketFacts> facts;
+    for (const auto& r : ranges) {
+        for (const geo::uint128 addr : {r.first - 1, r.first, r.last, r.last + 1}) {
+            facts.push_back(test::facts_v6(addr));
+        }
+        facts.push_back(test::facts_v6(r.first + random128() % (r.last - r.first + 1)));
+    }
+    for (const auto& [prefix, length, count] : crowds) {
+        for (unsigned i = 0; i < count; ++i) {
+            facts.push_back(
+                test::facts_v6(prefix | (random128() & ((~geo::uint128{0}) >> length))));
+        }
+    }
+    std::vector<uint32_t> truth;
+    for (const auto& f : facts) {
+        truth.push_back(brute_force(ranges, 6, geo::from_bytes(f.src.v6)));
+    }
+    test::TempDir cache;
+    auto loaded = load_built_and_mapped({dir.file("country-ipv6.csv")}, {}, cache);
+    ASSERT_EQ(loaded.size(), 2u);
+    for (auto& attribution : loaded) {
+        compare(
+            *attribution, facts, true,
+            [&](const PacketFacts& f) { return truth[&f - facts.data()]; }, "crowded IPv6");
+    }
 }
 
 // ---- corrupt and wrong databases ----
@@ -388,6 +492,16 @@ TEST_F(Tables, NoDatabaseMeansAttributionOff) {
     EXPECT_EQ(f.asn, 0u);
 }
 
+// Compiled images this process has mapped now (lines of /proc/self/maps).
+unsigned mapped_images() {
+    std::ifstream maps("/proc/self/maps");
+    unsigned count = 0;
+    for (std::string line; std::getline(maps, line);) {
+        count += line.find(".dsgeo") != std::string::npos;
+    }
+    return count;
+}
+
 // ---- reloads ----
 class Reloads : public WriterDatabases {};
 
@@ -413,6 +527,7 @@ TEST_F(Reloads, CorruptFileKeepsThePreviousTables) {
     GeoConfig config;
     config.country_files = {country};
     config.asn_files = {file("asn-v6.mmdb")};
+    config.cache_dir = dir.path.string();
     Attribution attribution(config);
     std::string error;
     ASSERT_TRUE(attribution.reload(&error)) << error;
@@ -450,6 +565,7 @@ TEST_F(Reloads, CorruptFileKeepsThePreviousTables) {
         }
     }
     EXPECT_EQ(test::dpdk_heap_bytes(), heap_before) << "a failed load left memory behind";
+    EXPECT_EQ(mapped_images(), 1u) << "a failed load left an image mapped";
     const auto status = attribution.status();
     EXPECT_EQ(status.reloads_ok, 1u);
     EXPECT_GE(status.reloads_failed, 2u);
@@ -491,10 +607,10 @@ TEST_F(Reloads, ReloadUnderARunningWorker) {
     config.country_files = {country};
     config.asn_files = {asn};
     config.max_workers = 2;
+    config.cache_dir = live.path.string();
     Attribution attribution(config);
     std::string error;
     ASSERT_TRUE(attribution.reload(&error)) << error;
-    const size_t heap_one_set = test::dpdk_heap_bytes();
 
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> bursts{0};
@@ -545,12 +661,8 @@ TEST_F(Reloads, ReloadUnderARunningWorker) {
     EXPECT_EQ(mixed.load(), 0u) << "bursts answered from neither database";
     EXPECT_GT(bursts.load(), 100u);
     EXPECT_EQ(attribution.status().reloads_ok, reloads + 1u);
-    // Old tables are freed after each swap: one set of tables remains (the two databases are
-    // built from the same generator, so their tables are of similar, not equal, size).
-    const size_t heap_end = test::dpdk_heap_bytes();
-    const double ratio = static_cast<double>(heap_end) / static_cast<double>(heap_one_set);
-    EXPECT_GT(ratio, 0.9);
-    EXPECT_LT(ratio, 1.1);
+    // Old images are unmapped after each swap: one remains.
+    EXPECT_EQ(mapped_images(), 1u);
     std::printf("%u reloads (%.0f ms the last), %llu bursts looked up meanwhile\n", reloads,
                 attribution.status().last_reload_seconds * 1000,
                 static_cast<unsigned long long>(bursts.load()));
@@ -645,13 +757,18 @@ TEST_F(Tables, DefaultDataEqualsLibmaxminddbAndRangeSearch) {
     if (!test::exists(country)) {
         GTEST_SKIP() << "no default data in " << dir << " (scripts/fetch-geo.sh)";
     }
-    std::string error;
-    auto attribution = load({country}, {dir + "/asn-ipv4.csv", dir + "/asn-ipv6.csv"}, &error);
-    ASSERT_NE(attribution, nullptr) << error;
-    const auto status = attribution->status();
-    std::printf("default data: load and build %.2f s, %.1f MiB, %llu (country, ASN) pairs\n",
-                status.last_reload_seconds, static_cast<double>(status.memory_bytes) / 1048576.0,
-                static_cast<unsigned long long>(status.country_asn_pairs));
+    test::TempDir cache;
+    auto loaded =
+        load_built_and_mapped({country}, {dir + "/asn-ipv4.csv", dir + "/asn-ipv6.csv"}, cache);
+    ASSERT_EQ(loaded.size(), 2u);
+    for (const auto& attribution : loaded) {
+        const auto status = attribution->status();
+        std::printf("default data: %s in %.2f s, image %.1f MiB, %llu (country, ASN) pairs\n",
+                    status.image.substr(0, status.image.find(' ')).c_str(),
+                    status.last_reload_seconds,
+                    static_cast<double>(status.memory_bytes) / 1048576.0,
+                    static_cast<unsigned long long>(status.country_asn_pairs));
+    }
     Reference reference(country);
     const RangeIndex asn4(read_asn_ranges(dir + "/asn-ipv4.csv", 4));
     const RangeIndex asn6(read_asn_ranges(dir + "/asn-ipv6.csv", 6));
@@ -665,24 +782,27 @@ TEST_F(Tables, DefaultDataEqualsLibmaxminddbAndRangeSearch) {
         const auto& r6 = asn6.ranges[random() % asn6.ranges.size()];
         networks.push_back(test::Network{6, r6.first, 64});
     }
-    Sampler sampler(networks, 23);
-    auto v4 = sample(sampler, false, kIpv4Samples);
-    compare(
-        *attribution, v4, true, [&](const PacketFacts& f) { return reference.country(f); },
-        "default country IPv4");
-    compare(
-        *attribution, v4, false, [&](const PacketFacts& f) { return asn4.find(f.src.v4); },
-        "default ASN IPv4");
-    auto v6 = sample(sampler, true, kIpv6Samples);
-    compare(
-        *attribution, v6, true, [&](const PacketFacts& f) { return reference.country(f); },
-        "default country IPv6");
-    // IPv6 forms of IPv4 addresses are IPv4 for the country database only; the ASN CSVs
-    // know them as IPv6 (where they list nothing).
-    compare(
-        *attribution, v6, false,
-        [&](const PacketFacts& f) { return asn6.find(geo::from_bytes(f.src.v6)); },
-        "default ASN IPv6");
+    for (auto& loaded_one : loaded) {
+        Attribution* attribution = loaded_one.get();
+        Sampler sampler(networks, 23);
+        auto v4 = sample(sampler, false, kIpv4Samples);
+        compare(
+            *attribution, v4, true, [&](const PacketFacts& f) { return reference.country(f); },
+            "default country IPv4");
+        compare(
+            *attribution, v4, false, [&](const PacketFacts& f) { return asn4.find(f.src.v4); },
+            "default ASN IPv4");
+        auto v6 = sample(sampler, true, kIpv6Samples);
+        compare(
+            *attribution, v6, true, [&](const PacketFacts& f) { return reference.country(f); },
+            "default country IPv6");
+        // IPv6 forms of IPv4 addresses are IPv4 for the country database only; the ASN CSVs
+        // know them as IPv6 (where they list nothing).
+        compare(
+            *attribution, v6, false,
+            [&](const PacketFacts& f) { return asn6.find(geo::from_bytes(f.src.v6)); },
+            "default ASN IPv6");
+    }
 }
 
 }  // namespace

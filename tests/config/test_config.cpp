@@ -449,6 +449,18 @@ TEST_F(ConfigTest, BadConfigFile) {
               boolean + ":1: no-huge: 'maybe': expected true or false");
 }
 
+// --geo-build-cache builds the attribution image and exits: it needs databases, not a capture.
+TEST_F(ConfigTest, GeoBuildCacheNeedsDatabasesNotACapture) {
+    EXPECT_EQ(error_of({"--geo-build-cache"}),
+              "--geo-build-cache: 'true': no --geo-country or --geo-asn database to build from");
+    const std::string country = write("country.csv", "1.0.0.0,1.0.0.255,AU\n");
+    Config c = parse_and_validate(
+        {"--geo-build-cache", "--geo-country", country, "--geo-cache", dir_ + "/cache"});
+    EXPECT_TRUE(c.geo_build_cache);
+    EXPECT_EQ(c.geo_cache, dir_ + "/cache");
+    EXPECT_EQ(parse({"--read", pcap_}).geo_cache, "");
+}
+
 // Each option's range as docs/configuration.md gives it: its ends accepted, the values just past
 // them refused with "must be RANGE", and the same words in --help.
 TEST_F(ConfigTest, RangesAcceptTheirEndsAndRefuseBeyond) {

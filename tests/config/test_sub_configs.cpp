@@ -92,20 +92,20 @@ TEST(SubConfigs, EventConfigTakesTheThresholdsAndTheSensorsCoverage) {
     EXPECT_EQ(defaults.scanner_min_destinations, d.scanner_min_destinations);
 }
 
-TEST(SubConfigs, GeoConfigTakesTheFilesAndThePlansWorkers) {
+TEST(SubConfigs, GeoConfigTakesTheFilesTheCacheAndThePlansWorkers) {
     Config c = parse({"--geo-country", "c1.mmdb", "c2.csv", "--geo-asn", "a.csv"});
     CorePlan plan;
     plan.workers = {WorkerPlan{3, 1, {}, 3}, WorkerPlan{4, 0, {}, 4}, WorkerPlan{5, 1, {}, 5}};
     GeoConfig g = geo_config(c, plan);
     EXPECT_EQ(g.country_files, (std::vector<std::string>{"c1.mmdb", "c2.csv"}));
     EXPECT_EQ(g.asn_files, std::vector<std::string>{"a.csv"});
-    EXPECT_EQ(g.socket_id, 1);  // the first worker's node
+    EXPECT_EQ(g.cache_dir, "");
     EXPECT_EQ(g.max_workers, 3u);
+    EXPECT_EQ(geo_config(parse({"--geo-country", "c.csv", "--geo-cache", "/var/cache/ds"}), plan)
+                  .cache_dir,
+              "/var/cache/ds");
 
-    plan.workers = {WorkerPlan{1, -1, {}, 1}};  // node unknown
-    EXPECT_EQ(geo_config(c, plan).socket_id, SOCKET_ID_ANY);
     plan.workers.clear();
-    EXPECT_EQ(geo_config(c, plan).socket_id, SOCKET_ID_ANY);
     EXPECT_EQ(geo_config(c, plan).max_workers, 0u);
 }
 

@@ -1,6 +1,7 @@
 // Reading geolocation databases into plain prefix lists (control plane, off the data path).
 // MaxMind DB files are enumerated with libmaxminddb's MMDB_read_node; range CSV files are split
-// into prefixes. Attribution turns the lists into rte_fib tables; tests and tools use them as is.
+// into prefixes. Attribution flattens the lists into ranges for its compiled image
+// (geo_image.hpp); tests use them as is.
 #pragma once
 
 #include <array>
@@ -58,8 +59,7 @@ void range_to_prefixes(uint128 first, uint128 last, uint32_t value, std::vector<
 
 // The same lookup answers with the fewest disjoint prefixes: overlaps resolved (the most
 // specific network wins; for the same network, the one earlier in the list), neighbouring
-// networks with the same value joined, the result split into prefixes. The FIB tables are
-// built from this: fewer prefixes mean fewer tbl8 groups and a faster build.
+// networks with the same value joined, the result split into prefixes.
 std::vector<Prefix4> normalize(std::vector<Prefix4> prefixes);
 std::vector<Prefix6> normalize(std::vector<Prefix6> prefixes);
 
@@ -75,15 +75,6 @@ struct Range6 {
 };
 std::vector<Range4> flatten(std::vector<Prefix4> prefixes);
 std::vector<Range6> flatten(std::vector<Prefix6> prefixes);
-
-// Fewest routes for longest-prefix match (ORTC: Draves, King, Venkatachary, Zill, "Constructing
-// optimal IP routing tables", INFOCOM 1999). Input: disjoint prefixes with values != 0,
-// addresses outside them mean 0. Output: possibly nested prefixes, sorted by address then
-// length, whose longest match gives the same value everywhere (0 where the input has none;
-// some output routes may carry 0). Returns the input unchanged if the work would exceed
-// max_set_entries (a guard against pathological inputs).
-std::vector<Prefix4> compress(std::vector<Prefix4> disjoint, size_t max_set_entries = 1u << 26);
-std::vector<Prefix6> compress(std::vector<Prefix6> disjoint, size_t max_set_entries = 1u << 26);
 
 std::array<uint8_t, 16> to_bytes(uint128 addr);
 uint128 from_bytes(const uint8_t* bytes);

@@ -107,6 +107,8 @@ struct Config {
     // Attribution
     std::vector<std::string> geo_country;  // --geo-country FILE...
     std::vector<std::string> geo_asn;      // --geo-asn FILE...
+    std::string geo_cache;                 // --geo-cache DIR of the compiled image, "" = default
+    bool geo_build_cache = false;          // --geo-build-cache: build the image and exit
 
     // Events
     double surge_factor = 5.0;               // --surge-factor: current / baseline to start
