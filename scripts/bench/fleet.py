@@ -15,7 +15,11 @@ ClickHouse server of its own on loopback ports in a temporary directory:
   machine), alternating in the same run: packets over the time from the first packet dealt to
   the last one counted (darkscope logs both). The capture is read three times, as three files
   shifted by one and two minutes (in /dev/shm), with --interval 60: the first two minutes
-  close, and are exported, while the next ones are read.
+  close, and are exported, while the next ones are read;
+- live, the worker's receive rate on a net_pcap replay (infinite_rx) of the capture's first
+  200,000 packets, export off, on and spooling only, alternating, with 5 s intervals: the
+  worker polls on its own CPU while the stats core, the exporter and ClickHouse share the
+  other, which is how an appliance runs (scripts/bench/rate.py samples the rate).
 Figures only, no assertion: the machines are shared."""
 import argparse
 import json
@@ -114,6 +118,55 @@ def main():
         for p in prefixes:
             shutil.rmtree("/var/run/dpdk/" + p, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def live_rounds(a, runs, url, work, prefixes, sensors, capture):
+    """{mode: [Mpps per round]}: darkscope live on a net_pcap infinite_rx replay of the first
+    200,000 packets of the capture (the replay preloads them into mbufs), its receive rate read
+    by scripts/bench/rate.py after a warm-up."""
+    part = os.path.join(work, "live.pcap")
+    subprocess.run(["editcap", "-r", capture, part, "1-200000"], check=True,
+                   stdout=subprocess.DEVNULL)
+    duration, warmup = (4, 2) if a.quick else (12, 4)
+    rates = {"off": [], "on": [], "spool": []}
+    for r in range(runs):
+        for mode in ("off", "on", "spool"):
+            prefix = "dsfl_live_%d_%s_%d" % (os.getpid(), mode, r)
+            prefixes.append(prefix)
+            # The replay keeps its packets in the pool: room for 200,000 and the receive rings.
+            cmd = [a.darkscope, "--file-prefix", prefix, "--no-huge", "--memory", "3072",
+                   "--mbufs", "262143", "--log-level", "warning", "--interval", "5", "--port",
+                   "net_pcap0,rx_pcap=%s,infinite_rx=1" % part] + sensors
+            if mode != "off":
+                cmd += ["--appliance", "bench-live-%d" % r, "--fleet-url",
+                        url if mode == "on" else CLOSED_PORT, "--fleet-spool",
+                        os.path.join(work, "spool-live-%s-%d" % (mode, r)),
+                        "--fleet-spool-quota-mb", "2048"]
+            log = open(os.path.join(work, prefix + ".log"), "w")
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                out = subprocess.run(
+                    [py, os.path.join(here, "rate.py"), "--prefix", prefix, "--pid",
+                     str(p.pid), "--kind", "darkscope", "--warmup", str(warmup), "--duration",
+                     str(duration), "--threads", "1", "--start-timeout", "60"],
+                    stdout=subprocess.PIPE, text=True)
+                if out.returncode == 0:
+                    rates[mode].append(json.loads(out.stdout)["mpps"])
+                else:
+                    with open(log.name) as f:
+                        say("live round %s failed: %s" % (mode, f.read()[-600:]))
+            finally:
+                p.terminate()
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                log.close()
+            shutil.rmtree(os.path.join(work, "spool-live-%s-%d" % (mode, r)),
+                          ignore_errors=True)
+            shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+    return rates
 
 
 def measure(a, runs, work, server, prefixes):
@@ -259,6 +312,19 @@ def measure(a, runs, work, server, prefixes):
                  "%s / %s / %s (median of %d alternating rounds; on/off %s, spool only/off %s)"
                  % (fmt(med["off"]), fmt(med["on"]), fmt(med["spool"]), runs, ratio("on"),
                     ratio("spool"))))
+
+    # Live: the worker's receive rate on a net_pcap replay (infinite_rx), export off, on
+    # (delivering) and spooling only, alternating; 5 s intervals, so intervals close and are
+    # exported while the rate is sampled. The worker polls on its own CPU; the stats core, the
+    # exporter and ClickHouse share the other one.
+    live = live_rounds(a, runs, url, work, prefixes, sensors, capture)
+    figures["live_mpps"] = live
+    lmed = {m: statistics.median(v) if v else None for m, v in live.items()}
+    lratio = lambda m: "%.2f" % (lmed[m] / lmed["off"]) if lmed[m] and lmed["off"] else "?"
+    rows.append(("live Mpps (net_pcap replay), export off / on / spool only",
+                 "%s / %s / %s (median of %d alternating rounds; on/off %s, spool only/off %s)"
+                 % (fmt(lmed["off"]), fmt(lmed["on"]), fmt(lmed["spool"]), runs, lratio("on"),
+                    lratio("spool"))))
 
     width = max(len(r[0]) for r in rows)
     print("\nfleet (ClickHouse export, one server on loopback; figures, not assertions)")
