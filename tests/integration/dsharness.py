@@ -9,6 +9,7 @@ import os
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,21 @@ import pytest
 import darkscope_client as client
 
 _env_numbers = itertools.count()
+
+
+def read_pcap(path):
+    """A classic pcap file (microsecond or nanosecond magic) as (its 24-byte header, the
+    timestamp scale to nanoseconds, [(ts_ns, orig_len, bytes)])."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack("<I", data[:4])[0]
+    scale = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}[magic]
+    out, at = [], 24
+    while at + 16 <= len(data):
+        sec, frac, incl, orig = struct.unpack("<IIII", data[at:at + 16])
+        out.append((sec * 1_000_000_000 + frac * scale, orig, data[at + 16:at + 16 + incl]))
+        at += 16 + incl
+    return data[:24], scale, out
 
 
 class Env:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -23,21 +22,6 @@ def test_record(env):
     errors = []
     START = 1363046400
 
-
-    def read_pcap(path):
-        """A classic pcap file (microsecond or nanosecond magic) as [(ts_ns, orig_len, bytes)]."""
-        with open(path, "rb") as f:
-            data = f.read()
-        magic = struct.unpack("<I", data[:4])[0]
-        scale = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}[magic]
-        out, at = [], 24
-        while at + 16 <= len(data):
-            sec, frac, incl, orig = struct.unpack("<IIII", data[at:at + 16])
-            out.append((sec * 1_000_000_000 + frac * scale, orig, data[at + 16:at + 16 + incl]))
-            at += 16 + incl
-        return out
-
-
     def read_recorded(path):
         """A record file through editcap (pcapng, .gz or .zst in; nanosecond pcap out)."""
         out = path + ".check.pcap"
@@ -45,7 +29,7 @@ def test_record(env):
         if p.returncode != 0:
             errors.append("editcap %s: %s" % (os.path.basename(path), p.stderr.strip()))
             return []
-        packets = read_pcap(out)
+        packets = h.read_pcap(out)[2]
         os.unlink(out)
         return packets
 
@@ -101,7 +85,7 @@ def test_record(env):
     # 1. Everything, gzip, a 64-byte snap length, 120 s files of a 600 s capture (interval 60).
     pcap, truth = env.generate("rec", "--seed", "3", "--packets", "3000", "--profile", "demo",
                                "--duration", "600")
-    source = read_pcap(pcap)
+    source = h.read_pcap(pcap)[2]
     directory, stats, log = offline("all", pcap, ["--interval", "60", "--record-rotate", "120",
                                                   "--record-snaplen", "64", "--record-compress",
                                                   "gzip", "--appliance", "lab1"])
@@ -268,7 +252,7 @@ def test_record(env):
         for f in complete:
             packets = read_recorded(f)
             start = period_of(os.path.basename(f)) * 1_000_000_000
-            want = sorted(p for p in read_pcap(big) if start <= p[0] < start + 60_000_000_000)
+            want = sorted(p for p in h.read_pcap(big)[2] if start <= p[0] < start + 60_000_000_000)
             if sorted(packets) != want:
                 errors.append("kill -9: %s holds %d packets, want %d" % (f, len(packets), len(want)))
         print("kill -9 left %d complete files and %s" % (

@@ -22,20 +22,6 @@ TAIL = 120
 SERVICE_PORT = 21318
 
 
-def read_pcap(path):
-    """A classic pcap file as (header, [(ts_ns, orig_len, bytes)])."""
-    with open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack("<I", data[:4])[0]
-    scale = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}[magic]
-    out, at = [], 24
-    while at + 16 <= len(data):
-        sec, frac, incl, orig = struct.unpack("<IIII", data[at:at + 16])
-        out.append((sec * 1_000_000_000 + frac * scale, orig, data[at + 16:at + 16 + incl]))
-        at += 16 + incl
-    return data[:24], scale, out
-
-
 def write_pcap(path, header, scale, packets):
     with open(path, "wb") as f:
         f.write(header)
@@ -52,7 +38,7 @@ def read_capture(path, errors):
     if p.returncode != 0:
         errors.append("editcap %s: %s" % (os.path.basename(path), p.stderr.strip()))
         return []
-    packets = read_pcap(out)[2]
+    packets = h.read_pcap(out)[2]
     os.unlink(out)
     return packets
 
@@ -78,7 +64,7 @@ def run(env):
                                     "--write-networks", nets, "--source-networks", nets)
     surge = next(e for e in truth["events"] if e["kind"] == "surge" and
                  e["service"] == "%d/tcp" % SERVICE_PORT)
-    header, scale, packets = read_pcap(generated)
+    header, scale, packets = h.read_pcap(generated)
     # The surge's first probe gives a destination at its sensor for the sparse probes.
     first = tshark_frames(generated, "tcp.dstport == %d && !icmp" % SERVICE_PORT)[0]
     from scapy.all import Ether, IP, TCP  # /usr/bin/python3 has scapy
@@ -105,7 +91,7 @@ def run(env):
             "select event_id, phase, json from events order by time, id"):
         phases.setdefault(event_id, {})[phase] = json.loads(text)
     con.close()
-    _, _, source = read_pcap(pcap)
+    _, _, source = h.read_pcap(pcap)
     return {"pcap": pcap, "source": source, "dir": directory, "phases": phases,
             "log": p.stdout + p.stderr, "truth": truth, "summary": env.summary(summary),
             "nets": nets}
