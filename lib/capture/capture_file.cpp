@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "darkscope/pcapng_blocks.hpp"
+
 namespace darkscope {
 
 namespace {
@@ -291,12 +293,8 @@ FILE* open_capture_stream(const std::string& path) {
 
 namespace {
 
-constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
-constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
-constexpr uint32_t kInterfaceBlock = 1;
 constexpr uint32_t kObsoletePacketBlock = 2;
 constexpr uint32_t kSimplePacketBlock = 3;
-constexpr uint32_t kEnhancedPacketBlock = 6;
 constexpr uint32_t kMaxBlockBytes = 16u << 20;  // libpcap's own bound on a block
 
 }  // namespace
@@ -370,15 +368,16 @@ int PcapngReader::next(PcapngPacket* p) {
             return fail("truncated block header");
         uint32_t type;
         std::memcpy(&type, head, sizeof type);  // the section header's type reads alike both ways
-        if (type == kSectionHeader) {
+        if (type == pcapng::kSectionHeaderBlock) {
             uint8_t bom[4];
             if (!read_exact(bom, sizeof bom))
                 return fail("truncated section header");
             uint32_t magic;
             std::memcpy(&magic, bom, sizeof magic);
-            if (magic != kByteOrderMagic && magic != __builtin_bswap32(kByteOrderMagic))
+            if (magic != pcapng::kByteOrderMagic &&
+                magic != __builtin_bswap32(pcapng::kByteOrderMagic))
                 return fail("section header with a bad byte-order magic");
-            swapped_ = magic != kByteOrderMagic;
+            swapped_ = magic != pcapng::kByteOrderMagic;
             in_section_ = true;
             interfaces_.clear();  // interface numbers start again in each section
             const uint32_t total = u32(head + 4);
@@ -403,7 +402,7 @@ int PcapngReader::next(PcapngPacket* p) {
             return fail("block of type " + std::to_string(type) + " whose lengths differ");
         const uint8_t* body = block_.data();
         const size_t len = block_.size() - 4;
-        if (type == kInterfaceBlock) {
+        if (type == pcapng::kInterfaceDescriptionBlock) {
             if (!add_interface(body, len))
                 return fail("interface description block with a bad option");
             continue;
@@ -411,10 +410,10 @@ int PcapngReader::next(PcapngPacket* p) {
         uint32_t iface = 0, caplen = 0, wire = 0;
         uint64_t ts = 0;
         size_t data_at = 0;
-        if (type == kEnhancedPacketBlock || type == kObsoletePacketBlock) {
+        if (type == pcapng::kEnhancedPacketBlock || type == kObsoletePacketBlock) {
             if (len < 20)
                 return fail("packet block too short");
-            iface = type == kEnhancedPacketBlock ? u32(body) : u16(body);
+            iface = type == pcapng::kEnhancedPacketBlock ? u32(body) : u16(body);
             ts = uint64_t{u32(body + 4)} << 32 | u32(body + 8);
             caplen = u32(body + 12);
             wire = u32(body + 16);

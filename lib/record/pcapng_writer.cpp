@@ -11,14 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "darkscope/pcapng_blocks.hpp"
+
 namespace darkscope {
 
 namespace {
 
-constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
-constexpr uint32_t kInterfaceDescription = 0x00000001;
-constexpr uint32_t kEnhancedPacket = 0x00000006;
-constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
 constexpr uint16_t kOptionEnd = 0;
 constexpr uint16_t kOptionTsresol = 9;
 constexpr int kGzipLevel = 1;  // the writer must keep up with line rate: speed over ratio
@@ -98,9 +96,9 @@ void PcapngWriter::append_section_header() {
     // Block type, length, byte-order magic, version 1.0, section length unknown (-1), no
     // options, length again.
     const uint32_t length = 28;
-    put(raw_, kSectionHeader);
+    put(raw_, pcapng::kSectionHeaderBlock);
     put(raw_, length);
-    put(raw_, kByteOrderMagic);
+    put(raw_, pcapng::kByteOrderMagic);
     put(raw_, uint16_t{1});
     put(raw_, uint16_t{0});
     put(raw_, int64_t{-1});
@@ -118,7 +116,7 @@ uint32_t PcapngWriter::interface_of(LinkType link) {
     // Interface Description Block: link type, reserved, snap length 0 (no limit), the
     // if_tsresol option (10^-6 or 10^-9 s), end of options.
     const uint32_t length = 20 + 4 + 4 + 4;
-    put(raw_, kInterfaceDescription);
+    put(raw_, pcapng::kInterfaceDescriptionBlock);
     put(raw_, length);
     put(raw_, pcapng_link_type(link));
     put(raw_, uint16_t{0});
@@ -143,7 +141,7 @@ void PcapngWriter::add(LinkType link, uint64_t ts_ns, uint32_t wire_len, const u
     const uint64_t ts = nanoseconds_ ? ts_ns : ts_ns / 1000;
     const uint32_t padded = (cap_len + 3) & ~3u;
     const uint32_t length = 32 + padded;
-    put(raw_, kEnhancedPacket);
+    put(raw_, pcapng::kEnhancedPacketBlock);
     put(raw_, length);
     put(raw_, interface);
     put(raw_, static_cast<uint32_t>(ts >> 32));

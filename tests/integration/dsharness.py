@@ -37,6 +37,19 @@ def read_pcap(path):
     return data[:24], scale, out
 
 
+def read_recorded(path, errors):
+    """A recording (pcapng, .gz or .zst) through editcap, as [(ts_ns, orig_len, bytes)]; an
+    editcap failure goes to errors and gives []."""
+    out = path + ".check.pcap"
+    p = subprocess.run(["editcap", "-F", "nsecpcap", path, out], capture_output=True, text=True)
+    if p.returncode != 0:
+        errors.append("editcap %s: %s" % (os.path.basename(path), p.stderr.strip()))
+        return []
+    packets = read_pcap(out)[2]
+    os.unlink(out)
+    return packets
+
+
 class Env:
     """One test module's darkscope binary, source tree, work directory and --file-prefix.
 

@@ -22,18 +22,6 @@ def test_record(env):
     errors = []
     START = 1363046400
 
-    def read_recorded(path):
-        """A record file through editcap (pcapng, .gz or .zst in; nanosecond pcap out)."""
-        out = path + ".check.pcap"
-        p = subprocess.run(["editcap", "-F", "nsecpcap", path, out], capture_output=True, text=True)
-        if p.returncode != 0:
-            errors.append("editcap %s: %s" % (os.path.basename(path), p.stderr.strip()))
-            return []
-        packets = h.read_pcap(out)[2]
-        os.unlink(out)
-        return packets
-
-
     def tshark_count(path):
         p = subprocess.run(["tshark", "-r", path, "-T", "fields", "-e", "frame.number"],
                            capture_output=True, text=True)
@@ -97,7 +85,7 @@ def test_record(env):
         errors.append("files %s, want %s" % (names, want_names))
     recorded = []
     for f in files:
-        packets = read_recorded(f)
+        packets = h.read_recorded(f, errors)
         if tshark_count(f) != len(packets):
             errors.append("%s: tshark and editcap disagree" % f)
         start = period_of(os.path.basename(f)) * 1_000_000_000
@@ -126,7 +114,7 @@ def test_record(env):
     want_bytes = sum(services[s][k]["bytes"] for s in ("tokyo-a", "osaka")
                      for k in ("23/tcp", "445/tcp") if k in services[s])
     files = record_files(directory)
-    recorded = [p for f in files for p in read_recorded(f)]
+    recorded = [p for f in files for p in h.read_recorded(f, errors)]
     if not files or not all(f.endswith(".pcapng.zst") for f in files):
         errors.append("zstd files: %s" % files)
     if len(recorded) != want_packets or sum(p[1] for p in recorded) != want_bytes:
@@ -250,7 +238,7 @@ def test_record(env):
         proc.wait()
         complete = record_files(directory)
         for f in complete:
-            packets = read_recorded(f)
+            packets = h.read_recorded(f, errors)
             start = period_of(os.path.basename(f)) * 1_000_000_000
             want = sorted(p for p in h.read_pcap(big)[2] if start <= p[0] < start + 60_000_000_000)
             if sorted(packets) != want:

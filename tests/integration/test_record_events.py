@@ -31,18 +31,6 @@ def write_pcap(path, header, scale, packets):
             f.write(raw)
 
 
-def read_capture(path, errors):
-    """An event capture through editcap (pcapng in, nanosecond pcap out)."""
-    out = path + ".check.pcap"
-    p = subprocess.run(["editcap", "-F", "nsecpcap", path, out], capture_output=True, text=True)
-    if p.returncode != 0:
-        errors.append("editcap %s: %s" % (os.path.basename(path), p.stderr.strip()))
-        return []
-    packets = h.read_pcap(out)[2]
-    os.unlink(out)
-    return packets
-
-
 def tshark_frames(pcap, display_filter, outer_source=None):
     """Frame numbers (1-based) of the input packets tshark's filter selects; outer_source: only
     those whose outermost IPv4 source is that address."""
@@ -136,7 +124,7 @@ def check_capture(run, event_id, display_filter, both_edges, outer_source=None):
     frames = tshark_frames(run["pcap"], display_filter, outer_source)
     keyed = [run["source"][n - 1] for n in frames]
     want = sorted(p for p in keyed if low <= p[0] < high)
-    got = sorted(read_capture(path, errors))
+    got = sorted(h.read_recorded(path, errors))
     if both_edges and (not any(p[0] < low for p in keyed) or
                        not any(p[0] >= high for p in keyed)):
         errors.append("event %s: the input has no key packet outside the window on both "
@@ -220,8 +208,8 @@ def test_two_workers_capture_the_same_packets(env, run):
     if one != two:
         errors.append("two workers wrote %s, one worker %s" % (two, one))
     for name in set(one) & set(two):
-        a = sorted(read_capture(os.path.join(run["dir"], "events", name), errors))
-        b = sorted(read_capture(os.path.join(directory, "events", name), errors))
+        a = sorted(h.read_recorded(os.path.join(run["dir"], "events", name), errors))
+        b = sorted(h.read_recorded(os.path.join(directory, "events", name), errors))
         if a != b:
             errors.append("%s: %d packets with two workers, %d with one" % (name, len(b), len(a)))
     h.no_errors(errors)
