@@ -129,23 +129,6 @@ void SpaceSaving::bind(void* memory) {
     clear();
 }
 
-void SpaceSaving::clear() {
-    size_ = 0;
-    total_ = 0;
-    min_bucket_ = kNil;
-    for (uint32_t b = 0; b < capacity_; ++b) {
-        buckets_[b] = Bucket{0, kNil, kNil, b + 1 < capacity_ ? b + 1 : kNil};
-    }
-    free_bucket_ = 0;
-    std::fill(index_, index_ + index_mask_ + 1, uint64_t{0});
-}
-
-uint64_t SpaceSaving::min_count() const {
-    return size_ == capacity_ ? buckets_[min_bucket_].count : 0;
-}
-
-// ---- hash index ----
-
 namespace {
 inline uint32_t tag_of(uint64_t key_hash) {
     return static_cast<uint32_t>(key_hash >> 32);
@@ -160,6 +143,38 @@ inline uint32_t slot_tag(uint64_t slot) {
     return static_cast<uint32_t>(slot >> 32);
 }
 }  // namespace
+
+// In proportion to the entries held: a window or a worker's table that held a few keys is
+// emptied by clearing their index slots only.
+void SpaceSaving::clear() {
+    const uint32_t slots = index_mask_ + 1;
+    if (size_ > 64 || size_ >= slots / 16) {
+        std::fill(index_, index_ + slots, uint64_t{0});
+    } else {
+        // Find every entry's slot before emptying any (an emptied slot would end later probes).
+        uint32_t at[64];
+        uint32_t n = 0;
+        for (uint32_t e = 0; e < size_; ++e) {
+            uint32_t i = links_[e].tag & index_mask_;
+            while (slot_entry(index_[i]) != e) {
+                i = (i + 1) & index_mask_;
+            }
+            at[n++] = i;
+        }
+        for (uint32_t k = 0; k < n; ++k) {
+            index_[at[k]] = 0;
+        }
+    }
+    size_ = 0;
+    total_ = 0;
+    reset_buckets();
+}
+
+uint64_t SpaceSaving::min_count() const {
+    return size_ == capacity_ ? buckets_[min_bucket_].count : 0;
+}
+
+// ---- hash index ----
 
 uint32_t SpaceSaving::find(const HeavyKey& key, uint64_t key_hash) const {
     const uint32_t tag = tag_of(key_hash);
@@ -216,9 +231,14 @@ void SpaceSaving::index_remove(uint32_t e) {
 
 // ---- stream-summary buckets ----
 
+// Freed buckets are reused first, then never-used ones in order: clear() need not touch them.
 uint32_t SpaceSaving::bucket_alloc(uint64_t count) {
-    const uint32_t b = free_bucket_;  // never empty: at most one bucket per entry
-    free_bucket_ = buckets_[b].next;
+    uint32_t b = free_bucket_;
+    if (b != kNil) {
+        free_bucket_ = buckets_[b].next;
+    } else {
+        b = fresh_bucket_++;  // below capacity_: at most one bucket per entry
+    }
     buckets_[b] = Bucket{count, kNil, kNil, kNil};
     return b;
 }
@@ -388,20 +408,8 @@ std::vector<HeavyHitter> SpaceSaving::top(size_t n) const {
         order[e] = e;
     }
     auto before = [&](uint32_t a, uint32_t b) {
-        const uint64_t ca = count_of(a);
-        const uint64_t cb = count_of(b);
-        if (ca != cb) {
-            return ca > cb;
-        }
-        if (entries_[a].error != entries_[b].error) {
-            return entries_[a].error < entries_[b].error;
-        }
-        const HeavyKey& ka = entries_[a].key;
-        const HeavyKey& kb = entries_[b].key;
-        if (ka.words[0] != kb.words[0]) {
-            return ka.words[0] < kb.words[0];
-        }
-        return ka.words[1] < kb.words[1];
+        return ranks_above(count_of(a), entries_[a].error, entries_[a].key, count_of(b),
+                           entries_[b].error, entries_[b].key);
     };
     n = std::min<size_t>(n, size_);
     std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(n), order.end(),
@@ -471,6 +479,73 @@ void SpaceSaving::load_exact(std::vector<ExactRow>& rows, uint64_t total) {
 
 // ---- merge ----
 
+void SpaceSaving::detach_and_free(uint32_t e) {
+    const uint32_t b = links_[e].bucket;
+    bucket_detach(e);
+    if (buckets_[b].head == kNil) {
+        bucket_free(b);
+    }
+}
+
+void SpaceSaving::reset_buckets() {
+    min_bucket_ = kNil;
+    free_bucket_ = kNil;
+    fresh_bucket_ = 0;
+}
+
+// Puts detached entries (entry, new count) into the bucket list, which holds every other entry:
+// in increasing count order, one walk along the buckets. Ties enter lowest rank first, as a
+// rebuild in rank order would put them, so a bucket's head is its lowest-ranked entry.
+void SpaceSaving::place_in_order(std::vector<std::pair<uint64_t, uint32_t>>& moved) {
+    std::sort(moved.begin(), moved.end(), [&](const auto& a, const auto& b) {
+        return ranks_above(b.first, entries_[b.second].error, entries_[b.second].key, a.first,
+                           entries_[a.second].error, entries_[a.second].key);
+    });
+    uint32_t before = kNil;  // the last bucket with a smaller count than the entry's
+    uint32_t at = min_bucket_;
+    for (const auto& [count, e] : moved) {
+        while (at != kNil && buckets_[at].count < count) {
+            before = at;
+            at = buckets_[at].next;
+        }
+        if (at == kNil || buckets_[at].count != count) {
+            const uint32_t nb = bucket_alloc(count);
+            buckets_[nb].prev = before;
+            buckets_[nb].next = at;
+            if (before != kNil) {
+                buckets_[before].next = nb;
+            } else {
+                min_bucket_ = nb;
+            }
+            if (at != kNil) {
+                buckets_[at].prev = nb;
+            }
+            at = nb;
+        }
+        bucket_attach(e, at);
+    }
+}
+
+// The order merge() and top() rank keys in: larger count, then smaller error, then key.
+bool SpaceSaving::ranks_above(uint64_t count_a, uint64_t error_a, const HeavyKey& key_a,
+                              uint64_t count_b, uint64_t error_b, const HeavyKey& key_b) {
+    if (count_a != count_b) {
+        return count_a > count_b;
+    }
+    if (error_a != error_b) {
+        return error_a < error_b;
+    }
+    if (key_a.words[0] != key_b.words[0]) {
+        return key_a.words[0] < key_b.words[0];
+    }
+    return key_a.words[1] < key_b.words[1];
+}
+
+// The merged summary is built in place: entries that stay keep their slots and sketches, evicted
+// ones give theirs to keys entering from `other`, and only entries whose count changed move
+// between buckets. A window (hour, day, total) then pays for what the interval merged into it
+// held, not for its own capacity; only a full `other` (which charges its minimum to every key
+// held here) reorders every bucket.
 void SpaceSaving::merge(const SpaceSaving& other, bool disjoint) {
     if (other.capacity_ != capacity_) {
         throw std::invalid_argument("SpaceSaving::merge needs equal capacities");
@@ -478,94 +553,146 @@ void SpaceSaving::merge(const SpaceSaving& other, bool disjoint) {
     if (&other == this || other.size_ == 0) {
         return;
     }
-    struct Candidate {
-        uint64_t count;
-        uint64_t error;
-        uint32_t mine;    // entry here, or kNil
-        uint32_t theirs;  // entry in other, or kNil
-    };
     const uint64_t min_here = disjoint ? 0 : min_count();
     const uint64_t min_there = disjoint ? 0 : other.min_count();
-    std::vector<Candidate> candidates;
-    candidates.reserve(size_ + other.size_);
-    for (uint32_t e = 0; e < size_; ++e) {  // entries 0 .. size_-1 are exactly the ones in use
-        candidates.push_back({count_of(e) + min_there, entries_[e].error + min_there, e, kNil});
-    }
-    for (uint32_t e = 0; e < other.size_; ++e) {
-        const Entry& x = other.entries_[e];
+    // Theirs: each of other's entries with the entry holding its key here (or kNil).
+    std::vector<MergeMove>& theirs = merge_theirs_;
+    theirs.clear();
+    uint32_t entering = 0;
+    for (uint32_t t = 0; t < other.size_; ++t) {
+        const Entry& x = other.entries_[t];
         const uint32_t here = find(x.key, x.hash);
-        if (here != kNil) {
-            Candidate& c = candidates[here];
-            c.count = count_of(here) + other.count_of(e);
-            c.error = entries_[here].error + x.error;
-            c.theirs = e;
-        } else {
-            candidates.push_back({other.count_of(e) + min_here, x.error + min_here, kNil, e});
-        }
+        entering += here == kNil;
+        theirs.push_back({other.count_of(t) + (here == kNil ? min_here : 0), t, here});
     }
-    auto key_of = [&](const Candidate& c) -> const HeavyKey& {
-        return c.mine != kNil ? entries_[c.mine].key : other.entries_[c.theirs].key;
-    };
-    auto larger = [&](const Candidate& a, const Candidate& b) {
-        if (a.count != b.count) {
-            return a.count > b.count;
+    // Keys held here but not there are charged min_there (when other is full).
+    std::vector<uint8_t>& evicted = merge_evicted_;
+    evicted.assign(size_, 0);
+    if (size_ + entering > capacity_) {
+        // Keep the capacity_ largest of the union: rank every candidate, mine and entering.
+        struct Candidate {
+            uint64_t count;
+            uint64_t error;
+            const HeavyKey* key;
+            uint32_t mine;    // entry here, or kNil
+            uint32_t theirs;  // index into `theirs`, for an entering key
+        };
+        std::vector<Candidate> candidates;
+        candidates.reserve(size_ + entering);
+        std::vector<uint32_t> common(size_, kNil);
+        for (uint32_t i = 0; i < theirs.size(); ++i) {
+            if (theirs[i].here != kNil) {
+                common[theirs[i].here] = i;
+            }
         }
-        if (a.error != b.error) {
-            return a.error < b.error;
+        for (uint32_t e = 0; e < size_; ++e) {
+            if (common[e] != kNil) {
+                const MergeMove& m = theirs[common[e]];
+                candidates.push_back({count_of(e) + m.count,
+                                      entries_[e].error + other.entries_[m.there].error,
+                                      &entries_[e].key, e, kNil});
+            } else {
+                candidates.push_back({count_of(e) + min_there, entries_[e].error + min_there,
+                                      &entries_[e].key, e, kNil});
+            }
         }
-        const HeavyKey& ka = key_of(a);
-        const HeavyKey& kb = key_of(b);
-        if (ka.words[0] != kb.words[0]) {
-            return ka.words[0] < kb.words[0];
+        for (uint32_t i = 0; i < theirs.size(); ++i) {
+            if (theirs[i].here == kNil) {
+                const Entry& x = other.entries_[theirs[i].there];
+                candidates.push_back({theirs[i].count, x.error + min_here, &x.key, kNil, i});
+            }
         }
-        return ka.words[1] < kb.words[1];
-    };
-    if (candidates.size() > capacity_) {
+        auto larger = [](const Candidate& a, const Candidate& b) {
+            return ranks_above(a.count, a.error, *a.key, b.count, b.error, *b.key);
+        };
         std::nth_element(candidates.begin(), candidates.begin() + capacity_ - 1, candidates.end(),
                          larger);
-        candidates.resize(capacity_);
-    }
-    // Rebuild in increasing count order so buckets are appended in order.
-    std::sort(candidates.begin(), candidates.end(),
-              [&](const Candidate& a, const Candidate& b) { return larger(b, a); });
-
-    SpaceSaving merged(capacity_);
-    uint32_t last_bucket = kNil;
-    for (const Candidate& c : candidates) {
-        const uint32_t e = merged.size_++;
-        Entry& x = merged.entries_[e];
-        const Entry* a = c.mine != kNil ? &entries_[c.mine] : nullptr;
-        const Entry* b = c.theirs != kNil ? &other.entries_[c.theirs] : nullptr;
-        const Entry& first = a != nullptr ? *a : *b;
-        x.key = first.key;
-        x.hash = first.hash;
-        x.error = c.error;
-        x.bytes = (a ? a->bytes : 0) + (b ? b->bytes : 0);
-        x.first_seen = a && b ? std::min(a->first_seen, b->first_seen) : first.first_seen;
-        x.last_seen = a && b ? std::max(a->last_seen, b->last_seen) : first.last_seen;
-        const Entry& latest = a && b && b->last_seen > a->last_seen ? *b : first;
-        x.country = latest.country;
-        x.asn = latest.asn;
-        x.flags = static_cast<uint16_t>((a ? a->flags : 0) | (b ? b->flags : 0));
-        merged.destinations_[e] = a ? destinations_[c.mine] : other.destinations_[c.theirs];
-        merged.services_[e] = a ? services_[c.mine] : other.services_[c.theirs];
-        merged.sources_[e] = a ? sources_[c.mine] : other.sources_[c.theirs];
-        if (a && b) {
-            merged.destinations_[e].merge(other.destinations_[c.theirs]);
-            merged.services_[e].merge(other.services_[c.theirs]);
-            merged.sources_[e].merge(other.sources_[c.theirs]);
+        for (auto c = candidates.begin() + capacity_; c != candidates.end(); ++c) {
+            if (c->mine != kNil) {
+                evicted[c->mine] = 1;
+                if (common[c->mine] != kNil) {
+                    theirs[common[c->mine]].there = kNil;  // its sum ranks below the kept
+                }
+            } else {
+                theirs[c->theirs].there = kNil;  // stays out
+            }
         }
-        merged.index_insert(e);
-        last_bucket = merged.append_in_order(e, c.count, last_bucket);
     }
-    merged.total_ = total_ + other.total_;
-
-    // Same capacity, same layout, indices not pointers: the block copies as it is.
-    std::memcpy(block_, merged.block_, block_bytes_);
-    size_ = merged.size_;
-    min_bucket_ = merged.min_bucket_;
-    free_bucket_ = merged.free_bucket_;
-    total_ = merged.total_;
+    // Evicted entries leave their buckets and the index; their slots go to entering keys.
+    std::vector<uint32_t>& free_slots = merge_free_slots_;
+    free_slots.clear();
+    for (uint32_t e = 0; e < size_; ++e) {
+        if (evicted[e]) {
+            detach_and_free(e);
+            index_remove(e);
+            free_slots.push_back(e);
+        }
+    }
+    // Entries whose count changes (common keys, entering keys, and with min_there every key
+    // held) are placed again once all counts are known.
+    std::vector<std::pair<uint64_t, uint32_t>>& moved = merge_moved_;
+    moved.clear();
+    for (const MergeMove& m : theirs) {
+        if (m.there == kNil) {
+            continue;  // left out by the selection
+        }
+        const Entry& x = other.entries_[m.there];
+        if (m.here != kNil) {
+            const uint32_t e = m.here;
+            Entry& mine = entries_[e];
+            const uint64_t count = count_of(e) + m.count;
+            detach_and_free(e);
+            if (x.last_seen > mine.last_seen) {
+                mine.country = x.country;
+                mine.asn = x.asn;
+            }
+            mine.error += x.error;
+            mine.bytes += x.bytes;
+            mine.first_seen = std::min(mine.first_seen, x.first_seen);
+            mine.last_seen = std::max(mine.last_seen, x.last_seen);
+            mine.flags = static_cast<uint16_t>(mine.flags | x.flags);
+            destinations_[e].merge(other.destinations_[m.there]);
+            services_[e].merge(other.services_[m.there]);
+            sources_[e].merge(other.sources_[m.there]);
+            moved.push_back({count, e});
+        } else {
+            uint32_t e;
+            if (!free_slots.empty()) {
+                e = free_slots.back();
+                free_slots.pop_back();
+            } else {
+                e = size_++;
+            }
+            entries_[e] = x;
+            entries_[e].error = x.error + min_here;
+            destinations_[e] = other.destinations_[m.there];
+            services_[e] = other.services_[m.there];
+            sources_[e] = other.sources_[m.there];
+            index_insert(e);
+            links_[e].bucket = kNil;
+            moved.push_back({m.count, e});
+        }
+    }
+    // The selection keeps capacity_ keys, at least as many as were held: every freed slot was
+    // refilled, so 0 .. size_-1 are still exactly the entries in use.
+    assert(free_slots.empty());
+    total_ += other.total_;
+    if (min_there != 0) {
+        // Every key held only here gains min_there: all counts change, rebuild the order.
+        std::vector<uint8_t>& is_moved = merge_evicted_;
+        is_moved.assign(size_, 0);
+        for (const auto& [count, e] : moved) {
+            is_moved[e] = 1;
+        }
+        for (uint32_t e = 0; e < size_; ++e) {
+            if (!is_moved[e]) {
+                moved.push_back({count_of(e) + min_there, e});
+                entries_[e].error += min_there;
+            }
+        }
+        reset_buckets();
+    }
+    place_in_order(moved);
 }
 
 }  // namespace darkscope

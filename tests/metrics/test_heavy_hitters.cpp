@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -389,4 +390,138 @@ TEST(SpaceSaving, PrefixesCountDistinctSourcesInside) {
     SpaceSaving hosts(16);
     count(hosts, 0x01020304);
     EXPECT_EQ(hosts.top(1)[0].distinct_sources, 1u);
+}
+
+// merge() works in place; its result must be exactly the definition's: every key of either
+// summary with counts and errors added (a key held by one only charged the other's minimum),
+// the `capacity` largest kept in rank order. The reference below computes that from the two
+// summaries' listings, for targets empty, partly filled and full, merged into again and again as
+// the stats core's hour, day and total windows are, and for disjoint merges.
+namespace {
+
+struct Row {
+    uint64_t packets, error, bytes, first_seen, last_seen;
+    uint16_t flags;
+    uint64_t destinations;
+};
+
+std::vector<std::pair<HeavyKey, Row>> merged_by_definition(const SpaceSaving& a,
+                                                           const SpaceSaving& b, bool disjoint) {
+    const uint64_t min_a = disjoint ? 0 : a.min_count();
+    const uint64_t min_b = disjoint ? 0 : b.min_count();
+    std::map<std::pair<uint64_t, uint64_t>, std::pair<HeavyKey, Row>> rows;
+    auto key_of = [](const HeavyKey& k) { return std::make_pair(k.words[0], k.words[1]); };
+    for (const HeavyHitter& h : a.top(a.capacity()))
+        rows[key_of(h.key)] = {h.key,
+                               {h.packets + min_b, h.error + min_b, h.bytes, h.first_seen,
+                                h.last_seen, h.flags, h.distinct_destinations}};
+    for (const HeavyHitter& h : b.top(b.capacity())) {
+        auto it = rows.find(key_of(h.key));
+        if (it == rows.end()) {
+            rows[key_of(h.key)] = {h.key,
+                                   {h.packets + min_a, h.error + min_a, h.bytes, h.first_seen,
+                                    h.last_seen, h.flags, h.distinct_destinations}};
+            continue;
+        }
+        Row& r = it->second.second;
+        r.packets += h.packets - min_b;
+        r.error += h.error - min_b;
+        r.bytes += h.bytes;
+        r.first_seen = std::min(r.first_seen, h.first_seen);
+        r.last_seen = std::max(r.last_seen, h.last_seen);
+        r.flags = static_cast<uint16_t>(r.flags | h.flags);
+        r.destinations = 0;  // a merged sketch: not derivable from the listings
+    }
+    std::vector<std::pair<HeavyKey, Row>> out;
+    for (auto& [k, v] : rows)
+        out.push_back(v);
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
+        if (x.second.packets != y.second.packets)
+            return x.second.packets > y.second.packets;
+        if (x.second.error != y.second.error)
+            return x.second.error < y.second.error;
+        if (x.first.words[0] != y.first.words[0])
+            return x.first.words[0] < y.first.words[0];
+        return x.first.words[1] < y.first.words[1];
+    });
+    if (out.size() > a.capacity())
+        out.resize(a.capacity());
+    return out;
+}
+
+void expect_listing(const SpaceSaving& s, const std::vector<std::pair<HeavyKey, Row>>& want,
+                    const std::string& what) {
+    const auto got = s.top(s.capacity());
+    ASSERT_EQ(got.size(), want.size()) << what;
+    ASSERT_EQ(s.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const Row& w = want[i].second;
+        ASSERT_EQ(got[i].key, want[i].first) << what << " rank " << i;
+        EXPECT_EQ(got[i].packets, w.packets) << what << " rank " << i;
+        EXPECT_EQ(got[i].error, w.error) << what << " rank " << i;
+        EXPECT_EQ(got[i].bytes, w.bytes) << what << " rank " << i;
+        EXPECT_EQ(got[i].first_seen, w.first_seen) << what << " rank " << i;
+        EXPECT_EQ(got[i].last_seen, w.last_seen) << what << " rank " << i;
+        EXPECT_EQ(got[i].flags, w.flags) << what << " rank " << i;
+        if (w.destinations != 0) {
+            EXPECT_EQ(got[i].distinct_destinations, w.destinations) << what << " rank " << i;
+        }
+    }
+}
+
+}  // namespace
+
+TEST(SpaceSaving, MergeInPlaceEqualsTheDefinition) {
+    std::mt19937 rng(11);
+    for (int round = 0; round < 400; ++round) {
+        const uint32_t capacity = 1 + rng() % 24;
+        const uint32_t keys = 1 + rng() % 80;
+        SpaceSaving window(capacity);
+        uint64_t now = 0;
+        const int intervals = 1 + static_cast<int>(rng() % 12);
+        for (int iv = 0; iv < intervals; ++iv) {
+            SpaceSaving interval(capacity);
+            // Intervals of a few packets (a sparse capture) up to several times the capacity.
+            const int length = static_cast<int>(rng() % (rng() % 2 ? 6 : 160));
+            const uint32_t base = rng() % keys;
+            for (int i = 0; i < length; ++i) {
+                const uint32_t src = (base + std::min(rng() % keys, rng() % keys)) % keys;
+                interval.update(host4(src), hash_ipv4(src), 40 + rng() % 1400,
+                                hash_ipv4(rng() % 16), rng() % 4, ++now, 0, 0,
+                                static_cast<uint16_t>(1u << (rng() % 3)));
+            }
+            const bool disjoint = false;
+            const auto want = merged_by_definition(window, interval, disjoint);
+            window.merge(interval, disjoint);
+            expect_listing(window, want,
+                           "round " + std::to_string(round) + " interval " + std::to_string(iv));
+            if (HasFailure())
+                return;
+        }
+        // Still a working summary: it keeps counting after the merges.
+        const auto before = window.top(capacity);
+        const uint32_t src = before.empty() ? 1 : static_cast<uint32_t>(before[0].key.words[0]);
+        count(window, src);
+        const auto after = window.top(capacity);
+        ASSERT_FALSE(after.empty());
+        EXPECT_EQ(after[0].key, host4(src));
+        EXPECT_EQ(after[0].packets, (before.empty() ? 0 : before[0].packets) + 1);
+    }
+}
+
+TEST(SpaceSaving, DisjointMergeInPlaceEqualsTheDefinition) {
+    std::mt19937 rng(12);
+    for (int round = 0; round < 300; ++round) {
+        const uint32_t capacity = 1 + rng() % 24;
+        SpaceSaving a(capacity), b(capacity);
+        for (int i = 0, n = static_cast<int>(rng() % 100); i < n; ++i)
+            count(a, 2 * (rng() % 40), 60, rng() % 8);  // even sources here, odd ones there
+        for (int i = 0, n = static_cast<int>(rng() % 100); i < n; ++i)
+            count(b, 2 * (rng() % 40) + 1, 60, rng() % 8);
+        const auto want = merged_by_definition(a, b, true);
+        a.merge(b, true);
+        expect_listing(a, want, "round " + std::to_string(round));
+        if (HasFailure())
+            return;
+    }
 }

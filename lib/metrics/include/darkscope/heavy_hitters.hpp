@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "darkscope/hash.hpp"
@@ -153,7 +154,8 @@ class SpaceSaving {
     // other's min as both count and error (it may have had up to that many there), counts and
     // errors of common keys add, and the k largest are kept. The guarantee at the top holds for
     // the merged stream with N = N_this + N_other, for any number of successive merges. Both
-    // summaries must have the same capacity. Allocates temporary memory: not for the worker.
+    // summaries must have the same capacity. Keeps working lists between merges (allocated on
+    // first use, and when `other` overflows this one): not for the worker.
     //
     // `disjoint`: the caller knows that no key of one stream occurs in the other (the stats
     // core's IPv4 and IPv6 summaries from tuples, or those and a worker's that spilled nothing). A
@@ -226,8 +228,19 @@ class SpaceSaving {
         uint32_t next;  // bucket with the next larger count; free-list link when unused
     };
     struct Layout;
+    // One of other's entries in merge(): its count as merged and the entry holding its key here.
+    struct MergeMove {
+        uint64_t count;
+        uint32_t there;  // entry in other; kNil once the selection leaves it out
+        uint32_t here;   // entry here, or kNil
+    };
 
+    static bool ranks_above(uint64_t count_a, uint64_t error_a, const HeavyKey& key_a,
+                            uint64_t count_b, uint64_t error_b, const HeavyKey& key_b);
     void bind(void* memory);
+    void detach_and_free(uint32_t e);
+    void reset_buckets();
+    void place_in_order(std::vector<std::pair<uint64_t, uint32_t>>& moved);
     uint32_t find(const HeavyKey& key, uint64_t key_hash) const;
     void index_insert(uint32_t e);
     void index_remove(uint32_t e);
@@ -250,7 +263,13 @@ class SpaceSaving {
     uint32_t size_ = 0;
     uint32_t min_bucket_ = kNil;
     uint32_t free_bucket_ = kNil;
+    uint32_t fresh_bucket_ = 0;  // buckets from here on were never used since clear()
     uint64_t total_ = 0;
+    // merge()'s working lists, kept between merges so that a merge allocates nothing once warm.
+    std::vector<MergeMove> merge_theirs_;
+    std::vector<uint8_t> merge_evicted_;
+    std::vector<uint32_t> merge_free_slots_;
+    std::vector<std::pair<uint64_t, uint32_t>> merge_moved_;
     void* owned_ = nullptr;  // the block, when this object allocated it
     void* block_ = nullptr;
     size_t block_bytes_ = 0;
