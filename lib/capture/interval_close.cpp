@@ -18,6 +18,7 @@ namespace darkscope {
 namespace {
 
 constexpr size_t kPublishedTop = 1000;  // top talkers kept per published window
+constexpr double kOfflinePublishEvery_s = 1.0;
 constexpr size_t kSeriesIntervals = 1440;
 constexpr unsigned kSeriesKeysPerDimension = 200;
 
@@ -66,12 +67,17 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         if (recorder_)
             recorder_->interval_closed(end_s);
     } else {
+        // Live, this store is the flip. Offline the reader has put the flip in each worker's
+        // ring already (epoch_marker), and workers there do not read epoch_: it only counts
+        // the flips, so that epoch_'s low bit names the slot the workers count into now.
         const uint32_t e = epoch_.load(std::memory_order_relaxed) + 1;
         epoch_.store(e, std::memory_order_release);
         for (auto* w : workers_) {
             // Each worker acknowledges at its next loop iteration (a burst at most).
-            for (unsigned spins = 0; w->seen_epoch.load(std::memory_order_acquire) != e &&
-                                     w->running.load(std::memory_order_acquire);
+            // Offline a worker may be one flip ahead (the next interval's marker): at least e.
+            for (unsigned spins = 0;
+                 static_cast<int32_t>(w->seen_epoch.load(std::memory_order_acquire) - e) < 0 &&
+                 w->running.load(std::memory_order_acquire);
                  ++spins)
                 spin_wait(spins);
         }
@@ -106,18 +112,18 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     if (fleet_)
         export_interval(start_s, end_s);
     // Offline replays close intervals far faster than real time: publish (which copies every
-    // changed window, up to ~100 MiB) at most every 200 ms of wall time there, and then only
-    // once 9 times the last publish's own time has passed, so publishing never takes more than
-    // a tenth of a replay (on a loaded machine one publish can take longer than 200 ms: then
-    // every interval published, and a long sparse capture spent its time copying). The last
+    // changed window, up to ~100 MiB) at most once a second of wall time there, as a progress
+    // view, and then only once 19 times the last publish's own time has passed, so publishing
+    // never takes more than a twentieth of a replay (on a loaded machine one publish can take
+    // longer than a second: then a long sparse capture would spend its time copying). The last
     // interval is always published. last_publish_ is the end of the last publish, moved later
-    // by what that rule adds beyond the 200 ms.
+    // by what that rule adds beyond the second.
     const double now = now_seconds();
     double ended = now;
-    if (!config_.offline() || workers_stopped || now - last_publish_ >= 0.2) {
+    if (!config_.offline() || workers_stopped || now - last_publish_ >= kOfflinePublishEvery_s) {
         publish();
         ended = now_seconds();
-        last_publish_ = ended + std::max(0.0, 9 * (ended - now) - 0.2);
+        last_publish_ = ended + std::max(0.0, 19 * (ended - now) - kOfflinePublishEvery_s);
     }
     const double us = (ended - began) * 1e6;
     (interval_.counters->packets != 0 ? close_times_.busy : close_times_.empty).add(us);

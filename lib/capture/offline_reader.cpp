@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstring>
+#include <optional>
 
 #include "darkscope/capture_file.hpp"
 #include "darkscope/decode.hpp"
@@ -104,6 +105,7 @@ int Engine::run_offline() {
             done +=
                 rte_ring_sp_enqueue_burst(w->ring, reinterpret_cast<void**>(chunk.data() + done),
                                           static_cast<unsigned>(chunk.size() - done), nullptr);
+            wake_worker(*w);
         }
         enqueued[next_worker] += chunk.size();
         chunk.clear();
@@ -117,12 +119,40 @@ int Engine::run_offline() {
     bool first_packet_logged = false;
     // One packet of a file to a worker; false once a stop is requested.
     uint64_t file_packets = 0;
+    // An interval ends with a marker in each worker's ring (the workers' epoch flip) and is
+    // closed at the next interval's end, after that interval's marker: the workers count an
+    // interval while the one before it closes, and a long sparse capture does not wait for a
+    // worker to wake for every interval. Two epochs: the next interval's packets go to the slot
+    // of the one closing, so none is enqueued before that close. With recording, the close
+    // comes before the marker, as live: the writer takes an interval's packets at the marker
+    // and must know the earlier interval closed first.
+    std::optional<OfflineIntervals::Closed> pending;
+    auto close_pending = [&] {
+        if (pending)
+            close_interval(pending->start_s, pending->end_s, false);
+        pending.reset();
+    };
+    auto send_markers = [&] {
+        for (auto* w : workers_) {
+            for (unsigned spins = 0;
+                 rte_ring_sp_enqueue(w->ring, reinterpret_cast<void*>(epoch_marker())) != 0;
+                 ++spins)
+                spin_wait(spins);
+            wake_worker(*w);
+        }
+    };
     auto deal = [&](int64_t seconds, uint64_t ts_ns, const u_char* bytes, uint32_t caplen,
                     uint32_t wire_len, uint8_t link) {
         if (auto closed = intervals.place(seconds)) {
             flush_chunk();
-            wait_counted();
-            close_interval(closed->start_s, closed->end_s, false);
+            if (recorder_) {
+                close_pending();
+                send_markers();
+            } else {
+                send_markers();
+                close_pending();
+            }
+            pending = closed;
         }
         rte_mbuf* m = rte_pktmbuf_alloc(offline_pool_);
         while (m == nullptr) {
@@ -217,6 +247,7 @@ int Engine::run_offline() {
         pcap_close(pc);
     }
     flush_chunk();
+    close_pending();
     wait_counted();
     begin_stop();
     if (first_packet_logged)

@@ -7,7 +7,12 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <ctime>
 #include <stdexcept>
 
 #include "darkscope/attribution.hpp"
@@ -331,6 +336,15 @@ inline unsigned receive_batch(unsigned burst, rte_mbuf** pkts, unsigned& polls, 
     return n;
 }
 
+// Offline packets of one epoch: counted, and acknowledged to the reader (`dequeued`).
+void count_offline(WorkerContext& w, unsigned epoch_slot, rte_mbuf** pkts, unsigned n) {
+    if (n == 0)
+        return;
+    process_burst(w, epoch_slot, pkts, n);
+    bump(w.packets, n);
+    bump(w.dequeued, n);
+}
+
 }  // namespace
 
 int worker_main(void* arg) {
@@ -342,44 +356,61 @@ int worker_main(void* arg) {
     w.seen_epoch.store(my_epoch, std::memory_order_release);
     size_t next_queue = 0;
     unsigned idle_streak = 0;
+    // The epoch flip: the closing interval's recorded packets go to the writer before the flip
+    // is acknowledged (the writer closes a file once its last interval has closed).
+    auto flip_to = [&](uint32_t e) {
+        if (w.record != nullptr)
+            record_hand_over(*w.record);
+        my_epoch = e;
+        w.seen_epoch.store(e, std::memory_order_release);
+    };
     while (!w.stop->load(std::memory_order_relaxed)) {
-        // One relaxed load per loop: the epoch flip costs the data path nothing else.
-        uint32_t e = w.epoch->load(std::memory_order_acquire);
-        if (unlikely(e != my_epoch)) {
-            // The closing interval's recorded packets go to the writer before the flip is
-            // acknowledged (the writer closes a file once its last interval has closed).
-            if (w.record != nullptr)
-                record_hand_over(*w.record);
-            my_epoch = e;
-            w.seen_epoch.store(e, std::memory_order_release);
-        }
         unsigned n = 0;
         unsigned polls = 0;
         if (w.offline) {
+            // Offline the epoch flips in band: the reader puts a marker between one interval's
+            // packets and the next's, so it can read on while this worker finishes the interval.
             n = receive_batch(w.burst, pkts, polls, [&](rte_mbuf** at) {
                 return rte_ring_sc_dequeue_burst(w.ring, reinterpret_cast<void**>(at), w.burst,
                                                  nullptr);
             });
-        } else if (!w.queues.empty()) {
-            auto [port, queue] = w.queues[next_queue];
-            next_queue = next_queue + 1 == w.queues.size() ? 0 : next_queue + 1;
-            n = receive_batch(w.burst, pkts, polls, [&](rte_mbuf** at) {
-                return rte_eth_rx_burst(port, queue, at, static_cast<uint16_t>(w.burst));
-            });
-        }
-        if (n == 0) {
-            bump(w.idle_polls, 1);
-            // Offline, an empty ring means the reader is busy (or waiting for an interval to
-            // close): give the CPU away rather than spin against it when they share a core.
-            if (w.offline && ++idle_streak > 64)
-                sched_yield();
+            if (n == 0) {
+                bump(w.idle_polls, 1);
+                // Nothing to count: the reader is busy, or closing an interval.
+                if (++idle_streak > 64)
+                    offline_sleep(w);
+            } else {
+                idle_streak = 0;
+                unsigned from = 0;
+                for (unsigned i = 0; i < n; ++i) {
+                    if (pkts[i] == epoch_marker()) [[unlikely]] {
+                        count_offline(w, my_epoch & 1, pkts + from, i - from);
+                        flip_to(my_epoch + 1);
+                        from = i + 1;
+                    }
+                }
+                count_offline(w, my_epoch & 1, pkts + from, n - from);
+                bump(w.bursts, polls);
+            }
         } else {
-            idle_streak = 0;
-            process_burst(w, my_epoch & 1, pkts, n);
-            bump(w.packets, n);
-            bump(w.bursts, polls);
-            if (w.offline)
-                bump(w.dequeued, n);
+            // One relaxed load per loop: the epoch flip costs the data path nothing else.
+            const uint32_t e = w.epoch->load(std::memory_order_acquire);
+            if (unlikely(e != my_epoch))
+                flip_to(e);
+            if (!w.queues.empty()) {
+                auto [port, queue] = w.queues[next_queue];
+                next_queue = next_queue + 1 == w.queues.size() ? 0 : next_queue + 1;
+                n = receive_batch(w.burst, pkts, polls, [&](rte_mbuf** at) {
+                    return rte_eth_rx_burst(port, queue, at, static_cast<uint16_t>(w.burst));
+                });
+            }
+            if (n == 0) {
+                bump(w.idle_polls, 1);
+            } else {
+                process_burst(w, my_epoch & 1, pkts, n);
+                bump(w.packets, n);
+                bump(w.bursts, polls);
+            }
         }
         if (w.attribution != nullptr)
             w.attribution->quiescent(w.id);
@@ -388,6 +419,27 @@ int worker_main(void* arg) {
         w.attribution->unregister_worker(w.id);
     w.running.store(false, std::memory_order_release);
     return 0;
+}
+
+void offline_sleep(WorkerContext& w) {
+    w.asleep.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // The last look, after `asleep` is visible: packets (or a marker) given before it are seen
+    // here, and whoever gives some after it finds `asleep` set and wakes us.
+    if (rte_ring_count(w.ring) != 0 || w.stop->load(std::memory_order_relaxed)) {
+        w.asleep.store(0, std::memory_order_relaxed);
+        return;
+    }
+    const timespec bound{0, 1'000'000};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&w.asleep), FUTEX_WAIT_PRIVATE, 1u, &bound,
+            nullptr, 0);
+    w.asleep.store(0, std::memory_order_relaxed);
+}
+
+void wake_sleeping_worker(WorkerContext& w) {
+    w.asleep.store(0, std::memory_order_relaxed);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&w.asleep), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
 }
 
 void register_offline_meta() {

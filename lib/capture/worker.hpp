@@ -81,7 +81,30 @@ struct alignas(64) WorkerContext {
     std::atomic<uint64_t> idle_polls{0};
     std::atomic<uint64_t> dequeued{0};  // offline: packets taken from the ring and counted
     std::atomic<bool> running{false};
+    // Offline: 1 while the worker sleeps on this futex word for want of packets (wake_worker).
+    alignas(64) std::atomic<uint32_t> asleep{0};
 };
+
+// Offline, the reader ends an interval in each worker's ring with this in place of a packet:
+// the worker counts what follows into its other epoch's tables (worker_main).
+inline rte_mbuf* epoch_marker() {
+    return reinterpret_cast<rte_mbuf*>(uintptr_t{1});
+}
+
+// Offline, a worker whose ring stayed empty sleeps rather than yields: a long sparse capture
+// leaves it idle most of the time, and yielding on a shared CPU takes turns from the reader and
+// the stats core it is waiting for. The reader wakes it when it enqueues. The sleep is bounded,
+// so a stop is seen within a millisecond.
+void offline_sleep(WorkerContext& w);
+void wake_sleeping_worker(WorkerContext& w);
+// After giving `w` work (packets or a marker enqueued): one load when it is awake.
+inline void wake_worker(WorkerContext& w) {
+    // Orders the work given (a ring slot, the epoch) before the check of `asleep`, as the worker
+    // orders its `asleep` store before its last look at the ring and the epoch.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (w.asleep.load(std::memory_order_relaxed) != 0) [[unlikely]]
+        wake_sleeping_worker(w);
+}
 
 // The worker lcore's loop (rte_eal_remote_launch): poll, count, acknowledge epoch flips.
 int worker_main(void* arg);
