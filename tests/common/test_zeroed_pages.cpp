@@ -1,7 +1,10 @@
 // copy_nonzero_pages against memcpy: sparse sources at every page offset, into zero pages.
 #include "darkscope/zeroed_pages.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <random>
@@ -45,5 +48,48 @@ TEST(ZeroedPages, CopyOfAllZeroLeavesZero) {
     auto* dst = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
     copy_nonzero_pages(dst, src.data(), bytes);
     EXPECT_EQ(std::memcmp(dst, src.data(), bytes), 0);
+    free_zeroed_pages(dst, bytes);
+}
+
+namespace {
+
+// Whether the page holding `p` is in memory or swapped out (/proc/self/pagemap bits 63, 62).
+bool page_touched(const void* p) {
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    uint64_t entry = 0;
+    const auto page = reinterpret_cast<std::uintptr_t>(p) / 4096;
+    const ssize_t got = ::pread(fd, &entry, sizeof entry, static_cast<off_t>(page * sizeof entry));
+    ::close(fd);
+    return got != sizeof entry || (entry >> 62) != 0;
+}
+
+}  // namespace
+
+// A counter set's copy for telemetry must neither read nor map the pages its source never
+// wrote: reading maps the zero page, and the set's next write there faults a second time.
+TEST(ZeroedPages, CopyLeavesTheSourcesUntouchedPagesUnmapped) {
+    if (::access("/proc/self/pagemap", R_OK) != 0)
+        GTEST_SKIP() << "/proc/self/pagemap is not readable here";
+    const std::size_t pages = 16;
+    const std::size_t bytes = pages * 4096;
+    auto* src = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
+    auto* dst = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
+    // Page by page, as the test reads it: no transparent huge page (of any size) behind them.
+    ::madvise(src, bytes, MADV_NOHUGEPAGE);
+    ::madvise(dst, bytes, MADV_NOHUGEPAGE);
+    src[3 * 4096 + 5] = 7;  // written
+    src[9 * 4096] = 1;      // written, then zero again: touched, all zero
+    src[9 * 4096] = 0;
+    src[15 * 4096 + 4095] = 9;  // the last byte
+    copy_nonzero_pages(dst, src, bytes);
+    for (std::size_t i = 0; i < pages; ++i) {
+        const bool written = i == 3 || i == 9 || i == 15;
+        EXPECT_EQ(page_touched(src + i * 4096), written) << "source page " << i;
+        EXPECT_EQ(page_touched(dst + i * 4096), i == 3 || i == 15) << "copy page " << i;
+    }
+    EXPECT_EQ(std::memcmp(dst, src, bytes), 0);  // reads every page: after the checks above
+    free_zeroed_pages(src, bytes);
     free_zeroed_pages(dst, bytes);
 }
