@@ -104,6 +104,7 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
       hour_(kWindowPreciseFactor * config.precise_sketches),
       day_(kWindowPreciseFactor * config.precise_sketches),
       total_(kWindowPreciseFactor * config.precise_sketches),
+      unsynced_(kWindowPreciseFactor * config.precise_sketches),
       tuple_sources_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       tuple_prefixes_(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       tuple6_sources_(std::make_unique<SpaceSaving>(kHeavyCapacity)),

@@ -93,8 +93,7 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     }
     roll_windows(start_s);
     hour_.add(interval_);
-    day_.add(interval_);
-    total_.add(interval_);
+    unsynced_.add(interval_);
     ++intervals_;
 
     // Events first: the interval's active scanners per service and per country become series
@@ -146,6 +145,7 @@ void Engine::append_series(int64_t start_s, const std::vector<StoredRow>& scanne
 }
 
 void Engine::publish() {
+    sync_windows();
     auto s = std::make_shared<Snapshot>();
     s->intervals = intervals_;
     s->last_start_s = interval_.start_s;

@@ -77,7 +77,18 @@ void merge_earlier_run(StoredPeriod& now, const StoredPeriod& earlier) {
     }
 }
 
+void Engine::sync_windows() {
+    if (unsynced_.start_s < 0)
+        return;
+    day_.add(unsynced_);
+    total_.add(unsynced_);
+    unsynced_.reset(-1);
+}
+
 void Engine::roll_windows(int64_t start_s) {
+    // The closing day's last intervals join it before it is stored.
+    if (day_.start_s >= 0 && day_.start_s != window_start(start_s, 86400))
+        sync_windows();
     for (auto [window, resolution] :
          {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}}) {
         const int64_t start = window_start(start_s, resolution == Resolution::hour ? 3600 : 86400);
@@ -142,6 +153,7 @@ void Engine::checkpoint_rollups() {
     if (now - last_rollup_checkpoint_ < config_.rollup_checkpoint_s)
         return;
     last_rollup_checkpoint_ = now;
+    sync_windows();
     for (auto [window, resolution] :
          {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})
         if (window->start_s >= 0 && window->counters->packets)
@@ -157,6 +169,7 @@ void Engine::flush_rollups() {
         emit_events(events_->finish(interval_.end_s));
     // A full queue refused some of them (each logged).
     const uint64_t refused = hook_ ? hook_->stats().drops - hook_drops : 0;
+    sync_windows();
     if (store_)
         for (auto [window, resolution] :
              {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}})

@@ -85,6 +85,7 @@ class Engine {
     void append_series(int64_t start_s, const std::vector<StoredRow>& scanner_rows);
     void publish();
     // rollups.cpp: hour and day windows and their history rows.
+    void sync_windows();
     void roll_windows(int64_t start_s);
     void resume_rollup(Resolution resolution, int64_t start_s);
     void store_window(const WindowAccumulator& w, Resolution resolution,
@@ -116,6 +117,11 @@ class Engine {
     bool workers_running_ = false;
 
     WindowAccumulator interval_, hour_, day_, total_;
+    // The intervals closed since the day and total last took them (sync_windows): an interval
+    // is merged into the hour and here, and the day and the total take these in one merge when
+    // they are read (publish, rollups). A long sparse replay publishes once a second, so its
+    // intervals cost two merges instead of three.
+    WindowAccumulator unsynced_;
     double last_rollup_checkpoint_ = 0;  // wall time the hour and day rollups were last stored
     // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
     std::unique_ptr<SpaceSaving> tuple_sources_, tuple_prefixes_;
