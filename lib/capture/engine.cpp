@@ -25,6 +25,7 @@
 #include "darkscope/sub_configs.hpp"
 #include "darkscope/recorder.hpp"
 #include "darkscope/stop_deadline.hpp"
+#include "darkscope/thread_cpus.hpp"
 #include "worker.hpp"
 #include "worker_tables.hpp"
 
@@ -114,6 +115,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     for (unsigned i = 0; i < sensors.size(); ++i)
         sensor_names_.push_back(sensors.name(static_cast<uint16_t>(i)));
     g_wall_ns.store(static_cast<uint64_t>(start_time_ * 1e9), std::memory_order_relaxed);
+    // The history writer, the event hook's thread and the recorder's writer start below.
+    const ScopedStartCpus service_threads(config.offline());
     if (!config.db_file.empty()) {
         StoreOptions options = store_options(config);
         options.log = control_log;
