@@ -497,3 +497,63 @@ TEST(HyperLogLog, FoldEqualsSketchingAtTheLowerPrecision) {
 
 }  // namespace
 }  // namespace darkscope
+
+// Hashed-sparse sketches clear and list only the slot lines their hashes went to (line_mask_).
+// A cleared sketch must be exactly a fresh one: a hash left behind in a slot would be taken as
+// held (a later add of it not counted) and would reach the registers when the sketch turns
+// dense. Hashes are chosen to collide, so that probing carries some into the next line, and the
+// table's last line wraps to its first.
+template <typename Sketch>
+void expect_clear_is_fresh() {
+    std::mt19937_64 rng(21);
+    constexpr uint32_t top_bits = Sketch::kPrecision - 3;  // the slot index (sparse_slot)
+    for (int round = 0; round < 20; ++round) {
+        Sketch used;
+        const uint64_t n = 1 + rng() % (Sketch::kSparseLimit - 1);
+        for (uint64_t i = 0; i < n; ++i) {
+            uint64_t h = rng() | 1;
+            if (i % 3 == 0)  // a crowded slot: the table's last one, whose probes wrap around
+                h = (~uint64_t{0} << (64 - top_bits)) | (rng() >> top_bits) | 1;
+            used.add_hash(h);
+        }
+        ASSERT_TRUE(used.is_sparse());
+        used.clear();
+        EXPECT_EQ(used.estimate(), 0u) << "round " << round;
+        // Both see the same hashes from here: while sparse they must hold the same set...
+        Sketch fresh;
+        std::vector<uint64_t> again;
+        for (uint64_t i = 0; i < n; ++i)
+            again.push_back(rng() | 1);
+        for (uint64_t h : again) {
+            used.add_hash(h);
+            fresh.add_hash(h);
+        }
+        EXPECT_EQ(used.estimate(), fresh.estimate()) << "round " << round;
+        std::vector<uint64_t> a, b;
+        used.for_each_hash([&](uint64_t h) { a.push_back(h); });
+        fresh.for_each_hash([&](uint64_t h) { b.push_back(h); });
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        EXPECT_EQ(a, b) << "round " << round;
+        // ...and the same registers once dense.
+        for (uint32_t i = 0; i < 2 * Sketch::kSparseLimit; ++i) {
+            const uint64_t h = rng();
+            used.add_hash(h);
+            fresh.add_hash(h);
+        }
+        ASSERT_FALSE(used.is_sparse());
+        for (uint32_t r = 0; r < Sketch::kRegisters; ++r)
+            ASSERT_EQ(used.register_at(r), fresh.register_at(r))
+                << "round " << round << " register " << r;
+        used.clear();
+        EXPECT_EQ(used.estimate(), 0u);
+        used.add_hash(12345);
+        EXPECT_EQ(used.estimate(), 1u) << "a dense sketch cleared is an empty sparse one";
+    }
+}
+
+TEST(HyperLogLog, ClearedHashedSketchIsAFreshOne) {
+    expect_clear_is_fresh<BasicHyperLogLog<12>>();
+    expect_clear_is_fresh<HyperLogLog>();
+    expect_clear_is_fresh<PreciseHyperLogLog>();
+}

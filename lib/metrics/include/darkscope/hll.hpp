@@ -35,9 +35,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace darkscope {
@@ -65,9 +67,18 @@ class BasicHyperLogLog {
     // cleared in O(1) (what a heavy-hitter entry taken over by a new source needs).
     static constexpr bool kSparseHashed = kSparseSlots > 64;
     static constexpr uint32_t kSparseLimit = kSparseHashed ? kSparseSlots / 2 : kSparseSlots;
+    // Hashed-sparse mode marks the 64-byte lines of slots that hold a hash, so that reading or
+    // clearing a sketch of a few hashes touches their lines, not the whole table (16 KiB for
+    // P = 14): an interval's and a window's many nearly empty sketches are read at every close.
+    static constexpr uint32_t kSlotLines = kSparseHashed ? kSparseSlots / 8 : 0;
+    static constexpr uint32_t kLineMaskWords = (kSlotLines + 63) / 64;
 
     BasicHyperLogLog() {
         std::memset(words_, 0, sizeof words_);
+        if constexpr (kSparseHashed) {
+            line_mask_.fill(0);
+        }
+        dense_ = true;  // so that clear() below empties every word
         clear();
     }
 
@@ -92,11 +103,18 @@ class BasicHyperLogLog {
     // Union: the result estimates the number of distinct hashes added to either sketch.
     void merge(const BasicHyperLogLog& other);
 
-    // Back to an empty sparse sketch. O(1) for array-sparse sizes; a memset of the registers
-    // for hashed-sparse ones.
+    // Back to an empty sparse sketch. O(1) for array-sparse sizes; for hashed-sparse ones the
+    // lines holding hashes are zeroed (all the registers when dense).
     void clear() {
         if constexpr (kSparseHashed) {
-            std::memset(words_, 0, sizeof words_);
+            if (dense_) {
+                std::memset(words_, 0, sizeof words_);
+            } else {
+                for_each_slot_line([&](uint32_t line) {
+                    std::memset(&words_[line * 8], 0, 8 * sizeof(uint64_t));
+                });
+            }
+            line_mask_.fill(0);
         }
         sparse_count_ = 0;
         dense_ = false;
@@ -158,6 +176,15 @@ class BasicHyperLogLog {
 
     void add_sparse(uint64_t h);
     void to_dense();
+    // Calls f(line) for every line of slots marked as holding a hash (hashed-sparse mode).
+    template <typename F>
+    void for_each_slot_line(F&& f) const {
+        for (uint32_t w = 0; w < kLineMaskWords; ++w) {
+            for (uint64_t bits = line_mask_[w]; bits != 0; bits &= bits - 1) {
+                f(w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits)));
+            }
+        }
+    }
     // Calls f(hash) for every hash held in sparse mode.
     template <typename F>
     void for_each_sparse(F&& f) const;
@@ -170,6 +197,12 @@ class BasicHyperLogLog {
     uint32_t sparse_count_;  // distinct hashes held while sparse (the zero hash included)
     bool dense_;
     bool sparse_has_zero_;  // hashed-sparse mode: 0 marks empty slots, so hash 0 is a flag
+    // Hashed-sparse mode: bit i set when slot line i (slots 8i .. 8i+7) may hold a hash. In the
+    // header's line, which an insert writes anyway (sparse_count_).
+    struct NoLineMask {};
+    [[no_unique_address]] std::conditional_t<kSparseHashed, std::array<uint64_t, kLineMaskWords>,
+                                             NoLineMask>
+        line_mask_;
     // Register bytes in dense mode, the sparse hashes before that.
     alignas(kRegisters >= 1024 ? 64 : 8) uint64_t words_[kSparseSlots];
 };
@@ -215,6 +248,7 @@ void BasicHyperLogLog<P>::add_sparse(uint64_t h) {
             return;
         }
         words_[slot] = h;
+        line_mask_[slot / 512] |= uint64_t{1} << (slot / 8 % 64);
         ++sparse_count_;
     } else {
         // Only the filled slots are read: a per-key sketch in a large table usually holds a few
@@ -290,11 +324,13 @@ void BasicHyperLogLog<P>::for_each_sparse(F&& f) const {
         if (sparse_has_zero_) {
             f(uint64_t{0});
         }
-        for (uint32_t i = 0; i < kSparseSlots; ++i) {
-            if (words_[i] != 0) {
-                f(words_[i]);
+        for_each_slot_line([&](uint32_t line) {
+            for (uint32_t i = line * 8; i < line * 8 + 8; ++i) {
+                if (words_[i] != 0) {
+                    f(words_[i]);
+                }
             }
-        }
+        });
     } else {
         for (uint32_t i = 0; i < sparse_count_; ++i) {
             f(words_[i]);
@@ -309,6 +345,9 @@ void BasicHyperLogLog<P>::to_dense() {
     uint32_t n = 0;
     for_each_sparse([&](uint64_t h) { held[n++] = h; });
     std::memset(words_, 0, sizeof words_);
+    if constexpr (kSparseHashed) {
+        line_mask_.fill(0);
+    }
     dense_ = true;
     sparse_count_ = 0;
     sparse_has_zero_ = false;
