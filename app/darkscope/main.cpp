@@ -20,6 +20,7 @@
 #include "darkscope/capture_file.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/fleet.hpp"
+#include "darkscope/offline_sizing.hpp"
 #include "darkscope/summary.hpp"
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
@@ -272,7 +273,8 @@ int main(int argc, char** argv) {
     if (ds::stop_requested_at_start_up("before EAL", false))
         return 0;
     try {
-        ds::eal_start(ds::build_eal_args(config, plan));
+        // Offline, EAL's memory fits the job (darkscope/offline_sizing.hpp).
+        ds::eal_start(ds::build_eal_args(ds::sized_to_job(config), plan));
     } catch (const ds::PrefixInUse& e) {
         return fail(2, e.what());
     } catch (const std::exception& e) {

@@ -39,8 +39,10 @@ class SketchPool {
     // Owned storage, allocated one sketch at a time as keys need them, up to `capacity`
     // (the stats core's windows).
     explicit SketchPool(uint32_t capacity) : capacity_(capacity) {}
-    // The caller's storage for exactly `capacity` sketches, constructed here (a worker's
-    // hugepages). The storage must outlive the pool.
+    // The caller's storage for exactly `capacity` sketches (a worker's hugepages, or fresh pages
+    // offline). It must be all zero, as rte_zmalloc and fresh mappings give it: a zero sketch is
+    // an empty one and an implicit-lifetime object, so nothing is written here and a sketch's
+    // pages are touched only when a key takes it. The storage must outlive the pool.
     SketchPool(Sketch* storage, uint32_t capacity);
     // A deep copy owning its sketches (only the used ones): what a published snapshot holds.
     SketchPool(const SketchPool& other);
