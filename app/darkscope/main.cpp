@@ -138,6 +138,7 @@ int build_geo_cache(const ds::Config& config) {
     geo.country_files = config.geo_country;
     geo.asn_files = config.geo_asn;
     geo.cache_dir = config.geo_cache;
+    geo.verify_image_sections = true;  // a saved image is checked whole here, once
     std::string error;
     ds::Attribution attribution(geo);
     rte_log_set_global_level(RTE_LOG_WARNING);  // the one line below says what happened

@@ -664,7 +664,7 @@ std::string check_bounds(const Header& h, const uint8_t* base) {
 }  // namespace
 
 std::unique_ptr<Image> Image::open(const std::string& path, const std::vector<Source>& expected,
-                                   std::string* reason) {
+                                   std::string* reason, Verify verify) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *reason = errno == ENOENT ? "absent" : path + ": " + std::strerror(errno);
@@ -683,8 +683,8 @@ std::unique_ptr<Image> Image::open(const std::string& path, const std::vector<So
             path + ": truncated or not an attribution image (" + std::to_string(size) + " bytes)";
         return nullptr;
     }
-    // Populated at once: validation reads every page, and one call maps them far cheaper than a
-    // fault each.
+    // Populated at once: validation reads most pages (all with Verify::whole), and one call maps
+    // them far cheaper than a fault each.
     void* base = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     ::close(fd);
     if (base == MAP_FAILED) {
@@ -724,7 +724,7 @@ std::unique_ptr<Image> Image::open(const std::string& path, const std::vector<So
     if (!stale.empty()) {
         return refuse(stale);
     }
-    for (unsigned s = 0; s < kSectionCount; ++s) {
+    for (unsigned s = 0; verify == Verify::whole && s < kSectionCount; ++s) {
         const SectionEntry& e = h.sections[s];
         if (hash_bytes(bytes + e.offset, e.bytes, s) != e.hash) {
             return refuse(std::string("damaged section ") + section_name(s) + " (hash mismatch)");
