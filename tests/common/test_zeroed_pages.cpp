@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -45,5 +49,41 @@ TEST(ZeroedPages, CopyOfAllZeroLeavesZero) {
     auto* dst = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
     copy_nonzero_pages(dst, src.data(), bytes);
     EXPECT_EQ(std::memcmp(dst, src.data(), bytes), 0);
+    free_zeroed_pages(dst, bytes);
+}
+
+namespace {
+// Whether this process has a page behind `p` (/proc/self/pagemap: present or swapped).
+bool page_backed(const void* p) {
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    uint64_t entry = 0;
+    const auto page = reinterpret_cast<std::uintptr_t>(p) / 4096;
+    const bool ok = fd >= 0 && ::pread(fd, &entry, sizeof entry,
+                                       static_cast<off_t>(page * sizeof entry)) == sizeof entry;
+    if (fd >= 0)
+        ::close(fd);
+    return !ok || (entry >> 62) != 0;
+}
+}  // namespace
+
+// A source in fresh pages, a few of them written: the copy equals a memcpy, and the pages never
+// written are skipped unread (they stay without a page behind them).
+TEST(ZeroedPages, PagesNeverWrittenAreSkippedUnread) {
+    const std::size_t pages = 600;  // more than one batch of pagemap entries
+    const std::size_t bytes = pages * 4096;
+    auto* src = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
+    for (std::size_t page : {0u, 1u, 2u, 511u, 512u, 513u, 599u})
+        src[page * 4096 + page % 4096] = static_cast<unsigned char>(page | 1);
+    src[300 * 4096] = 0;  // written, zero: read, not copied
+    auto* dst = static_cast<unsigned char*>(allocate_zeroed_pages(bytes));
+    copy_nonzero_pages(dst, src, bytes);
+    EXPECT_TRUE(page_backed(src + 300 * 4096));
+    for (std::size_t page : {3u, 100u, 510u, 514u, 598u})
+        EXPECT_FALSE(page_backed(src + page * 4096)) << "page " << page << " was read";
+    for (std::size_t page : {0u, 511u, 512u, 599u})
+        EXPECT_TRUE(page_backed(dst + page * 4096)) << "page " << page;
+    EXPECT_FALSE(page_backed(dst + 300 * 4096));
+    EXPECT_EQ(std::memcmp(dst, src, bytes), 0);  // reads every page: last
+    free_zeroed_pages(src, bytes);
     free_zeroed_pages(dst, bytes);
 }
