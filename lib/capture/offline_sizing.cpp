@@ -23,10 +23,12 @@ uint64_t max_packets_in(uint64_t file_bytes) {
 
 namespace {
 
-// EAL memory for the offline mbuf pool on 4 KiB pages (--no-huge): the mempool never lets an
-// object straddle a page, so each mbuf (2368 bytes) takes a page of its own; and room for what
-// else EAL and darkscope take from its heap (the workers' rings, the pool's ring and per-lcore
-// caches, telemetry, memzones: a few MiB). The workers' tables are not in EAL memory offline.
+// EAL memory for the offline mbuf pool on 4 KiB pages (--no-huge), reckoned at a page a mbuf
+// (what a pool that keeps each object inside a page takes; the offline pool packs its 2368-byte
+// mbufs, create_offline_packet_pool, so this leaves room), and for what else EAL and darkscope
+// take from its heap (the workers' rings, the pool's ring and per-lcore caches, telemetry,
+// memzones: a few MiB). The workers' tables are not in EAL memory offline. Reserving costs a
+// memseg per page, whether used or not: far less than the 2 GiB some commands passed.
 constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t kEalOverheadMb = 32;
 constexpr unsigned kEalDefaultMb = 64;  // what EAL reserves with --no-huge and no -m
