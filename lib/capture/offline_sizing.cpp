@@ -28,7 +28,7 @@ namespace {
 // mbufs, create_offline_packet_pool, so this leaves room), and for what else EAL and darkscope
 // take from its heap (the workers' rings, the pool's ring and per-lcore caches, telemetry,
 // memzones: a few MiB). The workers' tables are not in EAL memory offline. Reserving costs a
-// memseg per page, whether used or not: far less than the 2 GiB some commands passed.
+// memseg per page, whether used or not.
 constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t kEalOverheadMb = 32;
 constexpr unsigned kEalDefaultMb = 64;  // what EAL reserves with --no-huge and no -m
