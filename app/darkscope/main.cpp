@@ -20,6 +20,7 @@
 #include "darkscope/capture_file.hpp"
 #include "darkscope/engine.hpp"
 #include "darkscope/fleet.hpp"
+#include "darkscope/offline_sizing.hpp"
 #include "darkscope/summary.hpp"
 #include "darkscope/classify.hpp"
 #include "darkscope/config.hpp"
@@ -137,6 +138,7 @@ int build_geo_cache(const ds::Config& config) {
     geo.country_files = config.geo_country;
     geo.asn_files = config.geo_asn;
     geo.cache_dir = config.geo_cache;
+    geo.verify_image_sections = true;  // a saved image is checked whole here, once
     std::string error;
     ds::Attribution attribution(geo);
     rte_log_set_global_level(RTE_LOG_WARNING);  // the one line below says what happened
@@ -272,7 +274,8 @@ int main(int argc, char** argv) {
     if (ds::stop_requested_at_start_up("before EAL", false))
         return 0;
     try {
-        ds::eal_start(ds::build_eal_args(config, plan));
+        // Offline, EAL's memory fits the job (darkscope/offline_sizing.hpp).
+        ds::eal_start(ds::build_eal_args(ds::sized_to_job(config), plan));
     } catch (const ds::PrefixInUse& e) {
         return fail(2, e.what());
     } catch (const std::exception& e) {

@@ -307,7 +307,10 @@ bool Attribution::reload(std::string* error) {
         std::string refused;
         for (const auto& dir : dirs) {
             const std::string path = dir + "/" + name;
-            built->image = geo_image::Image::open(path, sources, &reason);
+            built->image = geo_image::Image::open(path, sources, &reason,
+                                                  config_.verify_image_sections
+                                                      ? geo_image::Image::Verify::whole
+                                                      : geo_image::Image::Verify::structure);
             if (built->image) {
                 image_note = "mapped " + path;
                 break;

@@ -130,8 +130,8 @@ Engine::Engine(const Config& config, const CorePlan& plan, Ports* ports, Attribu
     const Config job = sized_to_job(config);
     if (config.offline()) {
         register_offline_meta();
-        offline_pool_ =
-            create_packet_pool("offline_mbufs", job.mbufs, static_cast<int>(rte_socket_id()));
+        offline_pool_ = create_offline_packet_pool("offline_mbufs", job.mbufs,
+                                                   static_cast<int>(rte_socket_id()));
     }
     if (!config.record_dir.empty())
         recorder_ = std::make_unique<Recorder>(record_options(config), sensor_names_,

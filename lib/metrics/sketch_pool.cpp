@@ -1,20 +1,39 @@
 #include "darkscope/sketch_pool.hpp"
 
+#include <atomic>
 #include <new>
+#include <type_traits>
 
 namespace darkscope {
 
+// Constructing each sketch wrote 16 KiB apiece: 8 MiB of page faults and memset a pool, at
+// every start, for sketches an interval rarely takes.
+static_assert(std::is_trivially_copyable_v<SketchPool::Sketch> &&
+                  std::is_trivially_destructible_v<SketchPool::Sketch>,
+              "a sketch is an implicit-lifetime type: zero storage holds empty sketches");
+
 SketchPool::SketchPool(Sketch* storage, uint32_t capacity)
-    : external_(storage), capacity_(capacity) {
-    for (uint32_t i = 0; i < capacity; ++i)
-        new (&storage[i]) Sketch();
-}
+    : external_(storage), capacity_(capacity) {}
 
 SketchPool::SketchPool(const SketchPool& other)
     : capacity_(other.capacity_), used_(other.used_), refused_(other.refused_) {
     owned_.reserve(used_);
-    for (uint32_t h = 1; h <= used_; ++h)
-        owned_.push_back(std::make_unique<Sketch>(other.at(h)));
+    for (uint32_t h = 1; h <= used_; ++h) {
+        if (other.external_ != nullptr)
+            owned_.push_back(std::make_shared<Sketch>(other.at(h)));
+        else
+            owned_.push_back(other.owned_[h - 1]);
+    }
+}
+
+// Only the pool's owner writes its sketches or takes copies of it, so a count of 1 seen here
+// stays 1; the fence orders this write after the last reads of a copy that just let go.
+SketchPool::Sketch& SketchPool::unshared(std::shared_ptr<Sketch>& sketch) {
+    if (sketch.use_count() != 1)
+        sketch = std::make_shared<Sketch>(*sketch);
+    else
+        std::atomic_thread_fence(std::memory_order_acquire);
+    return *sketch;
 }
 
 uint32_t SketchPool::acquire() {
@@ -22,14 +41,22 @@ uint32_t SketchPool::acquire() {
         ++refused_;
         return 0;
     }
-    if (external_ == nullptr && owned_.size() <= used_)
-        owned_.push_back(std::make_unique<Sketch>());
+    if (external_ == nullptr) {
+        if (owned_.size() <= used_)
+            owned_.push_back(std::make_shared<Sketch>());
+        else if (owned_[used_] == nullptr)
+            owned_[used_] = std::make_shared<Sketch>();
+    }
     return ++used_;
 }
 
 void SketchPool::clear() {
-    for (uint32_t h = 1; h <= used_; ++h)
-        at(h).clear();
+    for (uint32_t h = 1; h <= used_; ++h) {
+        if (external_ == nullptr && owned_[h - 1].use_count() != 1)
+            owned_[h - 1].reset();  // a copy still reads it: a fresh one when next taken
+        else
+            at(h).clear();
+    }
     used_ = 0;
     refused_ = 0;
 }

@@ -62,8 +62,11 @@ Machine load_machine(const std::vector<std::string>& ports, const std::string& x
     std::unique_ptr<hwloc_topology, TopologyDeleter> topo(raw);
     if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
         fail("--topology-xml " + xml_path + ": hwloc cannot read it");
-    // PCI devices are filtered out by default; keep them to find each port's locality.
-    hwloc_topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_ALL);
+    // PCI devices are filtered out by default; keep them to find each port's locality. Only a
+    // PCI port needs them: discovering every device reads its config space in sysfs, the larger
+    // part of the topology's cost at start-up (--read, vdevs).
+    if (std::any_of(ports.begin(), ports.end(), looks_pci))
+        hwloc_topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_ALL);
     if (hwloc_topology_load(raw) != 0)
         fail(xml_path.empty() ? std::string("hwloc: cannot load this machine's topology")
                               : "--topology-xml " + xml_path + ": hwloc cannot load it");

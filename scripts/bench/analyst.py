@@ -154,7 +154,9 @@ def measure(a, runs, packets, sparse_days, sparse_packets, work, prefixes):
         counter[0] += 1
         prefix = "dsan_%d_%d" % (os.getpid(), counter[0])
         prefixes.append(prefix)
-        cmd = [a.darkscope, "--file-prefix", prefix, "--no-huge", "--memory", "2048",
+        # As a new user runs it, but on 4 KiB pages (any machine): without --memory, offline
+        # darkscope asks EAL for what the capture's mbuf pool takes.
+        cmd = [a.darkscope, "--file-prefix", prefix, "--no-huge",
                "--log-level", "info", "--interval", "60"] + sensors + list(extra)
         for f in files:
             cmd += ["--read", f]

@@ -91,12 +91,13 @@ void expect_answers(Attribution& attribution, uint32_t first_asn, const std::str
     }
 }
 
-std::unique_ptr<Attribution> load(const Databases& db, const std::string& cache,
-                                  std::string* image) {
+std::unique_ptr<Attribution> load(const Databases& db, const std::string& cache, std::string* image,
+                                  bool verify_sections = false) {
     GeoConfig config;
     config.country_files = {db.country};
     config.asn_files = {db.asn};
     config.cache_dir = cache;
+    config.verify_image_sections = verify_sections;
     auto attribution = std::make_unique<Attribution>(config);
     std::string error;
     EXPECT_TRUE(attribution->reload(&error)) << error;
@@ -145,8 +146,10 @@ TEST_F(Image, DamagedTruncatedForeignAndStaleImagesAreRefusedAndRebuilt) {
          }},
         {"image format 7", [&] { patch(8, std::string("\x07\0\0\0", 4)); }},
         {"damaged image header", [&] { patch(40, "\x01"); }},
-        // The IPv4 table starts at a page boundary after the sources: its 1.0.0.0/24 entry.
-        {"damaged section tbl24", [&] { patch(2 * 4096 + 0x10000 * 4, "\x09"); }},
+        // The IPv4 table starts at a page boundary after the sources: its 1.0.0.0/24 entry, sent
+        // outside the tables (an extended entry of a group that does not exist).
+        {"tbl24 entry 65536 out of bounds",
+         [&] { patch(2 * 4096 + 0x10000 * 4, "\xff\xff\xff\xff"); }},
     };
     for (const auto& [reason, damage] : damages) {
         SCOPED_TRACE(reason);
@@ -159,6 +162,27 @@ TEST_F(Image, DamagedTruncatedForeignAndStaleImagesAreRefusedAndRebuilt) {
             << image;
         expect_answers(*attribution, 13335, reason);
         EXPECT_TRUE(load(db, cache.path.string(), &image) != nullptr);
+        EXPECT_EQ(image, "mapped " + path);
+    }
+
+    // A damage that leaves every index in bounds (1.0.0.0/24 now answers pair 0, unknown): a start
+    // maps it (its lookups stay inside the image; sections are not hashed at each start), and
+    // --geo-build-cache's whole check refuses it by the section's hash and rebuilds it.
+    patch(2 * 4096 + 0x10000 * 4, std::string(4, '\0'));
+    EXPECT_TRUE(load(db, cache.path.string(), &image) != nullptr);
+    EXPECT_EQ(image, "mapped " + path);
+    {
+        auto attribution = load(db, cache.path.string(), &image, true);
+        ASSERT_NE(attribution, nullptr);
+        EXPECT_EQ(image.rfind("refused " + path +
+                                  ": damaged section tbl24 (hash mismatch); built "
+                                  "from the databases, saved as " +
+                                  path,
+                              0),
+                  0u)
+            << image;
+        expect_answers(*attribution, 13335, "rebuilt after a damaged section");
+        EXPECT_TRUE(load(db, cache.path.string(), &image, true) != nullptr);
         EXPECT_EQ(image, "mapped " + path);
     }
 

@@ -119,3 +119,17 @@ def test_top_sources_exact(run):
     got = [[r["source"], r["packets"]] for r in h.ranked(s["/darkscope/top/sources,1000"])[:10]]
     assert got == truth["top_sources"][:10], "top sources\n  got  %s\n  want %s" % (
         got, truth["top_sources"][:10])
+
+
+def test_no_huge_without_memory_fits_the_default_pool(env, run):
+    """--no-huge and no --memory, as a new user types it (demo.conf's `memory` and `mbufs` set back
+    to their defaults): EAL's own 64 MiB do not hold the default 16,383-mbuf pool on 4 KiB pages
+    (the capture could fill it), so offline darkscope asks EAL for what the pool takes; the counts
+    are the same."""
+    _, truth = run
+    summary = os.path.join(env.tmp, "summary-default-memory.json")
+    env.run(["--file-prefix", env.prefix + "_mem", "--no-huge", "--log-level", "info",
+             "--config", os.path.join(env.src, "conf", "demo.conf"), "--memory", "0",
+             "--mbufs", "16383", "--read", os.path.join(env.tmp, "offline.pcap"), "--summary", summary])
+    h.no_errors(h.compare_stats(env.summary(summary)["/darkscope/stats"], truth,
+                                "offline stats, default memory"))

@@ -468,6 +468,57 @@ TEST(Counters, EmptySetIsAllZeroBytes) {
     EXPECT_EQ(std::memcmp(zeroed.get(), constructed.get(), sizeof(CounterSet)), 0);
 }
 
+// A worker's sketch pools and tuple tables take zero memory as empty sketches and tuples, and
+// never construct them (SketchPool, TupleTable): that holds only while constructed ones are all
+// zero bytes.
+// Constructed in zero bytes, a T leaves them all zero: the constructor writes no state that
+// zero memory lacks (padding, which a constructor leaves alone, is zero too here).
+template <typename T>
+size_t nonzero_bytes_of_constructed() {
+    alignas(T) static unsigned char storage[sizeof(T)];
+    std::memset(storage, 0, sizeof storage);
+    new (storage) T();
+    return static_cast<size_t>(
+        std::count_if(storage, storage + sizeof(T), [](unsigned char b) { return b != 0; }));
+}
+
+TEST(Counters, EmptySketchesAndTuplesAreAllZeroBytes) {
+    EXPECT_EQ(nonzero_bytes_of_constructed<SketchPool::Sketch>(), 0u);
+    EXPECT_EQ(nonzero_bytes_of_constructed<SourceTupleTable::DestinationSketch>(), 0u);
+    EXPECT_EQ(nonzero_bytes_of_constructed<SourceTuple>(), 0u);
+    EXPECT_EQ(nonzero_bytes_of_constructed<SourceTuple6>(), 0u);
+}
+
+// A pool over zero storage hands out sketches that count as constructed ones do.
+TEST(Counters, PoolOverZeroStorageCountsAsConstructedSketches) {
+    constexpr uint32_t kSketches = 4;
+    std::vector<SketchPool::Sketch> constructed(kSketches);
+    auto storage = std::make_unique<unsigned char[]>(SketchPool::storage_bytes(kSketches));
+    std::memset(storage.get(), 0, SketchPool::storage_bytes(kSketches));
+    SketchPool pool(reinterpret_cast<SketchPool::Sketch*>(storage.get()), kSketches);
+    std::mt19937_64 rng(7);
+    for (uint32_t i = 0; i < kSketches; ++i) {
+        const uint32_t handle = pool.acquire();
+        ASSERT_EQ(handle, i + 1);
+        EXPECT_TRUE(pool.at(handle).empty());
+        // Sparse for the first sketches, dense for the last (past 1024 distinct hashes).
+        const unsigned distinct = i < 2 ? 10u + i : 5000u * i;
+        for (unsigned n = 0; n < distinct; ++n) {
+            const uint64_t h = rng();
+            pool.at(handle).add_hash(h);
+            constructed[i].add_hash(h);
+        }
+        EXPECT_EQ(pool.at(handle).estimate(), constructed[i].estimate()) << i;
+        if (i < 2) {
+            EXPECT_EQ(pool.at(handle).estimate(), distinct) << i;
+        }
+    }
+    EXPECT_EQ(pool.acquire(), 0u);
+    EXPECT_EQ(pool.refused(), 1u);
+    pool.clear();
+    EXPECT_TRUE(pool.at(pool.acquire()).empty());
+}
+
 // A published copy is written only where the set is not zero (copy_counters): it holds all the
 // set holds, for a set that used a few slots and for one whose service table overflowed.
 TEST(Counters, CopyForSnapshotHoldsEverything) {

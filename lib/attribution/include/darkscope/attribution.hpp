@@ -33,6 +33,9 @@ struct GeoConfig {
     // Where the compiled image lives (--geo-cache): "" means beside the first database, or the
     // per-user cache directory when that is not writable.
     std::string cache_dir;
+    // Check every section's hash of a saved image before mapping it (--geo-build-cache); starts
+    // and reloads check all else (darkscope/geo_image.hpp).
+    bool verify_image_sections = false;
 };
 
 namespace attribution_detail {

@@ -19,8 +19,12 @@
 //   names      AS names: sorted (asn, offset, length) into name_text
 //   files      what status() reports of each database: one tab-separated line each
 // An image is used only after every check has passed: magic, version, byte order, the header's
-// hash, the file's size, the sources' sizes and hashes against the files configured now, every
-// section's hash, and every index in bounds. Anything else is refused with the reason.
+// hash, the file's size, every section inside the file, the sources' sizes and hashes against
+// the files configured now, and every index in bounds (so no lookup can leave the image).
+// Every section's hash is checked too where asked (Verify::whole: --geo-build-cache), not at
+// each start: hashing the whole image cost more than the rest of the checks together, and an
+// image is only ever written whole and renamed into place. Anything else is refused with the
+// reason.
 #pragma once
 
 #include <cstddef>
@@ -94,10 +98,13 @@ class Image {
   public:
     // Builds the image in anonymous memory. Fails only when memory cannot be had.
     static std::unique_ptr<Image> build(const Content& content, std::string* error);
+    // What open() checks: everything but the sections' hashes (each start and reload), or
+    // everything (--geo-build-cache).
+    enum class Verify { structure, whole };
     // Maps and validates the file against the expected sources. nullptr with *reason when it is
     // absent (reason "absent"), foreign, truncated, damaged or built from other sources.
     static std::unique_ptr<Image> open(const std::string& path, const std::vector<Source>& expected,
-                                       std::string* reason);
+                                       std::string* reason, Verify verify = Verify::structure);
     // Writes the image to PATH.tmp.<pid>.<serial> and renames it to PATH, so a reader sees the
     // old file or the whole new one, never part of one.
     bool write(const std::string& path, std::string* error) const;

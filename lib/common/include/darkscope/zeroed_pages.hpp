@@ -14,7 +14,8 @@ void free_zeroed_pages(void* p, std::size_t bytes);
 
 // Copies `src` to `dst` (both `bytes` long), which must be zero (as allocate_zeroed_pages gives
 // it): only the pages of `src` holding a non-zero byte are written, so the result equals a
-// memcpy and the pages of dst left zero stay untouched.
+// memcpy and the pages of dst left zero stay untouched. `src` must be private anonymous memory
+// (allocate_zeroed_pages, the heap): its pages the process never wrote are not even read.
 void copy_nonzero_pages(void* dst, const void* src, std::size_t bytes);
 
 }  // namespace darkscope

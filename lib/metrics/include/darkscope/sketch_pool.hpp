@@ -39,16 +39,24 @@ class SketchPool {
     // Owned storage, allocated one sketch at a time as keys need them, up to `capacity`
     // (the stats core's windows).
     explicit SketchPool(uint32_t capacity) : capacity_(capacity) {}
-    // The caller's storage for exactly `capacity` sketches, constructed here (a worker's
-    // hugepages). The storage must outlive the pool.
+    // The caller's storage for exactly `capacity` sketches (a worker's hugepages, or fresh pages
+    // offline). It must be all zero, as rte_zmalloc and fresh mappings give it: a zero sketch is
+    // an empty one and an implicit-lifetime object, so nothing is written here and a sketch's
+    // pages are touched only when a key takes it. The storage must outlive the pool.
     SketchPool(Sketch* storage, uint32_t capacity);
-    // A deep copy owning its sketches (only the used ones): what a published snapshot holds.
+    // A copy of the used sketches (what a published snapshot holds), sharing them with `other`
+    // until either writes one: a window's pool is copied at every publish, and most of its
+    // sketches (16 KiB each) are not written again before the next.
     SketchPool(const SketchPool& other);
     SketchPool& operator=(const SketchPool&) = delete;
 
     // A fresh, empty sketch's handle, or 0 when the pool is exhausted (counted as refused).
     uint32_t acquire();
-    Sketch& at(uint32_t handle) { return external_ ? external_[handle - 1] : *owned_[handle - 1]; }
+    // For writing: an owned sketch shared with a copy is copied first (on the control plane; a
+    // worker's pool has external storage).
+    Sketch& at(uint32_t handle) {
+        return external_ ? external_[handle - 1] : unshared(owned_[handle - 1]);
+    }
     const Sketch& at(uint32_t handle) const {
         return external_ ? external_[handle - 1] : *owned_[handle - 1];
     }
@@ -62,8 +70,11 @@ class SketchPool {
     static size_t storage_bytes(uint32_t capacity) { return size_t{capacity} * sizeof(Sketch); }
 
   private:
+    static Sketch& unshared(std::shared_ptr<Sketch>& sketch);
+
     Sketch* external_ = nullptr;
-    std::vector<std::unique_ptr<Sketch>> owned_;
+    // Shared with copies of the pool (copy on write); null once cleared while shared.
+    std::vector<std::shared_ptr<Sketch>> owned_;
     uint32_t capacity_ = 0;
     uint32_t used_ = 0;
     uint64_t refused_ = 0;

@@ -84,7 +84,9 @@ class Ports {
     bool started_ = false;
 };
 
-// A mempool outside any port (offline mode).
+// A mempool outside any port.
 rte_mempool* create_packet_pool(const std::string& name, unsigned mbufs, int socket);
+// The same for mbufs no device reads (offline mode): packed, not one to a 4 KiB page.
+rte_mempool* create_offline_packet_pool(const std::string& name, unsigned mbufs, int socket);
 
 }  // namespace darkscope
