@@ -91,9 +91,24 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
         if (recorder_)
             recorder_->interval_closed(end_s);
     }
+    // Offline replays close intervals far faster than real time: publish (which copies every
+    // changed window, up to ~100 MiB) at most once a second of wall time there, as a progress
+    // view, and then only once 19 times the last publish's own time has passed, so publishing
+    // never takes more than a twentieth of a replay (on a loaded machine one publish can take
+    // longer than a second: then a long sparse capture would spend its time copying). The last
+    // interval is always published. last_publish_ is the end of the last publish, moved later
+    // by what that rule adds beyond the second.
+    const bool publishing = !config_.offline() || workers_stopped ||
+                            now_seconds() - last_publish_ >= kOfflinePublishEvery_s;
     roll_windows(start_s);
     hour_.add(interval_);
-    unsynced_.add(interval_);
+    if (publishing) {
+        sync_windows();
+        day_.add(interval_);
+        total_.add(interval_);
+    } else {
+        unsynced_.add(interval_);  // the day and the total take it when next read
+    }
     ++intervals_;
 
     // Events first: the interval's active scanners per service and per country become series
@@ -110,16 +125,9 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     }
     if (fleet_)
         export_interval(start_s, end_s);
-    // Offline replays close intervals far faster than real time: publish (which copies every
-    // changed window, up to ~100 MiB) at most once a second of wall time there, as a progress
-    // view, and then only once 19 times the last publish's own time has passed, so publishing
-    // never takes more than a twentieth of a replay (on a loaded machine one publish can take
-    // longer than a second: then a long sparse capture would spend its time copying). The last
-    // interval is always published. last_publish_ is the end of the last publish, moved later
-    // by what that rule adds beyond the second.
     const double now = now_seconds();
     double ended = now;
-    if (!config_.offline() || workers_stopped || now - last_publish_ >= kOfflinePublishEvery_s) {
+    if (publishing) {
         publish();
         ended = now_seconds();
         last_publish_ = ended + std::max(0.0, 19 * (ended - now) - kOfflinePublishEvery_s);

@@ -118,9 +118,9 @@ class Engine {
 
     WindowAccumulator interval_, hour_, day_, total_;
     // The intervals closed since the day and total last took them (sync_windows): an interval
-    // is merged into the hour and here, and the day and the total take these in one merge when
-    // they are read (publish, rollups). A long sparse replay publishes once a second, so its
-    // intervals cost two merges instead of three.
+    // that is not published (offline, at most one a second is) is merged into the hour and
+    // here, and the day and the total take these in one merge when they are next read
+    // (publish, rollups). A long sparse replay's intervals cost two merges instead of three.
     WindowAccumulator unsynced_;
     double last_rollup_checkpoint_ = 0;  // wall time the hour and day rollups were last stored
     // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
