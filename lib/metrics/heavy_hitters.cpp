@@ -6,6 +6,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "darkscope/zeroed_pages.hpp"
+
 namespace darkscope {
 
 // ---- HeavyKey ----
@@ -92,8 +94,10 @@ SpaceSaving::SpaceSaving(uint32_t capacity) : capacity_(capacity) {
         throw std::invalid_argument("SpaceSaving capacity must be 1 .. 2^30");
     }
     block_bytes_ = required_bytes(capacity);
-    owned_ = ::operator new (block_bytes_, std::align_val_t{kMemoryAlignment});
-    bind(owned_);
+    // Fresh pages read as zero, which is an empty summary: nothing is written (or faulted in)
+    // until keys arrive. The stats core has a dozen of these, ~470 KiB each.
+    owned_ = allocate_zeroed_pages(block_bytes_);
+    bind(owned_, true);
 }
 
 SpaceSaving::SpaceSaving(uint32_t capacity, void* memory, size_t bytes) : capacity_(capacity) {
@@ -105,20 +109,33 @@ SpaceSaving::SpaceSaving(uint32_t capacity, void* memory, size_t bytes) : capaci
         reinterpret_cast<uintptr_t>(memory) % kMemoryAlignment != 0) {
         throw std::invalid_argument("SpaceSaving memory too small or not 64-byte aligned");
     }
-    bind(memory);
+    bind(memory, false);
 }
 
 SpaceSaving::~SpaceSaving() {
     if (owned_ != nullptr) {
-        ::operator delete (owned_, std::align_val_t{kMemoryAlignment});
+        free_zeroed_pages(owned_, block_bytes_);
     }
 }
 
-void SpaceSaving::bind(void* memory) {
+void SpaceSaving::bind(void* memory, bool zeroed) {
     const Layout l = Layout::of(capacity_);
     auto* base = static_cast<unsigned char*>(memory);
     block_ = memory;
     index_mask_ = l.index_size - 1;
+    if (zeroed) {
+        // All-zero bytes are what the constructions below write: empty entries, links, buckets,
+        // index slots and sketches (an empty sparse sketch is all zero).
+        entries_ = reinterpret_cast<Entry*>(base + l.entries);
+        links_ = reinterpret_cast<Link*>(base + l.links);
+        buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
+        index_ = reinterpret_cast<uint64_t*>(base + l.index);
+        destinations_ = reinterpret_cast<DestinationSketch*>(base + l.destinations);
+        services_ = reinterpret_cast<ServiceSketch*>(base + l.services);
+        sources_ = reinterpret_cast<PrefixSources*>(base + l.sources);
+        reset_buckets();
+        return;
+    }
     entries_ = new (base + l.entries) Entry[capacity_]{};
     links_ = new (base + l.links) Link[capacity_]{};
     buckets_ = new (base + l.buckets) Bucket[capacity_]{};

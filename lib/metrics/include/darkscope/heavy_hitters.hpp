@@ -237,7 +237,8 @@ class SpaceSaving {
 
     static bool ranks_above(uint64_t count_a, uint64_t error_a, const HeavyKey& key_a,
                             uint64_t count_b, uint64_t error_b, const HeavyKey& key_b);
-    void bind(void* memory);
+    // `zeroed`: the block is all zero bytes (fresh pages), an empty summary as it is.
+    void bind(void* memory, bool zeroed);
     void detach_and_free(uint32_t e);
     void reset_buckets();
     void place_in_order(std::vector<std::pair<uint64_t, uint32_t>>& moved);
