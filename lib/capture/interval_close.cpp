@@ -105,7 +105,8 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     if (publishing) {
         sync_windows();
         day_.add(interval_);
-        total_.add(interval_);
+        if (!total_is_day_)
+            total_.add(interval_);
     } else {
         unsynced_.add(interval_);  // the day and the total take it when next read
     }
@@ -128,6 +129,9 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     const double now = now_seconds();
     double ended = now;
     if (publishing) {
+        // An offline run's last interval: the windows do not change again, so the snapshot
+        // takes them as they are rather than a copy of each (the run's peak memory).
+        windows_final_ = workers_stopped && config_.offline();
         publish();
         ended = now_seconds();
         last_publish_ = ended + std::max(0.0, 19 * (ended - now) - kOfflinePublishEvery_s);
@@ -175,12 +179,18 @@ void Engine::publish() {
             return d;
         }
         published_versions_[i] = w.version;
-        return w.publish(kPublishedTop);
+        return windows_final_ ? w.publish_shared(kPublishedTop) : w.publish(kPublishedTop);
     };
     s->last = window(interval_, &Snapshot::last, 0);
     s->hour = window(hour_, &Snapshot::hour, 1);
     s->day = window(day_, &Snapshot::day, 2);
-    s->total = window(total_, &Snapshot::total, 3);
+    if (total_is_day_) {
+        // The run has not left its first day: its total is that day's window.
+        s->total = s->day;
+        s->total.start_s = total_.start_s;
+    } else {
+        s->total = window(total_, &Snapshot::total, 3);
+    }
     s->series = series_;
     if (events_)
         s->events = recent_events();

@@ -81,14 +81,22 @@ void Engine::sync_windows() {
     if (unsynced_.start_s < 0)
         return;
     day_.add(unsynced_);
-    total_.add(unsynced_);
+    if (!total_is_day_)
+        total_.add(unsynced_);
     unsynced_.reset(-1);
 }
 
 void Engine::roll_windows(int64_t start_s) {
-    // The closing day's last intervals join it before it is stored.
-    if (day_.start_s >= 0 && day_.start_s != window_start(start_s, 86400))
+    if (day_.start_s >= 0 && day_.start_s != window_start(start_s, 86400)) {
+        // The closing day's last intervals join it before it is stored; the total, until now
+        // the day itself, takes it.
         sync_windows();
+        if (total_is_day_) {
+            total_.add(day_);
+            total_is_day_ = false;
+            published_versions_[3] = ~uint64_t{0};  // a window of its own from now on
+        }
+    }
     for (auto [window, resolution] :
          {std::pair{&hour_, Resolution::hour}, std::pair{&day_, Resolution::day}}) {
         const int64_t start = window_start(start_s, resolution == Resolution::hour ? 3600 : 86400);

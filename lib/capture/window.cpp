@@ -9,7 +9,7 @@ namespace darkscope {
 
 WindowAccumulator::WindowAccumulator(uint32_t precise_sketches)
     : counters(CounterSet::zeroed()),
-      pool(std::make_unique<SketchPool>(precise_sketches)),
+      pool(std::make_shared<SketchPool>(precise_sketches)),
       sources(std::make_unique<SpaceSaving>(kHeavyCapacity)),
       prefixes(std::make_unique<SpaceSaving>(kHeavyCapacity)) {
     counters->pool = pool.get();
@@ -39,6 +39,21 @@ void WindowAccumulator::add(const WindowAccumulator& interval) {
 WindowData WindowAccumulator::publish(size_t top_n) const {
     WindowData w;
     w.counters = copy_counters(*counters);
+    w.sources = sources->top(top_n);
+    w.prefixes = prefixes->top(top_n);
+    w.heavy_error_bound = sources->error_bound();
+    w.start_s = start_s;
+    w.end_s = end_s;
+    return w;
+}
+
+WindowData WindowAccumulator::publish_shared(size_t top_n) const {
+    WindowData w;
+    // The counters' pool must live as long as they do: the snapshot owns both.
+    auto owners =
+        std::make_shared<std::pair<std::shared_ptr<CounterSet>, std::shared_ptr<SketchPool>>>(
+            counters, pool);
+    w.counters = std::shared_ptr<const CounterSet>(owners, counters.get());
     w.sources = sources->top(top_n);
     w.prefixes = prefixes->top(top_n);
     w.heavy_error_bound = sources->error_bound();

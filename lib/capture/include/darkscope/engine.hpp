@@ -122,6 +122,11 @@ class Engine {
     // here, and the day and the total take these in one merge when they are next read
     // (publish, rollups). A long sparse replay's intervals cost two merges instead of three.
     WindowAccumulator unsynced_;
+    bool windows_final_ = false;  // no interval closes after this: publish shares the windows
+    // Until the run's first day ends, its total is that day: total_ holds nothing and is
+    // neither merged into nor published (a run within one day saves a window's memory and a
+    // merge per interval). The day's roll hands the day to total_.
+    bool total_is_day_ = true;
     double last_rollup_checkpoint_ = 0;  // wall time the hour and day rollups were last stored
     // Scratch for the top talkers the stats core builds from a retired epoch's tuples.
     std::unique_ptr<SpaceSaving> tuple_sources_, tuple_prefixes_;

@@ -23,8 +23,10 @@ constexpr int64_t window_start(int64_t t, int64_t length) {
 }
 
 struct WindowAccumulator {
-    std::unique_ptr<CounterSet> counters;
-    std::unique_ptr<SketchPool> pool;  // counters' precise per-key sketches
+    // Shared, so that the last publish of a run can hand them over instead of copying them
+    // (publish_shared).
+    std::shared_ptr<CounterSet> counters;
+    std::shared_ptr<SketchPool> pool;  // counters' precise per-key sketches
     std::unique_ptr<SpaceSaving> sources;
     std::unique_ptr<SpaceSaving> prefixes;
     int64_t start_s = -1;  // -1: nothing accumulated yet
@@ -39,6 +41,10 @@ struct WindowAccumulator {
     void add(const WindowAccumulator& interval);
     // The window as telemetry shows it: counters and the `top_n` busiest talkers.
     WindowData publish(size_t top_n) const;
+    // The same with this window's own counters, not a copy: for a window that will not change
+    // again (the last publish of an offline run), whose copy would double its memory at the
+    // run's peak.
+    WindowData publish_shared(size_t top_n) const;
 };
 
 }  // namespace darkscope
