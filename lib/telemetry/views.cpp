@@ -141,6 +141,9 @@ std::string sensor_name_of(const Snapshot& s, uint32_t slot) {
 std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopRequest& r) {
     SketchPool scratch(SketchPool::kUnbounded);  // declared before agg: outlives its handles
     std::map<std::string, ServiceAgg> agg;
+    // Unfiltered, a busy run has thousands of services: their source sketches are merged and
+    // estimated (tens of microseconds each) only for the rows the answer shows.
+    std::map<std::string, std::vector<const PooledUniques*>> unmerged;
     if (r.filter_kind.empty()) {
         for (uint32_t slot = 0; slot < kServiceSlots; ++slot) {
             const PacketsBytes& dense =
@@ -153,16 +156,15 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             bool probe = (key & kProbeServiceBit) != 0;
             if (!probe && !r.all_classes)
                 return;
-            ServiceAgg& a = agg[service_name(static_cast<uint32_t>(key & 0xffffffffu))];
-            a.sources.merge(v.sources, &scratch, c.pool);
-            a.has_sources = true;
+            const std::string name = service_name(static_cast<uint32_t>(key & 0xffffffffu));
+            agg[name].has_sources = true;
+            unmerged[name].push_back(&v.sources);
         });
         if (c.services.other.pb.packets) {
             // Services whose unique counts did not fit the bounded table: packets and bytes
             // above are still exact (dense arrays); only their sources are pooled here.
-            ServiceAgg& a = agg["other"];
-            a.sources.merge(c.services.other.sources, &scratch, c.pool);
-            a.has_sources = true;
+            agg["other"].has_sources = true;
+            unmerged["other"].push_back(&c.services.other.sources);
         }
     } else if (r.filter_kind == "sensor" || r.filter_kind == "country") {
         int index = r.filter_kind == "sensor" ? sensor_filter_slot(s, r.filter_value)
@@ -180,6 +182,28 @@ std::vector<Ranked> port_rows(const Snapshot& s, const CounterSet& c, const TopR
             throw RequestError("'all' cannot be combined with a filter");
     } else {
         throw RequestError("top/ports takes the filters sensor= and country=");
+    }
+    if (!unmerged.empty()) {
+        // The rows ranked_array will keep: by packets, then name.
+        std::vector<std::pair<uint64_t, const std::string*>> ranked;
+        for (const auto& [name, a] : agg)
+            if (a.pb.packets != 0)
+                ranked.emplace_back(a.pb.packets, &name);
+        const size_t shown = std::min<size_t>(r.n, ranked.size());
+        std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(shown),
+                          ranked.end(), [](const auto& x, const auto& y) {
+                              return x.first != y.first ? x.first > y.first : *x.second < *y.second;
+                          });
+        std::map<std::string, ServiceAgg> kept;
+        for (size_t i = 0; i < shown; ++i) {
+            const std::string& name = *ranked[i].second;
+            ServiceAgg& a = kept[name];
+            a.pb = agg[name].pb;
+            a.has_sources = agg[name].has_sources;
+            for (const PooledUniques* u : unmerged[name])
+                a.sources.merge(*u, &scratch, c.pool);
+        }
+        agg = std::move(kept);
     }
     std::vector<Ranked> rows;
     for (auto& [name, a] : agg) {
