@@ -119,7 +119,7 @@ WorkerContext* create_worker(unsigned id, const WorkerPlan& wp, const Config& co
             if (block == nullptr || obj == nullptr)
                 throw std::runtime_error("cannot allocate top-talker tables for worker " +
                                          std::to_string(id));
-            *slot = new (obj) SpaceSaving(kHeavyCapacity, block, bytes);
+            *slot = new (obj) SpaceSaving(kHeavyCapacity, block, bytes, true);  // zeroed
         }
     }
     if (w->offline) {

@@ -100,7 +100,8 @@ SpaceSaving::SpaceSaving(uint32_t capacity) : capacity_(capacity) {
     bind(owned_, true);
 }
 
-SpaceSaving::SpaceSaving(uint32_t capacity, void* memory, size_t bytes) : capacity_(capacity) {
+SpaceSaving::SpaceSaving(uint32_t capacity, void* memory, size_t bytes, bool zeroed)
+    : capacity_(capacity) {
     if (capacity == 0 || capacity > (1u << 30)) {
         throw std::invalid_argument("SpaceSaving capacity must be 1 .. 2^30");
     }
@@ -109,7 +110,7 @@ SpaceSaving::SpaceSaving(uint32_t capacity, void* memory, size_t bytes) : capaci
         reinterpret_cast<uintptr_t>(memory) % kMemoryAlignment != 0) {
         throw std::invalid_argument("SpaceSaving memory too small or not 64-byte aligned");
     }
-    bind(memory, false);
+    bind(memory, zeroed);
 }
 
 SpaceSaving::~SpaceSaving() {

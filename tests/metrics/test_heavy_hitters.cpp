@@ -525,3 +525,38 @@ TEST(SpaceSaving, DisjointMergeInPlaceEqualsTheDefinition) {
             return;
     }
 }
+
+// A summary on a caller's block: all-zero bytes taken as they are (zeroed = true, the workers'
+// rte_zmalloc or fresh pages) and a block of garbage initialised (zeroed = false) count exactly
+// as a summary of its own.
+TEST(SpaceSaving, CallersBlockZeroedOrNotCountsAsItsOwn) {
+    const uint32_t capacity = 64;
+    const size_t bytes = SpaceSaving::required_bytes(capacity);
+    std::vector<unsigned char> zero_block(bytes + 64, 0), garbage_block(bytes + 64, 0xa5);
+    auto aligned = [](std::vector<unsigned char>& v) {
+        auto p = reinterpret_cast<std::uintptr_t>(v.data());
+        return reinterpret_cast<void*>((p + 63) & ~std::uintptr_t{63});
+    };
+    SpaceSaving own(capacity);
+    SpaceSaving on_zero(capacity, aligned(zero_block), bytes, true);
+    SpaceSaving on_garbage(capacity, aligned(garbage_block), bytes, false);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 5000; ++i) {
+        const uint32_t src = std::min(rng() % 500, rng() % 500);
+        const uint32_t dst = rng() % 50;
+        for (SpaceSaving* s : {&own, &on_zero, &on_garbage})
+            count(*s, src, 60, dst, dst % 7, static_cast<uint64_t>(i));
+    }
+    const auto want = own.top(capacity);
+    for (const SpaceSaving* s : {&on_zero, &on_garbage}) {
+        const auto got = s->top(capacity);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].key, want[i].key) << i;
+            EXPECT_EQ(got[i].packets, want[i].packets) << i;
+            EXPECT_EQ(got[i].error, want[i].error) << i;
+            EXPECT_EQ(got[i].distinct_destinations, want[i].distinct_destinations) << i;
+            EXPECT_EQ(got[i].distinct_services, want[i].distinct_services) << i;
+        }
+    }
+}

@@ -118,8 +118,9 @@ class SpaceSaving {
     // Owns its block (std allocator).
     explicit SpaceSaving(uint32_t capacity = 1024);
     // Uses the caller's block: at least required_bytes(capacity) bytes, 64-byte aligned, kept
-    // alive by the caller for the life of this object.
-    SpaceSaving(uint32_t capacity, void* memory, size_t bytes);
+    // alive by the caller for the life of this object. `zeroed`: the block is all zero bytes
+    // (rte_zmalloc, fresh pages), which is an empty summary as it is: nothing is written.
+    SpaceSaving(uint32_t capacity, void* memory, size_t bytes, bool zeroed = false);
     ~SpaceSaving();
     SpaceSaving(const SpaceSaving&) = delete;
     SpaceSaving& operator=(const SpaceSaving&) = delete;
