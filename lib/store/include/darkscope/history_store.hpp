@@ -2,8 +2,9 @@
 //
 // Only the store's own writer thread writes the database. Producers (the stats core) hand it
 // whole periods through a bounded queue that never blocks them: when the queue is full the oldest
-// unwritten period is dropped, counted and logged. Each period is written in one transaction, so
-// a crash or `kill -9` leaves every committed period whole. The schema is in docs/schema.md.
+// unwritten period is dropped, counted and logged. The writer takes what is queued (a bounded
+// batch) and writes it in one transaction, so a crash or `kill -9` leaves every committed period
+// whole. The schema is in docs/schema.md.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <variant>
@@ -116,6 +118,7 @@ class HistoryStore {
         uint64_t periods_written = 0, periods_dropped = 0;
         uint64_t events_written = 0, events_dropped = 0;
         uint64_t write_errors = 0;  // failed write attempts (a transient failure is retried)
+        uint64_t transactions = 0;  // commits of periods and events (one per batch)
         size_t queue_depth = 0;     // periods and events waiting
         std::string last_error;
     };
@@ -135,23 +138,32 @@ class HistoryStore {
     // Start of the newest stored period of that resolution (to resume rollups after a restart).
     std::optional<int64_t> newest_period_start(Resolution resolution) const;
 
-    // Test hook: while paused the writer takes nothing from the queue, so overflow can be
-    // tested without timing. flush() must not be called while paused.
+    // Test hook: while paused the writer takes nothing from the queue, so overflow and batches
+    // can be tested without timing. flush() must not be called while paused.
     void pause_writer_for_test(bool paused);
 
   private:
     using Item = std::variant<StoredPeriod, StoredEvent>;
+    struct WriterStatements;
+    enum class Outcome { written, dropped, split };
     void writer_loop();
     // Waits (lock held, up to full_wait_ms) until `queued` drops below `limit`.
     void wait_for_room(std::unique_lock<std::mutex>& lock, const size_t& queued, size_t limit);
-    void write_item(const Item& item);
+    // Moves the oldest queued items, up to the batch bounds, into `batch` (lock held).
+    void take_batch(std::vector<Item>& batch);
+    // Writes the items in one transaction, retrying transient failures; counts the result.
+    // split: several items failed for good together, none counted (write them one by one).
+    Outcome write_with_retries(std::span<Item> items, std::string& error);
+    void write_items(std::span<const Item> items);
     void write_period(const StoredPeriod& p);
     void write_event(const StoredEvent& e);
-    void apply_retention(const StoredPeriod& written);
+    void apply_retention(const std::vector<const StoredPeriod*>& written);
     void log(int level, const std::string& message) const;
 
     StoreOptions options_;
     sqlite3* writer_db_ = nullptr;
+    std::unique_ptr<WriterStatements> statements_;  // on writer_db_, writer thread only
+    std::chrono::milliseconds backoff_{100};        // writer thread only: the next retry's pause
     mutable std::mutex reader_mutex_;
     sqlite3* reader_db_ = nullptr;
 
