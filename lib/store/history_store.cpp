@@ -517,14 +517,9 @@ void HistoryStore::writer_loop() {
             break;  // stopping and drained
         take_batch(batch);
         writer_busy_ = true;
-        // The last attempts at the stop's deadline do not wait for another connection's lock
-        // either (busy_timeout_ms each would add up over a full queue).
-        const bool last_attempts = final_attempts_;
         lock.unlock();
         // The queue has room again: a replay waiting for it goes on while the batch is written.
         idle_cv_.notify_all();
-        if (last_attempts)
-            sqlite3_busy_timeout(writer_db_, 0);
 
         std::string error;
         if (write_with_retries(batch, error) == Outcome::split) {
@@ -550,6 +545,13 @@ void HistoryStore::writer_loop() {
 // here: it returns split and the caller writes them one by one, which counts each.
 HistoryStore::Outcome HistoryStore::write_with_retries(std::span<Item> items, std::string& error) {
     while (true) {
+        {
+            // The last attempts at the stop's deadline do not wait for another connection's
+            // lock either (busy_timeout_ms each would add up over a full queue).
+            std::lock_guard lock(mutex_);
+            if (final_attempts_)
+                sqlite3_busy_timeout(writer_db_, 0);
+        }
         bool retry = false;
         try {
             write_items(items);

@@ -67,7 +67,7 @@ enum StoreLogLevel : int { store_log_error = 3, store_log_warning = 4, store_log
 
 struct StoreOptions {
     std::string path;
-    // Periods waiting to be written (besides the one being written); beyond it the oldest is
+    // Periods waiting to be written (besides the batch being written); beyond it the oldest is
     // dropped.
     unsigned queue_limit = 64;
     unsigned event_queue_limit = 1024;  // events waiting to be written, same policy
@@ -96,7 +96,8 @@ class HistoryStore {
     // Opens or creates the database, applies migrations and starts the writer thread. Throws
     // std::runtime_error with a one-line reason naming the file.
     explicit HistoryStore(StoreOptions options);
-    // Writes everything still queued (one attempt each), then closes.
+    // Writes everything still queued (one attempt per batch, then per item of a batch that
+    // failed), then closes.
     ~HistoryStore();
     HistoryStore(const HistoryStore&) = delete;
     HistoryStore& operator=(const HistoryStore&) = delete;
