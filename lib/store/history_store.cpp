@@ -401,18 +401,24 @@ void HistoryStore::wait_for_room(std::unique_lock<std::mutex>& lock, const size_
 void HistoryStore::flush() {
     std::unique_lock lock(mutex_);
     uint64_t target = enqueued_;
+    ++flushing_;
+    work_cv_.notify_all();  // a writer waiting for a fuller batch writes what there is
     idle_cv_.wait(lock, [&] { return finished_ >= target; });
+    --flushing_;
 }
 
 uint64_t HistoryStore::flush_within(std::chrono::milliseconds limit) {
     std::unique_lock lock(mutex_);
     const uint64_t target = enqueued_;
     const uint64_t dropped_before = stats_.periods_dropped + stats_.events_dropped;
+    ++flushing_;
+    work_cv_.notify_all();  // a writer waiting for a fuller batch writes what there is
     if (!idle_cv_.wait_for(lock, limit, [&] { return finished_ >= target; })) {
         final_attempts_ = true;
         work_cv_.notify_all();
         idle_cv_.wait(lock, [&] { return finished_ >= target; });
     }
+    --flushing_;
     return stats_.periods_dropped + stats_.events_dropped - dropped_before;
 }
 
@@ -494,6 +500,11 @@ std::string describe(const std::variant<StoredPeriod, StoredEvent>& item) {
 
 }  // namespace
 
+bool HistoryStore::batch_ready() const {
+    return queue_.size() >= kBatchItems || queued_periods_ >= std::max(1u, options_.queue_limit) ||
+           queued_events_ >= std::max(1u, options_.event_queue_limit);
+}
+
 void HistoryStore::take_batch(std::vector<Item>& batch) {
     size_t rows = 0;
     while (!queue_.empty() && batch.size() < kBatchItems) {
@@ -515,6 +526,14 @@ void HistoryStore::writer_loop() {
         work_cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
         if (queue_.empty())
             break;  // stopping and drained
+        if (options_.batch_wait_ms > 0 && !batch_ready()) {
+            // Enqueue, flush, the stop and the pause notify work_cv_.
+            work_cv_.wait_for(lock, std::chrono::milliseconds(options_.batch_wait_ms), [&] {
+                return stopping_ || final_attempts_ || flushing_ > 0 || paused_ || batch_ready();
+            });
+            if (paused_ && !stopping_)
+                continue;
+        }
         take_batch(batch);
         writer_busy_ = true;
         lock.unlock();

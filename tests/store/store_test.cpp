@@ -818,5 +818,38 @@ TEST(Store, ALockedDatabaseRetriesTheWholeBatch) {
     expect_same_rows(stored_rows(path), expected_rows(queued));
 }
 
+// With batch_wait_ms the writer waits for a fuller batch: until the queue is full (a replay
+// waiting for room is never held up by it) or a flush asks for everything.
+TEST(Store, AWriterAskedToWaitWritesFullQueuesAndFlushesAtOnce) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    HistoryStore store(
+        {.path = path, .queue_limit = 4, .full_wait_ms = 600'000, .batch_wait_ms = 600'000});
+    const int64_t t0 = 1'700'000'000;
+    std::vector<StoredPeriod> queued;
+    for (int i = 0; i < 11; ++i)
+        queued.push_back(make_period(Resolution::interval, t0 + 60 * i, 60, 700 + i, 60));
+    std::thread replay([&] {
+        for (const auto& p : queued)
+            store.enqueue(p);
+    });
+    replay.join();  // returns: a full queue is written at once, not after 600 s
+    // The state, not a time: two full queues written, the last three waiting.
+    for (int i = 0; i < 4000 && store.stats().periods_written < 8; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, 8u);
+    EXPECT_EQ(s.transactions, 2u);
+    EXPECT_EQ(s.queue_depth, 3u);
+    queued.push_back(make_period(Resolution::hour, t0 / 3600 * 3600, 3600, 9, 60));
+    store.enqueue(queued.back());
+    store.flush();  // returns at once too
+    s = store.stats();
+    EXPECT_EQ(s.periods_written, 12u);
+    EXPECT_EQ(s.transactions, 3u);
+    EXPECT_EQ(s.periods_dropped, 0u);
+    expect_same_rows(stored_rows(path), expected_rows(queued));
+}
+
 }  // namespace
 }  // namespace darkscope

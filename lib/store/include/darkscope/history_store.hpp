@@ -77,6 +77,11 @@ struct StoreOptions {
     // periods. The wait ends early when the store closes; a writer stuck longer than this (a
     // database locked for good) still gets the old policy, so the replay finishes.
     unsigned full_wait_ms = 0;
+    // How long the writer may wait for a fuller batch once something is queued: until the queue
+    // is full, a flush or the stop. 0 (live: a period is written as soon as the writer is free)
+    // never waits; an offline replay, whose periods nobody reads before the end, waits so that
+    // the writer commits many periods at a time instead of paying a commit for each.
+    unsigned batch_wait_ms = 0;
     // Retention by period start, measured back from a clock a packet cannot move: the wall
     // clock live (wall_clock_retention), and offline the newest end of the periods this run
     // wrote, leaving out any that end more than a day after the wall clock (a future-dated
@@ -150,6 +155,8 @@ class HistoryStore {
     void writer_loop();
     // Waits (lock held, up to full_wait_ms) until `queued` drops below `limit`.
     void wait_for_room(std::unique_lock<std::mutex>& lock, const size_t& queued, size_t limit);
+    // True when the queue holds a whole batch or is full (lock held).
+    bool batch_ready() const;
     // Moves the oldest queued items, up to the batch bounds, into `batch` (lock held).
     void take_batch(std::vector<Item>& batch);
     // Writes the items in one transaction, retrying transient failures; counts the result.
@@ -179,6 +186,7 @@ class HistoryStore {
     bool paused_ = false;
     bool stopping_ = false;
     bool final_attempts_ = false;           // flush_within() ran out of time: no more retries
+    unsigned flushing_ = 0;                 // threads waiting in flush(): no batch_wait_ms
     uint64_t enqueued_ = 0, finished_ = 0;  // items accepted / written, failed or dropped
     Stats stats_;
     std::thread writer_;
