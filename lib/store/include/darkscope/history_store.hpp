@@ -79,7 +79,7 @@ struct StoreOptions {
     unsigned full_wait_ms = 0;
     // How long the writer may wait for a fuller batch once something is queued: until the queue
     // is full, a flush or the stop. 0 (live: a period is written as soon as the writer is free)
-    // never waits; an offline replay, whose periods nobody reads before the end, waits so that
+    // never waits; an offline replay, which has no clock to keep up with, waits so that
     // the writer commits many periods at a time instead of paying a commit for each.
     unsigned batch_wait_ms = 0;
     // Retention by period start, measured back from a clock a packet cannot move: the wall
