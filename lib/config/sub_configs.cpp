@@ -52,8 +52,10 @@ StoreOptions store_options(const Config& config) {
     s.retention_hour_days = config.retention_hours_days;
     // Live, retention runs from the wall clock; offline, from the newest period the run wrote.
     s.wall_clock_retention = !config.offline();
-    if (config.offline())
+    if (config.offline()) {
         s.full_wait_ms = 60'000;
+        s.batch_wait_ms = 250;  // fuller batches: one commit for many periods (docs/schema.md)
+    }
     return s;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -67,11 +68,25 @@ CREATE INDEX events_by_event_id ON events(event_id, time);
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
+struct SqliteError : std::runtime_error {
+    SqliteError(const std::string& what, int c) : std::runtime_error(what), code(c) {}
+    int code;
+};
+
+// A failure worth retrying: the lock, the disk or the I/O may come back.
+bool transient(int code) {
+    int primary = code & 0xff;
+    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
+           primary == SQLITE_IOERR;
+}
+
 class Statement {
   public:
-    Statement(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-            throw std::runtime_error(sqlite3_errmsg(db));
+    // `persistent`: kept for the connection's life and run many times (the writer's).
+    Statement(sqlite3* db, const char* sql, bool persistent = false) : db_(db) {
+        if (sqlite3_prepare_v3(db, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_,
+                               nullptr) != SQLITE_OK)
+            throw SqliteError(sqlite3_errmsg(db), sqlite3_extended_errcode(db));
     }
     ~Statement() { sqlite3_finalize(stmt_); }
     Statement(const Statement&) = delete;
@@ -90,14 +105,16 @@ class Statement {
         check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
         return *this;
     }
-    // True while a row is available.
+    // True while a row is available. A failure resets the statement, so it can run again.
     bool step() {
         int rc = sqlite3_step(stmt_);
         if (rc == SQLITE_ROW)
             return true;
         if (rc == SQLITE_DONE)
             return false;
-        throw std::runtime_error(sqlite3_errmsg(db_));
+        SqliteError error(sqlite3_errmsg(db_), rc);
+        reset();
+        throw error;
     }
     void run() {
         while (step()) {
@@ -125,7 +142,7 @@ class Statement {
   private:
     void check(int rc) {
         if (rc != SQLITE_OK)
-            throw std::runtime_error(sqlite3_errmsg(db_));
+            throw SqliteError(sqlite3_errmsg(db_), rc);
     }
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
@@ -140,17 +157,31 @@ void exec(sqlite3* db, const char* sql) {
     }
 }
 
-// A failure worth retrying: the lock, the disk or the I/O may come back.
-bool transient(int code) {
-    int primary = code & 0xff;
-    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
-           primary == SQLITE_IOERR;
+// Runs body in one BEGIN IMMEDIATE ... COMMIT; on any failure rolls back and throws SqliteError
+// with the code that decides whether it is retried.
+template <class Body>
+void in_transaction(sqlite3* db, Body&& body) {
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+        throw SqliteError(sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+    auto roll_back = [db] {
+        // The writer's statements are kept: none may stay active past the transaction.
+        for (sqlite3_stmt* s = sqlite3_next_stmt(db, nullptr); s; s = sqlite3_next_stmt(db, s))
+            sqlite3_reset(s);
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    };
+    try {
+        body();
+        if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+            throw SqliteError(sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+    } catch (const SqliteError&) {
+        roll_back();
+        throw;
+    } catch (const std::exception& e) {
+        int code = sqlite3_extended_errcode(db);
+        roll_back();
+        throw SqliteError(e.what(), code);
+    }
 }
-
-struct SqliteError : std::runtime_error {
-    SqliteError(const std::string& what, int c) : std::runtime_error(what), code(c) {}
-    int code;
-};
 
 int64_t now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -254,8 +285,10 @@ HistoryStore::HistoryStore(StoreOptions options) : options_(std::move(options)) 
             sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
+        statements_ = std::make_unique<WriterStatements>(writer_db_);
         reader_db_ = open_connection(path, SQLITE_OPEN_READONLY, options_.busy_timeout_ms);
     } catch (const std::exception& e) {
+        statements_.reset();
         sqlite3_close(writer_db_);
         sqlite3_close(reader_db_);
         std::string what = e.what();
@@ -275,6 +308,7 @@ HistoryStore::~HistoryStore() {
     work_cv_.notify_all();
     idle_cv_.notify_all();
     writer_.join();
+    statements_.reset();
     sqlite3_close(reader_db_);
     sqlite3_close(writer_db_);
 }
@@ -359,7 +393,7 @@ void HistoryStore::wait_for_room(std::unique_lock<std::mutex>& lock, const size_
                                  size_t limit) {
     if (options_.full_wait_ms == 0 || queued < limit)
         return;
-    // The writer notifies idle_cv_ after each item it finishes.
+    // The writer notifies idle_cv_ when it takes a batch from the queue and when it is done.
     idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.full_wait_ms),
                       [&] { return stopping_ || queued < limit; });
 }
@@ -367,18 +401,24 @@ void HistoryStore::wait_for_room(std::unique_lock<std::mutex>& lock, const size_
 void HistoryStore::flush() {
     std::unique_lock lock(mutex_);
     uint64_t target = enqueued_;
+    ++flushing_;
+    work_cv_.notify_all();  // a writer waiting for a fuller batch writes what there is
     idle_cv_.wait(lock, [&] { return finished_ >= target; });
+    --flushing_;
 }
 
 uint64_t HistoryStore::flush_within(std::chrono::milliseconds limit) {
     std::unique_lock lock(mutex_);
     const uint64_t target = enqueued_;
     const uint64_t dropped_before = stats_.periods_dropped + stats_.events_dropped;
+    ++flushing_;
+    work_cv_.notify_all();  // a writer waiting for a fuller batch writes what there is
     if (!idle_cv_.wait_for(lock, limit, [&] { return finished_ >= target; })) {
         final_attempts_ = true;
         work_cv_.notify_all();
         idle_cv_.wait(lock, [&] { return finished_ >= target; });
     }
+    --flushing_;
     return stats_.periods_dropped + stats_.events_dropped - dropped_before;
 }
 
@@ -389,6 +429,46 @@ HistoryStore::Stats HistoryStore::stats() const {
     return s;
 }
 
+// The writer's statements, prepared once: a period costs its rows' inserts, not a parse each.
+struct HistoryStore::WriterStatements {
+    explicit WriterStatements(sqlite3* db)
+        : find_period(db, "SELECT id FROM periods WHERE resolution=?1 AND start=?2", true),
+          delete_rows(db, "DELETE FROM rows WHERE period_id=?1", true),
+          delete_sketches(db, "DELETE FROM sketches WHERE period_id=?1", true),
+          delete_period(db, "DELETE FROM periods WHERE id=?1", true),
+          insert_period(db,
+                        "INSERT INTO periods(resolution, start, length_s, row_count, written) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5)",
+                        true),
+          insert_row(db,
+                     "INSERT INTO rows(period_id, dimension, key, packets, bytes, sources, "
+                     "destinations, asns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     true),
+          insert_sketch(db, "INSERT INTO sketches(period_id, name, data) VALUES (?1, 'source', ?2)",
+                        true),
+          insert_event(db,
+                       "INSERT INTO events(event_id, kind, phase, time, json) VALUES (?1, ?2, "
+                       "?3, ?4, ?5)",
+                       true),
+          retire_rows(db,
+                      "DELETE FROM rows WHERE period_id IN (SELECT id FROM periods WHERE "
+                      "resolution=?1 AND start<?2)",
+                      true),
+          retire_sketches(db,
+                          "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
+                          "WHERE resolution=?1 AND start<?2)",
+                          true),
+          retired_span(db,
+                       "SELECT count(*), coalesce(min(start), 0), coalesce(max(start), 0) "
+                       "FROM periods WHERE resolution=?1 AND start<?2",
+                       true),
+          retire_periods(db, "DELETE FROM periods WHERE resolution=?1 AND start<?2", true) {}
+
+    Statement find_period, delete_rows, delete_sketches, delete_period;
+    Statement insert_period, insert_row, insert_sketch, insert_event;
+    Statement retire_rows, retire_sketches, retired_span, retire_periods;
+};
+
 void HistoryStore::pause_writer_for_test(bool paused) {
     {
         std::lock_guard lock(mutex_);
@@ -397,130 +477,183 @@ void HistoryStore::pause_writer_for_test(bool paused) {
     work_cv_.notify_all();
 }
 
+namespace {
+
+// Group commit: the writer takes what is queued, up to these bounds, and writes it in one
+// transaction. A commit's cost (the WAL frames of every page it touched, the B-tree pages of
+// the rows index rewritten) is shared by the batch instead of paid by each period.
+constexpr size_t kBatchItems = 256;
+// Rows of the batch's periods (an event counts as one), about 3 MB: bounds the memory and the
+// transaction a batch holds.
+constexpr size_t kBatchRows = 32768;
+
+constexpr std::chrono::milliseconds kFirstBackoff{100}, kLastBackoff{5000};
+
+std::string describe(const std::variant<StoredPeriod, StoredEvent>& item) {
+    if (const auto* p = std::get_if<StoredPeriod>(&item))
+        return std::string("the ") + resolution_name(p->resolution) + " period starting " +
+               std::to_string(p->start);
+    const auto& e = std::get<StoredEvent>(item);
+    return std::string(event_kind_name(e.kind)) + " event " + e.id + " (" +
+           event_phase_name(e.phase) + ")";
+}
+
+}  // namespace
+
+bool HistoryStore::batch_ready() const {
+    return queue_.size() >= kBatchItems || queued_periods_ >= std::max(1u, options_.queue_limit) ||
+           queued_events_ >= std::max(1u, options_.event_queue_limit);
+}
+
+void HistoryStore::take_batch(std::vector<Item>& batch) {
+    size_t rows = 0;
+    while (!queue_.empty() && batch.size() < kBatchItems) {
+        const auto* period = std::get_if<StoredPeriod>(&queue_.front());
+        const size_t cost = period ? std::max<size_t>(1, period->rows.size()) : 1;
+        if (!batch.empty() && rows + cost > kBatchRows)
+            break;
+        rows += cost;
+        --(period ? queued_periods_ : queued_events_);
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+    }
+}
+
 void HistoryStore::writer_loop() {
-    using namespace std::chrono_literals;
     std::unique_lock lock(mutex_);
-    auto backoff = 100ms;
+    std::vector<Item> batch;
     while (true) {
         work_cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
         if (queue_.empty())
             break;  // stopping and drained
-        Item item = std::move(queue_.front());
-        queue_.pop_front();
-        bool is_period = std::holds_alternative<StoredPeriod>(item);
-        --(is_period ? queued_periods_ : queued_events_);
-        writer_busy_ = true;
-        // The last attempts at the stop's deadline do not wait for another connection's lock
-        // either (busy_timeout_ms each would add up over a full queue).
-        const bool last_attempts = final_attempts_;
-        lock.unlock();
-        if (last_attempts)
-            sqlite3_busy_timeout(writer_db_, 0);
-
-        // A transient failure (lock, full disk, I/O) keeps the item and retries it with a
-        // growing pause; meanwhile the queue fills and overflow drops the oldest, so capture
-        // never waits. At shutdown each item gets one attempt.
-        while (true) {
-            std::string error;
-            bool retry = false;
-            bool ok = false;
-            try {
-                write_item(item);
-                ok = true;
-            } catch (const SqliteError& e) {
-                error = e.what();
-                retry = transient(e.code);
-            }
-            if (ok) {
-                backoff = 100ms;
-                lock.lock();
-                ++(is_period ? stats_.periods_written : stats_.events_written);
-                break;
-            }
-            lock.lock();
-            ++stats_.write_errors;
-            stats_.last_error = error;
-            bool give_up = !retry || stopping_ || final_attempts_;
-            if (give_up)
-                ++(is_period ? stats_.periods_dropped : stats_.events_dropped);
-            lock.unlock();
-            log(store_log_error, "history " + options_.path + ": write failed: " + error +
-                                     (give_up ? " (dropped)" : " (will retry)"));
-            lock.lock();
-            if (give_up)
-                break;
-            work_cv_.wait_for(lock, backoff, [&] { return stopping_ || final_attempts_; });
-            lock.unlock();
-            backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
+        if (options_.batch_wait_ms > 0 && !batch_ready()) {
+            // Enqueue, flush, the stop and the pause notify work_cv_.
+            work_cv_.wait_for(lock, std::chrono::milliseconds(options_.batch_wait_ms), [&] {
+                return stopping_ || final_attempts_ || flushing_ > 0 || paused_ || batch_ready();
+            });
+            if (paused_ && !stopping_)
+                continue;
         }
-        // Lock held here.
+        take_batch(batch);
+        writer_busy_ = true;
+        lock.unlock();
+        // The queue has room again: a replay waiting for it goes on while the batch is written.
+        idle_cv_.notify_all();
+
+        std::string error;
+        if (write_with_retries(batch, error) == Outcome::split) {
+            // One bad item (a constraint, say) must not cost the others: each gets its own
+            // transaction, so only the bad one is dropped.
+            log(store_log_warning,
+                "history " + options_.path + ": writing " + std::to_string(batch.size()) +
+                    " items in one transaction failed (" + error + "); writing them one at a time");
+            for (Item& item : batch)
+                write_with_retries(std::span<Item>(&item, 1), error);
+        }
+        lock.lock();
         writer_busy_ = false;
-        ++finished_;
+        finished_ += batch.size();
+        batch.clear();
         idle_cv_.notify_all();
     }
 }
 
-void HistoryStore::write_item(const Item& item) {
-    auto guarded = [&](auto&& body) {
-        if (sqlite3_exec(writer_db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-            throw SqliteError(sqlite3_errmsg(writer_db_), sqlite3_extended_errcode(writer_db_));
-        try {
-            body();
-            if (sqlite3_exec(writer_db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
-                throw SqliteError(sqlite3_errmsg(writer_db_), sqlite3_extended_errcode(writer_db_));
-        } catch (const SqliteError&) {
-            sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
-            throw;
-        } catch (const std::exception& e) {
-            int code = sqlite3_extended_errcode(writer_db_);
-            sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
-            throw SqliteError(e.what(), code);
+// A transient failure (lock, full disk, I/O) keeps the items and retries them with a growing
+// pause; meanwhile the queue fills and overflow drops the oldest, so capture never waits. At
+// shutdown each item gets one attempt. A failure for good of several items is not counted
+// here: it returns split and the caller writes them one by one, which counts each.
+HistoryStore::Outcome HistoryStore::write_with_retries(std::span<Item> items, std::string& error) {
+    while (true) {
+        {
+            // The last attempts at the stop's deadline do not wait for another connection's
+            // lock either (busy_timeout_ms each would add up over a full queue).
+            std::lock_guard lock(mutex_);
+            if (final_attempts_)
+                sqlite3_busy_timeout(writer_db_, 0);
         }
-    };
-    if (auto* p = std::get_if<StoredPeriod>(&item)) {
-        guarded([&] { write_period(*p); });
-        // Retention is its own transaction: a failure there never loses the period.
+        bool retry = false;
         try {
-            guarded([&] { apply_retention(*p); });
-        } catch (const std::exception& e) {
-            log(store_log_warning, "history " + options_.path + ": retention failed: " + e.what());
+            write_items(items);
+            backoff_ = kFirstBackoff;
+            size_t periods = 0;
+            for (const Item& item : items)
+                periods += std::holds_alternative<StoredPeriod>(item);
+            std::lock_guard lock(mutex_);
+            stats_.periods_written += periods;
+            stats_.events_written += items.size() - periods;
+            ++stats_.transactions;
+            return Outcome::written;
+        } catch (const SqliteError& e) {
+            error = e.what();
+            retry = transient(e.code);
         }
-    } else {
-        guarded([&] { write_event(std::get<StoredEvent>(item)); });
+        std::unique_lock lock(mutex_);
+        const bool give_up = !retry || stopping_ || final_attempts_;
+        if (give_up && items.size() > 1)
+            return Outcome::split;
+        ++stats_.write_errors;
+        stats_.last_error = error;
+        if (give_up)
+            ++(std::holds_alternative<StoredPeriod>(items.front()) ? stats_.periods_dropped
+                                                                   : stats_.events_dropped);
+        lock.unlock();
+        log(store_log_error,
+            "history " + options_.path + ": write failed: " + error +
+                (give_up ? " (dropped " + describe(items.front()) + ")" : " (will retry)"));
+        if (give_up)
+            return Outcome::dropped;
+        lock.lock();
+        work_cv_.wait_for(lock, backoff_, [&] { return stopping_ || final_attempts_; });
+        lock.unlock();
+        backoff_ = std::min(backoff_ * 2, kLastBackoff);
+    }
+}
+
+void HistoryStore::write_items(std::span<const Item> items) {
+    std::vector<const StoredPeriod*> periods;
+    in_transaction(writer_db_, [&] {
+        periods.clear();
+        for (const Item& item : items) {
+            if (const auto* p = std::get_if<StoredPeriod>(&item)) {
+                write_period(*p);
+                periods.push_back(p);
+            } else {
+                write_event(std::get<StoredEvent>(item));
+            }
+        }
+    });
+    if (periods.empty())
+        return;
+    // Retention is its own transaction: a failure there never loses the periods.
+    try {
+        in_transaction(writer_db_, [&] { apply_retention(periods); });
+    } catch (const std::exception& e) {
+        log(store_log_warning, "history " + options_.path + ": retention failed: " + e.what());
     }
 }
 
 void HistoryStore::write_period(const StoredPeriod& p) {
+    WriterStatements& s = *statements_;
     const std::string resolution = resolution_name(p.resolution);
-    {
-        // A period rewritten (a growing rollup, a replayed capture) replaces the old one.
-        Statement old(writer_db_, "SELECT id FROM periods WHERE resolution=?1 AND start=?2");
-        old.bind(1, resolution).bind(2, p.start);
-        if (old.step()) {
-            int64_t id = old.int64(0);
-            Statement del_rows(writer_db_, "DELETE FROM rows WHERE period_id=?1");
-            del_rows.bind(1, id).run();
-            Statement del_sketches(writer_db_, "DELETE FROM sketches WHERE period_id=?1");
-            del_sketches.bind(1, id).run();
-            Statement del(writer_db_, "DELETE FROM periods WHERE id=?1");
-            del.bind(1, id).run();
-        }
+    // A period rewritten (a growing rollup, a replayed capture) replaces the old one.
+    s.find_period.bind(1, resolution).bind(2, p.start);
+    const bool stored = s.find_period.step();
+    const int64_t old_id = stored ? s.find_period.int64(0) : 0;
+    s.find_period.reset();
+    if (stored) {
+        s.delete_rows.bind(1, old_id).run();
+        s.delete_sketches.bind(1, old_id).run();
+        s.delete_period.bind(1, old_id).run();
     }
-    Statement period(writer_db_,
-                     "INSERT INTO periods(resolution, start, length_s, row_count, written) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5)");
-    period.bind(1, resolution)
+    s.insert_period.bind(1, resolution)
         .bind(2, p.start)
         .bind(3, static_cast<int64_t>(p.length_s))
         .bind(4, static_cast<int64_t>(p.rows.size()))
         .bind(5, now_seconds())
         .run();
-    int64_t id = sqlite3_last_insert_rowid(writer_db_);
-    Statement row(writer_db_,
-                  "INSERT INTO rows(period_id, dimension, key, packets, bytes, sources, "
-                  "destinations, asns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    const int64_t id = sqlite3_last_insert_rowid(writer_db_);
     for (const auto& r : p.rows) {
-        row.bind(1, id)
+        s.insert_row.bind(1, id)
             .bind(2, r.dimension)
             .bind(3, r.key)
             .bind(4, r.packets)
@@ -530,18 +663,12 @@ void HistoryStore::write_period(const StoredPeriod& p) {
             .bind(8, r.asns)
             .run();
     }
-    if (!p.source_sketch.empty()) {
-        Statement sketch(writer_db_,
-                         "INSERT INTO sketches(period_id, name, data) VALUES (?1, 'source', ?2)");
-        sketch.bind(1, id).bind_blob(2, p.source_sketch).run();
-    }
+    if (!p.source_sketch.empty())
+        s.insert_sketch.bind(1, id).bind_blob(2, p.source_sketch).run();
 }
 
 void HistoryStore::write_event(const StoredEvent& e) {
-    Statement ins(writer_db_,
-                  "INSERT INTO events(event_id, kind, phase, time, json) VALUES (?1, ?2, ?3, ?4, "
-                  "?5)");
-    ins.bind(1, e.id)
+    statements_->insert_event.bind(1, e.id)
         .bind(2, std::string(event_kind_name(e.kind)))
         .bind(3, std::string(event_phase_name(e.phase)))
         .bind(4, e.time)
@@ -549,66 +676,69 @@ void HistoryStore::write_event(const StoredEvent& e) {
         .run();
 }
 
-void HistoryStore::apply_retention(const StoredPeriod& written) {
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
-    const int64_t written_end = written.start + written.length_s;
-    if (written_end <= now + 86400)
-        run_newest_end_ = std::max(run_newest_end_, written_end);
-    const int64_t newest_end = options_.wall_clock_retention ? now : run_newest_end_;
-    if (newest_end <= 0)
-        return;  // nothing this run wrote is trustworthy yet
+// Once per batch, after its periods: the same periods are deleted as by a pass after each one,
+// since the cut-offs only move forward.
+void HistoryStore::apply_retention(const std::vector<const StoredPeriod*>& written) {
     struct Rule {
-        const char* resolution;
+        Resolution resolution;
         unsigned days;
     };
-    const Rule rules[] = {{"interval", options_.retention_interval_days},
-                          {"hour", options_.retention_hour_days}};
+    const Rule rules[] = {{Resolution::interval, options_.retention_interval_days},
+                          {Resolution::hour, options_.retention_hour_days}};
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    auto newest_end = [&] { return options_.wall_clock_retention ? now : run_newest_end_; };
+    std::string old_period_warning;
+    for (const StoredPeriod* p : written) {
+        const int64_t end = p->start + p->length_s;
+        if (end <= now + 86400)
+            run_newest_end_ = std::max(run_newest_end_, end);
+        // A live run removes one old interval per new one: not worth a log line. A period
+        // that is itself older than the window when written (an old capture replayed into a
+        // newer history) is surprising, so the first one is logged.
+        for (const auto& rule : rules) {
+            if (rule.days == 0 || p->resolution != rule.resolution || newest_end() <= 0 ||
+                logged_old_period_)
+                continue;
+            if (p->start < newest_end() - int64_t{rule.days} * 86400) {
+                logged_old_period_ = true;
+                old_period_warning = std::string("history: ") + resolution_name(rule.resolution) +
+                                     " period starting " + std::to_string(p->start) +
+                                     " is older than the retention window (" +
+                                     std::to_string(rule.days) + " days before " +
+                                     std::to_string(newest_end()) +
+                                     ") and was not kept; further ones are not logged";
+            }
+        }
+    }
+    if (newest_end() <= 0)
+        return;  // nothing this run wrote is trustworthy yet
+    WriterStatements& s = *statements_;
     for (const auto& rule : rules) {
         if (rule.days == 0)
             continue;  // 0 keeps forever
-        int64_t cutoff = newest_end - int64_t{rule.days} * 86400;
-        Statement del_rows(writer_db_,
-                           "DELETE FROM rows WHERE period_id IN (SELECT id FROM periods WHERE "
-                           "resolution=?1 AND start<?2)");
-        del_rows.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
-        Statement del_sketches(writer_db_,
-                               "DELETE FROM sketches WHERE period_id IN (SELECT id FROM periods "
-                               "WHERE resolution=?1 AND start<?2)");
-        del_sketches.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        const std::string resolution = resolution_name(rule.resolution);
+        const int64_t cutoff = newest_end() - int64_t{rule.days} * 86400;
+        s.retire_rows.bind(1, resolution).bind(2, cutoff).run();
+        s.retire_sketches.bind(1, resolution).bind(2, cutoff).run();
         int64_t deleted = 0, oldest = 0, youngest = 0;
-        {
-            Statement span(writer_db_,
-                           "SELECT count(*), coalesce(min(start), 0), coalesce(max(start), 0) "
-                           "FROM periods WHERE resolution=?1 AND start<?2");
-            span.bind(1, std::string(rule.resolution)).bind(2, cutoff);
-            if (span.step()) {
-                deleted = span.int64(0);
-                oldest = span.int64(1);
-                youngest = span.int64(2);
-            }
+        s.retired_span.bind(1, resolution).bind(2, cutoff);
+        if (s.retired_span.step()) {
+            deleted = s.retired_span.int64(0);
+            oldest = s.retired_span.int64(1);
+            youngest = s.retired_span.int64(2);
         }
-        Statement del(writer_db_, "DELETE FROM periods WHERE resolution=?1 AND start<?2");
-        del.bind(1, std::string(rule.resolution)).bind(2, cutoff).run();
+        s.retired_span.reset();
+        s.retire_periods.bind(1, resolution).bind(2, cutoff).run();
         // A live run removes one old interval per new one: logged only when more go at once.
         if (deleted > 1 || (deleted == 1 && !options_.wall_clock_retention))
             log(store_log_info, "history: retention deleted " + std::to_string(deleted) + " " +
-                                    rule.resolution + " periods starting " +
-                                    std::to_string(oldest) + " to " + std::to_string(youngest) +
-                                    " (older than " + std::to_string(rule.days) + " days before " +
-                                    std::to_string(newest_end) + ")");
-        // A live run removes one old interval per new one: not worth a log line. A period
-        // that is itself older than the window (an old capture replayed into a newer
-        // history) is surprising, so the first one is logged.
-        if (written.resolution == parse_resolution(rule.resolution) && written.start < cutoff &&
-            !logged_old_period_) {
-            logged_old_period_ = true;
-            log(store_log_warning,
-                std::string("history: ") + rule.resolution + " period starting " +
-                    std::to_string(written.start) + " is older than the retention window (" +
-                    std::to_string(rule.days) + " days before " + std::to_string(newest_end) +
-                    ") and was not kept; further ones are not logged");
-        }
+                                    resolution + " periods starting " + std::to_string(oldest) +
+                                    " to " + std::to_string(youngest) + " (older than " +
+                                    std::to_string(rule.days) + " days before " +
+                                    std::to_string(newest_end()) + ")");
     }
+    if (!old_period_warning.empty())
+        log(store_log_warning, old_period_warning);
 }
 
 std::vector<StoredPeriod> HistoryStore::read_periods(Resolution resolution, int64_t from,

@@ -577,5 +577,279 @@ TEST(Store, ALockedDatabaseIsRetriedNotLost) {
     EXPECT_EQ(store.read_periods(Resolution::interval, 0, 2'000'000'000).size(), 1u);
 }
 
+// Runs one statement on its own connection (another process's view of the file).
+void exec_sql(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* message = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+        << (message ? message : "");
+    sqlite3_free(message);
+    sqlite3_close(db);
+}
+
+// Every period's rows as stored, read with plain SQL (not through the store's reader).
+std::map<std::pair<std::string, int64_t>, RowMap> stored_rows(const std::string& path) {
+    std::map<std::pair<std::string, int64_t>, RowMap> out;
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT p.resolution, p.start, r.dimension, r.key, r.packets, r.bytes, "
+                       "r.sources, r.destinations, r.asns FROM periods p JOIN rows r ON "
+                       "r.period_id=p.id",
+                       -1, &st, nullptr);
+    auto text = [&](int col) {
+        return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, col)));
+    };
+    auto number = [&](int col) { return static_cast<uint64_t>(sqlite3_column_int64(st, col)); };
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        StoredRow r{text(2), text(3), number(4), number(5), number(6), number(7), number(8)};
+        out[{text(0), sqlite3_column_int64(st, 1)}][{r.dimension, r.key}] = r;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+// What was queued, as the file must hold it: the last write of each (resolution, start).
+std::map<std::pair<std::string, int64_t>, RowMap> expected_rows(
+    const std::vector<StoredPeriod>& queued) {
+    std::map<std::pair<std::string, int64_t>, RowMap> out;
+    for (const auto& p : queued)
+        out[{resolution_name(p.resolution), p.start}] = by_key(p.rows);
+    return out;
+}
+
+void expect_same_rows(const std::map<std::pair<std::string, int64_t>, RowMap>& got,
+                      const std::map<std::pair<std::string, int64_t>, RowMap>& want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (const auto& [period, rows] : want) {
+        ASSERT_TRUE(got.count(period)) << period.first << " " << period.second;
+        const RowMap& stored = got.at(period);
+        ASSERT_EQ(stored.size(), rows.size()) << period.first << " " << period.second;
+        for (const auto& [k, row] : rows)
+            expect_same_row(stored.at(k), row);
+    }
+}
+
+// Everything queued while the writer is held is written in as few transactions as the batch
+// bounds (256 items) allow, in queue order: a period rewritten later in the same batch replaces
+// the earlier write, events keep their order, and every row matches what was queued.
+TEST(Store, QueuedPeriodsAreWrittenInOneTransactionPerBatch) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    HistoryStore store({.path = path, .queue_limit = 1000, .event_queue_limit = 1000});
+    store.pause_writer_for_test(true);
+    const int64_t t0 = 1'700'000'000 / 3600 * 3600;
+    std::vector<StoredPeriod> queued;
+    std::vector<StoredEvent> events;
+    for (int i = 0; i < 300; ++i) {
+        queued.push_back(make_period(Resolution::interval, t0 + 60 * i, 60, 1000 + i, 40 + i));
+        if (i % 10 == 9) {
+            // The open hour's checkpoint, rewritten as it grows, and an event.
+            queued.push_back(
+                make_period(Resolution::hour, t0 + i / 60 * 3600, 3600, 5000 + i, 200 + 5 * i));
+            queued.back().source_sketch = {static_cast<uint8_t>(i), 1, 2};
+            events.push_back(StoredEvent{"e" + std::to_string(i), EventKind::scanner,
+                                         EventPhase::update, t0 + 60 * i,
+                                         "{\"n\":" + std::to_string(i) + "}"});
+        }
+    }
+    size_t event_index = 0;
+    for (const auto& p : queued) {
+        EXPECT_TRUE(store.enqueue(p));
+        if (p.resolution == Resolution::hour) {
+            EXPECT_TRUE(store.enqueue(events[event_index++]));
+        }
+    }
+    const size_t items = queued.size() + events.size();  // 300 + 30 + 30
+    EXPECT_EQ(store.stats().queue_depth, items);
+    store.pause_writer_for_test(false);
+    store.flush();
+
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, queued.size());
+    EXPECT_EQ(s.events_written, events.size());
+    EXPECT_EQ(s.periods_dropped + s.events_dropped + s.write_errors, 0u);
+    EXPECT_EQ(s.queue_depth, 0u);
+    EXPECT_EQ(s.transactions, (items + 255) / 256);
+
+    const auto want = expected_rows(queued);
+    EXPECT_EQ(want.size(), 300u + 5u);  // 300 intervals, 5 hours each written 6 times
+    expect_same_rows(stored_rows(path), want);
+    EXPECT_EQ(scalar(path, "SELECT count(*) FROM periods"), 305);
+    EXPECT_EQ(scalar(path,
+                     "SELECT count(*) FROM periods WHERE row_count != (SELECT count(*) "
+                     "FROM rows WHERE period_id=periods.id)"),
+              0);
+    // Each hour keeps the sketch of its last write.
+    auto hours = store.read_periods(Resolution::hour, t0, t0 + 5 * 3600);
+    ASSERT_EQ(hours.size(), 5u);
+    for (size_t h = 0; h < hours.size(); ++h)
+        EXPECT_EQ(hours[h].source_sketch,
+                  (std::vector<uint8_t>{static_cast<uint8_t>(60 * h + 59), 1, 2}));
+    EXPECT_EQ(scalar(path, "SELECT count(*) FROM sketches"), 5);
+    // Events in the order queued.
+    auto back = store.read_events(0, t0 + 86400);
+    ASSERT_EQ(back.size(), events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+        EXPECT_EQ(back[i].id, events[i].id);
+        EXPECT_EQ(back[i].json, events[i].json);
+    }
+    EXPECT_EQ(scalar(path,
+                     "SELECT count(*) FROM events e JOIN events f ON f.id > e.id AND "
+                     "f.time < e.time"),
+              0);
+}
+
+// A batch also ends at about 32768 rows, so a few large periods do not make one huge
+// transaction.
+TEST(Store, ABatchIsBoundedByItsRows) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    HistoryStore store({.path = path});
+    store.pause_writer_for_test(true);
+    std::vector<StoredPeriod> queued;
+    for (int i = 0; i < 5; ++i) {
+        StoredPeriod p{Resolution::interval, 1'700'000'000 + 60 * i, 60, {}, {}};
+        for (int k = 0; k < 10'000; ++k)
+            p.rows.push_back({"source",
+                              "10.0." + std::to_string(k / 256) + "." + std::to_string(k % 256),
+                              static_cast<uint64_t>(k + i), 60, 1, 1, 1});
+        queued.push_back(p);
+        store.enqueue(std::move(p));
+    }
+    store.pause_writer_for_test(false);
+    store.flush();
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, 5u);
+    EXPECT_EQ(s.transactions, 2u);  // 3 x 10,000 rows, then 2 x 10,000
+    expect_same_rows(stored_rows(path), expected_rows(queued));
+}
+
+// One period of a batch fails for good (a trigger refuses its insert, as a constraint would):
+// the batch falls back to one transaction per item, so only that period is dropped, counted
+// once and logged; the others and the events are written, and later batches are whole again.
+TEST(Store, APeriodThatFailsForGoodCostsOnlyItself) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    LogSink log;
+    HistoryStore store({.path = path, .log = log.callback()});
+    const int64_t t0 = 1'700'000'000;
+    const int64_t bad = t0 + 60 * 4;
+    exec_sql(path, "CREATE TRIGGER refuse BEFORE INSERT ON periods WHEN NEW.start = " +
+                       std::to_string(bad) +
+                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); "
+                       "END");
+    store.pause_writer_for_test(true);
+    std::vector<StoredPeriod> good;
+    for (int i = 0; i < 10; ++i) {
+        auto p = make_period(Resolution::interval, t0 + 60 * i, 60, 300 + i, 100);
+        if (p.start != bad)
+            good.push_back(p);
+        store.enqueue(std::move(p));
+        store.enqueue(StoredEvent{"e" + std::to_string(i), EventKind::dos, EventPhase::start,
+                                  t0 + 60 * i, "{}"});
+    }
+    store.pause_writer_for_test(false);
+    store.flush();
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, 9u);
+    EXPECT_EQ(s.periods_dropped, 1u);
+    EXPECT_EQ(s.events_written, 10u);
+    EXPECT_EQ(s.events_dropped, 0u);
+    EXPECT_EQ(s.write_errors, 1u);
+    EXPECT_NE(s.last_error.find("refused by the test"), std::string::npos) << s.last_error;
+    EXPECT_EQ(s.transactions, 19u);  // each item on its own
+    EXPECT_EQ(log.count_containing("writing them one at a time"), 1u);
+    EXPECT_EQ(
+        log.count_containing("(dropped the interval period starting " + std::to_string(bad) + ")"),
+        1u);
+    expect_same_rows(stored_rows(path), expected_rows(good));
+    EXPECT_EQ(store.read_events(0, t0 + 3600).size(), 10u);
+
+    // The next batch, all good, is one transaction again.
+    store.pause_writer_for_test(true);
+    std::vector<StoredPeriod> more;
+    for (int i = 10; i < 20; ++i) {
+        more.push_back(make_period(Resolution::interval, t0 + 60 * i, 60, 300 + i, 100));
+        store.enqueue(more.back());
+    }
+    store.pause_writer_for_test(false);
+    store.flush();
+    s = store.stats();
+    EXPECT_EQ(s.periods_written, 19u);
+    EXPECT_EQ(s.transactions, 20u);
+    EXPECT_EQ(s.write_errors, 1u);
+    good.insert(good.end(), more.begin(), more.end());
+    expect_same_rows(stored_rows(path), expected_rows(good));
+}
+
+// A transient failure (another connection holds the write lock) retries the whole batch: all
+// of it is written once the lock is released, nothing dropped.
+TEST(Store, ALockedDatabaseRetriesTheWholeBatch) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    LogSink log;
+    HistoryStore store({.path = path, .busy_timeout_ms = 1, .log = log.callback()});
+    sqlite3* other = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    store.pause_writer_for_test(true);
+    std::vector<StoredPeriod> queued;
+    for (int i = 0; i < 20; ++i) {
+        queued.push_back(make_period(Resolution::interval, 1'700'000'000 + 60 * i, 60, i, 80));
+        store.enqueue(queued.back());
+    }
+    store.pause_writer_for_test(false);
+    for (int i = 0; i < 4000 && log.count_containing("will retry") == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_GE(log.count_containing("will retry"), 1u);
+    ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(other);
+    store.flush();
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, 20u);
+    EXPECT_EQ(s.periods_dropped, 0u);
+    EXPECT_EQ(s.transactions, 1u);
+    EXPECT_GE(s.write_errors, 1u);
+    EXPECT_EQ(log.count_containing("one at a time"), 0u);
+    expect_same_rows(stored_rows(path), expected_rows(queued));
+}
+
+// With batch_wait_ms the writer waits for a fuller batch: until the queue is full (a replay
+// waiting for room is never held up by it) or a flush asks for everything.
+TEST(Store, AWriterAskedToWaitWritesFullQueuesAndFlushesAtOnce) {
+    TempDir dir;
+    const std::string path = dir.file("h.db");
+    HistoryStore store(
+        {.path = path, .queue_limit = 4, .full_wait_ms = 600'000, .batch_wait_ms = 600'000});
+    const int64_t t0 = 1'700'000'000;
+    std::vector<StoredPeriod> queued;
+    for (int i = 0; i < 11; ++i)
+        queued.push_back(make_period(Resolution::interval, t0 + 60 * i, 60, 700 + i, 60));
+    std::thread replay([&] {
+        for (const auto& p : queued)
+            store.enqueue(p);
+    });
+    replay.join();  // returns: a full queue is written at once, not after 600 s
+    // The state, not a time: two full queues written, the last three waiting.
+    for (int i = 0; i < 4000 && store.stats().periods_written < 8; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto s = store.stats();
+    EXPECT_EQ(s.periods_written, 8u);
+    EXPECT_EQ(s.transactions, 2u);
+    EXPECT_EQ(s.queue_depth, 3u);
+    queued.push_back(make_period(Resolution::hour, t0 / 3600 * 3600, 3600, 9, 60));
+    store.enqueue(queued.back());
+    store.flush();  // returns at once too
+    s = store.stats();
+    EXPECT_EQ(s.periods_written, 12u);
+    EXPECT_EQ(s.transactions, 3u);
+    EXPECT_EQ(s.periods_dropped, 0u);
+    expect_same_rows(stored_rows(path), expected_rows(queued));
+}
+
 }  // namespace
 }  // namespace darkscope

@@ -2,8 +2,9 @@
 //
 // Only the store's own writer thread writes the database. Producers (the stats core) hand it
 // whole periods through a bounded queue that never blocks them: when the queue is full the oldest
-// unwritten period is dropped, counted and logged. Each period is written in one transaction, so
-// a crash or `kill -9` leaves every committed period whole. The schema is in docs/schema.md.
+// unwritten period is dropped, counted and logged. The writer takes what is queued (a bounded
+// batch) and writes it in one transaction, so a crash or `kill -9` leaves every committed period
+// whole. The schema is in docs/schema.md.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <variant>
@@ -65,7 +67,7 @@ enum StoreLogLevel : int { store_log_error = 3, store_log_warning = 4, store_log
 
 struct StoreOptions {
     std::string path;
-    // Periods waiting to be written (besides the one being written); beyond it the oldest is
+    // Periods waiting to be written (besides the batch being written); beyond it the oldest is
     // dropped.
     unsigned queue_limit = 64;
     unsigned event_queue_limit = 1024;  // events waiting to be written, same policy
@@ -75,6 +77,11 @@ struct StoreOptions {
     // periods. The wait ends early when the store closes; a writer stuck longer than this (a
     // database locked for good) still gets the old policy, so the replay finishes.
     unsigned full_wait_ms = 0;
+    // How long the writer may wait for a fuller batch once something is queued: until the queue
+    // is full, a flush or the stop. 0 (live: a period is written as soon as the writer is free)
+    // never waits; an offline replay, which has no clock to keep up with, waits so that
+    // the writer commits many periods at a time instead of paying a commit for each.
+    unsigned batch_wait_ms = 0;
     // Retention by period start, measured back from a clock a packet cannot move: the wall
     // clock live (wall_clock_retention), and offline the newest end of the periods this run
     // wrote, leaving out any that end more than a day after the wall clock (a future-dated
@@ -94,7 +101,8 @@ class HistoryStore {
     // Opens or creates the database, applies migrations and starts the writer thread. Throws
     // std::runtime_error with a one-line reason naming the file.
     explicit HistoryStore(StoreOptions options);
-    // Writes everything still queued (one attempt each), then closes.
+    // Writes everything still queued (one attempt per batch, then per item of a batch that
+    // failed), then closes.
     ~HistoryStore();
     HistoryStore(const HistoryStore&) = delete;
     HistoryStore& operator=(const HistoryStore&) = delete;
@@ -116,6 +124,7 @@ class HistoryStore {
         uint64_t periods_written = 0, periods_dropped = 0;
         uint64_t events_written = 0, events_dropped = 0;
         uint64_t write_errors = 0;  // failed write attempts (a transient failure is retried)
+        uint64_t transactions = 0;  // commits of periods and events (one per batch)
         size_t queue_depth = 0;     // periods and events waiting
         std::string last_error;
     };
@@ -135,23 +144,34 @@ class HistoryStore {
     // Start of the newest stored period of that resolution (to resume rollups after a restart).
     std::optional<int64_t> newest_period_start(Resolution resolution) const;
 
-    // Test hook: while paused the writer takes nothing from the queue, so overflow can be
-    // tested without timing. flush() must not be called while paused.
+    // Test hook: while paused the writer takes nothing from the queue, so overflow and batches
+    // can be tested without timing. flush() must not be called while paused.
     void pause_writer_for_test(bool paused);
 
   private:
     using Item = std::variant<StoredPeriod, StoredEvent>;
+    struct WriterStatements;
+    enum class Outcome { written, dropped, split };
     void writer_loop();
     // Waits (lock held, up to full_wait_ms) until `queued` drops below `limit`.
     void wait_for_room(std::unique_lock<std::mutex>& lock, const size_t& queued, size_t limit);
-    void write_item(const Item& item);
+    // True when the queue holds a whole batch or is full (lock held).
+    bool batch_ready() const;
+    // Moves the oldest queued items, up to the batch bounds, into `batch` (lock held).
+    void take_batch(std::vector<Item>& batch);
+    // Writes the items in one transaction, retrying transient failures; counts the result.
+    // split: several items failed for good together, none counted (write them one by one).
+    Outcome write_with_retries(std::span<Item> items, std::string& error);
+    void write_items(std::span<const Item> items);
     void write_period(const StoredPeriod& p);
     void write_event(const StoredEvent& e);
-    void apply_retention(const StoredPeriod& written);
+    void apply_retention(const std::vector<const StoredPeriod*>& written);
     void log(int level, const std::string& message) const;
 
     StoreOptions options_;
     sqlite3* writer_db_ = nullptr;
+    std::unique_ptr<WriterStatements> statements_;  // on writer_db_, writer thread only
+    std::chrono::milliseconds backoff_{100};        // writer thread only: the next retry's pause
     mutable std::mutex reader_mutex_;
     sqlite3* reader_db_ = nullptr;
 
@@ -166,6 +186,7 @@ class HistoryStore {
     bool paused_ = false;
     bool stopping_ = false;
     bool final_attempts_ = false;           // flush_within() ran out of time: no more retries
+    unsigned flushing_ = 0;                 // threads waiting in flush(): no batch_wait_ms
     uint64_t enqueued_ = 0, finished_ = 0;  // items accepted / written, failed or dropped
     Stats stats_;
     std::thread writer_;
