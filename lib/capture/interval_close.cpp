@@ -102,13 +102,18 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
                             now_seconds() - last_publish_ >= kOfflinePublishEvery_s;
     roll_windows(start_s);
     hour_.add(interval_);
-    if (publishing) {
+    // Live (every interval is published) and at an offline run's end, the day and the total
+    // take the interval at once. Offline until then they take the hour's intervals when it
+    // ends (sync_windows from roll_windows): a fixed grouping, so a replay's day and total are
+    // the same from run to run (their top talkers are merged summaries, and which intervals a
+    // merge groups decides an overflowing summary's approximation), whatever the wall clock.
+    if (!config_.offline() || workers_stopped) {
         sync_windows();
         day_.add(interval_);
         if (!total_is_day_)
             total_.add(interval_);
     } else {
-        unsynced_.add(interval_);  // the day and the total take it when next read
+        unsynced_.add(interval_);  // the day and the total take it when the hour ends
     }
     ++intervals_;
 
@@ -157,7 +162,6 @@ void Engine::append_series(int64_t start_s, const std::vector<StoredRow>& scanne
 }
 
 void Engine::publish() {
-    sync_windows();
     auto s = std::make_shared<Snapshot>();
     s->intervals = intervals_;
     s->last_start_s = interval_.start_s;

@@ -87,10 +87,12 @@ void Engine::sync_windows() {
 }
 
 void Engine::roll_windows(int64_t start_s) {
-    if (day_.start_s >= 0 && day_.start_s != window_start(start_s, 86400)) {
-        // The closing day's last intervals join it before it is stored; the total, until now
-        // the day itself, takes it.
+    // The closing hour's intervals join the day and the total (offline they wait there until
+    // the hour ends).
+    if (hour_.start_s >= 0 && hour_.start_s != window_start(start_s, 3600))
         sync_windows();
+    if (day_.start_s >= 0 && day_.start_s != window_start(start_s, 86400)) {
+        // The total, until now the day itself, takes the closing day.
         if (total_is_day_) {
             total_.add(day_);
             total_is_day_ = false;

@@ -55,6 +55,10 @@ StoreOptions store_options(const Config& config) {
     if (config.offline()) {
         s.full_wait_ms = 60'000;
         s.batch_wait_ms = 250;  // fuller batches: one commit for many periods (docs/schema.md)
+        // Batches of thousands of periods, with room to queue two of them (docs/schema.md).
+        s.batch_items = 4096;
+        s.batch_rows = 262144;
+        s.queue_limit = 8192;
     }
     return s;
 }

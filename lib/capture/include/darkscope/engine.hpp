@@ -117,10 +117,11 @@ class Engine {
     bool workers_running_ = false;
 
     WindowAccumulator interval_, hour_, day_, total_;
-    // The intervals closed since the day and total last took them (sync_windows): an interval
-    // that is not published (offline, at most one a second is) is merged into the hour and
-    // here, and the day and the total take these in one merge when they are next read
-    // (publish, rollups). A long sparse replay's intervals cost two merges instead of three.
+    // Offline, the intervals of the hour so far: an interval is merged into the hour and here,
+    // and the day and the total take these in one merge when the hour ends, at a checkpoint
+    // and at the run's end (sync_windows). A long sparse replay's intervals cost two merges
+    // instead of three; the day and total it publishes while reading lag by up to an hour of
+    // capture time. Live, every interval goes to the day and the total at once.
     WindowAccumulator unsynced_;
     bool windows_final_ = false;  // no interval closes after this: publish shares the windows
     // Until the run's first day ends, its total is that day: total_ holds nothing and is
