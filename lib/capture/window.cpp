@@ -37,23 +37,21 @@ void WindowAccumulator::add(const WindowAccumulator& interval) {
 }
 
 WindowData WindowAccumulator::publish(size_t top_n) const {
-    WindowData w;
-    w.counters = copy_counters(*counters);
-    w.sources = sources->top(top_n);
-    w.prefixes = prefixes->top(top_n);
-    w.heavy_error_bound = sources->error_bound();
-    w.start_s = start_s;
-    w.end_s = end_s;
-    return w;
+    return published(copy_counters(*counters), top_n);
 }
 
 WindowData WindowAccumulator::publish_shared(size_t top_n) const {
-    WindowData w;
     // The counters' pool must live as long as they do: the snapshot owns both.
     auto owners =
         std::make_shared<std::pair<std::shared_ptr<CounterSet>, std::shared_ptr<SketchPool>>>(
             counters, pool);
-    w.counters = std::shared_ptr<const CounterSet>(owners, counters.get());
+    return published(std::shared_ptr<const CounterSet>(owners, counters.get()), top_n);
+}
+
+WindowData WindowAccumulator::published(std::shared_ptr<const CounterSet> published_counters,
+                                        size_t top_n) const {
+    WindowData w;
+    w.counters = std::move(published_counters);
     w.sources = sources->top(top_n);
     w.prefixes = prefixes->top(top_n);
     w.heavy_error_bound = sources->error_bound();

@@ -45,6 +45,10 @@ struct WindowAccumulator {
     // again (the last publish of an offline run), whose copy would double its memory at the
     // run's peak.
     WindowData publish_shared(size_t top_n) const;
+
+  private:
+    // The window's top talkers and bounds beside `published_counters`.
+    WindowData published(std::shared_ptr<const CounterSet> published_counters, size_t top_n) const;
 };
 
 }  // namespace darkscope
