@@ -308,6 +308,7 @@ int Engine::run_live() {
     stop_workers();
     close_interval(start_s, static_cast<int64_t>(std::ceil(now_seconds())), true);
     flush_rollups();
+    publish();  // the history's counts after its flush, for --summary and telemetry
     return 0;
 }
 

@@ -134,9 +134,9 @@ void Engine::close_interval(int64_t start_s, int64_t end_s, bool workers_stopped
     const double now = now_seconds();
     double ended = now;
     if (publishing) {
-        // An offline run's last interval: the windows do not change again, so the snapshot
-        // takes them as they are rather than a copy of each (the run's peak memory).
-        windows_final_ = workers_stopped && config_.offline();
+        // The run's last interval: the windows do not change again, so the snapshot takes them
+        // as they are rather than a copy of each (an offline run's peak memory).
+        windows_final_ = workers_stopped;
         publish();
         ended = now_seconds();
         last_publish_ = ended + std::max(0.0, 19 * (ended - now) - kOfflinePublishEvery_s);

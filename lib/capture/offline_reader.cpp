@@ -261,6 +261,7 @@ int Engine::run_offline() {
     else
         publish();
     flush_rollups();
+    publish();  // the history's counts after its flush, for --summary and telemetry
     return status;
 }
 
