@@ -26,6 +26,7 @@ class WorkerMemory {
     ~WorkerMemory();
     // `bytes` of zeroed memory, 64-byte aligned; nullptr when there is none left.
     void* allocate(const char* what, size_t bytes, int socket);
+    bool offline() const { return offline_; }
 
   private:
     struct Block {
