@@ -310,18 +310,27 @@ void SpaceSaving::bucket_attach(uint32_t e, uint32_t b) {
     links_[head].prev = e;
 }
 
+// A new, empty bucket of `count` linked between `prev` and `next` (kNil: the list's ends).
+uint32_t SpaceSaving::bucket_insert(uint64_t count, uint32_t prev, uint32_t next) {
+    const uint32_t nb = bucket_alloc(count);
+    buckets_[nb].prev = prev;
+    buckets_[nb].next = next;
+    if (prev != kNil) {
+        buckets_[prev].next = nb;
+    } else {
+        min_bucket_ = nb;
+    }
+    if (next != kNil) {
+        buckets_[next].prev = nb;
+    }
+    return nb;
+}
+
 // Rebuilding a summary in increasing count order (merge, load_exact): entry e, of `count`, goes
 // into the last (largest) bucket if it has that count, else into a new one after it.
 uint32_t SpaceSaving::append_in_order(uint32_t e, uint64_t count, uint32_t last_bucket) {
     if (last_bucket == kNil || buckets_[last_bucket].count != count) {
-        const uint32_t nb = bucket_alloc(count);
-        buckets_[nb].prev = last_bucket;
-        if (last_bucket != kNil) {
-            buckets_[last_bucket].next = nb;
-        } else {
-            min_bucket_ = nb;
-        }
-        last_bucket = nb;
+        last_bucket = bucket_insert(count, last_bucket, kNil);
     }
     bucket_attach(e, last_bucket);
     return last_bucket;
@@ -527,18 +536,7 @@ void SpaceSaving::place_in_order(std::vector<std::pair<uint64_t, uint32_t>>& mov
             at = buckets_[at].next;
         }
         if (at == kNil || buckets_[at].count != count) {
-            const uint32_t nb = bucket_alloc(count);
-            buckets_[nb].prev = before;
-            buckets_[nb].next = at;
-            if (before != kNil) {
-                buckets_[before].next = nb;
-            } else {
-                min_bucket_ = nb;
-            }
-            if (at != kNil) {
-                buckets_[at].prev = nb;
-            }
-            at = nb;
+            at = bucket_insert(count, before, at);
         }
         bucket_attach(e, at);
     }

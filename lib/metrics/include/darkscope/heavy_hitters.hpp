@@ -247,6 +247,7 @@ class SpaceSaving {
     void index_insert(uint32_t e);
     void index_remove(uint32_t e);
     uint32_t bucket_alloc(uint64_t count);
+    uint32_t bucket_insert(uint64_t count, uint32_t prev, uint32_t next);
     void bucket_free(uint32_t b);
     void bucket_detach(uint32_t e);
     void bucket_attach(uint32_t e, uint32_t b);
